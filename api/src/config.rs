@@ -1,0 +1,138 @@
+//! Settings, read from environment variables, each with a matching command-line flag.
+//! This is the only place that reads the environment (through clap); the README's
+//! configuration table and `.env.example` list the same variables.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+/// Where the data lives.
+#[derive(Args, Clone)]
+pub struct DatabaseSettings {
+    /// Database URL: `sqlite://FILE` (created if missing) or `postgres://USER:PASSWORD@HOST/DB`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://helpdesk.db")]
+    pub database_url: String,
+    /// Connections in the database pool.
+    #[arg(long, env = "HELPDESK_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    pub db_max_connections: u32,
+    /// Statements slower than this many milliseconds are logged at WARN.
+    #[arg(long, env = "HELPDESK_SLOW_QUERY_MS", default_value_t = 100)]
+    pub slow_query_ms: u64,
+}
+
+impl DatabaseSettings {
+    pub fn slow_statement(&self) -> Duration {
+        Duration::from_millis(self.slow_query_ms)
+    }
+}
+
+// The URL may carry a password: never print it.
+impl fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("database_url", &service::db::redact(&self.database_url))
+            .field("db_max_connections", &self.db_max_connections)
+            .field("slow_query_ms", &self.slow_query_ms)
+            .finish()
+    }
+}
+
+/// The optional Redis server for the statistics cache and the subscription fan-out.
+#[derive(Args, Clone, Default)]
+pub struct RedisSettings {
+    /// Redis URL, e.g. `redis://127.0.0.1:6379`. Without it, cache and fan-out stay in process.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+}
+
+impl fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisSettings")
+            .field(
+                "redis_url",
+                &self.redis_url.as_deref().map(service::db::redact),
+            )
+            .finish()
+    }
+}
+
+/// The HTTP server.
+#[derive(Args, Clone, Debug)]
+pub struct ServerSettings {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "HELPDESK_ADDR", default_value = "127.0.0.1:8000")]
+    pub addr: SocketAddr,
+    /// Serve the GraphiQL explorer at `GET /graphql`.
+    #[arg(long, env = "HELPDESK_GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub graphiql: bool,
+    /// Refuse to start while migrations are pending, instead of applying them.
+    #[arg(long, env = "HELPDESK_NO_MIGRATE")]
+    pub no_migrate: bool,
+    /// After a shutdown signal, seconds to keep serving with `/readyz` at 503, so load
+    /// balancers stop sending traffic before the listener closes.
+    #[arg(long, env = "HELPDESK_SHUTDOWN_DELAY", default_value_t = 0)]
+    pub shutdown_delay_secs: u64,
+    /// Seconds in-flight requests get to finish after the listener closes.
+    #[arg(long, env = "HELPDESK_SHUTDOWN_TIMEOUT", default_value_t = 30)]
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            graphiql: true,
+            no_migrate: false,
+            shutdown_delay_secs: 0,
+            shutdown_timeout_secs: 30,
+        }
+    }
+}
+
+/// Everything the server needs to start.
+#[derive(Args, Clone, Debug)]
+pub struct Settings {
+    #[command(flatten)]
+    pub server: ServerSettings,
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    #[command(flatten)]
+    pub redis: RedisSettings,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable, for a terminal.
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Logs and traces.
+#[derive(Args, Clone, Debug)]
+pub struct TelemetrySettings {
+    /// Log filter, in `tracing` directive syntax.
+    #[arg(
+        long = "log",
+        env = "RUST_LOG",
+        default_value = "info,sqlx=warn,sea_orm=warn",
+        global = true
+    )]
+    pub log_filter: String,
+    /// Log line format.
+    #[arg(long, env = "HELPDESK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
+    pub log_format: LogFormat,
+    /// OTLP/HTTP collector base URL (e.g. `http://127.0.0.1:4318`); traces are exported when set.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
+    /// The service name traces are reported under.
+    #[arg(
+        long,
+        env = "OTEL_SERVICE_NAME",
+        default_value = "helpdesk",
+        global = true
+    )]
+    pub service_name: String,
+}

@@ -1,0 +1,35 @@
+//! Turning service errors into GraphQL errors with a stable `extensions.code`.
+//!
+//! Resolvers convert with [`gql`] (or [`ResultExt::gql`]) instead of a bare `?`: async-graphql
+//! converts any `Display` error by its text, which would send database messages to clients.
+
+use async_graphql::{Error, ErrorExtensions};
+
+/// The GraphQL error for a service error. Internal errors are logged with their cause and
+/// reach the client only as `INTERNAL` with a generic message.
+pub fn gql(err: service::Error) -> Error {
+    let code = err.code();
+    let message = if code == "INTERNAL" {
+        tracing::error!(error = ?err, "internal error while resolving a field");
+        "internal error".to_string()
+    } else {
+        err.to_string()
+    };
+    let field = err.field();
+    Error::new(message).extend_with(|_, ext| {
+        ext.set("code", code);
+        if let Some(field) = field {
+            ext.set("field", field);
+        }
+    })
+}
+
+pub trait ResultExt<T> {
+    fn gql(self) -> Result<T, Error>;
+}
+
+impl<T> ResultExt<T> for Result<T, service::Error> {
+    fn gql(self) -> Result<T, Error> {
+        self.map_err(gql)
+    }
+}

@@ -1,0 +1,10 @@
+//! The GraphQL API: one file per type, grouped by role. `schema.rs` is the only place that
+//! builds the schema.
+
+pub mod error;
+mod extension;
+mod object;
+mod query;
+pub mod schema;
+
+pub use schema::{HelpdeskSchema, build_schema, sdl};

@@ -1,0 +1,7 @@
+mod server;
+
+use async_graphql::MergedObject;
+
+/// Every query root field, merged from one object per area.
+#[derive(MergedObject, Default)]
+pub struct QueryRoot(server::ServerQuery);

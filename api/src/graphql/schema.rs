@@ -1,0 +1,33 @@
+//! Building the schema, and printing it: `helpdesk schema` prints the SDL committed as
+//! `schema.graphql`, and a test fails when the two differ.
+
+use std::sync::Arc;
+
+use async_graphql::extensions::Tracing;
+use async_graphql::{EmptyMutation, EmptySubscription, Schema, SchemaBuilder};
+use sea_orm::DatabaseConnection;
+
+use super::extension::metrics::OperationMetrics;
+use super::query::QueryRoot;
+use crate::metrics::Metrics;
+
+pub type HelpdeskSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+
+fn builder() -> SchemaBuilder<QueryRoot, EmptyMutation, EmptySubscription> {
+    Schema::build(QueryRoot::default(), EmptyMutation, EmptySubscription)
+}
+
+/// The schema the server runs: with the database, per-operation metrics and a tracing span
+/// per operation.
+pub fn build_schema(db: DatabaseConnection, metrics: Arc<Metrics>) -> HelpdeskSchema {
+    builder()
+        .extension(Tracing)
+        .extension(OperationMetrics::new(metrics))
+        .data(db)
+        .finish()
+}
+
+/// The schema in SDL, as committed in `schema.graphql`.
+pub fn sdl() -> String {
+    builder().finish().sdl()
+}

@@ -1,0 +1,133 @@
+//! Prometheus metrics, served at `GET /metrics` in the text exposition format.
+//!
+//! One registry per running application (not a process-global one), so several servers in one
+//! process — the test suite starts many — each count only their own work.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// The kind of a GraphQL operation; `invalid` when the document did not parse.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum OperationType {
+    query,
+    mutation,
+    subscription,
+    invalid,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabels {
+    pub operation: OperationType,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub method: String,
+    pub status: u16,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    db_statements: Counter,
+    db_failed_statements: Counter,
+    graphql_requests: Family<OperationLabels, Counter>,
+    graphql_errors: Family<OperationLabels, Counter>,
+    graphql_duration: Family<OperationLabels, Histogram>,
+    http_requests: Family<HttpLabels, Counter>,
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Self> {
+        let mut registry = Registry::with_prefix("helpdesk");
+        let db_statements = Counter::default();
+        registry.register(
+            "db_statements",
+            "SQL statements run against the database",
+            db_statements.clone(),
+        );
+        let db_failed_statements = Counter::default();
+        registry.register(
+            "db_failed_statements",
+            "SQL statements that returned an error",
+            db_failed_statements.clone(),
+        );
+        let graphql_requests = Family::<OperationLabels, Counter>::default();
+        registry.register(
+            "graphql_requests",
+            "GraphQL operations executed, by operation type",
+            graphql_requests.clone(),
+        );
+        let graphql_errors = Family::<OperationLabels, Counter>::default();
+        registry.register(
+            "graphql_errors",
+            "GraphQL operations whose response carried errors, by operation type",
+            graphql_errors.clone(),
+        );
+        // 1 ms to ~16 s in powers of two.
+        let graphql_duration = Family::<OperationLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.001, 2.0, 15))
+        });
+        registry.register(
+            "graphql_request_duration_seconds",
+            "Time to execute a GraphQL operation, by operation type",
+            graphql_duration.clone(),
+        );
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by method and status",
+            http_requests.clone(),
+        );
+        Arc::new(Self {
+            registry,
+            db_statements,
+            db_failed_statements,
+            graphql_requests,
+            graphql_errors,
+            graphql_duration,
+            http_requests,
+        })
+    }
+
+    pub fn record_statement(&self, failed: bool) {
+        self.db_statements.inc();
+        if failed {
+            self.db_failed_statements.inc();
+        }
+    }
+
+    pub fn record_operation(&self, operation: OperationType, elapsed: Duration, had_errors: bool) {
+        let labels = OperationLabels { operation };
+        self.graphql_requests.get_or_create(&labels).inc();
+        if had_errors {
+            self.graphql_errors.get_or_create(&labels).inc();
+        }
+        self.graphql_duration
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn record_http(&self, method: &str, status: u16) {
+        self.http_requests
+            .get_or_create(&HttpLabels {
+                method: method.to_string(),
+                status,
+            })
+            .inc();
+    }
+
+    /// The text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,175 @@
+//! Building and running the server: open the database (and Redis), apply migrations, bind the
+//! listener, serve until a shutdown signal, then drain.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::state::AppState;
+
+/// Why the server could not start. Each message is one line, safe to print (no passwords).
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Database(#[from] service::db::ConnectError),
+    #[error(transparent)]
+    Redis(#[from] service::redis::RedisConnectError),
+    #[error("{0} migration(s) pending and --no-migrate is set: {1} (run `helpdesk migrate up`)")]
+    PendingMigrations(usize, String),
+    #[error("applying migrations failed: {0}")]
+    Migrations(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    settings: Settings,
+}
+
+impl Application {
+    /// Connects, migrates and binds. The returned application is not serving yet: call
+    /// [`Application::run_until`].
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let metrics = Metrics::new();
+        let hook_metrics = metrics.clone();
+        let db = service::db::connect(
+            &settings.database.database_url,
+            service::db::DbOptions {
+                max_connections: settings.database.db_max_connections,
+                slow_statement: settings.database.slow_statement(),
+                on_statement: Some(std::sync::Arc::new(move |info| {
+                    hook_metrics.record_statement(info.failed)
+                })),
+                ..Default::default()
+            },
+        )
+        .await?;
+        migrate(&db, settings.server.no_migrate).await?;
+        let redis = match &settings.redis.redis_url {
+            Some(url) => Some(service::redis::connect(url).await?),
+            None => None,
+        };
+        let schema = crate::graphql::build_schema(db.clone(), metrics.clone());
+        let state = AppState::new(db, redis, metrics, schema, settings.server.graphiql);
+        let listener = TcpListener::bind(settings.server.addr)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: settings.server.addr,
+                source,
+            })?;
+        Ok(Self {
+            listener,
+            state,
+            settings,
+        })
+    }
+
+    /// The address actually bound (the port is chosen by the OS when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or(self.settings.server.addr)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then: `/readyz` turns 503, the server keeps serving
+    /// for the configured delay (so load balancers notice), stops accepting connections, and
+    /// waits up to the shutdown timeout for in-flight requests to finish.
+    pub async fn run_until<F>(self, shutdown: F) -> std::io::Result<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let Application {
+            listener,
+            state,
+            settings,
+        } = self;
+        let app = crate::http::router(state.clone());
+        let delay = Duration::from_secs(settings.server.shutdown_delay_secs);
+        let timeout = Duration::from_secs(settings.server.shutdown_timeout_secs);
+
+        let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+        let draining = state.clone();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutdown requested: readiness is now 503, draining");
+            draining.start_draining();
+            tokio::time::sleep(delay).await;
+            let _ = stopped_tx.send(());
+        };
+        let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+        let server = tokio::spawn(async move { server.await });
+        // Wait for the signal, then give in-flight requests `timeout` to finish.
+        let mut server = server;
+        tokio::select! {
+            result = &mut server => return flatten(result),
+            _ = stopped_rx => {}
+        }
+        match tokio::time::timeout(timeout, &mut server).await {
+            Ok(result) => flatten(result),
+            Err(_) => {
+                tracing::warn!(
+                    ?timeout,
+                    "in-flight requests did not finish in time; exiting"
+                );
+                server.abort();
+                Ok(())
+            }
+        }
+    }
+}
+
+fn flatten(result: Result<std::io::Result<()>, tokio::task::JoinError>) -> std::io::Result<()> {
+    result.map_err(std::io::Error::other)?
+}
+
+async fn migrate(db: &DatabaseConnection, no_migrate: bool) -> Result<(), StartupError> {
+    let failed = |e: service::Error| StartupError::Migrations(error_chain(&e));
+    if no_migrate {
+        let pending = service::db::pending_migrations(db).await.map_err(failed)?;
+        if !pending.is_empty() {
+            return Err(StartupError::PendingMigrations(
+                pending.len(),
+                pending.join(", "),
+            ));
+        }
+        return Ok(());
+    }
+    let applied = service::db::apply_migrations(db).await.map_err(failed)?;
+    if !applied.is_empty() {
+        tracing::info!(migrations = ?applied, "applied migrations");
+    }
+    Ok(())
+}
+
+/// An error and its causes on one line.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,74 @@
+//! What every request handler shares.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use redis::aio::ConnectionManager;
+use sea_orm::DatabaseConnection;
+
+use crate::graphql::HelpdeskSchema;
+use crate::metrics::Metrics;
+
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: DatabaseConnection,
+    redis: Option<ConnectionManager>,
+    metrics: Arc<Metrics>,
+    schema: HelpdeskSchema,
+    graphiql: bool,
+    draining: AtomicBool,
+}
+
+impl AppState {
+    pub fn new(
+        db: DatabaseConnection,
+        redis: Option<ConnectionManager>,
+        metrics: Arc<Metrics>,
+        schema: HelpdeskSchema,
+        graphiql: bool,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                db,
+                redis,
+                metrics,
+                schema,
+                graphiql,
+                draining: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.inner.db
+    }
+
+    pub fn redis(&self) -> Option<&ConnectionManager> {
+        self.inner.redis.as_ref()
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub fn schema(&self) -> &HelpdeskSchema {
+        &self.inner.schema
+    }
+
+    pub fn graphiql(&self) -> bool {
+        self.inner.graphiql
+    }
+
+    /// Marks the server as shutting down: `/readyz` answers 503 from now on.
+    pub fn start_draining(&self) {
+        self.inner.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.inner.draining.load(Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,283 @@
+//! Opening the database: SQLite (the embedded default) or PostgreSQL, chosen by the URL.
+//!
+//! Every statement goes through SeaORM's metric callback, which counts it (for `/metrics`) and
+//! logs it at WARN when it is slower than the configured threshold.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+
+/// Called once for every SQL statement the connection runs.
+pub type StatementHook = Arc<dyn Fn(&sea_orm::metric::Info<'_>) + Send + Sync>;
+
+#[derive(Clone)]
+pub struct DbOptions {
+    pub max_connections: u32,
+    pub connect_timeout: Duration,
+    /// Statements slower than this are logged at WARN with their duration.
+    pub slow_statement: Duration,
+    /// Extra per-statement hook, e.g. a metrics counter.
+    pub on_statement: Option<StatementHook>,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            connect_timeout: Duration::from_secs(5),
+            slow_statement: Duration::from_millis(100),
+            on_statement: None,
+        }
+    }
+}
+
+/// Why the database could not be opened. The message names the host (or file) and never the
+/// password, so it is safe to print as the one line a failed start shows.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("DATABASE_URL is not a valid database URL ({url}): {reason}")]
+    Malformed { url: String, reason: String },
+    #[error("cannot connect to the database at {target} ({url}): {reason}")]
+    Unreachable {
+        target: String,
+        url: String,
+        reason: String,
+    },
+}
+
+/// Which database a URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    pub fn of(db: &impl ConnectionTrait) -> Self {
+        match db.get_database_backend() {
+            DbBackend::Postgres => Backend::Postgres,
+            _ => Backend::Sqlite,
+        }
+    }
+}
+
+/// A database URL with its password replaced by `***`, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // set_password only fails for URLs that cannot carry credentials, which had none.
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(parsed) => parsed.to_string(),
+        // Unparseable: keep what is before any '@', which is where a password would sit.
+        Err(_) => match url.rfind('@') {
+            Some(at) => match url[..at].find("://") {
+                Some(scheme_end) => format!("{}://***{}", &url[..scheme_end], &url[at..]),
+                None => format!("***{}", &url[at..]),
+            },
+            None => url.to_string(),
+        },
+    }
+}
+
+/// The backend a URL selects, or why it is not a database URL we serve.
+pub fn backend_of(url: &str) -> Result<Backend, ConnectError> {
+    let malformed = |reason: &str| ConnectError::Malformed {
+        url: redact(url),
+        reason: reason.to_string(),
+    };
+    let scheme = url
+        .split_once(':')
+        .map(|(scheme, _)| scheme)
+        .ok_or_else(|| malformed("expected sqlite://FILE or postgres://USER@HOST/DB"))?;
+    match scheme {
+        "sqlite" => Ok(Backend::Sqlite),
+        "postgres" | "postgresql" => {
+            let parsed = url::Url::parse(url).map_err(|e| malformed(&e.to_string()))?;
+            if parsed.host_str().is_none_or(str::is_empty) {
+                return Err(malformed("no host given"));
+            }
+            Ok(Backend::Postgres)
+        }
+        _ => Err(malformed(&format!(
+            "unsupported scheme `{scheme}` (use sqlite:// or postgres://)"
+        ))),
+    }
+}
+
+/// Where a URL points, for humans: `host:port` for PostgreSQL, the file for SQLite.
+pub fn target_of(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(parsed) if parsed.scheme().starts_with("postgres") => {
+            let host = parsed.host_str().unwrap_or("localhost");
+            match parsed.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => format!("{host}:5432"),
+            }
+        }
+        _ => url
+            .trim_start_matches("sqlite://")
+            .trim_start_matches("sqlite:")
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+    }
+}
+
+/// Opens a pool to `url` and checks that the database answers.
+pub async fn connect(url: &str, options: DbOptions) -> Result<DatabaseConnection, ConnectError> {
+    let backend = backend_of(url)?;
+    let mut connect = ConnectOptions::new(url.to_string());
+    connect
+        .max_connections(options.max_connections)
+        .min_connections(1)
+        .connect_timeout(options.connect_timeout)
+        .acquire_timeout(options.connect_timeout.max(Duration::from_secs(30)))
+        // sqlx would log every statement at INFO; statements are counted and slow ones logged
+        // by the metric callback below instead.
+        .sqlx_logging(false);
+    if backend == Backend::Sqlite {
+        connect.map_sqlx_sqlite_opts(|opts| {
+            opts.create_if_missing(true)
+                // WAL lets readers work while one writer commits; NORMAL sync is durable in
+                // WAL mode except for the last transactions on power loss.
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                // Writers queue for the lock instead of failing at once.
+                .busy_timeout(Duration::from_secs(30))
+        });
+    }
+
+    let unreachable = |err: DbErr| ConnectError::Unreachable {
+        target: target_of(url),
+        url: redact(url),
+        reason: scrub(&reason(&err), url),
+    };
+    let mut db = Database::connect(connect).await.map_err(unreachable)?;
+    db.ping().await.map_err(unreachable)?;
+
+    let slow = options.slow_statement;
+    let hook = options.on_statement.clone();
+    db.set_metric_callback(move |info| {
+        if let Some(hook) = &hook {
+            hook(info);
+        }
+        if info.elapsed >= slow {
+            tracing::warn!(
+                duration_ms = info.elapsed.as_millis() as u64,
+                failed = info.failed,
+                sql = %info.statement.sql,
+                "slow SQL statement"
+            );
+        }
+    });
+    Ok(db)
+}
+
+/// The newest migration applied to the database (one statement).
+pub async fn schema_version(db: &impl ConnectionTrait) -> crate::Result<Option<String>> {
+    use sea_orm::sea_query::{Alias, Order, Query};
+    let newest = Query::select()
+        .column(Alias::new("version"))
+        .from(Alias::new("seaql_migrations"))
+        .order_by(Alias::new("version"), Order::Desc)
+        .limit(1)
+        .to_owned();
+    match db.query_one(&newest).await? {
+        Some(row) => Ok(Some(row.try_get("", "version")?)),
+        None => Ok(None),
+    }
+}
+
+/// Names of the migrations not yet applied, oldest first.
+pub async fn pending_migrations(db: &DatabaseConnection) -> crate::Result<Vec<String>> {
+    use migration::MigratorTrait;
+    Ok(migration::Migrator::get_pending_migrations(db)
+        .await?
+        .iter()
+        .map(|m| m.name().to_string())
+        .collect())
+}
+
+/// Applies every pending migration and returns their names.
+pub async fn apply_migrations(db: &DatabaseConnection) -> crate::Result<Vec<String>> {
+    use migration::MigratorTrait;
+    let pending = pending_migrations(db).await?;
+    if !pending.is_empty() {
+        migration::Migrator::up(db, None).await?;
+    }
+    Ok(pending)
+}
+
+/// The driver's own words, without SeaORM's wrapping.
+fn reason(err: &DbErr) -> String {
+    match err {
+        DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e)) => e.to_string(),
+        DbErr::Conn(sea_orm::RuntimeErr::Internal(e)) => e.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Removes the URL's password from a message, should a driver ever echo it.
+fn scrub(message: &str, url: &str) -> String {
+    match url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.password().map(str::to_string))
+    {
+        Some(password) if !password.is_empty() => message.replace(&password, "***"),
+        _ => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_the_password_and_keeps_the_host() {
+        let redacted = redact("postgres://u:secret@127.0.0.1:1/x");
+        assert!(!redacted.contains("secret"), "{redacted}");
+        assert!(redacted.contains("127.0.0.1:1"), "{redacted}");
+        let unparsable = redact("postgres://u:secret@[bad/x");
+        assert!(!unparsable.contains("secret"), "{unparsable}");
+    }
+
+    #[test]
+    fn backend_of_rejects_what_it_cannot_serve() {
+        assert_eq!(backend_of("sqlite://a.db").unwrap(), Backend::Sqlite);
+        assert_eq!(backend_of("postgresql://h/db").unwrap(), Backend::Postgres);
+        for bad in [
+            "mysql://h/db",
+            "not a url",
+            "postgres:///db",
+            "postgres://u:p@[::1/x",
+        ] {
+            assert!(
+                matches!(backend_of(bad), Err(ConnectError::Malformed { .. })),
+                "{bad} was accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn target_of_names_host_and_port_or_file() {
+        assert_eq!(
+            target_of("postgres://u:p@db.internal/x"),
+            "db.internal:5432"
+        );
+        assert_eq!(target_of("postgres://u:p@127.0.0.1:1/x"), "127.0.0.1:1");
+        assert_eq!(target_of("sqlite://helpdesk.db?mode=rwc"), "helpdesk.db");
+    }
+}

@@ -1,0 +1,98 @@
+//! The service layer's error type. Every variant maps to one stable code that the API puts in
+//! `extensions.code`; database and Redis failures are `INTERNAL` and keep their cause for the log.
+
+use sea_orm::{DbErr, SqlErr};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The caller sent a value that can never be accepted (empty title, malformed email).
+    #[error("{field}: {message}")]
+    InvalidInput {
+        field: &'static str,
+        message: String,
+    },
+    /// The thing does not exist, or the caller may not know that it does.
+    #[error("{entity} not found")]
+    NotFound { entity: &'static str },
+    /// The change contradicts the current state: a duplicate, or a row still in use.
+    #[error("{message}")]
+    Conflict {
+        field: Option<&'static str>,
+        message: String,
+    },
+    #[error("not allowed")]
+    Forbidden,
+    #[error("database error")]
+    Database(#[source] DbErr),
+    #[error("redis error")]
+    Redis(#[source] ::redis::RedisError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The stable code clients match on (`extensions.code` in the API).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidInput { .. } => "BAD_USER_INPUT",
+            Error::NotFound { .. } => "NOT_FOUND",
+            Error::Conflict { .. } => "CONFLICT",
+            Error::Forbidden => "FORBIDDEN",
+            Error::Database(_) | Error::Redis(_) | Error::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// The input field the error is about, if any.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Error::InvalidInput { field, .. } => Some(field),
+            Error::Conflict { field, .. } => *field,
+            _ => None,
+        }
+    }
+
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            field,
+            message: message.into(),
+        }
+    }
+
+    pub fn conflict(field: Option<&'static str>, message: impl Into<String>) -> Self {
+        Error::Conflict {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<DbErr> for Error {
+    fn from(err: DbErr) -> Self {
+        Error::Database(err)
+    }
+}
+
+impl From<::redis::RedisError> for Error {
+    fn from(err: ::redis::RedisError) -> Self {
+        Error::Redis(err)
+    }
+}
+
+/// Which constraint a failed statement ran into. The one place that reads driver error codes:
+/// callers decide what a violation means for their change.
+pub(crate) enum Violation {
+    Unique,
+    ForeignKey,
+}
+
+/// Splits a database error into a constraint violation (for the caller to name) or anything
+/// else (an internal error).
+pub(crate) fn violation(err: DbErr) -> std::result::Result<Violation, Error> {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => Ok(Violation::Unique),
+        Some(SqlErr::ForeignKeyConstraintViolation(_)) => Ok(Violation::ForeignKey),
+        _ => Err(Error::Database(err)),
+    }
+}

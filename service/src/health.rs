@@ -1,0 +1,41 @@
+//! Health of the parts the service depends on, for `/readyz` and `helpdesk health`.
+
+use redis::aio::ConnectionManager;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+
+/// One dependency's state: `Err` carries a short, password-free reason.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub part: &'static str,
+    pub result: Result<String, String>,
+}
+
+impl Check {
+    pub fn is_ok(&self) -> bool {
+        self.result.is_ok()
+    }
+}
+
+pub async fn database(db: &DatabaseConnection) -> Check {
+    let backend = crate::db::Backend::of(db).name();
+    let result = match db.execute_unprepared("SELECT 1").await {
+        Ok(_) => Ok(backend.to_string()),
+        Err(err) => Err(format!("{backend}: {err}")),
+    };
+    Check {
+        part: "database",
+        result,
+    }
+}
+
+pub async fn redis(conn: &ConnectionManager) -> Check {
+    let mut conn = conn.clone();
+    let result = match crate::redis::ping(&mut conn).await {
+        Ok(()) => Ok("PONG".to_string()),
+        Err(err) => Err(err.to_string()),
+    };
+    Check {
+        part: "redis",
+        result,
+    }
+}

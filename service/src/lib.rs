@@ -1,0 +1,20 @@
+//! The helpdesk domain: tickets, users, organizations, seeding and health.
+//!
+//! Every rule that must hold for every entry point (GraphQL, the CLI, background jobs) lives
+//! here, so a new entry point cannot skip it. This crate knows SeaORM, Redis and tokio, and
+//! nothing of GraphQL or HTTP. Functions take `&impl ConnectionTrait`, so they work the same on a
+//! pooled connection and inside a transaction.
+
+pub mod comment;
+pub mod db;
+pub mod error;
+pub mod health;
+pub mod organization;
+pub mod password;
+pub mod redis;
+pub mod seed;
+pub mod ticket;
+pub mod user;
+
+pub use error::{Error, Result};
+pub use sea_orm;

@@ -1,0 +1,47 @@
+use std::process::ExitCode;
+
+use api::config::DatabaseSettings;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{CommandResult, connect};
+
+#[derive(Args)]
+pub struct SeedArgs {
+    #[command(flatten)]
+    database: DatabaseSettings,
+    /// Seed the demo organizations, people and tickets (the only data set so far).
+    #[arg(long, required = true)]
+    demo: bool,
+    /// How many tickets to create.
+    #[arg(long, default_value_t = 1000)]
+    tickets: u64,
+}
+
+pub async fn run(args: SeedArgs) -> CommandResult {
+    let db = connect(&args.database).await?;
+    service::db::apply_migrations(&db).await?;
+    let bar = ProgressBar::new(args.tickets).with_style(ProgressStyle::with_template(
+        "{bar:40} {pos}/{len} tickets  {per_sec}  eta {eta}",
+    )?);
+    let summary = service::seed::demo(&db, args.tickets, &|done| bar.set_position(done)).await?;
+    bar.finish();
+    println!(
+        "seeded {} tickets in {:.1?}",
+        summary.tickets_created,
+        bar.elapsed()
+    );
+    print_logins(&summary);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn print_logins(summary: &service::seed::DemoSummary) {
+    println!("Demo logins (password: {}):", service::seed::DEMO_PASSWORD);
+    for login in &summary.logins {
+        let role = format!("{:?}", login.role).to_lowercase();
+        match &login.organization {
+            Some(org) => println!("  {:<11} {:<40} {org}", role, login.email),
+            None => println!("  {:<11} {}", role, login.email),
+        }
+    }
+}

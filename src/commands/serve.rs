@@ -1,0 +1,74 @@
+use std::process::ExitCode;
+
+use api::{Application, Settings};
+use clap::Args;
+use service::db::Backend;
+
+use super::CommandResult;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub settings: Settings,
+    /// Seed demo data into an empty database even on PostgreSQL (SQLite gets it by default).
+    #[arg(long, env = "HELPDESK_DEMO")]
+    pub demo: bool,
+    /// Never seed demo data, not even into an empty SQLite database.
+    #[arg(long, env = "HELPDESK_NO_DEMO", conflicts_with = "demo")]
+    pub no_demo: bool,
+    /// How many demo tickets to create when seeding.
+    #[arg(long, env = "HELPDESK_DEMO_TICKETS", default_value_t = 200)]
+    pub demo_tickets: u64,
+}
+
+pub async fn run(args: ServeArgs) -> CommandResult {
+    let app = Application::build(args.settings).await?;
+    let db = app.state().db();
+    let embedded = Backend::of(db) == Backend::Sqlite;
+    if (args.demo || (embedded && !args.no_demo)) && service::seed::is_empty(db).await? {
+        tracing::info!(
+            tickets = args.demo_tickets,
+            "empty database: seeding demo data"
+        );
+        let summary = service::seed::demo(db, args.demo_tickets, &|_| {}).await?;
+        super::seed::print_logins(&summary);
+    }
+    let addr = app.local_addr();
+    println!(
+        "helpdesk {} listening on http://{addr}",
+        env!("CARGO_PKG_VERSION")
+    );
+    println!("GraphiQL: http://{addr}/graphql");
+    tracing::info!(%addr, "serving");
+    app.run_until(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (what orchestrators send).
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(%err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(%err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,99 @@
+//! `helpdesk`: the server and its operations CLI.
+//!
+//! With no subcommand it serves (`helpdesk` is `helpdesk serve`). Every flag is also an
+//! environment variable; `helpdesk <command> --help` lists them.
+
+mod commands;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "helpdesk",
+    version,
+    about = "A helpdesk (ticketing) backend served as one GraphQL API"
+)]
+struct Cli {
+    #[command(flatten)]
+    telemetry: api::config::TelemetrySettings,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the GraphQL API (the default when no command is given).
+    Serve(commands::serve::ServeArgs),
+    /// Inspect and apply database migrations.
+    Migrate(commands::migrate::MigrateArgs),
+    /// Fill the database with demo data.
+    Seed(commands::seed::SeedArgs),
+    /// Manage user accounts.
+    User(commands::user::UserArgs),
+    /// Print the GraphQL schema (SDL); `schema.graphql` is its committed output.
+    Schema,
+    /// Check that the database (and Redis, when configured) answer; exit 0 when all do.
+    Health(commands::health::HealthArgs),
+}
+
+const COMMANDS: &[&str] = &[
+    "serve", "migrate", "seed", "user", "schema", "health", "help",
+];
+
+/// `helpdesk [FLAGS]` means `helpdesk serve [FLAGS]`.
+fn args() -> Vec<OsString> {
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    let first = args.get(1).and_then(|a| a.to_str()).unwrap_or("");
+    let explicit =
+        COMMANDS.contains(&first) || matches!(first, "-h" | "--help" | "-V" | "--version");
+    if !explicit {
+        args.insert(1.min(args.len()), OsString::from("serve"));
+    }
+    args
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse_from(args());
+    if let Command::Schema = cli.command {
+        print!("{}", api::graphql::sdl());
+        return ExitCode::SUCCESS;
+    }
+    // Telemetry first, outside the runtime: the OTLP exporter's blocking client must not be
+    // created on a runtime thread.
+    let telemetry = match api::telemetry::init(&cli.telemetry) {
+        Ok(telemetry) => telemetry,
+        Err(err) => return fail(&err),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => return fail(&err),
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => commands::serve::run(args).await,
+            Command::Migrate(args) => commands::migrate::run(args).await,
+            Command::Seed(args) => commands::seed::run(args).await,
+            Command::User(args) => commands::user::run(args).await,
+            Command::Health(args) => commands::health::run(args).await,
+            Command::Schema => unreachable!("handled before the runtime starts"),
+        }
+    });
+    drop(runtime);
+    drop(telemetry);
+    match result {
+        Ok(code) => code,
+        Err(err) => fail(err.as_ref()),
+    }
+}
+
+/// Bad configuration and failed commands end with one line on stderr and a non-zero exit.
+fn fail(err: &(dyn std::error::Error + 'static)) -> ExitCode {
+    eprintln!("error: {}", api::startup::error_chain(err));
+    ExitCode::FAILURE
+}
