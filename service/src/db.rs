@@ -165,6 +165,17 @@ pub async fn connect(url: &str, options: DbOptions) -> Result<DatabaseConnection
         url: redact(url),
         reason: scrub(&reason(&err), url),
     };
+    if backend == Backend::Postgres {
+        // One direct attempt first: the pool retries a refused connection until its acquire
+        // timeout, while a wrong host or port should fail at once with the driver's reason.
+        probe_postgres(url, options.connect_timeout)
+            .await
+            .map_err(|reason| ConnectError::Unreachable {
+                target: target_of(url),
+                url: redact(url),
+                reason: scrub(&reason, url),
+            })?;
+    }
     let mut db = Database::connect(connect).await.map_err(unreachable)?;
     db.ping().await.map_err(unreachable)?;
 
@@ -219,6 +230,18 @@ pub async fn apply_migrations(db: &DatabaseConnection) -> crate::Result<Vec<Stri
         migration::Migrator::up(db, None).await?;
     }
     Ok(pending)
+}
+
+async fn probe_postgres(url: &str, timeout: Duration) -> Result<(), String> {
+    use sea_orm::sqlx::{Connection, PgConnection};
+    match tokio::time::timeout(timeout, PgConnection::connect(url)).await {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            Ok(())
+        }
+        Ok(Err(err)) => Err(err.to_string()),
+        Err(_) => Err(format!("no answer within {timeout:?}")),
+    }
 }
 
 /// The driver's own words, without SeaORM's wrapping.

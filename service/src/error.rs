@@ -93,6 +93,26 @@ pub(crate) fn violation(err: DbErr) -> std::result::Result<Violation, Error> {
     match err.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(_)) => Ok(Violation::Unique),
         Some(SqlErr::ForeignKeyConstraintViolation(_)) => Ok(Violation::ForeignKey),
+        _ if is_sqlite_restrict(&err) => Ok(Violation::ForeignKey),
         _ => Err(Error::Database(err)),
+    }
+}
+
+/// SQLite reports an `ON DELETE RESTRICT` refusal as SQLITE_CONSTRAINT_TRIGGER (1811), not as
+/// the foreign-key code SeaORM recognizes, though it is the same kind of violation.
+fn is_sqlite_restrict(err: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    use sea_orm::sqlx::Error as SqlxError;
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            match e.as_ref() {
+                SqlxError::Database(db) => {
+                    db.code().as_deref() == Some("1811")
+                        && db.message().contains("FOREIGN KEY constraint failed")
+                }
+                _ => false,
+            }
+        }
+        _ => false,
     }
 }

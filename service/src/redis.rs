@@ -19,6 +19,19 @@ pub async fn connect(url: &str) -> Result<ConnectionManager, RedisConnectError> 
         reason,
     };
     let client = redis::Client::open(url).map_err(|e| fail(e.to_string()))?;
+    // One direct attempt first, so an unreachable server fails at once; the manager below
+    // retries with backoff, which is right for reconnecting later but not for starting.
+    let mut probe = tokio::time::timeout(
+        Duration::from_secs(5),
+        client.get_multiplexed_async_connection(),
+    )
+    .await
+    .map_err(|_| fail("no answer within 5s".into()))?
+    .map_err(|e| fail(e.to_string()))?;
+    redis::cmd("PING")
+        .query_async::<String>(&mut probe)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(5)))
         .set_response_timeout(Some(Duration::from_secs(5)));

@@ -3,9 +3,9 @@ use sea_orm::DatabaseConnection;
 
 use crate::graphql::error::ResultExt;
 
-/// Facts about the running server.
 pub struct ServerInfo;
 
+/// Facts about the running server.
 #[Object]
 impl ServerInfo {
     /// The server's version (semantic versioning).

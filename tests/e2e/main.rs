@@ -1,0 +1,13 @@
+//! End-to-end tests: the real server on a random port, a fresh migrated database per test
+//! (a temporary SQLite file, or a new PostgreSQL database when `HELPDESK_TEST_DATABASE_URL` is
+//! set), real HTTP clients, and the real `helpdesk` binary for the CLI.
+
+mod helpers;
+
+mod cli;
+mod constraints;
+mod metrics;
+mod migrations;
+mod schema;
+mod server;
+mod tickets;

@@ -1,0 +1,99 @@
+use serde_json::json;
+
+use crate::helpers::{TestApp, metric_value};
+
+const STATEMENTS: &str = "helpdesk_db_statements_total";
+
+#[tokio::test]
+async fn statement_counter_grows_by_exactly_the_statements_a_query_runs() {
+    let app = TestApp::spawn().await;
+
+    // `version` and `database` need no SQL.
+    let before = app.metric(STATEMENTS).await;
+    let response = app
+        .graphql("{ serverInfo { version database } }", json!({}))
+        .await;
+    assert!(response.get("errors").is_none(), "{response}");
+    assert_eq!(app.metric(STATEMENTS).await - before, 0.0);
+
+    // `schemaVersion` reads the newest migration: one statement.
+    let before = app.metric(STATEMENTS).await;
+    let response = app
+        .graphql("{ serverInfo { schemaVersion } }", json!({}))
+        .await;
+    let version = response["data"]["serverInfo"]["schemaVersion"]
+        .as_str()
+        .expect("a version");
+    assert!(version.starts_with('m'), "{response}");
+    assert_eq!(app.metric(STATEMENTS).await - before, 1.0);
+
+    // Asked for three times under aliases: three statements.
+    let before = app.metric(STATEMENTS).await;
+    let response = app
+        .graphql(
+            "{ a: serverInfo { schemaVersion } b: serverInfo { schemaVersion } c: serverInfo { schemaVersion } }",
+            json!({}),
+        )
+        .await;
+    assert!(response.get("errors").is_none(), "{response}");
+    assert_eq!(app.metric(STATEMENTS).await - before, 3.0);
+}
+
+#[tokio::test]
+async fn operations_are_counted_and_timed_by_type() {
+    let app = TestApp::spawn().await;
+    for _ in 0..2 {
+        app.graphql("query Info { serverInfo { version } }", json!({}))
+            .await;
+    }
+    let broken = app.graphql("{ serverInfo { version ", json!({})).await;
+    assert!(broken["errors"].is_array(), "{broken}");
+
+    let body = app.get("/metrics").await.text().await.unwrap();
+    let value =
+        |name: &str| metric_value(&body, name).unwrap_or_else(|| panic!("{name} in\n{body}"));
+    assert_eq!(
+        value("helpdesk_graphql_requests_total{operation=\"query\"}"),
+        2.0
+    );
+    assert_eq!(
+        value("helpdesk_graphql_request_duration_seconds_count{operation=\"query\"}"),
+        2.0
+    );
+    assert_eq!(
+        value("helpdesk_graphql_requests_total{operation=\"invalid\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("helpdesk_graphql_errors_total{operation=\"invalid\"}"),
+        1.0
+    );
+    assert!(value("helpdesk_http_requests_total{method=\"POST\",status=\"200\"}") >= 3.0);
+}
+
+#[tokio::test]
+async fn metrics_are_served_in_the_prometheus_text_format() {
+    let app = TestApp::spawn().await;
+    // Histograms appear once they have an observation.
+    app.graphql("{ serverInfo { version } }", json!({})).await;
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    let body = response.text().await.unwrap();
+    assert!(
+        body.contains("# TYPE helpdesk_db_statements counter"),
+        "{body}"
+    );
+    assert!(
+        body.contains("# TYPE helpdesk_graphql_request_duration_seconds histogram"),
+        "{body}"
+    );
+    assert!(body.trim_end().ends_with("# EOF"), "{body}");
+}

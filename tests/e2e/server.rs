@@ -1,0 +1,192 @@
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::helpers::{TestApp, TestDatabase, helpdesk, redis_url};
+
+#[tokio::test]
+async fn server_info_answers_over_http() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .graphql(
+            "{ serverInfo { version database schemaVersion } }",
+            json!({}),
+        )
+        .await;
+    let info = &response["data"]["serverInfo"];
+    assert_eq!(info["version"], env!("CARGO_PKG_VERSION"), "{response}");
+    let expected = if app.database.is_postgres() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    assert_eq!(info["database"], expected);
+    assert_eq!(
+        info["schemaVersion"], "m20261122_000005_create_refresh_tokens",
+        "the newest migration"
+    );
+}
+
+#[tokio::test]
+async fn graphiql_is_served_on_get_and_can_be_turned_off() {
+    let app = TestApp::spawn().await;
+    let page = app.get("/graphql").await;
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = page.text().await.unwrap();
+    assert!(html.contains("graphiql"), "not the GraphiQL page");
+
+    let off = TestApp::spawn_with(|s| s.server.graphiql = false).await;
+    assert_eq!(off.get("/graphql").await.status(), 404);
+    // The API itself still answers.
+    let response = off.graphql("{ serverInfo { version } }", json!({})).await;
+    assert!(
+        response["data"]["serverInfo"]["version"].is_string(),
+        "{response}"
+    );
+}
+
+#[tokio::test]
+async fn readiness_checks_every_configured_part() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 200);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["checks"]["database"], "ok");
+    match redis_url() {
+        Some(_) => assert_eq!(body["checks"]["redis"], "ok", "{body}"),
+        None => assert!(body["checks"].get("redis").is_none(), "{body}"),
+    }
+}
+
+#[tokio::test]
+async fn readiness_turns_503_when_the_server_starts_draining() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    app.state.start_draining();
+    let draining = app.get("/readyz").await;
+    assert_eq!(draining.status(), 503);
+    let body: Value = draining.json().await.unwrap();
+    assert_eq!(body["status"], "shutting_down");
+    // Liveness is unaffected: the process is fine, it is just leaving.
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_stopped_server_refuses_new_connections() {
+    let app = TestApp::spawn().await;
+    let address = app.address.clone();
+    app.stop().await;
+    let client = reqwest::Client::new();
+    let refused = client.get(format!("{address}/healthz")).send().await;
+    assert!(refused.is_err(), "still serving after stop");
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/healthz").await;
+    let id = response.headers()["x-request-id"].to_str().unwrap();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+}
+
+/// The newcomer's path: the binary on the embedded default in an empty directory seeds demo
+/// data, prints the logins and where it listens, serves, and exits cleanly on SIGTERM.
+#[tokio::test]
+async fn the_binary_serves_demo_data_on_the_embedded_default_and_stops_on_sigterm() {
+    let scratch = tempfile::tempdir().unwrap();
+    let database = TestDatabase::Sqlite {
+        url: format!("sqlite://{}", scratch.path().join("helpdesk.db").display()),
+        dir: scratch,
+    };
+    let mut command = helpdesk(&database);
+    // The default database URL: `helpdesk.db` in the working directory.
+    command
+        .env_remove("DATABASE_URL")
+        .env("HELPDESK_ADDR", "127.0.0.1:0");
+    let mut child = command.spawn().expect("start helpdesk");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+
+    let mut printed = Vec::new();
+    let address = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = stdout.next_line().await.expect("stdout") {
+            printed.push(line.clone());
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                return rest.trim().to_string();
+            }
+        }
+        panic!("exited before listening: {printed:?}");
+    })
+    .await
+    .expect("listening within a minute");
+
+    assert!(
+        printed.iter().any(|l| l.contains("Demo logins")),
+        "{printed:?}"
+    );
+    assert!(
+        printed
+            .iter()
+            .any(|l| l.contains("admin@demo.helpdesk.local")),
+        "{printed:?}"
+    );
+    assert!(database.scratch_dir().join("helpdesk.db").exists());
+
+    let client = reqwest::Client::new();
+    let info: Value = client
+        .post(format!("{address}/graphql"))
+        .json(&json!({ "query": "{ serverInfo { version database } }" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["data"]["serverInfo"]["database"], "sqlite", "{info}");
+    assert_eq!(
+        client
+            .get(format!("{address}/graphql"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        client
+            .get(format!("{address}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let db = database.connect().await;
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    assert_eq!(
+        entity::ticket::Entity::find().count(&db).await.unwrap(),
+        200
+    );
+
+    let pid = child.id().expect("running").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits within 30 s of SIGTERM")
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+}
