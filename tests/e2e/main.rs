@@ -6,6 +6,7 @@ mod helpers;
 
 mod cli;
 mod constraints;
+mod deploy;
 mod metrics;
 mod migrations;
 mod schema;
