@@ -118,21 +118,23 @@ impl Application {
         let server = tokio::spawn(async move { server.await });
         // Wait for the signal, then give in-flight requests `timeout` to finish.
         let mut server = server;
-        tokio::select! {
-            result = &mut server => return flatten(result),
-            _ = stopped_rx => {}
+        let served = tokio::select! {
+            result = &mut server => flatten(result),
+            _ = stopped_rx => match tokio::time::timeout(timeout, &mut server).await {
+                Ok(result) => flatten(result),
+                Err(_) => {
+                    tracing::warn!(?timeout, "in-flight requests did not finish in time; exiting");
+                    server.abort();
+                    Ok(())
+                }
+            },
+        };
+        // Closing the pool lets SQLite checkpoint its write-ahead log and PostgreSQL end the
+        // sessions cleanly instead of seeing dropped connections.
+        if let Err(err) = state.db().clone().close().await {
+            tracing::warn!(%err, "closing the database pool failed");
         }
-        match tokio::time::timeout(timeout, &mut server).await {
-            Ok(result) => flatten(result),
-            Err(_) => {
-                tracing::warn!(
-                    ?timeout,
-                    "in-flight requests did not finish in time; exiting"
-                );
-                server.abort();
-                Ok(())
-            }
-        }
+        served
     }
 }
 

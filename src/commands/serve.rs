@@ -34,11 +34,12 @@ pub async fn run(args: ServeArgs) -> CommandResult {
         super::seed::print_logins(&summary);
     }
     let addr = app.local_addr();
+    // The listening line comes last: scripts and tests wait for it.
+    println!("GraphiQL: http://{addr}/graphql");
     println!(
         "helpdesk {} listening on http://{addr}",
         env!("CARGO_PKG_VERSION")
     );
-    println!("GraphiQL: http://{addr}/graphql");
     tracing::info!(%addr, "serving");
     app.run_until(shutdown_signal()).await?;
     tracing::info!("stopped");

@@ -344,3 +344,51 @@ pub fn new_ticket(
         organization_id,
     }
 }
+
+/// A `helpdesk serve` process that has printed where it listens.
+pub struct RunningServer {
+    pub child: tokio::process::Child,
+    pub address: String,
+    /// What it printed to stdout up to the listening line.
+    pub printed: Vec<String>,
+}
+
+impl RunningServer {
+    /// Starts the command and waits (at most a minute) for its "listening on" line.
+    pub async fn start(mut command: tokio::process::Command) -> Self {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let mut child = command.spawn().expect("start helpdesk");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout pipe")).lines();
+        let mut printed = Vec::new();
+        let address = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = stdout.next_line().await.expect("stdout") {
+                printed.push(line.clone());
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    return rest.trim().to_string();
+                }
+            }
+            panic!("helpdesk exited before listening: {printed:?}");
+        })
+        .await
+        .expect("listening within a minute");
+        RunningServer {
+            child,
+            address,
+            printed,
+        }
+    }
+
+    /// Sends SIGTERM and waits (at most 30 s) for the exit status.
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("still running").to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(sent.success(), "SIGTERM was not delivered");
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("exits within 30 s of SIGTERM")
+            .expect("exit status")
+    }
+}

@@ -11,4 +11,5 @@ mod metrics;
 mod migrations;
 mod schema;
 mod server;
+mod telemetry;
 mod tickets;

@@ -1,9 +1,6 @@
-use std::time::Duration;
-
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::helpers::{TestApp, TestDatabase, helpdesk, redis_url};
+use crate::helpers::{RunningServer, TestApp, TestDatabase, helpdesk, redis_url};
 
 #[tokio::test]
 async fn server_info_answers_over_http() {
@@ -113,34 +110,14 @@ async fn the_binary_serves_demo_data_on_the_embedded_default_and_stops_on_sigter
     command
         .env_remove("DATABASE_URL")
         .env("HELPDESK_ADDR", "127.0.0.1:0");
-    let mut child = command.spawn().expect("start helpdesk");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-
-    let mut printed = Vec::new();
-    let address = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = stdout.next_line().await.expect("stdout") {
-            printed.push(line.clone());
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                return rest.trim().to_string();
-            }
-        }
-        panic!("exited before listening: {printed:?}");
-    })
-    .await
-    .expect("listening within a minute");
-
-    assert!(
-        printed.iter().any(|l| l.contains("Demo logins")),
-        "{printed:?}"
-    );
-    assert!(
-        printed
-            .iter()
-            .any(|l| l.contains("admin@demo.helpdesk.local")),
-        "{printed:?}"
-    );
+    let server = RunningServer::start(command).await;
+    let printed = server.printed.join("\n");
+    assert!(printed.contains("Demo logins"), "{printed}");
+    assert!(printed.contains("admin@demo.helpdesk.local"), "{printed}");
+    assert!(printed.contains("GraphiQL: http://"), "{printed}");
     assert!(database.scratch_dir().join("helpdesk.db").exists());
 
+    let address = &server.address;
     let client = reqwest::Client::new();
     let info: Value = client
         .post(format!("{address}/graphql"))
@@ -152,24 +129,12 @@ async fn the_binary_serves_demo_data_on_the_embedded_default_and_stops_on_sigter
         .await
         .unwrap();
     assert_eq!(info["data"]["serverInfo"]["database"], "sqlite", "{info}");
-    assert_eq!(
-        client
-            .get(format!("{address}/graphql"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        client
-            .get(format!("{address}/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    let status = |path: &str| {
+        let request = client.get(format!("{address}{path}")).send();
+        async move { request.await.unwrap().status() }
+    };
+    assert_eq!(status("/graphql").await, 200);
+    assert_eq!(status("/readyz").await, 200);
 
     let db = database.connect().await;
     use sea_orm::{EntityTrait, PaginatorTrait};
@@ -178,15 +143,6 @@ async fn the_binary_serves_demo_data_on_the_embedded_default_and_stops_on_sigter
         200
     );
 
-    let pid = child.id().expect("running").to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .expect("exits within 30 s of SIGTERM")
-        .unwrap();
-    assert!(status.success(), "exit status {status}");
+    let exit = server.terminate().await;
+    assert!(exit.success(), "exit status {exit}");
 }
