@@ -43,12 +43,15 @@ const COMMANDS: &[&str] = &[
     "serve", "migrate", "seed", "user", "schema", "health", "help",
 ];
 
-/// `helpdesk [FLAGS]` means `helpdesk serve [FLAGS]`.
+/// `helpdesk [FLAGS]` means `helpdesk serve [FLAGS]`. Global flags may come before a command
+/// (`helpdesk --log-format json migrate up`), so any command word counts, not only the first.
 fn args() -> Vec<OsString> {
     let mut args: Vec<OsString> = std::env::args_os().collect();
-    let first = args.get(1).and_then(|a| a.to_str()).unwrap_or("");
-    let explicit =
-        COMMANDS.contains(&first) || matches!(first, "-h" | "--help" | "-V" | "--version");
+    let explicit = args
+        .iter()
+        .skip(1)
+        .filter_map(|a| a.to_str())
+        .any(|a| COMMANDS.contains(&a) || matches!(a, "-h" | "--help" | "-V" | "--version"));
     if !explicit {
         args.insert(1.min(args.len()), OsString::from("serve"));
     }
@@ -56,7 +59,10 @@ fn args() -> Vec<OsString> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse_from(args());
+    let cli = match Cli::try_parse_from(args()) {
+        Ok(cli) => cli,
+        Err(err) => return usage(err),
+    };
     if let Command::Schema = cli.command {
         print!("{}", api::graphql::sdl());
         return ExitCode::SUCCESS;
@@ -89,6 +95,30 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => fail(err.as_ref()),
+    }
+}
+
+/// Help and version print as usual; a bad flag or environment value is one line and exit 2.
+fn usage(err: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match err.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = err.print();
+            ExitCode::SUCCESS
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = err.print();
+            ExitCode::from(2)
+        }
+        _ => {
+            let rendered = err.render().to_string();
+            let first = rendered
+                .lines()
+                .next()
+                .unwrap_or("error: invalid arguments");
+            eprintln!("{first} (see --help)");
+            ExitCode::from(2)
+        }
     }
 }
 

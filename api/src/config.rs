@@ -12,13 +12,29 @@ use clap::{Args, ValueEnum};
 #[derive(Args, Clone)]
 pub struct DatabaseSettings {
     /// Database URL: `sqlite://FILE` (created if missing) or `postgres://USER:PASSWORD@HOST/DB`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://helpdesk.db")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        default_value = "sqlite://helpdesk.db",
+        global = true
+    )]
     pub database_url: String,
     /// Connections in the database pool.
-    #[arg(long, env = "HELPDESK_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    #[arg(
+        long,
+        env = "HELPDESK_DB_MAX_CONNECTIONS",
+        default_value_t = 10,
+        global = true
+    )]
     pub db_max_connections: u32,
     /// Statements slower than this many milliseconds are logged at WARN.
-    #[arg(long, env = "HELPDESK_SLOW_QUERY_MS", default_value_t = 100)]
+    #[arg(
+        long,
+        env = "HELPDESK_SLOW_QUERY_MS",
+        default_value_t = 100,
+        global = true
+    )]
     pub slow_query_ms: u64,
 }
 
@@ -39,11 +55,12 @@ impl fmt::Debug for DatabaseSettings {
     }
 }
 
-/// The optional Redis server for the statistics cache and the subscription fan-out.
+/// The optional Redis server. Checked at start and by `/readyz`; the statistics cache and the
+/// subscription fan-out will use it.
 #[derive(Args, Clone, Default)]
 pub struct RedisSettings {
-    /// Redis URL, e.g. `redis://127.0.0.1:6379`. Without it, cache and fan-out stay in process.
-    #[arg(long, env = "REDIS_URL")]
+    /// Redis URL, e.g. `redis://127.0.0.1:6379`.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true, global = true)]
     pub redis_url: Option<String>,
 }
 
@@ -125,7 +142,12 @@ pub struct TelemetrySettings {
     #[arg(long, env = "HELPDESK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
     pub log_format: LogFormat,
     /// OTLP/HTTP collector base URL (e.g. `http://127.0.0.1:4318`); traces are exported when set.
-    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
+    #[arg(
+        long,
+        env = "OTEL_EXPORTER_OTLP_ENDPOINT",
+        hide_env_values = true,
+        global = true
+    )]
     pub otlp_endpoint: Option<String>,
     /// The service name traces are reported under.
     #[arg(

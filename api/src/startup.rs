@@ -143,9 +143,9 @@ fn flatten(result: Result<std::io::Result<()>, tokio::task::JoinError>) -> std::
 }
 
 async fn migrate(db: &DatabaseConnection, no_migrate: bool) -> Result<(), StartupError> {
-    let failed = |e: service::Error| StartupError::Migrations(error_chain(&e));
+    let failed = |e: sea_orm::DbErr| StartupError::Migrations(error_chain(&e));
     if no_migrate {
-        let pending = service::db::pending_migrations(db).await.map_err(failed)?;
+        let pending = pending_migrations(db).await.map_err(failed)?;
         if !pending.is_empty() {
             return Err(StartupError::PendingMigrations(
                 pending.len(),
@@ -154,11 +154,32 @@ async fn migrate(db: &DatabaseConnection, no_migrate: bool) -> Result<(), Startu
         }
         return Ok(());
     }
-    let applied = service::db::apply_migrations(db).await.map_err(failed)?;
+    let applied = apply_migrations(db).await.map_err(failed)?;
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "applied migrations");
     }
     Ok(())
+}
+
+/// Names of the migrations not yet applied, oldest first. Reads only: it does not create the
+/// bookkeeping table, so it works for a database role without DDL rights.
+pub async fn pending_migrations(db: &DatabaseConnection) -> Result<Vec<String>, sea_orm::DbErr> {
+    use migration::MigratorTrait;
+    Ok(migration::Migrator::get_pending_migrations_read_only(db)
+        .await?
+        .iter()
+        .map(|m| m.name().to_string())
+        .collect())
+}
+
+/// Applies every pending migration and returns their names.
+pub async fn apply_migrations(db: &DatabaseConnection) -> Result<Vec<String>, sea_orm::DbErr> {
+    use migration::MigratorTrait;
+    let pending = pending_migrations(db).await?;
+    if !pending.is_empty() {
+        migration::Migrator::up(db, None).await?;
+    }
+    Ok(pending)
 }
 
 /// An error and its causes on one line.

@@ -1,12 +1,23 @@
-//! Comments on tickets.
+//! Comments on tickets: writing them with their effects on the ticket, and reading them in
+//! batches (one statement for the comments of many tickets).
 
-use chrono::Utc;
-use entity::comment;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use entity::enums::TicketStatus;
+use entity::{comment, ticket};
+use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionSession, TransactionTrait,
+};
 use uuid::Uuid;
 
+use crate::actor::Actor;
 use crate::error::{Violation, violation};
-use crate::{Error, Result};
+use crate::page::{Key, Page, PageRequest, Position};
+use crate::ticket::history_entry;
+use crate::{Error, Result, access, lifecycle};
 
 pub const MAX_BODY_LENGTH: usize = 100_000;
 
@@ -54,4 +65,207 @@ pub async fn create(db: &impl ConnectionTrait, new: NewComment) -> Result<commen
         Ok(Violation::Unique) => Error::Internal("unexpected unique violation on comments".into()),
         Err(other) => other,
     })
+}
+
+pub(crate) async fn insert(
+    db: &impl ConnectionTrait,
+    ticket_id: Uuid,
+    author_id: Uuid,
+    body: String,
+    is_internal: bool,
+    at: DateTime<Utc>,
+) -> Result<comment::Model> {
+    Ok(comment::Entity::insert(comment::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        ticket_id: Set(ticket_id),
+        author_id: Set(author_id),
+        body: Set(body),
+        is_internal: Set(is_internal),
+        created_at: Set(at),
+        updated_at: Set(at),
+    })
+    .exec_with_returning(db)
+    .await?)
+}
+
+/// Comments on a ticket as `actor`. A public comment by the requester on a PENDING_INFO ticket
+/// moves it back to OPEN; the first public comment by staff sets the first response time.
+#[tracing::instrument(skip(db, actor, body), fields(actor = %actor.user_id))]
+pub async fn create_as<C>(
+    db: &C,
+    actor: &Actor,
+    ticket_id: Uuid,
+    body: &str,
+    is_internal: bool,
+) -> Result<(comment::Model, ticket::Model)>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let body = validate_body(body)?;
+    let txn = crate::db::begin_write(db).await?;
+    let current = crate::ticket::query::get(&txn, actor, ticket_id)
+        .await
+        .map_err(|e| match e {
+            Error::NotFound { .. } => Error::invalid("ticketId", "no such ticket"),
+            other => other,
+        })?;
+    access::require(access::can_comment(actor, &current))?;
+    if is_internal {
+        access::require(access::can_comment_internal(actor, &current))?;
+    }
+    let now = Utc::now();
+    let created = insert(&txn, current.id, actor.user_id, body, is_internal, now).await?;
+
+    let mut row = ticket::ActiveModel {
+        id: Set(current.id),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    let mut history = Vec::new();
+    if !is_internal {
+        if actor.user_id == current.requester_id && current.status == TicketStatus::PendingInfo {
+            row.status = Set(TicketStatus::Open);
+            history.push(history_entry(
+                current.id,
+                Some(actor.user_id),
+                "status",
+                Some(lifecycle::name(TicketStatus::PendingInfo).into()),
+                Some(lifecycle::name(TicketStatus::Open).into()),
+                now,
+            ));
+        }
+        if actor.is_staff() && current.first_response_at.is_none() {
+            row.first_response_at = Set(Some(now));
+            history.push(history_entry(
+                current.id,
+                Some(actor.user_id),
+                "first_response_at",
+                None,
+                Some(now.to_rfc3339()),
+                now,
+            ));
+        }
+    }
+    let ticket = ticket::Entity::update(row).exec(&txn).await?;
+    if !history.is_empty() {
+        entity::ticket_history::Entity::insert_many(history)
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok((created, ticket))
+}
+
+/// The first `first` comments (oldest first) of each ticket in `ticket_ids` that `actor` may
+/// read, in one statement: a window function numbers each ticket's comments and the outer
+/// query keeps the first ones.
+pub async fn first_of_tickets(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    ticket_ids: &[Uuid],
+    first: u64,
+) -> Result<HashMap<Uuid, Vec<comment::Model>>> {
+    let mut by_ticket: HashMap<Uuid, Vec<comment::Model>> = HashMap::new();
+    if ticket_ids.is_empty() || first == 0 {
+        return Ok(by_ticket);
+    }
+    let mut inner = Query::select();
+    inner
+        .column(Asterisk)
+        .expr_as(
+            Expr::cust("ROW_NUMBER() OVER (PARTITION BY ticket_id ORDER BY created_at, id)"),
+            Alias::new("rn"),
+        )
+        .from(comment::Entity)
+        .and_where(Expr::col(comment::Column::TicketId).is_in(ticket_ids.iter().copied()));
+    if !actor.is_staff() {
+        inner.and_where(Expr::col(comment::Column::IsInternal).eq(false));
+    }
+    let outer = Query::select()
+        .column(Asterisk)
+        .from_subquery(inner.to_owned(), Alias::new("numbered"))
+        .and_where(Expr::col(Alias::new("rn")).lte(first as i64))
+        .order_by(Alias::new("ticket_id"), Order::Asc)
+        .order_by(Alias::new("rn"), Order::Asc)
+        .to_owned();
+    let statement = db.get_database_backend().build(&outer);
+    for row in comment::Entity::find()
+        .from_raw_sql(statement)
+        .all(db)
+        .await?
+    {
+        by_ticket.entry(row.ticket_id).or_default().push(row);
+    }
+    Ok(by_ticket)
+}
+
+/// A page of one ticket's comments (oldest first), after a cursor. The ticket must already be
+/// known to be readable by `actor`.
+pub async fn page_of_ticket(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    ticket_id: Uuid,
+    page: &PageRequest,
+) -> Result<Page<comment::Model>> {
+    let (limit, _) = page.window()?;
+    let mut query = comment::Entity::find()
+        .filter(comment::Column::TicketId.eq(ticket_id))
+        .filter(access::comment_scope(actor));
+    if let Some(Position {
+        key: Key::Time(at),
+        id,
+    }) = &page.after
+    {
+        query = query.filter(
+            sea_orm::Condition::any()
+                .add(comment::Column::CreatedAt.gt(*at))
+                .add(
+                    sea_orm::Condition::all()
+                        .add(comment::Column::CreatedAt.eq(*at))
+                        .add(comment::Column::Id.gt(*id)),
+                ),
+        );
+    }
+    let mut rows = query
+        .order_by_asc(comment::Column::CreatedAt)
+        .order_by_asc(comment::Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    Ok(Page {
+        items: rows,
+        has_next_page: more,
+        has_previous_page: page.after.is_some(),
+    })
+}
+
+pub fn position(comment: &comment::Model) -> Position {
+    Position {
+        key: Key::Time(comment.created_at),
+        id: comment.id,
+    }
+}
+
+/// How many comments `actor` may read on each ticket, in one statement.
+pub async fn counts_of_tickets(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    ticket_ids: &[Uuid],
+) -> Result<HashMap<Uuid, i64>> {
+    if ticket_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(Uuid, i64)> = comment::Entity::find()
+        .select_only()
+        .column(comment::Column::TicketId)
+        .column_as(comment::Column::Id.count(), "count")
+        .filter(comment::Column::TicketId.is_in(ticket_ids.to_vec()))
+        .filter(access::comment_scope(actor))
+        .group_by(comment::Column::TicketId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().collect())
 }

@@ -70,23 +70,55 @@ impl Backend {
     }
 }
 
-/// A database URL with its password replaced by `***`, for messages and logs.
+/// Query parameters that carry secrets (libpq and sqlx accept a password in the query string).
+const SECRET_PARAMS: &[&str] = &["password", "sslpassword", "sslkey_password"];
+
+/// A database URL with its password replaced by `***`, for messages and logs: in the user
+/// part and in the query string alike.
 pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            // set_password only fails for URLs that cannot carry credentials, which had none.
-            let _ = parsed.set_password(Some("***"));
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                // set_password only fails for URLs that cannot carry credentials, which had none.
+                let _ = parsed.set_password(Some("***"));
+            }
+            let has_secret = parsed
+                .query_pairs()
+                .any(|(key, _)| SECRET_PARAMS.contains(&key.to_ascii_lowercase().as_str()));
+            if has_secret {
+                let pairs: Vec<(String, String)> = parsed
+                    .query_pairs()
+                    .map(|(key, value)| {
+                        let secret = SECRET_PARAMS.contains(&key.to_ascii_lowercase().as_str());
+                        (
+                            key.into_owned(),
+                            if secret {
+                                "***".into()
+                            } else {
+                                value.into_owned()
+                            },
+                        )
+                    })
+                    .collect();
+                parsed.query_pairs_mut().clear().extend_pairs(pairs);
+            }
             parsed.to_string()
         }
-        Ok(parsed) => parsed.to_string(),
-        // Unparseable: keep what is before any '@', which is where a password would sit.
-        Err(_) => match url.rfind('@') {
-            Some(at) => match url[..at].find("://") {
-                Some(scheme_end) => format!("{}://***{}", &url[..scheme_end], &url[at..]),
-                None => format!("***{}", &url[at..]),
-            },
-            None => url.to_string(),
-        },
+        // Unparseable: keep only what cannot hold a secret, the scheme and what follows '@'
+        // up to the query string.
+        Err(_) => {
+            let without_query = url.split('?').next().unwrap_or_default();
+            match without_query.rfind('@') {
+                Some(at) => match without_query[..at].find("://") {
+                    Some(scheme_end) => {
+                        format!("{}://***{}", &url[..scheme_end], &without_query[at..])
+                    }
+                    None => format!("***{}", &without_query[at..]),
+                },
+                None if url.contains('?') => format!("{without_query}?***"),
+                None => url.to_string(),
+            }
+        }
     }
 }
 
@@ -212,26 +244,6 @@ pub async fn schema_version(db: &impl ConnectionTrait) -> crate::Result<Option<S
     }
 }
 
-/// Names of the migrations not yet applied, oldest first.
-pub async fn pending_migrations(db: &DatabaseConnection) -> crate::Result<Vec<String>> {
-    use migration::MigratorTrait;
-    Ok(migration::Migrator::get_pending_migrations(db)
-        .await?
-        .iter()
-        .map(|m| m.name().to_string())
-        .collect())
-}
-
-/// Applies every pending migration and returns their names.
-pub async fn apply_migrations(db: &DatabaseConnection) -> crate::Result<Vec<String>> {
-    use migration::MigratorTrait;
-    let pending = pending_migrations(db).await?;
-    if !pending.is_empty() {
-        migration::Migrator::up(db, None).await?;
-    }
-    Ok(pending)
-}
-
 async fn probe_postgres(url: &str, timeout: Duration) -> Result<(), String> {
     use sea_orm::sqlx::{Connection, PgConnection};
     match tokio::time::timeout(timeout, PgConnection::connect(url)).await {
@@ -244,6 +256,17 @@ async fn probe_postgres(url: &str, timeout: Duration) -> Result<(), String> {
     }
 }
 
+/// Begins a transaction that will write. On SQLite it takes the write lock up front
+/// (`BEGIN IMMEDIATE`): a deferred transaction that reads first and writes later fails with
+/// SQLITE_BUSY when another writer committed in between, where this one simply waits its turn.
+pub async fn begin_write<C: sea_orm::TransactionTrait>(db: &C) -> Result<C::Transaction, DbErr> {
+    db.begin_with_options(sea_orm::TransactionOptions {
+        sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}
+
 /// The driver's own words, without SeaORM's wrapping.
 fn reason(err: &DbErr) -> String {
     match err {
@@ -253,15 +276,24 @@ fn reason(err: &DbErr) -> String {
     }
 }
 
-/// Removes the URL's password from a message, should a driver ever echo it.
+/// Removes the URL's secrets from a message, should a driver ever echo them.
 fn scrub(message: &str, url: &str) -> String {
-    match url::Url::parse(url)
-        .ok()
-        .and_then(|u| u.password().map(str::to_string))
-    {
-        Some(password) if !password.is_empty() => message.replace(&password, "***"),
-        _ => message.to_string(),
-    }
+    let Ok(parsed) = url::Url::parse(url) else {
+        return message.to_string();
+    };
+    let mut secrets: Vec<String> = parsed.password().map(str::to_string).into_iter().collect();
+    secrets.extend(
+        parsed
+            .query_pairs()
+            .filter(|(key, _)| SECRET_PARAMS.contains(&key.to_ascii_lowercase().as_str()))
+            .map(|(_, value)| value.into_owned()),
+    );
+    secrets
+        .iter()
+        .filter(|secret| !secret.is_empty())
+        .fold(message.to_string(), |text, secret| {
+            text.replace(secret.as_str(), "***")
+        })
 }
 
 #[cfg(test)]
@@ -275,6 +307,15 @@ mod tests {
         assert!(redacted.contains("127.0.0.1:1"), "{redacted}");
         let unparsable = redact("postgres://u:secret@[bad/x");
         assert!(!unparsable.contains("secret"), "{unparsable}");
+        for url in [
+            "postgres://u@127.0.0.1:1/x?password=secret",
+            "postgres://u@127.0.0.1:1/x?sslmode=require&PASSWORD=secret",
+            "postgres://u@[bad/x?password=secret",
+        ] {
+            let redacted = redact(url);
+            assert!(!redacted.contains("secret"), "{url} -> {redacted}");
+        }
+        assert!(redact("postgres://u@h/x?sslmode=require").contains("sslmode=require"));
     }
 
     #[test]

@@ -22,8 +22,14 @@ pub enum Error {
         field: Option<&'static str>,
         message: String,
     },
+    /// No valid credentials: a bad password, a missing, expired or forged token.
+    #[error("{0}")]
+    Unauthenticated(String),
     #[error("not allowed")]
     Forbidden,
+    /// The ticket's state machine has no such edge (for this viewer).
+    #[error("cannot move a ticket from {from} to {to}")]
+    InvalidTransition { from: String, to: String },
     #[error("database error")]
     Database(#[source] DbErr),
     #[error("redis error")]
@@ -39,7 +45,9 @@ impl Error {
             Error::InvalidInput { .. } => "BAD_USER_INPUT",
             Error::NotFound { .. } => "NOT_FOUND",
             Error::Conflict { .. } => "CONFLICT",
+            Error::Unauthenticated(_) => "UNAUTHENTICATED",
             Error::Forbidden => "FORBIDDEN",
+            Error::InvalidTransition { .. } => "INVALID_TRANSITION",
             Error::Database(_) | Error::Redis(_) | Error::Internal(_) => "INTERNAL",
         }
     }
@@ -49,6 +57,7 @@ impl Error {
         match self {
             Error::InvalidInput { field, .. } => Some(field),
             Error::Conflict { field, .. } => *field,
+            Error::InvalidTransition { .. } => Some("to"),
             _ => None,
         }
     }
@@ -93,23 +102,25 @@ pub(crate) fn violation(err: DbErr) -> std::result::Result<Violation, Error> {
     match err.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(_)) => Ok(Violation::Unique),
         Some(SqlErr::ForeignKeyConstraintViolation(_)) => Ok(Violation::ForeignKey),
-        _ if is_sqlite_restrict(&err) => Ok(Violation::ForeignKey),
+        _ if is_restrict(&err) => Ok(Violation::ForeignKey),
         _ => Err(Error::Database(err)),
     }
 }
 
-/// SQLite reports an `ON DELETE RESTRICT` refusal as SQLITE_CONSTRAINT_TRIGGER (1811), not as
-/// the foreign-key code SeaORM recognizes, though it is the same kind of violation.
-fn is_sqlite_restrict(err: &DbErr) -> bool {
+/// `ON DELETE RESTRICT` refusals that SeaORM does not classify: SQLite reports them as
+/// SQLITE_CONSTRAINT_TRIGGER (1811) and PostgreSQL 18 as restrict_violation (23001), though
+/// they are the same foreign-key refusal as 787 and 23503.
+fn is_restrict(err: &DbErr) -> bool {
     use sea_orm::RuntimeErr;
     use sea_orm::sqlx::Error as SqlxError;
     match err {
         DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
             match e.as_ref() {
-                SqlxError::Database(db) => {
-                    db.code().as_deref() == Some("1811")
-                        && db.message().contains("FOREIGN KEY constraint failed")
-                }
+                SqlxError::Database(db) => match db.code().as_deref() {
+                    Some("1811") => db.message().contains("FOREIGN KEY constraint failed"),
+                    Some("23001") => true,
+                    _ => false,
+                },
                 _ => false,
             }
         }

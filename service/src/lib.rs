@@ -5,11 +5,17 @@
 //! nothing of GraphQL or HTTP. Functions take `&impl ConnectionTrait`, so they work the same on a
 //! pooled connection and inside a transaction.
 
+pub mod access;
+pub mod actor;
+pub mod audit;
+pub mod auth;
 pub mod comment;
 pub mod db;
 pub mod error;
 pub mod health;
+pub mod lifecycle;
 pub mod organization;
+pub mod page;
 pub mod password;
 pub mod redis;
 pub mod seed;

@@ -308,7 +308,7 @@ fn generate(rng: &mut StdRng, orgs: &[Org], first_number: i64, count: usize) -> 
         let mut at = created_at;
         let mut first_response_at = None;
         for turn in 0..replies {
-            at += Duration::minutes(rng.random_range(5..600));
+            at = (at + Duration::minutes(rng.random_range(5..600))).min(now);
             let from_staff = turn % 2 == 0;
             let is_internal = from_staff && rng.random_bool(0.2);
             if from_staff && !is_internal && first_response_at.is_none() {
@@ -324,7 +324,7 @@ fn generate(rng: &mut StdRng, orgs: &[Org], first_number: i64, count: usize) -> 
                 updated_at: Set(at),
             });
         }
-        let updated_at = at.min(now);
+        let updated_at = at;
         let resolved_at =
             matches!(status, TicketStatus::Resolved | TicketStatus::Closed).then_some(updated_at);
         let closed_at = (status == TicketStatus::Closed).then_some(updated_at);

@@ -20,7 +20,7 @@ pub async fn run(args: HealthArgs) -> CommandResult {
         Ok(db) => {
             let check = service::health::database(&db).await;
             healthy &= report(&check);
-            match service::db::pending_migrations(&db).await {
+            match api::startup::pending_migrations(&db).await {
                 Ok(pending) if pending.is_empty() => println!("migrations: ok (up to date)"),
                 Ok(pending) => {
                     healthy = false;

@@ -23,19 +23,19 @@ enum Action {
     /// Roll back the newest migrations.
     Down {
         /// How many migrations to roll back.
-        #[arg(long, default_value_t = 1, conflicts_with = "all")]
+        #[arg(long, env = "HELPDESK_MIGRATE_STEPS", default_value_t = 1)]
         steps: u32,
-        /// Roll back every migration (drops every table helpdesk created).
-        #[arg(long)]
+        /// Roll back every migration (drops every table helpdesk created); wins over --steps.
+        #[arg(long, env = "HELPDESK_MIGRATE_ALL")]
         all: bool,
         /// Do not ask for confirmation.
-        #[arg(long)]
+        #[arg(long, env = "HELPDESK_YES")]
         yes: bool,
     },
     /// Drop every table in the database and apply all migrations from scratch.
     Fresh {
         /// Do not ask for confirmation.
-        #[arg(long)]
+        #[arg(long, env = "HELPDESK_YES")]
         yes: bool,
     },
 }
@@ -45,7 +45,7 @@ pub async fn run(args: MigrateArgs) -> CommandResult {
     let target = service::db::redact(&args.database.database_url);
     match args.action {
         Action::Status => {
-            let migrations = Migrator::get_migration_with_status(&db).await?;
+            let migrations = Migrator::get_migration_with_status_read_only(&db).await?;
             let mut pending = 0;
             for migration in &migrations {
                 let status = match migration.status() {
@@ -60,7 +60,7 @@ pub async fn run(args: MigrateArgs) -> CommandResult {
             println!("{} applied, {pending} pending", migrations.len() - pending);
         }
         Action::Up => {
-            let applied = service::db::apply_migrations(&db).await?;
+            let applied = api::startup::apply_migrations(&db).await?;
             for name in &applied {
                 println!("applied  {name}");
             }

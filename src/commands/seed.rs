@@ -11,16 +11,16 @@ pub struct SeedArgs {
     #[command(flatten)]
     database: DatabaseSettings,
     /// Seed the demo organizations, people and tickets (the only data set so far).
-    #[arg(long, required = true)]
+    #[arg(long, env = "HELPDESK_SEED_DEMO", required = true)]
     demo: bool,
     /// How many tickets to create.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, env = "HELPDESK_SEED_TICKETS", default_value_t = 1000)]
     tickets: u64,
 }
 
 pub async fn run(args: SeedArgs) -> CommandResult {
     let db = connect(&args.database).await?;
-    service::db::apply_migrations(&db).await?;
+    api::startup::apply_migrations(&db).await?;
     let bar = ProgressBar::new(args.tickets).with_style(ProgressStyle::with_template(
         "{bar:40} {pos}/{len} tickets  {per_sec}  eta {eta}",
     )?);

@@ -13,8 +13,8 @@ pub struct ServeArgs {
     /// Seed demo data into an empty database even on PostgreSQL (SQLite gets it by default).
     #[arg(long, env = "HELPDESK_DEMO")]
     pub demo: bool,
-    /// Never seed demo data, not even into an empty SQLite database.
-    #[arg(long, env = "HELPDESK_NO_DEMO", conflicts_with = "demo")]
+    /// Never seed demo data, not even into an empty SQLite database (wins over --demo).
+    #[arg(long, env = "HELPDESK_NO_DEMO")]
     pub no_demo: bool,
     /// How many demo tickets to create when seeding.
     #[arg(long, env = "HELPDESK_DEMO_TICKETS", default_value_t = 200)]
@@ -22,10 +22,12 @@ pub struct ServeArgs {
 }
 
 pub async fn run(args: ServeArgs) -> CommandResult {
+    let graphiql = args.settings.server.graphiql;
     let app = Application::build(args.settings).await?;
     let db = app.state().db();
     let embedded = Backend::of(db) == Backend::Sqlite;
-    if (args.demo || (embedded && !args.no_demo)) && service::seed::is_empty(db).await? {
+    let wanted = !args.no_demo && (args.demo || embedded);
+    if wanted && service::seed::is_empty(db).await? {
         tracing::info!(
             tickets = args.demo_tickets,
             "empty database: seeding demo data"
@@ -35,7 +37,9 @@ pub async fn run(args: ServeArgs) -> CommandResult {
     }
     let addr = app.local_addr();
     // The listening line comes last: scripts and tests wait for it.
-    println!("GraphiQL: http://{addr}/graphql");
+    if graphiql {
+        println!("GraphiQL: http://{addr}/graphql");
+    }
     println!(
         "helpdesk {} listening on http://{addr}",
         env!("CARGO_PKG_VERSION")

@@ -20,14 +20,15 @@ enum Action {
     /// Create an account. The password is read from stdin (first line) or asked for on the
     /// terminal; it is never taken from the command line, where other users could see it.
     Create {
-        #[arg(long)]
+        #[arg(long, env = "HELPDESK_USER_EMAIL")]
         email: String,
-        #[arg(long)]
+        #[arg(long, env = "HELPDESK_USER_NAME")]
         name: String,
-        #[arg(long, value_enum)]
+        #[arg(long, env = "HELPDESK_USER_ROLE", value_enum)]
         role: RoleArg,
-        /// Add the user to this organization (by name); repeat for several.
-        #[arg(long = "org")]
+        /// Add the user to this organization (by name); repeat for several. The environment
+        /// variable names one (organization names may contain commas).
+        #[arg(long = "org", env = "HELPDESK_USER_ORG")]
         organizations: Vec<String>,
     },
 }

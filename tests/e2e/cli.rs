@@ -65,6 +65,32 @@ async fn a_malformed_database_url_is_one_line_without_the_password() {
 }
 
 #[tokio::test]
+async fn a_bad_flag_or_variable_is_one_line_and_exit_2() {
+    let database = TestDatabase::create().await;
+    /// Arguments, and environment variables to set.
+    type Case = (
+        &'static [&'static str],
+        &'static [(&'static str, &'static str)],
+    );
+    let cases: [Case; 4] = [
+        (&[], &[("HELPDESK_ADDR", "localhost:8000")]),
+        (&[], &[("HELPDESK_DEMO", "maybe")]),
+        (&["serve", "--no-such-flag"], &[]),
+        (&["migrate", "sideways"], &[]),
+    ];
+    for (args, env) in cases {
+        let mut command = helpdesk(&database);
+        command.args(args);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let output = run(command, None).await;
+        assert_eq!(output.code, Some(2), "{args:?} {env:?}: {}", output.stderr);
+        assert_one_line_error(&output.stderr);
+    }
+}
+
+#[tokio::test]
 async fn no_migrate_refuses_to_start_while_migrations_are_pending() {
     let database = TestDatabase::create().await;
     let mut command = helpdesk(&database);

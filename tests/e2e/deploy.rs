@@ -73,7 +73,8 @@ async fn deploy_files_set_only_variables_the_binary_reads() {
         let text = std::fs::read_to_string(&file).expect("readable");
         for variable in variables(&text) {
             assert!(
-                help.contains(&format!("[env: {variable}")),
+                help.contains(&format!("[env: {variable}="))
+                    || help.contains(&format!("[env: {variable}]")),
                 "{} sets {variable}, which `helpdesk serve` does not read",
                 file.display()
             );

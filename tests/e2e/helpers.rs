@@ -224,6 +224,13 @@ impl TestApp {
         metric_value(&body, name).unwrap_or_else(|| panic!("metric {name} not found in:\n{body}"))
     }
 
+    /// Delivers the shutdown signal without waiting for the server to finish.
+    pub fn signal_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
     /// Stops the server the way a shutdown signal does and waits for it to finish.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -249,15 +256,14 @@ pub fn metric_value(exposition: &str, name: &str) -> Option<f64> {
 /// The `helpdesk` binary, with no configuration inherited from the environment.
 pub fn helpdesk(database: &TestDatabase) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_helpdesk"));
-    for var in [
-        "DATABASE_URL",
-        "REDIS_URL",
-        "RUST_LOG",
-        "HELPDESK_ADDR",
-        "HELPDESK_LOG_FORMAT",
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-    ] {
-        command.env_remove(var);
+    for (var, _) in std::env::vars_os() {
+        let name = var.to_string_lossy();
+        if name.starts_with("HELPDESK_")
+            || name.starts_with("OTEL_")
+            || matches!(name.as_ref(), "DATABASE_URL" | "REDIS_URL" | "RUST_LOG")
+        {
+            command.env_remove(&var);
+        }
     }
     command
         .env("DATABASE_URL", database.url())

@@ -1,5 +1,5 @@
 use migration::{Migrator, MigratorTrait, TABLES};
-use sea_orm::DatabaseConnection;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use sea_orm_migration::SchemaManager;
 
 use crate::helpers::{TestDatabase, helpdesk, run};
@@ -13,6 +13,54 @@ async fn present_tables(db: &DatabaseConnection) -> Vec<&'static str> {
         }
     }
     present
+}
+
+/// Every table and index in the database except the migration bookkeeping, read from the
+/// catalog (not from our own list, which could be missing something).
+async fn schema_objects(db: &DatabaseConnection) -> (Vec<String>, Vec<String>) {
+    let (tables, indexes) = match db.get_database_backend() {
+        DbBackend::Postgres => (
+            "SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() \
+             AND tablename <> 'seaql_migrations' ORDER BY 1",
+            "SELECT indexname AS name FROM pg_indexes WHERE schemaname = current_schema() \
+             AND tablename <> 'seaql_migrations' ORDER BY 1",
+        ),
+        _ => (
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+             AND name <> 'seaql_migrations' ORDER BY 1",
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%' \
+             AND tbl_name <> 'seaql_migrations' ORDER BY 1",
+        ),
+    };
+    let names = |sql: &'static str| async move {
+        db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+            .await
+            .expect("catalog query")
+            .iter()
+            .map(|row| row.try_get::<String>("", "name").expect("name"))
+            .collect::<Vec<_>>()
+    };
+    (names(tables).await, names(indexes).await)
+}
+
+#[tokio::test]
+async fn down_all_the_way_leaves_no_table_or_index_and_up_creates_exactly_ours() {
+    let database = TestDatabase::create().await;
+    let db = database.connect().await;
+    Migrator::up(&db, None).await.expect("up");
+    let (tables, indexes) = schema_objects(&db).await;
+    let mut expected: Vec<String> = TABLES.iter().map(|t| t.to_string()).collect();
+    expected.sort();
+    assert_eq!(tables, expected, "migration::TABLES is out of date");
+    assert!(
+        indexes.iter().any(|i| i == "ux_users_email_lower"),
+        "{indexes:?}"
+    );
+
+    Migrator::down(&db, None).await.expect("down");
+    let (tables, indexes) = schema_objects(&db).await;
+    assert!(tables.is_empty(), "left behind: {tables:?}");
+    assert!(indexes.is_empty(), "left behind: {indexes:?}");
 }
 
 #[tokio::test]

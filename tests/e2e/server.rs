@@ -79,6 +79,50 @@ async fn readiness_turns_503_when_the_server_starts_draining() {
 }
 
 #[tokio::test]
+async fn a_shutdown_signal_turns_readiness_to_503_while_requests_are_still_served() {
+    let mut app = TestApp::spawn_with(|s| s.server.shutdown_delay_secs = 120).await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    app.signal_shutdown();
+    // The signal is handled on the server's own task; every try is a real request.
+    let flipped = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            if app.get("/readyz").await.status() == 503 {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(
+        flipped.is_ok(),
+        "readiness never turned 503 after the signal"
+    );
+    // During the delay the server keeps answering, so in-flight and late requests succeed.
+    let response = app.graphql("{ serverInfo { version } }", json!({})).await;
+    assert!(
+        response["data"]["serverInfo"]["version"].is_string(),
+        "{response}"
+    );
+}
+
+#[tokio::test]
+async fn a_body_over_one_mebibyte_is_refused_before_it_is_read() {
+    let app = TestApp::spawn().await;
+    let padding = "x".repeat(2 * 1024 * 1024);
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"query":"{{ serverInfo {{ version }} }}","extensions":{{"pad":"{padding}"}}}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+}
+
+#[tokio::test]
 async fn a_stopped_server_refuses_new_connections() {
     let app = TestApp::spawn().await;
     let address = app.address.clone();

@@ -30,7 +30,12 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             count_requests,
         ))
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Enforced on the body stream itself (async-graphql's extractor reads the body directly,
+        // bypassing axum's DefaultBodyLimit): a declared length over the cap is answered 413
+        // before anything is read.
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            MAX_BODY_BYTES,
+        ))
         .layer(
             // One span per request, carrying its id, so every log line of a request can be found
             // from the id a client reports.

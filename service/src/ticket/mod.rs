@@ -1,4 +1,12 @@
-//! Tickets: creation with a safely allocated number, and purging.
+//! Tickets: creation with a safely allocated number, changes through the lifecycle, purging.
+
+mod change;
+pub mod query;
+
+pub use change::{
+    CreateTicket, TicketChanges, assign, available_transitions, create_as, is_member, soft_delete,
+    transition, update,
+};
 
 use chrono::Utc;
 use entity::enums::{TicketCategory, TicketPriority, TicketStatus};
@@ -77,7 +85,7 @@ where
     let title = validate_title(&new.title)?;
     let description = validate_description(&new.description)?;
 
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     // The counter comes first: it is the write that serializes concurrent creates, and on
     // SQLite a transaction that starts with a write takes the write lock before reading.
     let number = next_numbers(&txn, 1).await?;

@@ -1,0 +1,38 @@
+//! Who is acting: the viewer of a query, the author of a change.
+
+use entity::enums::Role;
+use uuid::Uuid;
+
+/// An authenticated user as the service layer sees them. Built once per request from the
+/// access token and one database read (current role and memberships), so a role change or a
+/// removed membership takes effect on the next request, not when the token expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: Uuid,
+    pub role: Role,
+    /// The organizations the user belongs to.
+    pub organization_ids: Vec<Uuid>,
+}
+
+impl Actor {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// ADMIN and SUPERAGENT see every organization.
+    pub fn sees_everything(&self) -> bool {
+        matches!(self.role, Role::Admin | Role::Superagent)
+    }
+
+    pub fn is_staff(&self) -> bool {
+        self.role.is_staff()
+    }
+
+    pub fn is_client(&self) -> bool {
+        self.role == Role::Client
+    }
+
+    pub fn belongs_to(&self, organization_id: Uuid) -> bool {
+        self.organization_ids.contains(&organization_id)
+    }
+}

@@ -1,0 +1,491 @@
+//! Authentication: password login with lockout, JWT access tokens, and rotating refresh tokens
+//! with reuse detection.
+//!
+//! - Access tokens are HS256 JWTs (the algorithm is pinned: a token claiming any other, `none`
+//!   included, is refused) carrying sub, role, iat, nbf, exp, iss, aud and jti, all required.
+//! - Refresh tokens are 256 random bits, stored only as a SHA-256 hash. Each use rotates the
+//!   token; presenting an already rotated token means it was stolen or replayed, so the whole
+//!   family (every token descended from that login) is revoked and the event audited.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use entity::enums::Role;
+use entity::{organization_member, refresh_token, user};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionSession,
+    TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+use crate::actor::Actor;
+use crate::audit::{self, ClientInfo};
+use crate::{Error, Result, password};
+
+/// The shortest signing key accepted: HS256 is only as strong as its key.
+pub const MIN_SECRET_BYTES: usize = 32;
+/// Clock skew tolerated between the servers that issue and check tokens.
+const LEEWAY_SECONDS: u64 = 30;
+
+#[derive(Clone)]
+pub struct AuthConfig {
+    pub secret: Vec<u8>,
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    /// Consecutive failed logins that lock an account.
+    pub lockout_threshold: u32,
+    pub lockout_duration: Duration,
+}
+
+impl AuthConfig {
+    pub fn with_secret(secret: Vec<u8>) -> Self {
+        Self {
+            secret,
+            issuer: "helpdesk".into(),
+            audience: "helpdesk-api".into(),
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            lockout_threshold: 5,
+            lockout_duration: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// A fresh random signing key, for the embedded default when none is configured.
+pub fn random_secret() -> Vec<u8> {
+    let mut secret = vec![0u8; 64];
+    rand::rng().fill_bytes(&mut secret);
+    secret
+}
+
+/// The keys and validation rules built once from an [`AuthConfig`].
+pub struct Auth {
+    config: AuthConfig,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: Uuid,
+    pub role: Role,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub iss: String,
+    pub aud: String,
+    pub jti: Uuid,
+}
+
+/// What a successful login or refresh hands the client.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub access_token: String,
+    pub access_token_expires_at: DateTime<Utc>,
+    pub refresh_token: String,
+    pub user: user::Model,
+}
+
+impl Auth {
+    pub fn new(config: AuthConfig) -> Result<Self> {
+        if config.secret.len() < MIN_SECRET_BYTES {
+            return Err(Error::invalid(
+                "jwtSecret",
+                format!("must be at least {MIN_SECRET_BYTES} bytes"),
+            ));
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[&config.issuer]);
+        validation.set_audience(&[&config.audience]);
+        // jsonwebtoken checks iss and aud only when listed as required.
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECONDS;
+        Ok(Self {
+            encoding: EncodingKey::from_secret(&config.secret),
+            decoding: DecodingKey::from_secret(&config.secret),
+            validation,
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &AuthConfig {
+        &self.config
+    }
+
+    /// Signs an access token for `user`.
+    pub fn issue_access_token(&self, user: &user::Model) -> Result<(String, DateTime<Utc>)> {
+        let now = Utc::now();
+        let expires = now
+            + chrono::Duration::from_std(self.config.access_ttl)
+                .map_err(|e| Error::Internal(format!("access token lifetime: {e}")))?;
+        let claims = Claims {
+            sub: user.id,
+            role: user.role,
+            iat: now.timestamp(),
+            nbf: now.timestamp(),
+            exp: expires.timestamp(),
+            iss: self.config.issuer.clone(),
+            aud: self.config.audience.clone(),
+            jti: Uuid::new_v4(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| Error::Internal(format!("signing an access token failed: {e}")))?;
+        Ok((token, expires))
+    }
+
+    /// Checks an access token's signature, algorithm and claims.
+    pub fn verify_access_token(&self, token: &str) -> Result<Claims> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|e| {
+                tracing::debug!(error = %e, "access token refused");
+                Error::Unauthenticated("invalid or expired access token".into())
+            })
+    }
+}
+
+fn unauthenticated() -> Error {
+    Error::Unauthenticated("invalid email or password".into())
+}
+
+/// A hash to verify against when the email is unknown, so that unknown emails and wrong
+/// passwords take the same time and cannot be told apart.
+async fn dummy_hash() -> Result<&'static str> {
+    static DUMMY: OnceCell<String> = OnceCell::const_new();
+    DUMMY
+        .get_or_try_init(|| async {
+            let mut bytes = [0u8; 24];
+            rand::rng().fill_bytes(&mut bytes);
+            password::hash(&hex(&bytes)).await
+        })
+        .await
+        .map(String::as_str)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn token_hash(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+fn locked_now(user: &user::Model, now: DateTime<Utc>) -> bool {
+    user.is_locked && user.locked_until.is_none_or(|until| until > now)
+}
+
+/// Logs a user in with email and password.
+#[tracing::instrument(skip_all)]
+pub async fn login<C>(
+    db: &C,
+    auth: &Auth,
+    email: &str,
+    password_text: &str,
+    client: &ClientInfo,
+) -> Result<Session>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let found = crate::user::find_by_email(db, email).await?;
+    let Some(user) = found else {
+        password::verify(password_text, dummy_hash().await?).await?;
+        audit::record(db, None, "auth.login_failed", None, "unknown email", client).await?;
+        return Err(unauthenticated());
+    };
+    let now = Utc::now();
+    let matches = password::verify(password_text, &user.password_hash).await?;
+    if locked_now(&user, now) {
+        audit::record(
+            db,
+            Some(user.id),
+            "auth.login_refused",
+            None,
+            "account is locked",
+            client,
+        )
+        .await?;
+        return Err(Error::Unauthenticated("the account is locked".into()));
+    }
+    if !matches {
+        record_failure(db, auth, &user, client).await?;
+        return Err(unauthenticated());
+    }
+    if !user.is_approved {
+        audit::record(
+            db,
+            Some(user.id),
+            "auth.login_refused",
+            None,
+            "account not approved",
+            client,
+        )
+        .await?;
+        return Err(Error::Unauthenticated(
+            "the account is not approved yet".into(),
+        ));
+    }
+
+    let txn = db.begin().await?;
+    let user = user::Entity::update(user::ActiveModel {
+        id: Set(user.id),
+        failed_login_count: Set(0),
+        is_locked: Set(false),
+        locked_until: Set(None),
+        lock_reason: Set(None),
+        last_login_at: Set(Some(now)),
+        ..Default::default()
+    })
+    .exec(&txn)
+    .await?;
+    let session = issue_session(&txn, auth, user, Uuid::now_v7(), None, client).await?;
+    audit::record(
+        &txn,
+        Some(session.user.id),
+        "auth.login",
+        None,
+        "logged in",
+        client,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(session)
+}
+
+/// Counts a failed login; the threshold-th consecutive failure locks the account for the
+/// lockout duration.
+async fn record_failure(
+    db: &impl ConnectionTrait,
+    auth: &Auth,
+    user: &user::Model,
+    client: &ClientInfo,
+) -> Result<()> {
+    // Incremented in SQL, so concurrent failures all count.
+    user::Entity::update_many()
+        .col_expr(
+            user::Column::FailedLoginCount,
+            Expr::col(user::Column::FailedLoginCount).add(1),
+        )
+        .filter(user::Column::Id.eq(user.id))
+        .exec(db)
+        .await?;
+    audit::record(
+        db,
+        Some(user.id),
+        "auth.login_failed",
+        None,
+        "wrong password",
+        client,
+    )
+    .await?;
+    let failures = user::Entity::find_by_id(user.id)
+        .one(db)
+        .await?
+        .map_or(0, |u| u.failed_login_count);
+    if failures >= auth.config.lockout_threshold as i32 {
+        let until = Utc::now()
+            + chrono::Duration::from_std(auth.config.lockout_duration)
+                .map_err(|e| Error::Internal(format!("lockout duration: {e}")))?;
+        user::Entity::update(user::ActiveModel {
+            id: Set(user.id),
+            is_locked: Set(true),
+            locked_until: Set(Some(until)),
+            lock_reason: Set(Some(format!("{failures} failed logins"))),
+            updated_at: Set(Utc::now()),
+            ..Default::default()
+        })
+        .exec(db)
+        .await?;
+        audit::record(
+            db,
+            Some(user.id),
+            "auth.lockout",
+            None,
+            format!("locked until {until} after {failures} failed logins"),
+            client,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn issue_session(
+    db: &impl ConnectionTrait,
+    auth: &Auth,
+    user: user::Model,
+    family_id: Uuid,
+    parent_id: Option<Uuid>,
+    client: &ClientInfo,
+) -> Result<Session> {
+    let (access_token, access_token_expires_at) = auth.issue_access_token(&user)?;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let refresh = hex(&bytes);
+    let now = Utc::now();
+    let expires = now
+        + chrono::Duration::from_std(auth.config.refresh_ttl)
+            .map_err(|e| Error::Internal(format!("refresh token lifetime: {e}")))?;
+    refresh_token::Entity::insert(refresh_token::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        user_id: Set(user.id),
+        token_hash: Set(token_hash(&refresh)),
+        family_id: Set(family_id),
+        parent_id: Set(parent_id),
+        expires_at: Set(expires),
+        used_at: Set(None),
+        revoked_at: Set(None),
+        created_at: Set(now),
+        user_agent: Set(client
+            .user_agent
+            .clone()
+            .map(|ua| ua.chars().take(512).collect())),
+        ip_address: Set(client.ip.clone().map(|ip| ip.chars().take(45).collect())),
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(Session {
+        access_token,
+        access_token_expires_at,
+        refresh_token: refresh,
+        user,
+    })
+}
+
+/// Trades a refresh token for a new session, rotating it.
+#[tracing::instrument(skip_all)]
+pub async fn refresh<C>(db: &C, auth: &Auth, token: &str, client: &ClientInfo) -> Result<Session>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let invalid = || Error::Unauthenticated("invalid or expired refresh token".into());
+    let txn = db.begin().await?;
+    let Some(stored) = refresh_token::Entity::find()
+        .filter(refresh_token::Column::TokenHash.eq(token_hash(token)))
+        .one(&txn)
+        .await?
+    else {
+        return Err(invalid());
+    };
+    let now = Utc::now();
+    if stored.revoked_at.is_some() || stored.expires_at <= now {
+        return Err(invalid());
+    }
+    // Claim the token: only one caller can move used_at from NULL, so two concurrent refreshes
+    // of the same token cannot both get a successor.
+    let claimed = refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
+        .filter(refresh_token::Column::Id.eq(stored.id))
+        .filter(refresh_token::Column::UsedAt.is_null())
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?;
+    if claimed.rows_affected == 0 {
+        // Already rotated: someone is replaying it. Revoke the whole family, outside this
+        // transaction's fate.
+        drop(txn);
+        revoke_family(db, stored.family_id, now).await?;
+        audit::record(
+            db,
+            Some(stored.user_id),
+            "auth.refresh_reuse",
+            None,
+            format!(
+                "rotated refresh token presented again; family {} revoked",
+                stored.family_id
+            ),
+            client,
+        )
+        .await?;
+        return Err(invalid());
+    }
+    let user = user::Entity::find_by_id(stored.user_id)
+        .one(&txn)
+        .await?
+        .ok_or_else(invalid)?;
+    if locked_now(&user, now) || !user.is_approved {
+        return Err(invalid());
+    }
+    let session =
+        issue_session(&txn, auth, user, stored.family_id, Some(stored.id), client).await?;
+    txn.commit().await?;
+    Ok(session)
+}
+
+async fn revoke_family(
+    db: &impl ConnectionTrait,
+    family_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
+        .filter(refresh_token::Column::FamilyId.eq(family_id))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Revokes the refresh token's family: this login ends on every device it was refreshed on.
+/// An unknown token is not an error, so logout never tells whether a token existed.
+#[tracing::instrument(skip_all)]
+pub async fn logout(db: &impl ConnectionTrait, token: &str, client: &ClientInfo) -> Result<()> {
+    if let Some(stored) = refresh_token::Entity::find()
+        .filter(refresh_token::Column::TokenHash.eq(token_hash(token)))
+        .one(db)
+        .await?
+    {
+        revoke_family(db, stored.family_id, Utc::now()).await?;
+        audit::record(
+            db,
+            Some(stored.user_id),
+            "auth.logout",
+            None,
+            "logged out",
+            client,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Revokes every refresh token of a user (on lock, password change).
+pub async fn revoke_all(db: &impl ConnectionTrait, user_id: Uuid) -> Result<()> {
+    refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(refresh_token::Column::UserId.eq(user_id))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The actor behind a verified access token: the user's current role and memberships, read
+/// in one statement. A deleted or locked account is refused even while its token is valid.
+pub async fn actor(db: &impl ConnectionTrait, claims: &Claims) -> Result<Actor> {
+    let rows = user::Entity::find_by_id(claims.sub)
+        .find_with_related(organization_member::Entity)
+        .all(db)
+        .await?;
+    let Some((user, memberships)) = rows.into_iter().next() else {
+        return Err(Error::Unauthenticated(
+            "the account no longer exists".into(),
+        ));
+    };
+    if locked_now(&user, Utc::now()) {
+        return Err(Error::Unauthenticated("the account is locked".into()));
+    }
+    Ok(Actor {
+        user_id: user.id,
+        role: user.role,
+        organization_ids: memberships.into_iter().map(|m| m.organization_id).collect(),
+    })
+}

@@ -1,0 +1,246 @@
+//! Reading tickets: one by id or number, and filtered, ordered, keyset-paginated lists — always
+//! within the actor's scope, applied in SQL.
+
+use chrono::{DateTime, Utc};
+use entity::enums::{TicketCategory, TicketPriority, TicketStatus};
+use entity::ticket;
+use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use crate::actor::Actor;
+use crate::page::{Direction, Key, Page, PageRequest, Position};
+use crate::{Result, access};
+
+#[derive(Debug, Clone, Default)]
+pub struct TicketFilter {
+    pub status: Vec<TicketStatus>,
+    pub priority: Vec<TicketPriority>,
+    pub category: Vec<TicketCategory>,
+    pub organization_id: Option<Uuid>,
+    pub assignee_id: Option<Uuid>,
+    /// Only tickets nobody is assigned to.
+    pub unassigned: bool,
+    pub requester_id: Option<Uuid>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    pub updated_after: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TicketOrderField {
+    #[default]
+    CreatedAt,
+    UpdatedAt,
+    Priority,
+    Number,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TicketOrder {
+    pub field: TicketOrderField,
+    pub descending: bool,
+}
+
+impl Default for TicketOrder {
+    /// Newest first.
+    fn default() -> Self {
+        Self {
+            field: TicketOrderField::CreatedAt,
+            descending: true,
+        }
+    }
+}
+
+fn priority_rank(priority: TicketPriority) -> i64 {
+    match priority {
+        TicketPriority::Low => 0,
+        TicketPriority::Medium => 1,
+        TicketPriority::High => 2,
+        TicketPriority::Critical => 3,
+    }
+}
+
+/// Priorities are stored as words; ordering needs their rank, not the alphabet.
+fn priority_rank_expr() -> SimpleExpr {
+    let col = || Expr::col((ticket::Entity, ticket::Column::Priority));
+    Expr::case(col().eq("low"), 0)
+        .case(col().eq("medium"), 1)
+        .case(col().eq("high"), 2)
+        .finally(3)
+        .into()
+}
+
+impl TicketOrderField {
+    fn expr(self) -> SimpleExpr {
+        match self {
+            TicketOrderField::CreatedAt => Expr::col((ticket::Entity, ticket::Column::CreatedAt)),
+            TicketOrderField::UpdatedAt => Expr::col((ticket::Entity, ticket::Column::UpdatedAt)),
+            TicketOrderField::Priority => priority_rank_expr(),
+            TicketOrderField::Number => Expr::col((ticket::Entity, ticket::Column::Number)),
+        }
+    }
+
+    /// The position of a ticket in this order, for its cursor.
+    pub fn position(self, ticket: &ticket::Model) -> Position {
+        let key = match self {
+            TicketOrderField::CreatedAt => Key::Time(ticket.created_at),
+            TicketOrderField::UpdatedAt => Key::Time(ticket.updated_at),
+            TicketOrderField::Priority => Key::Int(priority_rank(ticket.priority)),
+            TicketOrderField::Number => Key::Int(ticket.number),
+        };
+        Position { key, id: ticket.id }
+    }
+}
+
+pub fn filter_condition(filter: &TicketFilter) -> Condition {
+    let mut condition = Condition::all();
+    if !filter.status.is_empty() {
+        condition = condition.add(ticket::Column::Status.is_in(filter.status.clone()));
+    }
+    if !filter.priority.is_empty() {
+        condition = condition.add(ticket::Column::Priority.is_in(filter.priority.clone()));
+    }
+    if !filter.category.is_empty() {
+        condition = condition.add(ticket::Column::Category.is_in(filter.category.clone()));
+    }
+    if let Some(id) = filter.organization_id {
+        condition = condition.add(ticket::Column::OrganizationId.eq(id));
+    }
+    if filter.unassigned {
+        condition = condition.add(ticket::Column::AssigneeId.is_null());
+    } else if let Some(id) = filter.assignee_id {
+        condition = condition.add(ticket::Column::AssigneeId.eq(id));
+    }
+    if let Some(id) = filter.requester_id {
+        condition = condition.add(ticket::Column::RequesterId.eq(id));
+    }
+    if let Some(at) = filter.created_after {
+        condition = condition.add(ticket::Column::CreatedAt.gt(at));
+    }
+    if let Some(at) = filter.created_before {
+        condition = condition.add(ticket::Column::CreatedAt.lt(at));
+    }
+    if let Some(at) = filter.updated_after {
+        condition = condition.add(ticket::Column::UpdatedAt.gt(at));
+    }
+    condition
+}
+
+fn key_value(key: &Key) -> sea_orm::Value {
+    match key {
+        Key::Int(n) => (*n).into(),
+        Key::Time(t) => (*t).into(),
+    }
+}
+
+/// Rows strictly beyond `position` when scanning in `ascending` order.
+fn beyond(field: TicketOrderField, position: &Position, ascending: bool) -> Condition {
+    let key = field.expr();
+    let value = key_value(&position.key);
+    let id = Expr::col((ticket::Entity, ticket::Column::Id));
+    if ascending {
+        Condition::any()
+            .add(key.clone().gt(value.clone()))
+            .add(Condition::all().add(key.eq(value)).add(id.gt(position.id)))
+    } else {
+        Condition::any()
+            .add(key.clone().lt(value.clone()))
+            .add(Condition::all().add(key.eq(value)).add(id.lt(position.id)))
+    }
+}
+
+/// One page of the tickets `actor` may read that match `filter`.
+#[tracing::instrument(skip(db, actor, filter))]
+pub async fn list(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    filter: &TicketFilter,
+    order: TicketOrder,
+    page: &PageRequest,
+) -> Result<Page<ticket::Model>> {
+    let (limit, direction) = page.window()?;
+    // Backward pages scan the reversed order and are flipped back afterwards.
+    let ascending = !order.descending ^ (direction == Direction::Backward);
+    let mut query = ticket::Entity::find()
+        .filter(access::ticket_scope(actor))
+        .filter(filter_condition(filter));
+    let cursor = match direction {
+        Direction::Forward => page.after.as_ref(),
+        Direction::Backward => page.before.as_ref(),
+    };
+    if let Some(position) = cursor {
+        query = query.filter(beyond(order.field, position, ascending));
+    }
+    let sort = if ascending { Order::Asc } else { Order::Desc };
+    let mut rows = query
+        .order_by(order.field.expr(), sort.clone())
+        .order_by(ticket::Column::Id, sort)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    if direction == Direction::Backward {
+        rows.reverse();
+    }
+    Ok(match direction {
+        Direction::Forward => Page {
+            items: rows,
+            has_next_page: more,
+            has_previous_page: page.after.is_some(),
+        },
+        Direction::Backward => Page {
+            items: rows,
+            has_next_page: page.before.is_some(),
+            has_previous_page: more,
+        },
+    })
+}
+
+/// How many tickets `actor` may read match `filter` (one COUNT statement).
+pub async fn count(db: &impl ConnectionTrait, actor: &Actor, filter: &TicketFilter) -> Result<u64> {
+    Ok(ticket::Entity::find()
+        .filter(access::ticket_scope(actor))
+        .filter(filter_condition(filter))
+        .count(db)
+        .await?)
+}
+
+/// A ticket by id, if `actor` may read it.
+pub async fn get(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<ticket::Model> {
+    access::readable(actor, ticket::Entity::find_by_id(id).one(db).await?)
+}
+
+/// A ticket by its number (`HD-1042` or `1042`), if `actor` may read it.
+pub async fn get_by_number(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    number: &str,
+) -> Result<ticket::Model> {
+    let number = super::parse_number(number)
+        .ok_or_else(|| crate::Error::invalid("number", "is not a ticket number like HD-1042"))?;
+    access::readable(
+        actor,
+        ticket::Entity::find()
+            .filter(ticket::Column::Number.eq(number))
+            .one(db)
+            .await?,
+    )
+}
+
+/// The tickets among `ids` that `actor` may read, in one statement (for loaders and `nodes`).
+pub async fn by_ids(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    ids: &[Uuid],
+) -> Result<Vec<ticket::Model>> {
+    Ok(ticket::Entity::find()
+        .filter(access::ticket_scope(actor))
+        .filter(ticket::Column::Id.is_in(ids.to_vec()))
+        .all(db)
+        .await?)
+}
