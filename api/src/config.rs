@@ -108,6 +108,51 @@ impl Default for ServerSettings {
     }
 }
 
+/// Signing and lifetimes of tokens, and the login lockout.
+#[derive(Args, Clone)]
+pub struct AuthSettings {
+    /// Key that signs access tokens (HS256), at least 32 bytes. Required on PostgreSQL; on the
+    /// embedded default a random key is made at each start (tokens then die with the process).
+    #[arg(long, env = "HELPDESK_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Access token lifetime in seconds.
+    #[arg(long, env = "HELPDESK_ACCESS_TOKEN_TTL", default_value_t = 900)]
+    pub access_token_ttl_secs: u64,
+    /// Refresh token lifetime in days.
+    #[arg(long, env = "HELPDESK_REFRESH_TOKEN_TTL_DAYS", default_value_t = 30)]
+    pub refresh_token_ttl_days: u64,
+    /// Consecutive failed logins that lock an account.
+    #[arg(long, env = "HELPDESK_LOCKOUT_THRESHOLD", default_value_t = 5)]
+    pub lockout_threshold: u32,
+    /// Minutes an account stays locked after too many failed logins.
+    #[arg(long, env = "HELPDESK_LOCKOUT_MINUTES", default_value_t = 15)]
+    pub lockout_minutes: u64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            access_token_ttl_secs: 900,
+            refresh_token_ttl_days: 30,
+            lockout_threshold: 5,
+            lockout_minutes: 15,
+        }
+    }
+}
+
+impl fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "***"))
+            .field("access_token_ttl_secs", &self.access_token_ttl_secs)
+            .field("refresh_token_ttl_days", &self.refresh_token_ttl_days)
+            .field("lockout_threshold", &self.lockout_threshold)
+            .field("lockout_minutes", &self.lockout_minutes)
+            .finish()
+    }
+}
+
 /// Everything the server needs to start.
 #[derive(Args, Clone, Debug)]
 pub struct Settings {
@@ -117,6 +162,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     #[command(flatten)]
     pub redis: RedisSettings,
+    #[command(flatten)]
+    pub auth: AuthSettings,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -23,6 +23,8 @@ pub enum StartupError {
     PendingMigrations(usize, String),
     #[error("applying migrations failed: {0}")]
     Migrations(String),
+    #[error("{0}")]
+    Auth(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -40,6 +42,8 @@ impl Application {
     /// Connects, migrates and binds. The returned application is not serving yet: call
     /// [`Application::run_until`].
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let backend = service::db::backend_of(&settings.database.database_url)?;
+        let auth = std::sync::Arc::new(build_auth(&settings.auth, backend)?);
         let metrics = Metrics::new();
         let hook_metrics = metrics.clone();
         let db = service::db::connect(
@@ -59,8 +63,8 @@ impl Application {
             Some(url) => Some(service::redis::connect(url).await?),
             None => None,
         };
-        let schema = crate::graphql::build_schema(db.clone(), metrics.clone());
-        let state = AppState::new(db, redis, metrics, schema, settings.server.graphiql);
+        let schema = crate::graphql::build_schema(db.clone(), auth.clone(), metrics.clone());
+        let state = AppState::new(db, redis, auth, metrics, schema, settings.server.graphiql);
         let listener = TcpListener::bind(settings.server.addr)
             .await
             .map_err(|source| StartupError::Bind {
@@ -114,7 +118,11 @@ impl Application {
             tokio::time::sleep(delay).await;
             let _ = stopped_tx.send(());
         };
-        let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+        let server = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(signal);
         let server = tokio::spawn(async move { server.await });
         // Wait for the signal, then give in-flight requests `timeout` to finish.
         let mut server = server;
@@ -136,6 +144,42 @@ impl Application {
         }
         served
     }
+}
+
+/// The token signer: a configured key of at least 32 bytes; without one, a random key on the
+/// embedded default (with a warning) and a startup error on PostgreSQL, where several replicas
+/// must share the key.
+fn build_auth(
+    settings: &crate::config::AuthSettings,
+    backend: service::db::Backend,
+) -> Result<service::auth::Auth, StartupError> {
+    use service::auth::{Auth, AuthConfig, MIN_SECRET_BYTES, random_secret};
+    let secret = match &settings.jwt_secret {
+        Some(secret) if secret.len() >= MIN_SECRET_BYTES => secret.as_bytes().to_vec(),
+        Some(_) => {
+            return Err(StartupError::Auth(format!(
+                "HELPDESK_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes"
+            )));
+        }
+        None if backend == service::db::Backend::Sqlite => {
+            tracing::warn!(
+                "HELPDESK_JWT_SECRET is not set: signing tokens with a random key; they stop \
+                 working when the server restarts"
+            );
+            random_secret()
+        }
+        None => {
+            return Err(StartupError::Auth(
+                "HELPDESK_JWT_SECRET is required on PostgreSQL (at least 32 bytes)".into(),
+            ));
+        }
+    };
+    let mut config = AuthConfig::with_secret(secret);
+    config.access_ttl = Duration::from_secs(settings.access_token_ttl_secs);
+    config.refresh_ttl = Duration::from_secs(settings.refresh_token_ttl_days * 24 * 3600);
+    config.lockout_threshold = settings.lockout_threshold.max(1);
+    config.lockout_duration = Duration::from_secs(settings.lockout_minutes * 60);
+    Auth::new(config).map_err(|e| StartupError::Auth(e.to_string()))
 }
 
 fn flatten(result: Result<std::io::Result<()>, tokio::task::JoinError>) -> std::io::Result<()> {

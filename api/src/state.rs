@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
+use service::auth::Auth;
 
 use crate::graphql::HelpdeskSchema;
 use crate::metrics::Metrics;
@@ -16,6 +17,7 @@ pub struct AppState {
 
 struct Inner {
     db: DatabaseConnection,
+    auth: Arc<Auth>,
     redis: Option<ConnectionManager>,
     metrics: Arc<Metrics>,
     schema: HelpdeskSchema,
@@ -27,6 +29,7 @@ impl AppState {
     pub fn new(
         db: DatabaseConnection,
         redis: Option<ConnectionManager>,
+        auth: Arc<Auth>,
         metrics: Arc<Metrics>,
         schema: HelpdeskSchema,
         graphiql: bool,
@@ -34,6 +37,7 @@ impl AppState {
         Self {
             inner: Arc::new(Inner {
                 db,
+                auth,
                 redis,
                 metrics,
                 schema,
@@ -45,6 +49,10 @@ impl AppState {
 
     pub fn db(&self) -> &DatabaseConnection {
         &self.inner.db
+    }
+
+    pub fn auth(&self) -> &Auth {
+        &self.inner.auth
     }
 
     pub fn redis(&self) -> Option<&ConnectionManager> {

@@ -105,3 +105,12 @@ pub async fn find_by_name(
         .one(db)
         .await?)
 }
+
+/// The organizations with these ids, in one statement.
+pub async fn by_ids(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<organization::Model>> {
+    use sea_orm::ColumnTrait;
+    Ok(organization::Entity::find()
+        .filter(organization::Column::Id.is_in(ids.to_vec()))
+        .all(db)
+        .await?)
+}

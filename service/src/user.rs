@@ -127,6 +127,15 @@ pub async fn insert(
         })
 }
 
+/// The accounts with these ids, in one statement.
+pub async fn by_ids(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<user::Model>> {
+    use sea_orm::ColumnTrait;
+    Ok(user::Entity::find()
+        .filter(user::Column::Id.is_in(ids.to_vec()))
+        .all(db)
+        .await?)
+}
+
 /// The account with this email, in any letter case.
 pub async fn find_by_email(db: &impl ConnectionTrait, email: &str) -> Result<Option<user::Model>> {
     let email = email.trim().to_lowercase();

@@ -12,7 +12,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use api::config::{DatabaseSettings, RedisSettings, ServerSettings};
+use api::config::{AuthSettings, DatabaseSettings, RedisSettings, ServerSettings};
 use api::{AppState, Application, Settings};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::{Value, json};
@@ -147,8 +147,15 @@ pub fn settings_for(database: &TestDatabase) -> Settings {
         redis: RedisSettings {
             redis_url: redis_url(),
         },
+        auth: AuthSettings {
+            jwt_secret: Some(TEST_JWT_SECRET.into()),
+            ..AuthSettings::default()
+        },
     }
 }
+
+/// The signing key of test servers (PostgreSQL requires one to be configured).
+pub const TEST_JWT_SECRET: &str = "test-signing-key-of-at-least-32-bytes!";
 
 pub struct TestApp {
     pub address: String,
@@ -267,6 +274,7 @@ pub fn helpdesk(database: &TestDatabase) -> tokio::process::Command {
     }
     command
         .env("DATABASE_URL", database.url())
+        .env("HELPDESK_JWT_SECRET", TEST_JWT_SECRET)
         .current_dir(database.scratch_dir())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

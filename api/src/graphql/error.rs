@@ -3,11 +3,17 @@
 //! Resolvers convert with [`gql`] (or [`ResultExt::gql`]) instead of a bare `?`: async-graphql
 //! converts any `Display` error by its text, which would send database messages to clients.
 
+use std::sync::Arc;
+
 use async_graphql::{Error, ErrorExtensions};
 
 /// The GraphQL error for a service error. Internal errors are logged with their cause and
 /// reach the client only as `INTERNAL` with a generic message.
 pub fn gql(err: service::Error) -> Error {
+    gql_ref(&err)
+}
+
+pub fn gql_ref(err: &service::Error) -> Error {
     let code = err.code();
     let message = if code == "INTERNAL" {
         tracing::error!(error = ?err, "internal error while resolving a field");
@@ -24,6 +30,11 @@ pub fn gql(err: service::Error) -> Error {
     })
 }
 
+/// A loader's shared error.
+pub fn loaded(err: Arc<service::Error>) -> Error {
+    gql_ref(&err)
+}
+
 pub trait ResultExt<T> {
     fn gql(self) -> Result<T, Error>;
 }
@@ -31,5 +42,11 @@ pub trait ResultExt<T> {
 impl<T> ResultExt<T> for Result<T, service::Error> {
     fn gql(self) -> Result<T, Error> {
         self.map_err(gql)
+    }
+}
+
+impl<T> ResultExt<T> for Result<T, Arc<service::Error>> {
+    fn gql(self) -> Result<T, Error> {
+        self.map_err(loaded)
     }
 }

@@ -1,8 +1,14 @@
 //! The GraphQL API: one file per type, grouped by role. `schema.rs` is the only place that
 //! builds the schema.
 
+pub mod context;
+pub mod enums;
 pub mod error;
 mod extension;
+pub mod id;
+pub mod input;
+pub mod loader;
+mod mutation;
 mod object;
 mod query;
 pub mod schema;

@@ -244,3 +244,44 @@ pub async fn by_ids(
         .all(db)
         .await?)
 }
+
+/// A page of a ticket's history, oldest first. The ticket must already be known to be
+/// readable by the caller.
+pub async fn history_page(
+    db: &impl ConnectionTrait,
+    ticket_id: Uuid,
+    page: &PageRequest,
+) -> Result<Page<entity::ticket_history::Model>> {
+    use entity::ticket_history;
+    let (limit, _) = page.window()?;
+    let mut query =
+        ticket_history::Entity::find().filter(ticket_history::Column::TicketId.eq(ticket_id));
+    if let Some(Position {
+        key: Key::Time(at),
+        id,
+    }) = &page.after
+    {
+        query = query.filter(
+            Condition::any()
+                .add(ticket_history::Column::CreatedAt.gt(*at))
+                .add(
+                    Condition::all()
+                        .add(ticket_history::Column::CreatedAt.eq(*at))
+                        .add(ticket_history::Column::Id.gt(*id)),
+                ),
+        );
+    }
+    let mut rows = query
+        .order_by_asc(ticket_history::Column::CreatedAt)
+        .order_by_asc(ticket_history::Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    Ok(Page {
+        items: rows,
+        has_next_page: more,
+        has_previous_page: page.after.is_some(),
+    })
+}

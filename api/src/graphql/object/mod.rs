@@ -1,1 +1,10 @@
+pub mod comment;
+pub mod history;
+pub mod node;
+pub mod organization;
+pub mod page_info;
+pub mod payload;
 pub mod server_info;
+pub mod ticket;
+pub mod ticket_connection;
+pub mod user;

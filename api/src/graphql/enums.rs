@@ -1,0 +1,86 @@
+//! The API's enumerations, mapped one to one onto the stored ones.
+
+use async_graphql::Enum;
+use entity::enums as db;
+
+/// Where a ticket is in its lifecycle.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TicketStatus {
+    /// Just raised, nobody has looked at it yet.
+    New,
+    /// Acknowledged and waiting to be worked on.
+    Open,
+    /// Someone is working on it.
+    InProgress,
+    /// Waiting for the requester to answer; their reply reopens it.
+    PendingInfo,
+    /// Solved; the requester may close or reopen it.
+    Resolved,
+    /// Done. Only staff can reopen it.
+    Closed,
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TicketPriority {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TicketCategory {
+    Technical,
+    Account,
+    Billing,
+    Other,
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Everything, including users, roles and organizations.
+    Admin,
+    /// Every ticket of every organization; manages organization membership.
+    Superagent,
+    /// Tickets of their organizations and tickets assigned to them.
+    Agent,
+    /// The tickets they requested.
+    Client,
+}
+
+macro_rules! both_ways {
+    ($api:ident <=> $db:ty { $($variant:ident),* $(,)? }) => {
+        impl From<$db> for $api {
+            fn from(value: $db) -> Self {
+                match value { $(<$db>::$variant => $api::$variant),* }
+            }
+        }
+        impl From<$api> for $db {
+            fn from(value: $api) -> Self {
+                match value { $($api::$variant => <$db>::$variant),* }
+            }
+        }
+    };
+}
+
+both_ways!(TicketStatus <=> db::TicketStatus { New, Open, InProgress, PendingInfo, Resolved, Closed });
+both_ways!(TicketPriority <=> db::TicketPriority { Low, Medium, High, Critical });
+both_ways!(TicketCategory <=> db::TicketCategory { Technical, Account, Billing, Other });
+both_ways!(Role <=> db::Role { Admin, Superagent, Agent, Client });
+
+/// Sort order.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum OrderDirection {
+    Asc,
+    #[default]
+    Desc,
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum TicketOrderField {
+    #[default]
+    CreatedAt,
+    UpdatedAt,
+    Priority,
+    Number,
+}

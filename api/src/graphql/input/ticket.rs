@@ -1,0 +1,128 @@
+use async_graphql::{ID, InputObject, MaybeUndefined};
+use chrono::{DateTime, Utc};
+
+use crate::graphql::enums::{
+    OrderDirection, TicketCategory, TicketOrderField, TicketPriority, TicketStatus,
+};
+use crate::graphql::id::{Kind, expect};
+
+/// Which tickets to list. Fields combine with AND; list fields match any of their values.
+#[derive(InputObject, Default, Clone)]
+pub struct TicketFilter {
+    pub status: Option<Vec<TicketStatus>>,
+    pub priority: Option<Vec<TicketPriority>>,
+    pub category: Option<Vec<TicketCategory>>,
+    pub organization_id: Option<ID>,
+    pub assignee_id: Option<ID>,
+    /// Only tickets nobody is assigned to.
+    pub unassigned: Option<bool>,
+    pub requester_id: Option<ID>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    pub updated_after: Option<DateTime<Utc>>,
+}
+
+impl TicketFilter {
+    pub fn into_service(self) -> service::Result<service::ticket::query::TicketFilter> {
+        let id =
+            |kind, value: Option<ID>, field| value.map(|v| expect(kind, &v, field)).transpose();
+        Ok(service::ticket::query::TicketFilter {
+            status: self
+                .status
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            priority: self
+                .priority
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            category: self
+                .category
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            organization_id: id(Kind::Organization, self.organization_id, "organizationId")?,
+            assignee_id: id(Kind::User, self.assignee_id, "assigneeId")?,
+            unassigned: self.unassigned.unwrap_or(false),
+            requester_id: id(Kind::User, self.requester_id, "requesterId")?,
+            created_after: self.created_after,
+            created_before: self.created_before,
+            updated_after: self.updated_after,
+        })
+    }
+}
+
+/// How to sort tickets; ties are broken by id, so pages never overlap.
+#[derive(InputObject, Default, Clone, Copy)]
+pub struct TicketOrder {
+    #[graphql(default)]
+    pub field: TicketOrderField,
+    #[graphql(default)]
+    pub direction: OrderDirection,
+}
+
+impl From<TicketOrder> for service::ticket::query::TicketOrder {
+    fn from(order: TicketOrder) -> Self {
+        use service::ticket::query::TicketOrderField as F;
+        Self {
+            field: match order.field {
+                TicketOrderField::CreatedAt => F::CreatedAt,
+                TicketOrderField::UpdatedAt => F::UpdatedAt,
+                TicketOrderField::Priority => F::Priority,
+                TicketOrderField::Number => F::Number,
+            },
+            descending: order.direction == OrderDirection::Desc,
+        }
+    }
+}
+
+#[derive(InputObject)]
+pub struct TicketCreateInput {
+    /// 1 to 200 characters.
+    pub title: String,
+    #[graphql(default)]
+    pub description: String,
+    #[graphql(default_with = "TicketPriority::Medium")]
+    pub priority: TicketPriority,
+    #[graphql(default_with = "TicketCategory::Other")]
+    pub category: TicketCategory,
+    /// Required unless you belong to exactly one organization.
+    pub organization_id: Option<ID>,
+    /// Staff may file for a member of the organization; defaults to you.
+    pub requester_id: Option<ID>,
+}
+
+/// New values for a ticket's fields; omitted fields stay as they are.
+#[derive(InputObject)]
+pub struct TicketUpdateInput {
+    pub id: ID,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub priority: Option<TicketPriority>,
+    pub category: Option<TicketCategory>,
+}
+
+#[derive(InputObject)]
+pub struct TicketAssignInput {
+    pub id: ID,
+    /// The staff member to assign; null unassigns.
+    pub assignee_id: MaybeUndefined<ID>,
+}
+
+#[derive(InputObject)]
+pub struct TicketTransitionInput {
+    pub id: ID,
+    /// The status to move to; see `Ticket.availableTransitions`.
+    pub to: TicketStatus,
+    /// A public comment posted with the change, e.g. the resolution.
+    pub comment: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct TicketDeleteInput {
+    pub id: ID,
+}

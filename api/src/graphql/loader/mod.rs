@@ -1,0 +1,56 @@
+//! One DataLoader per relationship, created per request (never shared between requests, so a
+//! cached row is never older than the request and never crosses viewers).
+//!
+//! Each batches the `load` calls made in the same tick into one statement. Where a parent knows
+//! its children (a page of tickets knows their requesters), it loads the whole level at once
+//! with `load_many`, so the statement count holds under concurrent load, when resolvers of one
+//! level may not all fall into the same batching window.
+
+mod comment;
+mod organization;
+mod user;
+
+use std::sync::Arc;
+
+use async_graphql::dataloader::{DataLoader, HashMapCache};
+use sea_orm::DatabaseConnection;
+use service::actor::Actor;
+
+pub use comment::{CommentCountLoader, CommentWindow, CommentWindowLoader};
+pub use organization::OrganizationLoader;
+pub use user::UserLoader;
+
+/// What every loader fails with: the service error, shared between the waiting resolvers.
+pub type LoadError = Arc<service::Error>;
+
+pub struct Loaders {
+    pub users: DataLoader<UserLoader, HashMapCache>,
+    pub organizations: DataLoader<OrganizationLoader, HashMapCache>,
+    pub comment_windows: DataLoader<CommentWindowLoader, HashMapCache>,
+    pub comment_counts: DataLoader<CommentCountLoader, HashMapCache>,
+}
+
+impl Loaders {
+    /// A fresh set for one request by `actor`.
+    pub fn new(db: &DatabaseConnection, actor: Option<&Actor>) -> Self {
+        fn loader<T>(loader: T) -> DataLoader<T, HashMapCache>
+        where
+            T: Send + Sync + 'static,
+        {
+            DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default())
+        }
+        let actor = actor.cloned();
+        Self {
+            users: loader(UserLoader { db: db.clone() }),
+            organizations: loader(OrganizationLoader { db: db.clone() }),
+            comment_windows: loader(CommentWindowLoader {
+                db: db.clone(),
+                actor: actor.clone(),
+            }),
+            comment_counts: loader(CommentCountLoader {
+                db: db.clone(),
+                actor,
+            }),
+        }
+    }
+}

@@ -1,0 +1,14 @@
+mod auth;
+mod comment;
+mod ticket;
+
+use async_graphql::MergedObject;
+
+/// Every mutation, merged from one object per area.
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(
+    auth::AuthMutation,
+    ticket::TicketMutation,
+    comment::CommentMutation,
+);

@@ -1,0 +1,138 @@
+use async_graphql::{Context, MaybeUndefined, Object, Result};
+
+use crate::graphql::context::{actor, db};
+use crate::graphql::error::ResultExt;
+use crate::graphql::id::{Kind, expect};
+use crate::graphql::input::ticket::{
+    TicketAssignInput, TicketCreateInput, TicketDeleteInput, TicketTransitionInput,
+    TicketUpdateInput,
+};
+use crate::graphql::object::payload::{
+    TicketAssignPayload, TicketCreatePayload, TicketDeletePayload, TicketTransitionPayload,
+    TicketUpdatePayload, user_errors,
+};
+
+#[derive(Default)]
+pub struct TicketMutation;
+
+#[Object]
+impl TicketMutation {
+    /// Raises a ticket. Clients raise them in their own organizations, for themselves.
+    async fn ticket_create(
+        &self,
+        ctx: &Context<'_>,
+        input: TicketCreateInput,
+    ) -> Result<TicketCreatePayload> {
+        let viewer = actor(ctx)?;
+        let ids = (|| {
+            let organization_id = input
+                .organization_id
+                .as_ref()
+                .map(|id| expect(Kind::Organization, id, "organizationId"))
+                .transpose()?;
+            let requester_id = input
+                .requester_id
+                .as_ref()
+                .map(|id| expect(Kind::User, id, "requesterId"))
+                .transpose()?;
+            Ok((organization_id, requester_id))
+        })();
+        let (organization_id, requester_id) = match ids {
+            Ok(ids) => ids,
+            Err(err) => {
+                return Ok(TicketCreatePayload {
+                    ticket: None,
+                    user_errors: user_errors(err)?,
+                });
+            }
+        };
+        TicketCreatePayload::from_result(
+            service::ticket::create_as(
+                db(ctx)?,
+                viewer,
+                service::ticket::CreateTicket {
+                    title: input.title,
+                    description: input.description,
+                    priority: input.priority.into(),
+                    category: input.category.into(),
+                    organization_id,
+                    requester_id,
+                },
+            )
+            .await,
+        )
+    }
+
+    /// Edits a ticket's title, description, priority or category (staff).
+    async fn ticket_update(
+        &self,
+        ctx: &Context<'_>,
+        input: TicketUpdateInput,
+    ) -> Result<TicketUpdatePayload> {
+        let viewer = actor(ctx)?;
+        let id = expect(Kind::Ticket, &input.id, "id").gql()?;
+        TicketUpdatePayload::from_result(
+            service::ticket::update(
+                db(ctx)?,
+                viewer,
+                id,
+                service::ticket::TicketChanges {
+                    title: input.title,
+                    description: input.description,
+                    priority: input.priority.map(Into::into),
+                    category: input.category.map(Into::into),
+                },
+            )
+            .await,
+        )
+    }
+
+    /// Assigns a ticket to a staff member, or unassigns it with `assigneeId: null`.
+    async fn ticket_assign(
+        &self,
+        ctx: &Context<'_>,
+        input: TicketAssignInput,
+    ) -> Result<TicketAssignPayload> {
+        let viewer = actor(ctx)?;
+        let id = expect(Kind::Ticket, &input.id, "id").gql()?;
+        let assignee = match &input.assignee_id {
+            MaybeUndefined::Value(assignee) => match expect(Kind::User, assignee, "assigneeId") {
+                Ok(uuid) => Some(uuid),
+                Err(err) => {
+                    return Ok(TicketAssignPayload {
+                        ticket: None,
+                        user_errors: user_errors(err)?,
+                    });
+                }
+            },
+            MaybeUndefined::Null | MaybeUndefined::Undefined => None,
+        };
+        TicketAssignPayload::from_result(
+            service::ticket::assign(db(ctx)?, viewer, id, assignee).await,
+        )
+    }
+
+    /// Moves a ticket through its lifecycle; see `Ticket.availableTransitions`.
+    async fn ticket_transition(
+        &self,
+        ctx: &Context<'_>,
+        input: TicketTransitionInput,
+    ) -> Result<TicketTransitionPayload> {
+        let viewer = actor(ctx)?;
+        let id = expect(Kind::Ticket, &input.id, "id").gql()?;
+        TicketTransitionPayload::from_result(
+            service::ticket::transition(db(ctx)?, viewer, id, input.to.into(), input.comment).await,
+        )
+    }
+
+    /// Deletes a ticket (administrators). It disappears from every list but stays on record.
+    async fn ticket_delete(
+        &self,
+        ctx: &Context<'_>,
+        input: TicketDeleteInput,
+    ) -> Result<TicketDeletePayload> {
+        let viewer = actor(ctx)?;
+        let id = expect(Kind::Ticket, &input.id, "id").gql()?;
+        TicketDeletePayload::from_result(service::ticket::soft_delete(db(ctx)?, viewer, id).await)
+    }
+}

@@ -1,0 +1,44 @@
+use async_graphql::{Context, Object, Result};
+use chrono::{DateTime, Utc};
+use entity::ticket_history;
+
+use super::user::User;
+use crate::graphql::context::loaders;
+use crate::graphql::error::ResultExt;
+
+/// One changed field of a ticket: who changed it, when, from what to what.
+#[derive(Clone)]
+pub struct TicketHistoryEntry(pub ticket_history::Model);
+
+#[Object]
+impl TicketHistoryEntry {
+    /// The field that changed (`status`, `assignee`, `priority`, ...), or `created`.
+    async fn field(&self) -> &str {
+        &self.0.field
+    }
+
+    async fn old_value(&self) -> Option<&str> {
+        self.0.old_value.as_deref()
+    }
+
+    async fn new_value(&self) -> Option<&str> {
+        self.0.new_value.as_deref()
+    }
+
+    /// Who made the change; null when the system did (auto-close, escalation).
+    async fn actor(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let Some(actor_id) = self.0.actor_id else {
+            return Ok(None);
+        };
+        Ok(loaders(ctx)?
+            .users
+            .load_one(actor_id)
+            .await
+            .gql()?
+            .map(User))
+    }
+
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}

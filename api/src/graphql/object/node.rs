@@ -1,0 +1,16 @@
+use async_graphql::{ID, Interface};
+
+use super::comment::Comment;
+use super::organization::Organization;
+use super::ticket::Ticket;
+use super::user::User;
+
+/// Anything with a global ID that `node(id)` can fetch again.
+#[derive(Interface, Clone)]
+#[graphql(field(name = "id", ty = "ID"))]
+pub enum Node {
+    Ticket(Ticket),
+    Comment(Comment),
+    User(User),
+    Organization(Organization),
+}

@@ -1,0 +1,85 @@
+//! Mutation payloads: the changed entity, or the expected reasons it could not change.
+
+use async_graphql::SimpleObject;
+use chrono::{DateTime, Utc};
+
+use super::comment::Comment;
+use super::ticket::Ticket;
+use super::user::User;
+
+/// An expected failure of a mutation: bad input, a state that does not allow the change, a
+/// conflict. Nothing was changed.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct UserError {
+    /// The input field at fault, when there is one (`title`, `assigneeId`, `to`, ...).
+    pub field: Option<String>,
+    pub message: String,
+    /// `BAD_USER_INPUT`, `INVALID_TRANSITION` or `CONFLICT`.
+    pub code: String,
+}
+
+/// Splits a service error into the user errors a payload carries, or the top-level error for
+/// everything else (`UNAUTHENTICATED`, `FORBIDDEN`, `NOT_FOUND`, `INTERNAL`).
+pub fn user_errors(err: service::Error) -> async_graphql::Result<Vec<UserError>> {
+    match err.code() {
+        "BAD_USER_INPUT" | "INVALID_TRANSITION" | "CONFLICT" => Ok(vec![UserError {
+            field: err.field().map(str::to_string),
+            message: err.to_string(),
+            code: err.code().to_string(),
+        }]),
+        _ => Err(crate::graphql::error::gql(err)),
+    }
+}
+
+macro_rules! ticket_payload {
+    ($($name:ident),*) => {$(
+        #[derive(SimpleObject, Clone, Default)]
+        pub struct $name {
+            /// The ticket after the change; null when `userErrors` is not empty.
+            pub ticket: Option<Ticket>,
+            pub user_errors: Vec<UserError>,
+        }
+
+        impl $name {
+            pub fn from_result(result: service::Result<entity::ticket::Model>) -> async_graphql::Result<Self> {
+                match result {
+                    Ok(ticket) => Ok(Self { ticket: Some(Ticket(ticket)), user_errors: vec![] }),
+                    Err(err) => Ok(Self { ticket: None, user_errors: user_errors(err)? }),
+                }
+            }
+        }
+    )*};
+}
+
+ticket_payload!(
+    TicketCreatePayload,
+    TicketUpdatePayload,
+    TicketAssignPayload,
+    TicketTransitionPayload,
+    TicketDeletePayload
+);
+
+#[derive(SimpleObject, Clone, Default)]
+pub struct CommentCreatePayload {
+    pub comment: Option<Comment>,
+    /// The ticket after the comment (its status or first response time may have changed).
+    pub ticket: Option<Ticket>,
+    pub user_errors: Vec<UserError>,
+}
+
+/// A signed-in session.
+#[derive(SimpleObject, Clone)]
+pub struct AuthPayload {
+    /// Send as `Authorization: Bearer <accessToken>`; valid until `accessTokenExpiresAt`.
+    pub access_token: String,
+    /// Trade for a new pair with `authRefresh` before the access token expires. Single use.
+    pub refresh_token: String,
+    pub access_token_expires_at: DateTime<Utc>,
+    pub user: User,
+}
+
+/// The result of `authLogout`.
+#[derive(SimpleObject, Clone)]
+pub struct AuthLogoutPayload {
+    pub success: bool,
+}

@@ -1,0 +1,245 @@
+use async_graphql::{Context, ID, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::ticket;
+use service::page::{Key, PageRequest, Position};
+
+use super::comment::CommentConnection;
+use super::history::TicketHistoryEntry;
+use super::organization::Organization;
+use super::page_info::PageInfo;
+use super::user::User;
+use crate::graphql::context::{actor, db, loaders};
+use crate::graphql::enums::{TicketCategory, TicketPriority, TicketStatus};
+use crate::graphql::error::ResultExt;
+use crate::graphql::id::{Kind, cursor, encode, parse_cursor};
+use crate::graphql::loader::CommentWindow;
+
+/// A support request: what the requester needs, who works on it, and its conversation.
+#[derive(Clone)]
+pub struct Ticket(pub ticket::Model);
+
+/// What the viewer may do with a ticket, so clients can show only the actions that will work.
+#[derive(SimpleObject, Clone, Copy)]
+pub struct ViewerCan {
+    /// Edit title, description, priority and category.
+    pub update: bool,
+    pub assign: bool,
+    pub comment: bool,
+    /// Write internal notes (staff only).
+    pub comment_internal: bool,
+    /// Move the ticket to at least one other status (see `availableTransitions`).
+    pub transition: bool,
+    pub delete: bool,
+}
+
+#[Object]
+impl Ticket {
+    pub async fn id(&self) -> ID {
+        encode(Kind::Ticket, self.0.id)
+    }
+
+    /// The human-readable number, e.g. `HD-1042`.
+    async fn number(&self) -> String {
+        service::ticket::display_number(self.0.number)
+    }
+
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+
+    async fn status(&self) -> TicketStatus {
+        self.0.status.into()
+    }
+
+    async fn priority(&self) -> TicketPriority {
+        self.0.priority.into()
+    }
+
+    async fn category(&self) -> TicketCategory {
+        self.0.category.into()
+    }
+
+    /// Who raised the ticket.
+    async fn requester(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        Ok(loaders(ctx)?
+            .users
+            .load_one(self.0.requester_id)
+            .await
+            .gql()?
+            .map(User))
+    }
+
+    /// Who works on it; null while unassigned.
+    async fn assignee(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let Some(id) = self.0.assignee_id else {
+            return Ok(None);
+        };
+        Ok(loaders(ctx)?.users.load_one(id).await.gql()?.map(User))
+    }
+
+    async fn organization(&self, ctx: &Context<'_>) -> Result<Option<Organization>> {
+        Ok(loaders(ctx)?
+            .organizations
+            .load_one(self.0.organization_id)
+            .await
+            .gql()?
+            .map(Organization))
+    }
+
+    /// The conversation, oldest first. Clients never see internal notes here.
+    async fn comments(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20, validator(minimum = 0, maximum = 100))] first: i32,
+        after: Option<String>,
+    ) -> Result<CommentConnection> {
+        let viewer = actor(ctx)?;
+        match after {
+            None => {
+                // One more than asked tells whether there is a next page.
+                let key = CommentWindow {
+                    ticket_id: self.0.id,
+                    first: first as u64 + 1,
+                };
+                let mut items = loaders(ctx)?
+                    .comment_windows
+                    .load_one(key)
+                    .await
+                    .gql()?
+                    .unwrap_or_default();
+                let more = items.len() > first as usize;
+                items.truncate(first as usize);
+                Ok(CommentConnection::new(items, more, false))
+            }
+            Some(after) => {
+                let page = PageRequest {
+                    first: Some(first),
+                    after: Some(parse_cursor(&after, "after").gql()?),
+                    ..Default::default()
+                };
+                let page = service::comment::page_of_ticket(db(ctx)?, viewer, self.0.id, &page)
+                    .await
+                    .gql()?;
+                Ok(CommentConnection::new(
+                    page.items,
+                    page.has_next_page,
+                    page.has_previous_page,
+                ))
+            }
+        }
+    }
+
+    /// How many comments the viewer can see.
+    async fn comment_count(&self, ctx: &Context<'_>) -> Result<i64> {
+        Ok(loaders(ctx)?
+            .comment_counts
+            .load_one(self.0.id)
+            .await
+            .gql()?
+            .unwrap_or(0))
+    }
+
+    /// Every change to the ticket, oldest first.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20, validator(minimum = 0, maximum = 100))] first: i32,
+        after: Option<String>,
+    ) -> Result<TicketHistoryConnection> {
+        let page = PageRequest {
+            first: Some(first),
+            after: after.map(|a| parse_cursor(&a, "after")).transpose().gql()?,
+            ..Default::default()
+        };
+        let page = service::ticket::query::history_page(db(ctx)?, self.0.id, &page)
+            .await
+            .gql()?;
+        let edges: Vec<TicketHistoryEdge> = page
+            .items
+            .into_iter()
+            .map(|entry| TicketHistoryEdge {
+                cursor: cursor(&Position {
+                    key: Key::Time(entry.created_at),
+                    id: entry.id,
+                }),
+                node: TicketHistoryEntry(entry),
+            })
+            .collect();
+        Ok(TicketHistoryConnection {
+            page_info: PageInfo {
+                has_next_page: page.has_next_page,
+                has_previous_page: page.has_previous_page,
+                start_cursor: edges.first().map(|e| e.cursor.clone()),
+                end_cursor: edges.last().map(|e| e.cursor.clone()),
+            },
+            nodes: edges.iter().map(|e| e.node.clone()).collect(),
+            edges,
+        })
+    }
+
+    /// The statuses the viewer may move this ticket to now.
+    async fn available_transitions(&self, ctx: &Context<'_>) -> Result<Vec<TicketStatus>> {
+        let viewer = actor(ctx)?;
+        Ok(service::ticket::available_transitions(viewer, &self.0)
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    async fn viewer_can(&self, ctx: &Context<'_>) -> Result<ViewerCan> {
+        use service::access;
+        let viewer = actor(ctx)?;
+        let ticket = &self.0;
+        Ok(ViewerCan {
+            update: access::can_update(viewer, ticket),
+            assign: access::can_assign(viewer, ticket),
+            comment: access::can_comment(viewer, ticket),
+            comment_internal: access::can_comment_internal(viewer, ticket),
+            transition: !service::ticket::available_transitions(viewer, ticket).is_empty(),
+            delete: access::can_delete(viewer, ticket),
+        })
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+
+    /// When staff first answered publicly.
+    async fn first_response_at(&self) -> Option<DateTime<Utc>> {
+        self.0.first_response_at
+    }
+
+    async fn resolved_at(&self) -> Option<DateTime<Utc>> {
+        self.0.resolved_at
+    }
+
+    async fn closed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.closed_at
+    }
+
+    /// How often the ticket came back after being resolved or closed.
+    async fn reopened_count(&self) -> i32 {
+        self.0.reopened_count
+    }
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct TicketHistoryEdge {
+    pub cursor: String,
+    pub node: TicketHistoryEntry,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct TicketHistoryConnection {
+    pub edges: Vec<TicketHistoryEdge>,
+    pub nodes: Vec<TicketHistoryEntry>,
+    pub page_info: PageInfo,
+}

@@ -1,0 +1,77 @@
+use async_graphql::{Context, Object, Result, SimpleObject};
+use entity::ticket;
+use service::actor::Actor;
+use service::ticket::query::{TicketFilter, TicketOrder};
+
+use super::page_info::PageInfo;
+use super::ticket::Ticket;
+use crate::graphql::context::db;
+use crate::graphql::error::ResultExt;
+use crate::graphql::id::cursor;
+
+#[derive(SimpleObject, Clone)]
+pub struct TicketEdge {
+    pub cursor: String,
+    pub node: Ticket,
+}
+
+/// A page of tickets.
+pub struct TicketConnection {
+    pub edges: Vec<TicketEdge>,
+    pub page_info: PageInfo,
+    pub actor: Actor,
+    pub filter: TicketFilter,
+}
+
+impl TicketConnection {
+    pub fn new(
+        items: Vec<ticket::Model>,
+        order: TicketOrder,
+        has_next_page: bool,
+        has_previous_page: bool,
+        actor: Actor,
+        filter: TicketFilter,
+    ) -> Self {
+        let edges: Vec<TicketEdge> = items
+            .into_iter()
+            .map(|t| TicketEdge {
+                cursor: cursor(&order.field.position(&t)),
+                node: Ticket(t),
+            })
+            .collect();
+        Self {
+            page_info: PageInfo {
+                has_next_page,
+                has_previous_page,
+                start_cursor: edges.first().map(|e| e.cursor.clone()),
+                end_cursor: edges.last().map(|e| e.cursor.clone()),
+            },
+            edges,
+            actor,
+            filter,
+        }
+    }
+}
+
+#[Object]
+impl TicketConnection {
+    async fn edges(&self) -> &[TicketEdge] {
+        &self.edges
+    }
+
+    /// The tickets of `edges`, without cursors.
+    async fn nodes(&self) -> Vec<Ticket> {
+        self.edges.iter().map(|e| e.node.clone()).collect()
+    }
+
+    async fn page_info(&self) -> &PageInfo {
+        &self.page_info
+    }
+
+    /// How many tickets match the filter in all (one COUNT query; ask only when needed).
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<u64> {
+        service::ticket::query::count(db(ctx)?, &self.actor, &self.filter)
+            .await
+            .gql()
+    }
+}

@@ -1,0 +1,48 @@
+use async_graphql::{Context, ID, Object, Result};
+use chrono::{DateTime, Utc};
+use entity::user;
+
+use crate::graphql::context::actor;
+use crate::graphql::enums::Role;
+use crate::graphql::id::{Kind, encode};
+
+/// A person: staff or a client of an organization.
+#[derive(Clone)]
+pub struct User(pub user::Model);
+
+impl From<user::Model> for User {
+    fn from(model: user::Model) -> Self {
+        Self(model)
+    }
+}
+
+#[Object]
+impl User {
+    pub async fn id(&self) -> ID {
+        encode(Kind::User, self.0.id)
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn role(&self) -> Role {
+        self.0.role.into()
+    }
+
+    /// Visible to staff and to the user themselves; null for everyone else.
+    async fn email(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        let viewer = actor(ctx)?;
+        Ok((viewer.is_staff() || viewer.user_id == self.0.id).then_some(self.0.email.as_str()))
+    }
+
+    /// Whether the account is locked; visible to staff and to the user themselves.
+    async fn is_locked(&self, ctx: &Context<'_>) -> Result<Option<bool>> {
+        let viewer = actor(ctx)?;
+        Ok((viewer.is_staff() || viewer.user_id == self.0.id).then_some(self.0.is_locked))
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}

@@ -1,0 +1,181 @@
+use async_graphql::{Context, ID, Object, Result};
+use entity::ticket;
+use service::page::PageRequest;
+
+use crate::graphql::context::{actor, db, loaders};
+use crate::graphql::error::{ResultExt, gql};
+use crate::graphql::id::{Kind, expect, parse_cursor};
+use crate::graphql::input::ticket::{TicketFilter, TicketOrder};
+use crate::graphql::loader::CommentWindow;
+use crate::graphql::object::ticket::Ticket;
+use crate::graphql::object::ticket_connection::TicketConnection;
+
+#[derive(Default)]
+pub struct TicketQuery;
+
+#[Object]
+impl TicketQuery {
+    /// One ticket by global ID or by number (`HD-1042`); null when it does not exist or you
+    /// may not see it.
+    async fn ticket(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<ID>,
+        number: Option<String>,
+    ) -> Result<Option<Ticket>> {
+        let viewer = actor(ctx)?;
+        let db = db(ctx)?;
+        let found = match (id, number) {
+            (Some(id), None) => {
+                let id = expect(Kind::Ticket, &id, "id").gql()?;
+                service::ticket::query::get(db, viewer, id).await
+            }
+            (None, Some(number)) => {
+                service::ticket::query::get_by_number(db, viewer, &number).await
+            }
+            _ => Err(service::Error::invalid(
+                "id",
+                "give exactly one of id and number",
+            )),
+        };
+        match found {
+            Ok(ticket) => Ok(Some(Ticket(ticket))),
+            Err(service::Error::NotFound { .. }) => Ok(None),
+            Err(err) => Err(gql(err)),
+        }
+    }
+
+    /// The tickets you may see, filtered and sorted; newest first by default. `first`
+    /// defaults to 20 and is capped at 100.
+    #[allow(clippy::too_many_arguments)]
+    async fn tickets(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<TicketFilter>,
+        order_by: Option<TicketOrder>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<TicketConnection> {
+        let viewer = actor(ctx)?;
+        let filter = filter.unwrap_or_default().into_service().gql()?;
+        let order: service::ticket::query::TicketOrder = order_by.unwrap_or_default().into();
+        let page = PageRequest {
+            first,
+            after: after.map(|c| parse_cursor(&c, "after")).transpose().gql()?,
+            last,
+            before: before
+                .map(|c| parse_cursor(&c, "before"))
+                .transpose()
+                .gql()?,
+        };
+        let page = service::ticket::query::list(db(ctx)?, viewer, &filter, order, &page)
+            .await
+            .gql()?;
+        prefetch_tickets(ctx, &page.items).await?;
+        Ok(TicketConnection::new(
+            page.items,
+            order,
+            page.has_next_page,
+            page.has_previous_page,
+            viewer.clone(),
+            filter,
+        ))
+    }
+}
+
+/// Loads, in as few statements as the query's shape allows, what the selection below a page
+/// of tickets will ask for: their comments window, then every user (requesters, assignees,
+/// comment authors) in one batch and every organization in another. The field resolvers then
+/// find everything in the request's loader caches. Doing this here rather than leaving it to
+/// the loaders' batching window keeps the statement count fixed under concurrent load.
+pub async fn prefetch_tickets(ctx: &Context<'_>, tickets: &[ticket::Model]) -> Result<()> {
+    if tickets.is_empty() {
+        return Ok(());
+    }
+    let look = ctx.look_ahead();
+    let levels = [look.field("nodes"), look.field("edges").field("node")];
+    let wants = |name: &str| levels.iter().any(|level| level.field(name).exists());
+    let loaders = loaders(ctx)?;
+
+    let mut user_ids = Vec::new();
+    if wants("requester") {
+        user_ids.extend(tickets.iter().map(|t| t.requester_id));
+    }
+    if wants("assignee") {
+        user_ids.extend(tickets.iter().filter_map(|t| t.assignee_id));
+    }
+
+    // The comments window, when every selection of `comments` asks for the first page.
+    let comment_selections: Vec<_> = levels
+        .iter()
+        .flat_map(|level| level.field("comments").selection_fields())
+        .collect();
+    if !comment_selections.is_empty() {
+        let mut first = None;
+        let mut plain = true;
+        for selection in &comment_selections {
+            let arguments = selection
+                .arguments()
+                .map_err(|e| async_graphql::Error::new(e.message))?;
+            for (name, value) in arguments {
+                match (name.as_str(), value) {
+                    ("first", async_graphql::Value::Number(n)) => first = n.as_u64(),
+                    ("after", async_graphql::Value::Null) => {}
+                    ("after", _) => plain = false,
+                    _ => {}
+                }
+            }
+        }
+        if plain {
+            let first = first.unwrap_or(20).min(100) + 1;
+            let keys = tickets.iter().map(|t| CommentWindow {
+                ticket_id: t.id,
+                first,
+            });
+            let windows = loaders.comment_windows.load_many(keys).await.gql()?;
+            let authors_wanted = comment_selections.iter().any(|s| {
+                let sub = s.selection_set().collect::<Vec<_>>();
+                sub.iter().any(|f| {
+                    (f.name() == "nodes" || f.name() == "edges")
+                        && f.selection_set().any(|g| {
+                            g.name() == "author"
+                                || (g.name() == "node"
+                                    && g.selection_set().any(|h| h.name() == "author"))
+                        })
+                })
+            });
+            if authors_wanted {
+                user_ids.extend(windows.values().flatten().map(|c| c.author_id));
+            }
+        }
+    }
+
+    let organizations = async {
+        if wants("organization") {
+            loaders
+                .organizations
+                .load_many(tickets.iter().map(|t| t.organization_id))
+                .await
+                .gql()?;
+        }
+        Ok::<_, async_graphql::Error>(())
+    };
+    let users = async {
+        if !user_ids.is_empty() {
+            user_ids.sort_unstable();
+            user_ids.dedup();
+            loaders
+                .users
+                .load_many(user_ids.iter().copied())
+                .await
+                .gql()?;
+        }
+        Ok::<_, async_graphql::Error>(())
+    };
+    let (organizations, users) = futures_util::join!(organizations, users);
+    organizations?;
+    users?;
+    Ok(())
+}
