@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use api::config::{AuthSettings, DatabaseSettings, RedisSettings, ServerSettings};
 use api::{AppState, Application, Settings};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -405,4 +405,169 @@ impl RunningServer {
             .expect("exits within 30 s of SIGTERM")
             .expect("exit status")
     }
+}
+
+/// The password of every user the fixtures create.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A cast for access tests: two organizations, staff of every role, clients in each, and one
+/// ticket per organization.
+pub struct World {
+    pub org_a: uuid::Uuid,
+    pub org_b: uuid::Uuid,
+    pub admin: uuid::Uuid,
+    pub superagent: uuid::Uuid,
+    /// An agent of organization A.
+    pub agent_a: uuid::Uuid,
+    /// An agent of organization B.
+    pub agent_b: uuid::Uuid,
+    /// A client of A who requested `ticket_a`.
+    pub client_a: uuid::Uuid,
+    /// Another client of A.
+    pub client_a2: uuid::Uuid,
+    pub client_b: uuid::Uuid,
+    pub ticket_a: uuid::Uuid,
+    pub ticket_b: uuid::Uuid,
+}
+
+pub fn email_of(name: &str) -> String {
+    format!("{name}@world.example")
+}
+
+impl World {
+    pub async fn build(db: &DatabaseConnection) -> Self {
+        use entity::enums::Role;
+        let hash = service::password::hash(PASSWORD).await.expect("hash");
+        let org = |name: &str| {
+            let name = name.to_string();
+            async move {
+                service::organization::create(
+                    db,
+                    service::organization::NewOrganization {
+                        name,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .expect("organization")
+                .id
+            }
+        };
+        let org_a = org("Org A").await;
+        let org_b = org("Org B").await;
+        let person = |name: &'static str, role: Role, orgs: Vec<uuid::Uuid>| {
+            let hash = hash.clone();
+            async move {
+                let user =
+                    service::user::insert(db, email_of(name), name.to_string(), hash, role, true)
+                        .await
+                        .expect("user");
+                for org in orgs {
+                    service::organization::add_member(db, org, user.id)
+                        .await
+                        .expect("member");
+                }
+                user.id
+            }
+        };
+        let admin = person("admin", Role::Admin, vec![]).await;
+        let superagent = person("superagent", Role::Superagent, vec![]).await;
+        let agent_a = person("agent_a", Role::Agent, vec![org_a]).await;
+        let agent_b = person("agent_b", Role::Agent, vec![org_b]).await;
+        let client_a = person("client_a", Role::Client, vec![org_a]).await;
+        let client_a2 = person("client_a2", Role::Client, vec![org_a]).await;
+        let client_b = person("client_b", Role::Client, vec![org_b]).await;
+        let ticket_a = service::ticket::create(
+            db,
+            Some(client_a),
+            new_ticket(org_a, client_a, "Ticket of A"),
+        )
+        .await
+        .expect("ticket")
+        .id;
+        let ticket_b = service::ticket::create(
+            db,
+            Some(client_b),
+            new_ticket(org_b, client_b, "Ticket of B"),
+        )
+        .await
+        .expect("ticket")
+        .id;
+        World {
+            org_a,
+            org_b,
+            admin,
+            superagent,
+            agent_a,
+            agent_b,
+            client_a,
+            client_a2,
+            client_b,
+            ticket_a,
+            ticket_b,
+        }
+    }
+}
+
+/// The service-level actor of a user, as a request by them would see it.
+pub async fn actor_of(db: &DatabaseConnection, user_id: uuid::Uuid) -> service::actor::Actor {
+    let user = entity::user::Entity::find_by_id(user_id)
+        .one(db)
+        .await
+        .expect("query")
+        .expect("user");
+    let claims = service::auth::Claims {
+        sub: user.id,
+        role: user.role,
+        iat: 0,
+        nbf: 0,
+        exp: 0,
+        iss: String::new(),
+        aud: String::new(),
+        jti: uuid::Uuid::nil(),
+    };
+    service::auth::actor(db, &claims).await.expect("actor")
+}
+
+/// A global ID as the API shows it.
+pub fn gid(kind: &str, id: uuid::Uuid) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{kind}:{id}"))
+}
+
+impl TestApp {
+    /// Signs in through the API and returns the access token.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let response = self
+            .graphql(
+                "mutation($input: AuthLoginInput!) { authLogin(input: $input) { accessToken } }",
+                json!({ "input": { "email": email, "password": password } }),
+            )
+            .await;
+        response["data"]["authLogin"]["accessToken"]
+            .as_str()
+            .unwrap_or_else(|| panic!("login as {email} failed: {response}"))
+            .to_string()
+    }
+
+    /// POSTs a GraphQL operation with a bearer token.
+    pub async fn graphql_as(&self, token: &str, query: &str, variables: Value) -> Value {
+        self.client
+            .post(format!("{}/graphql", self.address))
+            .bearer_auth(token)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("POST /graphql")
+            .json()
+            .await
+            .expect("a JSON GraphQL response")
+    }
+}
+
+/// The `extensions.code` of the first error of a response.
+pub fn error_code(response: &Value) -> &str {
+    response["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {response}"))
 }

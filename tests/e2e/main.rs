@@ -4,6 +4,9 @@
 
 mod helpers;
 
+mod access;
+mod auth;
+mod budget;
 mod cli;
 mod constraints;
 mod deploy;
