@@ -114,6 +114,22 @@ async fn a_ticket_out_of_reach_does_not_exist_and_one_in_reach_does() {
             "{who}: {response}"
         );
     }
+    // And the other way round: B's ticket is B's, down to its organization.
+    let ticket_b = app
+        .graphql_as(
+            &token("client_b"),
+            "query($id: ID!) { ticket(id: $id) { organization { id } requester { id } } }",
+            json!({ "id": gid("Ticket", world.ticket_b) }),
+        )
+        .await;
+    assert_eq!(
+        ticket_b["data"]["ticket"]["organization"]["id"],
+        gid("Organization", world.org_b)
+    );
+    assert_eq!(
+        ticket_b["data"]["ticket"]["requester"]["id"],
+        gid("User", world.client_b)
+    );
     let by_number = app
         .graphql_as(
             &token("client_b"),

@@ -38,7 +38,56 @@ pub async fn execute(
             .map(str::to_string),
     };
     let request = request.into_inner().data(viewer).data(loaders).data(client);
-    state.schema().execute(request).await.into()
+    let mut response = state.schema().execute(request).await;
+    for error in &mut response.errors {
+        classify(error);
+    }
+    response.into()
+}
+
+/// Gives every error an `extensions.code`. Resolver errors carry theirs already; what is left
+/// comes from async-graphql itself: a document that does not parse, one that fails validation,
+/// an argument value of the wrong type (an unknown enum value, an out-of-range number).
+fn classify(error: &mut ServerError) {
+    let has_code = error
+        .extensions
+        .as_ref()
+        .is_some_and(|ext| ext.get("code").is_some());
+    if has_code {
+        return;
+    }
+    let message = error.message.clone();
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    if message.contains("Invalid value for argument")
+        || message.starts_with("Failed to parse")
+        || message.contains("got invalid value")
+    {
+        extensions.set("code", "BAD_USER_INPUT");
+        if let Some(field) = argument_of(&message) {
+            extensions.set("field", field);
+        }
+    } else if error.path.is_empty() {
+        let code = if message.contains("-->")
+            || message.contains("expected") && error.locations.is_empty()
+        {
+            "GRAPHQL_PARSE_FAILED"
+        } else {
+            "GRAPHQL_VALIDATION_FAILED"
+        };
+        extensions.set("code", code);
+    } else {
+        tracing::error!(error = %message, path = ?error.path, "unclassified error while resolving");
+        extensions.set("code", "INTERNAL");
+        error.message = "internal error".into();
+    }
+}
+
+/// The innermost argument name in messages like `Invalid value for argument "input.priority"`.
+fn argument_of(message: &str) -> Option<String> {
+    let start = message.find('"')? + 1;
+    let end = start + message[start..].find('"')?;
+    let path = &message[start..end];
+    path.rsplit('.').next().map(str::to_string)
 }
 
 /// The viewer behind the `Authorization` header: none without a header, an error for a

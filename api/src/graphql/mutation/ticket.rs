@@ -1,7 +1,6 @@
 use async_graphql::{Context, MaybeUndefined, Object, Result};
 
 use crate::graphql::context::{actor, db};
-use crate::graphql::error::ResultExt;
 use crate::graphql::id::{Kind, expect};
 use crate::graphql::input::ticket::{
     TicketAssignInput, TicketCreateInput, TicketDeleteInput, TicketTransitionInput,
@@ -14,6 +13,11 @@ use crate::graphql::object::payload::{
 
 #[derive(Default)]
 pub struct TicketMutation;
+
+/// The schema always carries the database; missing it is a server fault.
+fn internal(err: async_graphql::Error) -> service::Error {
+    service::Error::Internal(err.message)
+}
 
 #[Object]
 impl TicketMutation {
@@ -70,21 +74,17 @@ impl TicketMutation {
         input: TicketUpdateInput,
     ) -> Result<TicketUpdatePayload> {
         let viewer = actor(ctx)?;
-        let id = expect(Kind::Ticket, &input.id, "id").gql()?;
-        TicketUpdatePayload::from_result(
-            service::ticket::update(
-                db(ctx)?,
-                viewer,
-                id,
-                service::ticket::TicketChanges {
-                    title: input.title,
-                    description: input.description,
-                    priority: input.priority.map(Into::into),
-                    category: input.category.map(Into::into),
-                },
-            )
-            .await,
-        )
+        let result = async {
+            let id = expect(Kind::Ticket, &input.id, "id")?;
+            let changes = service::ticket::TicketChanges {
+                title: input.title,
+                description: input.description,
+                priority: input.priority.map(Into::into),
+                category: input.category.map(Into::into),
+            };
+            service::ticket::update(db(ctx).map_err(internal)?, viewer, id, changes).await
+        };
+        TicketUpdatePayload::from_result(result.await)
     }
 
     /// Assigns a ticket to a staff member, or unassigns it with `assigneeId: null`.
@@ -94,22 +94,17 @@ impl TicketMutation {
         input: TicketAssignInput,
     ) -> Result<TicketAssignPayload> {
         let viewer = actor(ctx)?;
-        let id = expect(Kind::Ticket, &input.id, "id").gql()?;
-        let assignee = match &input.assignee_id {
-            MaybeUndefined::Value(assignee) => match expect(Kind::User, assignee, "assigneeId") {
-                Ok(uuid) => Some(uuid),
-                Err(err) => {
-                    return Ok(TicketAssignPayload {
-                        ticket: None,
-                        user_errors: user_errors(err)?,
-                    });
+        let result = async {
+            let id = expect(Kind::Ticket, &input.id, "id")?;
+            let assignee = match &input.assignee_id {
+                MaybeUndefined::Value(assignee) => {
+                    Some(expect(Kind::User, assignee, "assigneeId")?)
                 }
-            },
-            MaybeUndefined::Null | MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null | MaybeUndefined::Undefined => None,
+            };
+            service::ticket::assign(db(ctx).map_err(internal)?, viewer, id, assignee).await
         };
-        TicketAssignPayload::from_result(
-            service::ticket::assign(db(ctx)?, viewer, id, assignee).await,
-        )
+        TicketAssignPayload::from_result(result.await)
     }
 
     /// Moves a ticket through its lifecycle; see `Ticket.availableTransitions`.
@@ -119,10 +114,18 @@ impl TicketMutation {
         input: TicketTransitionInput,
     ) -> Result<TicketTransitionPayload> {
         let viewer = actor(ctx)?;
-        let id = expect(Kind::Ticket, &input.id, "id").gql()?;
-        TicketTransitionPayload::from_result(
-            service::ticket::transition(db(ctx)?, viewer, id, input.to.into(), input.comment).await,
-        )
+        let result = async {
+            let id = expect(Kind::Ticket, &input.id, "id")?;
+            service::ticket::transition(
+                db(ctx).map_err(internal)?,
+                viewer,
+                id,
+                input.to.into(),
+                input.comment,
+            )
+            .await
+        };
+        TicketTransitionPayload::from_result(result.await)
     }
 
     /// Deletes a ticket (administrators). It disappears from every list but stays on record.
@@ -132,7 +135,10 @@ impl TicketMutation {
         input: TicketDeleteInput,
     ) -> Result<TicketDeletePayload> {
         let viewer = actor(ctx)?;
-        let id = expect(Kind::Ticket, &input.id, "id").gql()?;
-        TicketDeletePayload::from_result(service::ticket::soft_delete(db(ctx)?, viewer, id).await)
+        let result = async {
+            let id = expect(Kind::Ticket, &input.id, "id")?;
+            service::ticket::soft_delete(db(ctx).map_err(internal)?, viewer, id).await
+        };
+        TicketDeletePayload::from_result(result.await)
     }
 }
