@@ -114,3 +114,245 @@ pub async fn by_ids(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<organ
         .all(db)
         .await?)
 }
+
+use crate::actor::Actor;
+use crate::page::{Key, Page, PageRequest, Position};
+
+/// Which organizations `actor` may see: all for ADMIN and SUPERAGENT, their own otherwise.
+fn scope(actor: &Actor) -> sea_orm::Condition {
+    use sea_orm::ColumnTrait;
+    if actor.sees_everything() {
+        sea_orm::Condition::all()
+    } else {
+        sea_orm::Condition::all()
+            .add(organization::Column::Id.is_in(actor.organization_ids.clone()))
+    }
+}
+
+pub fn visible(actor: &Actor, organization_id: Uuid) -> bool {
+    actor.sees_everything() || actor.belongs_to(organization_id)
+}
+
+pub fn position(organization: &organization::Model) -> Position {
+    Position {
+        key: Key::Text(organization.name.clone()),
+        id: organization.id,
+    }
+}
+
+/// A page of the organizations `actor` may see, by name.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    page: &PageRequest,
+) -> Result<Page<organization::Model>> {
+    use sea_orm::{ColumnTrait, Condition, QueryOrder, QuerySelect};
+    let (limit, _) = page.window()?;
+    let mut query = organization::Entity::find().filter(scope(actor));
+    if let Some(Position {
+        key: Key::Text(name),
+        id,
+    }) = &page.after
+    {
+        query = query.filter(
+            Condition::any()
+                .add(organization::Column::Name.gt(name.clone()))
+                .add(
+                    Condition::all()
+                        .add(organization::Column::Name.eq(name.clone()))
+                        .add(organization::Column::Id.gt(*id)),
+                ),
+        );
+    }
+    let mut rows = query
+        .order_by_asc(organization::Column::Name)
+        .order_by_asc(organization::Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    Ok(Page {
+        items: rows,
+        has_next_page: more,
+        has_previous_page: page.after.is_some(),
+    })
+}
+
+pub async fn get(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<organization::Model> {
+    organization::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .filter(|o| visible(actor, o.id))
+        .ok_or(Error::NotFound {
+            entity: "organization",
+        })
+}
+
+/// Creates an organization (administrators).
+pub async fn create_as(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    new: NewOrganization,
+) -> Result<organization::Model> {
+    crate::access::require(actor.is_admin())?;
+    create(db, new).await
+}
+
+/// New values for an organization; `None` leaves a field, `Some(None)` clears an optional one.
+#[derive(Debug, Clone, Default)]
+pub struct OrganizationChanges {
+    pub name: Option<String>,
+    pub email: Option<Option<String>>,
+    pub phone: Option<Option<String>>,
+    pub address: Option<Option<String>>,
+    pub description: Option<Option<String>>,
+}
+
+/// Edits an organization (administrators).
+pub async fn update_as(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    id: Uuid,
+    changes: OrganizationChanges,
+) -> Result<organization::Model> {
+    let current = get(db, actor, id).await?;
+    crate::access::require(actor.is_admin())?;
+    let mut row = organization::ActiveModel {
+        id: Set(current.id),
+        updated_at: Set(Utc::now()),
+        ..Default::default()
+    };
+    if let Some(name) = changes.name {
+        let name = name.trim().to_string();
+        if name.is_empty() {
+            return Err(Error::invalid("name", "must not be empty"));
+        }
+        if name.chars().count() > MAX_NAME_LENGTH {
+            return Err(Error::invalid(
+                "name",
+                format!("must be at most {MAX_NAME_LENGTH} characters"),
+            ));
+        }
+        row.name = Set(name);
+    }
+    if let Some(email) = changes.email {
+        row.email = Set(match email.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(email) => Some(crate::user::normalize_email(email)?),
+        });
+    }
+    if let Some(phone) = changes.phone {
+        row.phone = Set(phone);
+    }
+    if let Some(address) = changes.address {
+        row.address = Set(address);
+    }
+    if let Some(description) = changes.description {
+        row.description = Set(description);
+    }
+    organization::Entity::update(row)
+        .exec(db)
+        .await
+        .map_err(|err| match violation(err) {
+            Ok(Violation::Unique) => Error::conflict(
+                Some("name"),
+                "an organization with this name already exists",
+            ),
+            Ok(Violation::ForeignKey) => {
+                Error::Internal("unexpected foreign key on organizations".into())
+            }
+            Err(other) => other,
+        })
+}
+
+/// Adds a member (administrators and superagents).
+pub async fn add_member_as(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    organization_id: Uuid,
+    user_id: Uuid,
+) -> Result<()> {
+    crate::access::require(actor.sees_everything())?;
+    get(db, actor, organization_id).await?;
+    add_member(db, organization_id, user_id)
+        .await
+        .map_err(|e| match e {
+            Error::NotFound { .. } => Error::invalid("userId", "no such user"),
+            other => other,
+        })
+}
+
+/// Removes a member (administrators and superagents). Tickets stay where they are.
+pub async fn remove_member_as(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    organization_id: Uuid,
+    user_id: Uuid,
+) -> Result<()> {
+    crate::access::require(actor.sees_everything())?;
+    get(db, actor, organization_id).await?;
+    let removed = organization_member::Entity::delete_by_id((organization_id, user_id))
+        .exec(db)
+        .await?;
+    if removed.rows_affected == 0 {
+        return Err(Error::invalid("userId", "the user is not a member"));
+    }
+    Ok(())
+}
+
+/// The members of each organization, in one statement.
+pub async fn members_of(
+    db: &impl ConnectionTrait,
+    organization_ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, Vec<entity::user::Model>>> {
+    use sea_orm::ColumnTrait;
+    let rows = organization_member::Entity::find()
+        .filter(organization_member::Column::OrganizationId.is_in(organization_ids.to_vec()))
+        .find_also_related(entity::user::Entity)
+        .all(db)
+        .await?;
+    let mut out: std::collections::HashMap<Uuid, Vec<entity::user::Model>> =
+        std::collections::HashMap::new();
+    for (membership, user) in rows {
+        if let Some(user) = user {
+            out.entry(membership.organization_id)
+                .or_default()
+                .push(user);
+        }
+    }
+    for members in out.values_mut() {
+        members.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    Ok(out)
+}
+
+/// The organizations of each user, in one statement.
+pub async fn of_users(
+    db: &impl ConnectionTrait,
+    user_ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, Vec<organization::Model>>> {
+    use sea_orm::ColumnTrait;
+    let rows = organization_member::Entity::find()
+        .filter(organization_member::Column::UserId.is_in(user_ids.to_vec()))
+        .find_also_related(organization::Entity)
+        .all(db)
+        .await?;
+    let mut out: std::collections::HashMap<Uuid, Vec<organization::Model>> =
+        std::collections::HashMap::new();
+    for (membership, organization) in rows {
+        if let Some(organization) = organization {
+            out.entry(membership.user_id)
+                .or_default()
+                .push(organization);
+        }
+    }
+    for organizations in out.values_mut() {
+        organizations.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    Ok(out)
+}

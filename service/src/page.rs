@@ -16,6 +16,7 @@ pub const MAX_PAGE: u64 = 100;
 pub enum Key {
     Int(i64),
     Time(DateTime<Utc>),
+    Text(String),
 }
 
 /// A position in an ordered list: the sort key of a row and its id as the tie-breaker.

@@ -168,6 +168,286 @@ pub async fn delete(db: &impl ConnectionTrait, id: Uuid) -> Result<()> {
     Ok(())
 }
 
+/// Which users `actor` may look up: staff see everyone, clients themselves.
+pub fn can_read(actor: &crate::actor::Actor, user_id: Uuid) -> bool {
+    actor.is_staff() || actor.user_id == user_id
+}
+
+pub async fn get(
+    db: &impl ConnectionTrait,
+    actor: &crate::actor::Actor,
+    id: Uuid,
+) -> Result<user::Model> {
+    if !can_read(actor, id) {
+        return Err(Error::NotFound { entity: "user" });
+    }
+    user::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound { entity: "user" })
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    pub role: Vec<Role>,
+    pub organization_id: Option<Uuid>,
+    /// Matches the start of the name or the email, without regard to case.
+    pub query: Option<String>,
+}
+
+pub fn position(user: &user::Model) -> crate::page::Position {
+    crate::page::Position {
+        key: crate::page::Key::Text(user.name.clone()),
+        id: user.id,
+    }
+}
+
+/// A page of users by name (staff only).
+pub async fn list(
+    db: &impl ConnectionTrait,
+    actor: &crate::actor::Actor,
+    filter: &UserFilter,
+    page: &crate::page::PageRequest,
+) -> Result<crate::page::Page<user::Model>> {
+    use crate::page::{Key, Page, Position};
+    use sea_orm::{ColumnTrait, Condition, QueryOrder, QuerySelect};
+    crate::access::require(actor.is_staff())?;
+    let (limit, _) = page.window()?;
+    let mut query = user::Entity::find();
+    if !filter.role.is_empty() {
+        query = query.filter(user::Column::Role.is_in(filter.role.clone()));
+    }
+    if let Some(organization_id) = filter.organization_id {
+        query = query.filter(
+            user::Column::Id.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(entity::organization_member::Column::UserId)
+                    .from(entity::organization_member::Entity)
+                    .and_where(
+                        Expr::col(entity::organization_member::Column::OrganizationId)
+                            .eq(organization_id),
+                    )
+                    .to_owned(),
+            ),
+        );
+    }
+    if let Some(text) = filter
+        .query
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        let pattern = format!("{}%", text.to_lowercase().replace(['%', '_'], ""));
+        query = query.filter(
+            Condition::any()
+                .add(Expr::expr(Func::lower(Expr::col(user::Column::Name))).like(pattern.clone()))
+                .add(Expr::expr(Func::lower(Expr::col(user::Column::Email))).like(pattern)),
+        );
+    }
+    if let Some(Position {
+        key: Key::Text(name),
+        id,
+    }) = &page.after
+    {
+        query = query.filter(
+            Condition::any()
+                .add(user::Column::Name.gt(name.clone()))
+                .add(
+                    Condition::all()
+                        .add(user::Column::Name.eq(name.clone()))
+                        .add(user::Column::Id.gt(*id)),
+                ),
+        );
+    }
+    let mut rows = query
+        .order_by_asc(user::Column::Name)
+        .order_by_asc(user::Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    Ok(Page {
+        items: rows,
+        has_next_page: more,
+        has_previous_page: page.after.is_some(),
+    })
+}
+
+/// Creates an account (administrators), approved, in the given organizations.
+pub async fn create_as<C>(
+    db: &C,
+    actor: &crate::actor::Actor,
+    new: NewUser,
+    organization_ids: &[Uuid],
+) -> Result<user::Model>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    crate::access::require(actor.is_admin())?;
+    let txn = crate::db::begin_write(db).await?;
+    let created = create(&txn, new).await?;
+    for organization_id in organization_ids {
+        crate::organization::add_member(&txn, *organization_id, created.id)
+            .await
+            .map_err(|e| match e {
+                Error::NotFound { .. } => Error::invalid("organizationIds", "no such organization"),
+                other => other,
+            })?;
+    }
+    txn.commit().await?;
+    Ok(created)
+}
+
+/// Changes to an account. Role, approval and locks are for administrators; a user may change
+/// their own name.
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    pub name: Option<String>,
+    pub role: Option<Role>,
+    pub approved: Option<bool>,
+    /// `Some(Some(reason))` locks the account until an administrator unlocks it;
+    /// `Some(None)` unlocks it (and clears failed logins).
+    pub lock: Option<Option<String>>,
+}
+
+pub async fn update_as<C>(
+    db: &C,
+    actor: &crate::actor::Actor,
+    id: Uuid,
+    changes: UserChanges,
+    client: &crate::audit::ClientInfo,
+) -> Result<user::Model>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let current = get(db, actor, id).await?;
+    let admin_only = changes.role.is_some() || changes.approved.is_some() || changes.lock.is_some();
+    crate::access::require(actor.is_admin() || (!admin_only && actor.user_id == id))?;
+    if changes.lock.as_ref().is_some_and(Option::is_some) && id == actor.user_id {
+        return Err(Error::invalid("lock", "you cannot lock your own account"));
+    }
+    let txn = crate::db::begin_write(db).await?;
+    let mut row = user::ActiveModel {
+        id: Set(current.id),
+        updated_at: Set(Utc::now()),
+        ..Default::default()
+    };
+    if let Some(name) = changes.name {
+        row.name = Set(validate_name(&name)?);
+    }
+    if let Some(role) = changes.role {
+        row.role = Set(role);
+    }
+    if let Some(approved) = changes.approved {
+        row.is_approved = Set(approved);
+    }
+    match changes.lock {
+        Some(Some(reason)) => {
+            row.is_locked = Set(true);
+            row.locked_until = Set(None);
+            row.lock_reason = Set(Some(reason.chars().take(500).collect()));
+            // A locked account keeps no session alive.
+            crate::auth::revoke_all(&txn, id).await?;
+            crate::audit::record(
+                &txn,
+                Some(id),
+                "user.locked",
+                None,
+                format!("locked by {}", actor.user_id),
+                client,
+            )
+            .await?;
+        }
+        Some(None) => {
+            row.is_locked = Set(false);
+            row.locked_until = Set(None);
+            row.lock_reason = Set(None);
+            row.failed_login_count = Set(0);
+            crate::audit::record(
+                &txn,
+                Some(id),
+                "user.unlocked",
+                None,
+                format!("unlocked by {}", actor.user_id),
+                client,
+            )
+            .await?;
+        }
+        None => {}
+    }
+    if let Some(role) = changes.role.filter(|r| *r != current.role) {
+        crate::audit::record(
+            &txn,
+            Some(id),
+            "user.role_changed",
+            None,
+            format!("{:?} -> {role:?} by {}", current.role, actor.user_id),
+            client,
+        )
+        .await?;
+    }
+    let updated = user::Entity::update(row).exec(&txn).await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Changes the actor's own password after checking the current one; every session of the
+/// account ends, so a stolen session does not outlive the change.
+pub async fn change_password<C>(
+    db: &C,
+    actor: &crate::actor::Actor,
+    current_password: &str,
+    new_password: &str,
+    client: &crate::audit::ClientInfo,
+) -> Result<()>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    password::validate(new_password).map_err(|_| {
+        Error::invalid(
+            "newPassword",
+            format!(
+                "must be {} to {} characters",
+                password::MIN_LENGTH,
+                password::MAX_LENGTH
+            ),
+        )
+    })?;
+    let user = user::Entity::find_by_id(actor.user_id)
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound { entity: "user" })?;
+    if !password::verify(current_password, &user.password_hash).await? {
+        return Err(Error::invalid(
+            "currentPassword",
+            "is not your current password",
+        ));
+    }
+    let hash = password::hash(new_password).await?;
+    let txn = crate::db::begin_write(db).await?;
+    user::Entity::update(user::ActiveModel {
+        id: Set(user.id),
+        password_hash: Set(hash),
+        updated_at: Set(Utc::now()),
+        ..Default::default()
+    })
+    .exec(&txn)
+    .await?;
+    crate::auth::revoke_all(&txn, user.id).await?;
+    crate::audit::record(
+        &txn,
+        Some(user.id),
+        "user.password_changed",
+        None,
+        "password changed",
+        client,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,6 +28,12 @@ pub fn db<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a DatabaseConnect
     ctx.data::<DatabaseConnection>()
 }
 
+/// The database, for code that speaks service errors (mutation bodies building a payload).
+pub fn service_db<'a>(ctx: &'a Context<'_>) -> service::Result<&'a DatabaseConnection> {
+    ctx.data::<DatabaseConnection>()
+        .map_err(|e| service::Error::Internal(e.message))
+}
+
 pub fn auth<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Arc<Auth>> {
     ctx.data::<Arc<Auth>>()
 }

@@ -10,7 +10,7 @@ pub mod input;
 pub mod loader;
 mod mutation;
 mod object;
-mod query;
+pub(crate) mod query;
 pub mod schema;
 
 pub use schema::{HelpdeskSchema, build_schema, sdl};

@@ -134,6 +134,7 @@ fn key_value(key: &Key) -> sea_orm::Value {
     match key {
         Key::Int(n) => (*n).into(),
         Key::Time(t) => (*t).into(),
+        Key::Text(t) => t.clone().into(),
     }
 }
 

@@ -1,3 +1,5 @@
 pub mod auth;
 pub mod comment;
+pub mod organization;
 pub mod ticket;
+pub mod user;

@@ -7,6 +7,7 @@
 //! level may not all fall into the same batching window.
 
 mod comment;
+mod membership;
 mod organization;
 mod user;
 
@@ -17,6 +18,7 @@ use sea_orm::DatabaseConnection;
 use service::actor::Actor;
 
 pub use comment::{CommentCountLoader, CommentWindow, CommentWindowLoader};
+pub use membership::{MembersLoader, UserOrganizationsLoader};
 pub use organization::OrganizationLoader;
 pub use user::UserLoader;
 
@@ -28,6 +30,8 @@ pub struct Loaders {
     pub organizations: DataLoader<OrganizationLoader, HashMapCache>,
     pub comment_windows: DataLoader<CommentWindowLoader, HashMapCache>,
     pub comment_counts: DataLoader<CommentCountLoader, HashMapCache>,
+    pub members: DataLoader<MembersLoader, HashMapCache>,
+    pub user_organizations: DataLoader<UserOrganizationsLoader, HashMapCache>,
 }
 
 impl Loaders {
@@ -51,6 +55,8 @@ impl Loaders {
                 db: db.clone(),
                 actor,
             }),
+            members: loader(MembersLoader { db: db.clone() }),
+            user_organizations: loader(UserOrganizationsLoader { db: db.clone() }),
         }
     }
 }

@@ -1,6 +1,8 @@
 mod auth;
 mod comment;
+mod organization;
 mod ticket;
+mod user;
 
 use async_graphql::MergedObject;
 
@@ -11,4 +13,6 @@ pub struct MutationRoot(
     auth::AuthMutation,
     ticket::TicketMutation,
     comment::CommentMutation,
+    organization::OrganizationMutation,
+    user::UserMutation,
 );

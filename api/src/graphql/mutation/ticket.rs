@@ -1,6 +1,6 @@
 use async_graphql::{Context, MaybeUndefined, Object, Result};
 
-use crate::graphql::context::{actor, db};
+use crate::graphql::context::{actor, db, service_db};
 use crate::graphql::id::{Kind, expect};
 use crate::graphql::input::ticket::{
     TicketAssignInput, TicketCreateInput, TicketDeleteInput, TicketTransitionInput,
@@ -13,11 +13,6 @@ use crate::graphql::object::payload::{
 
 #[derive(Default)]
 pub struct TicketMutation;
-
-/// The schema always carries the database; missing it is a server fault.
-fn internal(err: async_graphql::Error) -> service::Error {
-    service::Error::Internal(err.message)
-}
 
 #[Object]
 impl TicketMutation {
@@ -82,7 +77,7 @@ impl TicketMutation {
                 priority: input.priority.map(Into::into),
                 category: input.category.map(Into::into),
             };
-            service::ticket::update(db(ctx).map_err(internal)?, viewer, id, changes).await
+            service::ticket::update(service_db(ctx)?, viewer, id, changes).await
         };
         TicketUpdatePayload::from_result(result.await)
     }
@@ -102,7 +97,7 @@ impl TicketMutation {
                 }
                 MaybeUndefined::Null | MaybeUndefined::Undefined => None,
             };
-            service::ticket::assign(db(ctx).map_err(internal)?, viewer, id, assignee).await
+            service::ticket::assign(service_db(ctx)?, viewer, id, assignee).await
         };
         TicketAssignPayload::from_result(result.await)
     }
@@ -117,7 +112,7 @@ impl TicketMutation {
         let result = async {
             let id = expect(Kind::Ticket, &input.id, "id")?;
             service::ticket::transition(
-                db(ctx).map_err(internal)?,
+                service_db(ctx)?,
                 viewer,
                 id,
                 input.to.into(),
@@ -137,7 +132,7 @@ impl TicketMutation {
         let viewer = actor(ctx)?;
         let result = async {
             let id = expect(Kind::Ticket, &input.id, "id")?;
-            service::ticket::soft_delete(db(ctx).map_err(internal)?, viewer, id).await
+            service::ticket::soft_delete(service_db(ctx)?, viewer, id).await
         };
         TicketDeletePayload::from_result(result.await)
     }

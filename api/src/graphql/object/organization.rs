@@ -1,8 +1,15 @@
-use async_graphql::{ID, Object};
+use async_graphql::{Context, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::organization;
+use service::page::PageRequest;
 
-use crate::graphql::id::{Kind, encode};
+use super::page_info::PageInfo;
+use super::ticket_connection::TicketConnection;
+use super::user::User;
+use crate::graphql::context::{actor, loaders};
+use crate::graphql::error::ResultExt;
+use crate::graphql::id::{Kind, cursor, encode, parse_cursor};
+use crate::graphql::input::ticket::{TicketFilter, TicketOrder};
 
 /// A customer organization: its members raise tickets, its agents work them.
 #[derive(Clone)]
@@ -42,5 +49,85 @@ impl Organization {
 
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
+    }
+
+    /// The people of this organization, by name. Clients see only the staff among them and
+    /// themselves.
+    async fn members(&self, ctx: &Context<'_>) -> Result<Vec<User>> {
+        let viewer = actor(ctx)?;
+        let members = loaders(ctx)?
+            .members
+            .load_one(self.0.id)
+            .await
+            .gql()?
+            .unwrap_or_default();
+        Ok(members
+            .into_iter()
+            .filter(|m| viewer.is_staff() || m.role.is_staff() || m.id == viewer.user_id)
+            .map(User)
+            .collect())
+    }
+
+    /// This organization's tickets that you may see.
+    #[allow(clippy::too_many_arguments)]
+    async fn tickets(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<TicketFilter>,
+        order_by: Option<TicketOrder>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<TicketConnection> {
+        let mut filter = filter.unwrap_or_default().into_service().gql()?;
+        filter.organization_id = Some(self.0.id);
+        let page = PageRequest {
+            first,
+            after: after.map(|c| parse_cursor(&c, "after")).transpose().gql()?,
+            last,
+            before: before
+                .map(|c| parse_cursor(&c, "before"))
+                .transpose()
+                .gql()?,
+        };
+        crate::graphql::query::ticket_page(ctx, filter, order_by.unwrap_or_default().into(), page)
+            .await
+    }
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct OrganizationEdge {
+    pub cursor: String,
+    pub node: Organization,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct OrganizationConnection {
+    pub edges: Vec<OrganizationEdge>,
+    pub nodes: Vec<Organization>,
+    pub page_info: PageInfo,
+}
+
+impl OrganizationConnection {
+    pub fn new(page: service::page::Page<organization::Model>) -> Self {
+        let edges: Vec<OrganizationEdge> = page
+            .items
+            .into_iter()
+            .map(|o| OrganizationEdge {
+                cursor: cursor(&service::organization::position(&o)),
+                node: Organization(o),
+            })
+            .collect();
+        Self {
+            page_info: PageInfo {
+                has_next_page: page.has_next_page,
+                has_previous_page: page.has_previous_page,
+                start_cursor: edges.first().map(|e| e.cursor.clone()),
+                end_cursor: edges.last().map(|e| e.cursor.clone()),
+            },
+            nodes: edges.iter().map(|e| e.node.clone()).collect(),
+            edges,
+        }
     }
 }

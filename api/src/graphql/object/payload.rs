@@ -83,3 +83,53 @@ pub struct AuthPayload {
 pub struct AuthLogoutPayload {
     pub success: bool,
 }
+
+macro_rules! entity_payload {
+    ($($name:ident { $field:ident: $object:ident($model:ty) }),* $(,)?) => {$(
+        #[derive(SimpleObject, Clone, Default)]
+        pub struct $name {
+            /// The result of the change; null when `userErrors` is not empty.
+            pub $field: Option<$object>,
+            pub user_errors: Vec<UserError>,
+        }
+
+        impl $name {
+            pub fn from_result(result: service::Result<$model>) -> async_graphql::Result<Self> {
+                match result {
+                    Ok(value) => Ok(Self { $field: Some($object(value)), user_errors: vec![] }),
+                    Err(err) => Ok(Self { $field: None, user_errors: user_errors(err)? }),
+                }
+            }
+        }
+    )*};
+}
+
+use super::organization::Organization;
+
+entity_payload!(
+    OrganizationCreatePayload {
+        organization: Organization(entity::organization::Model)
+    },
+    OrganizationUpdatePayload {
+        organization: Organization(entity::organization::Model)
+    },
+    OrganizationMemberAddPayload {
+        organization: Organization(entity::organization::Model)
+    },
+    OrganizationMemberRemovePayload {
+        organization: Organization(entity::organization::Model)
+    },
+    UserCreatePayload {
+        user: User(entity::user::Model)
+    },
+    UserUpdatePayload {
+        user: User(entity::user::Model)
+    },
+);
+
+#[derive(SimpleObject, Clone, Default)]
+pub struct UserPasswordChangePayload {
+    /// True when the password was changed; every session then has to sign in again.
+    pub success: bool,
+    pub user_errors: Vec<UserError>,
+}

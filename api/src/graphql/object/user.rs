@@ -1,10 +1,13 @@
-use async_graphql::{Context, ID, Object, Result};
+use async_graphql::{Context, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::user;
 
-use crate::graphql::context::actor;
+use super::organization::Organization;
+use super::page_info::PageInfo;
+use crate::graphql::context::{actor, loaders};
 use crate::graphql::enums::Role;
-use crate::graphql::id::{Kind, encode};
+use crate::graphql::error::ResultExt;
+use crate::graphql::id::{Kind, cursor, encode};
 
 /// A person: staff or a client of an organization.
 #[derive(Clone)]
@@ -42,7 +45,65 @@ impl User {
         Ok((viewer.is_staff() || viewer.user_id == self.0.id).then_some(self.0.is_locked))
     }
 
+    /// Whether the account may sign in yet; visible to staff and to the user themselves.
+    async fn is_approved(&self, ctx: &Context<'_>) -> Result<Option<bool>> {
+        let viewer = actor(ctx)?;
+        Ok((viewer.is_staff() || viewer.user_id == self.0.id).then_some(self.0.is_approved))
+    }
+
+    /// The organizations the user belongs to, among those you may see.
+    async fn organizations(&self, ctx: &Context<'_>) -> Result<Vec<Organization>> {
+        let viewer = actor(ctx)?;
+        let found = loaders(ctx)?
+            .user_organizations
+            .load_one(self.0.id)
+            .await
+            .gql()?
+            .unwrap_or_default();
+        Ok(found
+            .into_iter()
+            .filter(|o| service::organization::visible(viewer, o.id))
+            .map(Organization)
+            .collect())
+    }
+
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
+    }
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct UserEdge {
+    pub cursor: String,
+    pub node: User,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct UserConnection {
+    pub edges: Vec<UserEdge>,
+    pub nodes: Vec<User>,
+    pub page_info: PageInfo,
+}
+
+impl UserConnection {
+    pub fn new(page: service::page::Page<user::Model>) -> Self {
+        let edges: Vec<UserEdge> = page
+            .items
+            .into_iter()
+            .map(|u| UserEdge {
+                cursor: cursor(&service::user::position(&u)),
+                node: User(u),
+            })
+            .collect();
+        Self {
+            page_info: PageInfo {
+                has_next_page: page.has_next_page,
+                has_previous_page: page.has_previous_page,
+                start_cursor: edges.first().map(|e| e.cursor.clone()),
+                end_cursor: edges.last().map(|e| e.cursor.clone()),
+            },
+            nodes: edges.iter().map(|e| e.node.clone()).collect(),
+            edges,
+        }
     }
 }

@@ -1,7 +1,11 @@
 mod node;
+mod organization;
 mod server;
 mod ticket;
+mod user;
 mod viewer;
+
+pub use ticket::ticket_page;
 
 use async_graphql::MergedObject;
 
@@ -13,4 +17,6 @@ pub struct QueryRoot(
     viewer::ViewerQuery,
     node::NodeQuery,
     ticket::TicketQuery,
+    organization::OrganizationQuery,
+    user::UserQuery,
 );

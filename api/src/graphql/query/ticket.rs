@@ -58,9 +58,7 @@ impl TicketQuery {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<TicketConnection> {
-        let viewer = actor(ctx)?;
         let filter = filter.unwrap_or_default().into_service().gql()?;
-        let order: service::ticket::query::TicketOrder = order_by.unwrap_or_default().into();
         let page = PageRequest {
             first,
             after: after.map(|c| parse_cursor(&c, "after")).transpose().gql()?,
@@ -70,19 +68,31 @@ impl TicketQuery {
                 .transpose()
                 .gql()?,
         };
-        let page = service::ticket::query::list(db(ctx)?, viewer, &filter, order, &page)
-            .await
-            .gql()?;
-        prefetch_tickets(ctx, &page.items).await?;
-        Ok(TicketConnection::new(
-            page.items,
-            order,
-            page.has_next_page,
-            page.has_previous_page,
-            viewer.clone(),
-            filter,
-        ))
+        ticket_page(ctx, filter, order_by.unwrap_or_default().into(), page).await
     }
+}
+
+/// A page of the tickets the viewer may read, with what the selection below it needs
+/// prefetched level by level.
+pub async fn ticket_page(
+    ctx: &Context<'_>,
+    filter: service::ticket::query::TicketFilter,
+    order: service::ticket::query::TicketOrder,
+    page: PageRequest,
+) -> Result<TicketConnection> {
+    let viewer = actor(ctx)?;
+    let page = service::ticket::query::list(db(ctx)?, viewer, &filter, order, &page)
+        .await
+        .gql()?;
+    prefetch_tickets(ctx, &page.items).await?;
+    Ok(TicketConnection::new(
+        page.items,
+        order,
+        page.has_next_page,
+        page.has_previous_page,
+        viewer.clone(),
+        filter,
+    ))
 }
 
 /// Loads, in as few statements as the query's shape allows, what the selection below a page

@@ -1,0 +1,92 @@
+use async_graphql::{Context, Object, Result};
+
+use crate::graphql::context::{actor, client_info, db, service_db};
+use crate::graphql::id::{Kind, expect};
+use crate::graphql::input::user::{UserCreateInput, UserPasswordChangeInput, UserUpdateInput};
+use crate::graphql::object::payload::{
+    UserCreatePayload, UserPasswordChangePayload, UserUpdatePayload, user_errors,
+};
+
+#[derive(Default)]
+pub struct UserMutation;
+
+#[Object]
+impl UserMutation {
+    /// Creates an approved account (administrators).
+    async fn user_create(
+        &self,
+        ctx: &Context<'_>,
+        input: UserCreateInput,
+    ) -> Result<UserCreatePayload> {
+        let viewer = actor(ctx)?;
+        let result = async {
+            let organization_ids = input
+                .organization_ids
+                .iter()
+                .map(|id| expect(Kind::Organization, id, "organizationIds"))
+                .collect::<service::Result<Vec<_>>>()?;
+            let new = service::user::NewUser {
+                email: input.email,
+                name: input.name,
+                password: input.password,
+                role: input.role.into(),
+                is_approved: true,
+            };
+            service::user::create_as(service_db(ctx)?, viewer, new, &organization_ids).await
+        };
+        UserCreatePayload::from_result(result.await)
+    }
+
+    /// Changes an account: its name (the user or an administrator); role, approval and
+    /// locks (administrators). Locking ends every session of the account.
+    async fn user_update(
+        &self,
+        ctx: &Context<'_>,
+        input: UserUpdateInput,
+    ) -> Result<UserUpdatePayload> {
+        let viewer = actor(ctx)?;
+        let client = client_info(ctx);
+        let result = async {
+            let id = expect(Kind::User, &input.id, "id")?;
+            let reason = input
+                .lock_reason
+                .take()
+                .unwrap_or_else(|| "locked by an administrator".into());
+            let changes = service::user::UserChanges {
+                name: input.name,
+                role: input.role.map(Into::into),
+                approved: input.approved,
+                lock: input.locked.map(|locked| locked.then_some(reason)),
+            };
+            service::user::update_as(service_db(ctx)?, viewer, id, changes, &client).await
+        };
+        UserUpdatePayload::from_result(result.await)
+    }
+
+    /// Changes your own password. Every session, this one included, must sign in again.
+    async fn user_password_change(
+        &self,
+        ctx: &Context<'_>,
+        input: UserPasswordChangeInput,
+    ) -> Result<UserPasswordChangePayload> {
+        let viewer = actor(ctx)?;
+        match service::user::change_password(
+            db(ctx)?,
+            viewer,
+            &input.current_password,
+            &input.new_password,
+            &client_info(ctx),
+        )
+        .await
+        {
+            Ok(()) => Ok(UserPasswordChangePayload {
+                success: true,
+                user_errors: vec![],
+            }),
+            Err(err) => Ok(UserPasswordChangePayload {
+                success: false,
+                user_errors: user_errors(err)?,
+            }),
+        }
+    }
+}

@@ -1,0 +1,43 @@
+use async_graphql::{Context, ID, Object, Result};
+use service::page::PageRequest;
+
+use crate::graphql::context::{actor, db};
+use crate::graphql::error::{ResultExt, gql};
+use crate::graphql::id::{Kind, expect, parse_cursor};
+use crate::graphql::object::organization::{Organization, OrganizationConnection};
+
+#[derive(Default)]
+pub struct OrganizationQuery;
+
+#[Object]
+impl OrganizationQuery {
+    /// An organization you may see (your own; staff with a global role see all), or null.
+    async fn organization(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Organization>> {
+        let viewer = actor(ctx)?;
+        let id = expect(Kind::Organization, &id, "id").gql()?;
+        match service::organization::get(db(ctx)?, viewer, id).await {
+            Ok(found) => Ok(Some(Organization(found))),
+            Err(service::Error::NotFound { .. }) => Ok(None),
+            Err(err) => Err(gql(err)),
+        }
+    }
+
+    /// The organizations you may see, by name.
+    async fn organizations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<OrganizationConnection> {
+        let viewer = actor(ctx)?;
+        let page = PageRequest {
+            first,
+            after: after.map(|c| parse_cursor(&c, "after")).transpose().gql()?,
+            ..Default::default()
+        };
+        let page = service::organization::list(db(ctx)?, viewer, &page)
+            .await
+            .gql()?;
+        Ok(OrganizationConnection::new(page))
+    }
+}
