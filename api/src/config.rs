@@ -94,6 +94,19 @@ pub struct ServerSettings {
     /// Seconds in-flight requests get to finish after the listener closes.
     #[arg(long, env = "HELPDESK_SHUTDOWN_TIMEOUT", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,
+    /// Answer introspection and suggest field names in errors. Default: on for the embedded
+    /// default (SQLite), off on PostgreSQL.
+    #[arg(long, env = "HELPDESK_INTROSPECTION", action = clap::ArgAction::Set)]
+    pub introspection: Option<bool>,
+    /// Deepest nesting of fields a query may have.
+    #[arg(long, env = "HELPDESK_MAX_QUERY_DEPTH", default_value_t = 15)]
+    pub max_query_depth: u64,
+    /// Largest query cost, where a list field costs its page size times its selection.
+    #[arg(long, env = "HELPDESK_MAX_QUERY_COMPLEXITY", default_value_t = 20_000)]
+    pub max_query_complexity: usize,
+    /// Most operations in one JSON batch.
+    #[arg(long, env = "HELPDESK_MAX_BATCH", default_value_t = 10)]
+    pub max_batch: usize,
 }
 
 impl Default for ServerSettings {
@@ -104,6 +117,10 @@ impl Default for ServerSettings {
             no_migrate: false,
             shutdown_delay_secs: 0,
             shutdown_timeout_secs: 30,
+            introspection: None,
+            max_query_depth: 15,
+            max_query_complexity: 20_000,
+            max_batch: 10,
         }
     }
 }

@@ -63,8 +63,28 @@ impl Application {
             Some(url) => Some(service::redis::connect(url).await?),
             None => None,
         };
-        let schema = crate::graphql::build_schema(db.clone(), auth.clone(), metrics.clone());
-        let state = AppState::new(db, redis, auth, metrics, schema, settings.server.graphiql);
+        let options = crate::graphql::SchemaOptions {
+            introspection: settings
+                .server
+                .introspection
+                .unwrap_or(backend == service::db::Backend::Sqlite),
+            limits: crate::graphql::Limits {
+                max_depth: settings.server.max_query_depth,
+                ..Default::default()
+            },
+            max_complexity: settings.server.max_query_complexity,
+        };
+        let schema =
+            crate::graphql::build_schema(db.clone(), auth.clone(), metrics.clone(), options);
+        let state = AppState::new(
+            db,
+            redis,
+            auth,
+            metrics,
+            schema,
+            settings.server.graphiql,
+            settings.server.max_batch,
+        );
         let listener = TcpListener::bind(settings.server.addr)
             .await
             .map_err(|source| StartupError::Bind {

@@ -22,6 +22,7 @@ struct Inner {
     metrics: Arc<Metrics>,
     schema: HelpdeskSchema,
     graphiql: bool,
+    max_batch: usize,
     draining: AtomicBool,
 }
 
@@ -33,6 +34,7 @@ impl AppState {
         metrics: Arc<Metrics>,
         schema: HelpdeskSchema,
         graphiql: bool,
+        max_batch: usize,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -42,6 +44,7 @@ impl AppState {
                 metrics,
                 schema,
                 graphiql,
+                max_batch,
                 draining: AtomicBool::new(false),
             }),
         }
@@ -69,6 +72,11 @@ impl AppState {
 
     pub fn graphiql(&self) -> bool {
         self.inner.graphiql
+    }
+
+    /// Most operations in one JSON batch.
+    pub fn max_batch(&self) -> usize {
+        self.inner.max_batch
     }
 
     /// Marks the server as shutting down: `/readyz` answers 503 from now on.

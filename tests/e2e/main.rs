@@ -11,6 +11,7 @@ mod budget;
 mod cli;
 mod constraints;
 mod deploy;
+mod endpoint;
 mod input;
 mod metrics;
 mod migrations;

@@ -4,7 +4,7 @@
 pub mod context;
 pub mod enums;
 pub mod error;
-mod extension;
+pub(crate) mod extension;
 pub mod id;
 pub mod input;
 pub mod loader;
@@ -13,4 +13,5 @@ mod object;
 pub(crate) mod query;
 pub mod schema;
 
-pub use schema::{HelpdeskSchema, build_schema, sdl};
+pub use extension::limits::Limits;
+pub use schema::{HelpdeskSchema, SchemaOptions, build_schema, sdl};

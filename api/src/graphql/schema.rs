@@ -8,6 +8,7 @@ use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
 use sea_orm::DatabaseConnection;
 use service::auth::Auth;
 
+use super::extension::limits::{DocumentLimits, Limits};
 use super::extension::metrics::OperationMetrics;
 use super::mutation::MutationRoot;
 use super::query::QueryRoot;
@@ -25,17 +26,45 @@ fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
 
 /// The schema the server runs: with the database, per-operation metrics and a tracing span
 /// per operation.
+/// What a client may ask of the schema.
+#[derive(Debug, Clone, Copy)]
+pub struct SchemaOptions {
+    /// Answer `__schema` and `__type`, and suggest field names in errors.
+    pub introspection: bool,
+    pub limits: Limits,
+    /// Cost limit, where a list field's cost is its page size times its selection's.
+    pub max_complexity: usize,
+}
+
+impl Default for SchemaOptions {
+    fn default() -> Self {
+        Self {
+            introspection: true,
+            limits: Limits::default(),
+            max_complexity: 20_000,
+        }
+    }
+}
+
 pub fn build_schema(
     db: DatabaseConnection,
     auth: Arc<Auth>,
     metrics: Arc<Metrics>,
+    options: SchemaOptions,
 ) -> HelpdeskSchema {
-    builder()
+    let mut builder = builder()
         .extension(Tracing)
         .extension(OperationMetrics::new(metrics))
+        .extension(DocumentLimits(options.limits))
+        .limit_depth(options.limits.max_depth as usize)
+        .limit_complexity(options.max_complexity)
+        .limit_directives(options.limits.max_directives as usize)
         .data(db)
-        .data(auth)
-        .finish()
+        .data(auth);
+    if !options.introspection {
+        builder = builder.disable_introspection().disable_suggestions();
+    }
+    builder.finish()
 }
 
 /// The schema in SDL, as committed in `schema.graphql`.

@@ -1,93 +1,289 @@
+//! `/graphql`: GraphQL over HTTP, served by our own handler rather than async-graphql-axum's
+//! stock service, which accepts mutations over GET, any content type and unbounded batches.
+//!
+//! - `POST` takes `application/json` only (415 otherwise): one operation, or a batch of at most
+//!   `HELPDESK_MAX_BATCH`. `GET` runs queries from the URL; a mutation over GET is 405.
+//! - A body that is not a GraphQL request is 400; a document that does not parse is 400, one
+//!   that fails validation or a limit is 422.
+//! - `Accept: application/json` gets `application/json`; anything else the
+//!   `application/graphql-response+json` media type.
+//! - The bearer token is checked once, here; the request then carries the viewer, a fresh set of
+//!   loaders and where it came from.
+
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use async_graphql::http::GraphiQLSource;
-use async_graphql::{ErrorExtensions, Response, ServerError};
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse};
+use async_graphql::parser::types::OperationType;
+use async_graphql::{BatchRequest, BatchResponse, ErrorExtensionValues, Request, ServerError};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::json;
 use service::audit::ClientInfo;
 
 use crate::graphql::context::Viewer;
 use crate::graphql::loader::Loaders;
 use crate::state::AppState;
 
-/// `POST /graphql`: GraphQL over HTTP. The bearer token is checked once, here; the request
-/// then carries the viewer, a fresh set of loaders and where it came from.
-pub async fn execute(
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+/// Longest query document accepted, in bytes.
+const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
+
+/// `POST /graphql`.
+pub async fn post(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    request: GraphQLRequest,
-) -> GraphQLResponse {
-    let viewer = match viewer(&state, &headers).await {
+    body: Bytes,
+) -> Response {
+    let media = response_media(&headers);
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "send the request as application/json",
+            media,
+        );
+    }
+    let batch: BatchRequest = match serde_json::from_slice(&body) {
+        Ok(batch) => batch,
+        Err(err) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                &format!("the body is not a GraphQL request: {err}"),
+                media,
+            );
+        }
+    };
+    let requests = match batch {
+        BatchRequest::Single(request) => vec![request],
+        BatchRequest::Batch(requests) if requests.len() > state.max_batch() => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "BATCH_LIMIT",
+                &format!("a batch may hold at most {} operations", state.max_batch()),
+                media,
+            );
+        }
+        BatchRequest::Batch(requests) if requests.is_empty() => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                "the batch is empty",
+                media,
+            );
+        }
+        BatchRequest::Batch(requests) => requests,
+    };
+    let single = requests.len() == 1 && !body.trim_ascii_start().starts_with(b"[");
+    run(&state, &headers, peer, requests, single, media).await
+}
+
+/// `GET /graphql`: a query from the URL (`?query=...&variables=...&operationName=...`), or
+/// GraphiQL for a browser.
+pub async fn get(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let media = response_media(&headers);
+    let Some(query) = params.get("query") else {
+        return graphiql(&state);
+    };
+    let mut request = Request::new(query.clone());
+    if let Some(name) = params.get("operationName") {
+        request = request.operation_name(name.clone());
+    }
+    if let Some(variables) = params.get("variables") {
+        match serde_json::from_str(variables) {
+            Ok(variables) => {
+                request = request.variables(async_graphql::Variables::from_json(variables))
+            }
+            Err(_) => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    "BAD_REQUEST",
+                    "`variables` is not JSON",
+                    media,
+                );
+            }
+        }
+    }
+    // Mutations change things; GET must not (caches, prefetchers and crawlers send GETs).
+    if let Ok(document) = async_graphql::parser::parse_query(query) {
+        let chosen = document.operations.iter().find(|(name, _)| {
+            request
+                .operation_name
+                .as_deref()
+                .is_none_or(|wanted| name.is_some_and(|n| n.as_str() == wanted))
+        });
+        if let Some((_, operation)) = chosen
+            && operation.node.ty != OperationType::Query
+        {
+            let mut response = refuse(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                "only queries may be sent with GET; send mutations with POST",
+                media,
+            );
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return response;
+        }
+    }
+    run(&state, &headers, peer, vec![request], true, media).await
+}
+
+async fn run(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    requests: Vec<Request>,
+    single: bool,
+    media: &'static str,
+) -> Response {
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let viewer = match viewer(state, headers).await {
         Ok(viewer) => viewer,
         Err(err) => {
             let error = crate::graphql::error::gql(err);
-            let mut server_error = ServerError::new(error.message.clone(), None);
-            server_error.extensions = error.extend().extensions;
-            return Response::from_errors(vec![server_error]).into();
+            return respond(
+                StatusCode::OK,
+                media,
+                &json!({ "errors": [{
+                "message": error.message,
+                "extensions": { "code": "UNAUTHENTICATED" },
+            }] }),
+            );
         }
     };
-    let loaders = Loaders::new(state.db(), viewer.0.as_ref());
     let client = ClientInfo {
-        ip: Some(client_ip(&headers, peer)),
+        ip: Some(client_ip(headers, peer)),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
     };
-    let request = request.into_inner().data(viewer).data(loaders).data(client);
-    let mut response = state.schema().execute(request).await;
-    for error in &mut response.errors {
-        classify(error);
-    }
-    response.into()
-}
-
-/// Gives every error an `extensions.code`. Resolver errors carry theirs already; what is left
-/// comes from async-graphql itself: a document that does not parse, one that fails validation,
-/// an argument value of the wrong type (an unknown enum value, an out-of-range number).
-fn classify(error: &mut ServerError) {
-    let has_code = error
-        .extensions
-        .as_ref()
-        .is_some_and(|ext| ext.get("code").is_some());
-    if has_code {
-        return;
-    }
-    let message = error.message.clone();
-    let extensions = error.extensions.get_or_insert_with(Default::default);
-    if message.contains("Invalid value for argument")
-        || message.starts_with("Failed to parse")
-        || message.contains("got invalid value")
-    {
-        extensions.set("code", "BAD_USER_INPUT");
-        if let Some(field) = argument_of(&message) {
-            extensions.set("field", field);
+    let mut responses = Vec::with_capacity(requests.len());
+    for request in requests {
+        if request.query.len() > MAX_DOCUMENT_BYTES {
+            responses.push(async_graphql::Response::from_errors(vec![coded(
+                ServerError::new(
+                    format!("the document is larger than {MAX_DOCUMENT_BYTES} bytes"),
+                    None,
+                ),
+                "DOCUMENT_TOO_LARGE",
+            )]));
+            continue;
         }
-    } else if error.path.is_empty() {
-        let code = if message.contains("-->")
-            || message.contains("expected") && error.locations.is_empty()
-        {
-            "GRAPHQL_PARSE_FAILED"
-        } else {
-            "GRAPHQL_VALIDATION_FAILED"
-        };
-        extensions.set("code", code);
+        let loaders = Loaders::new(state.db(), viewer.0.as_ref());
+        let request = request
+            .data(viewer.clone())
+            .data(loaders)
+            .data(client.clone());
+        let mut response = state.schema().execute(request).await;
+        for error in &mut response.errors {
+            classify(error, &request_id);
+        }
+        responses.push(response);
+    }
+    let status = if single {
+        status_of(&responses[0])
     } else {
-        tracing::error!(error = %message, path = ?error.path, "unclassified error while resolving");
-        extensions.set("code", "INTERNAL");
-        error.message = "internal error".into();
+        StatusCode::OK
+    };
+    let body = if single {
+        serde_json::to_value(&responses[0])
+    } else {
+        serde_json::to_value(BatchResponse::Batch(responses))
+    };
+    match body {
+        Ok(body) => respond(status, media, &body),
+        Err(err) => {
+            tracing::error!(%err, "serializing a response failed");
+            refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                "internal error",
+                media,
+            )
+        }
     }
 }
 
-/// The innermost argument name in messages like `Invalid value for argument "input.priority"`.
-fn argument_of(message: &str) -> Option<String> {
-    let start = message.find('"')? + 1;
-    let end = start + message[start..].find('"')?;
-    let path = &message[start..end];
-    path.rsplit('.').next().map(str::to_string)
+/// 400 for a document that did not parse, 422 for one that failed validation or a limit
+/// (nothing ran), 200 once execution started.
+fn status_of(response: &async_graphql::Response) -> StatusCode {
+    if response.data != async_graphql::Value::Null || response.errors.is_empty() {
+        return StatusCode::OK;
+    }
+    let code = |e: &ServerError| {
+        e.extensions
+            .as_ref()
+            .and_then(|ext| ext.get("code"))
+            .map(|v| v.to_string().trim_matches('"').to_string())
+            .unwrap_or_default()
+    };
+    let all_before_execution = response.errors.iter().all(|e| e.path.is_empty());
+    if !all_before_execution {
+        return StatusCode::OK;
+    }
+    match code(&response.errors[0]).as_str() {
+        "GRAPHQL_PARSE_FAILED" | "DOCUMENT_TOO_LARGE" => StatusCode::BAD_REQUEST,
+        "UNAUTHENTICATED" | "FORBIDDEN" | "NOT_FOUND" | "INTERNAL" => StatusCode::OK,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+fn response_media(headers: &HeaderMap) -> &'static str {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if accept.contains(GRAPHQL_RESPONSE) || !accept.contains("application/json") {
+        GRAPHQL_RESPONSE
+    } else {
+        "application/json"
+    }
+}
+
+fn respond(status: StatusCode, media: &'static str, body: &serde_json::Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&format!("{media}; charset=utf-8"))
+            .unwrap_or(HeaderValue::from_static(GRAPHQL_RESPONSE)),
+    );
+    response
+}
+
+fn refuse(status: StatusCode, code: &str, message: &str, media: &'static str) -> Response {
+    respond(
+        status,
+        media,
+        &json!({ "errors": [{ "message": message, "extensions": { "code": code } }] }),
+    )
+}
+
+fn coded(mut error: ServerError, code: &str) -> ServerError {
+    let mut extensions = ErrorExtensionValues::default();
+    extensions.set("code", code);
+    error.extensions = Some(extensions);
+    error
 }
 
 /// The viewer behind the `Authorization` header: none without a header, an error for a
@@ -123,8 +319,69 @@ fn client_ip(headers: &HeaderMap, peer: SocketAddr) -> String {
         .unwrap_or_else(|| peer.ip().to_string())
 }
 
-/// `GET /graphql`: the GraphiQL explorer, unless turned off.
-pub async fn graphiql(State(state): State<AppState>) -> axum::response::Response {
+/// Gives every error an `extensions.code`. Resolver errors carry theirs already; what is left
+/// comes from async-graphql itself: a document that does not parse, one that fails validation
+/// or a limit, an argument value of the wrong type. Internal errors get the request id, which
+/// is also on the log line with their cause.
+fn classify(error: &mut ServerError, request_id: &str) {
+    let existing = error
+        .extensions
+        .as_ref()
+        .and_then(|ext| ext.get("code"))
+        .map(|v| v.to_string().trim_matches('"').to_string());
+    if let Some(code) = existing {
+        if code == "INTERNAL" {
+            error
+                .extensions
+                .get_or_insert_with(Default::default)
+                .set("requestId", request_id);
+        }
+        return;
+    }
+    let message = error.message.clone();
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    if message.contains("Invalid value for argument")
+        || message.starts_with("Failed to parse")
+        || message.contains("got invalid value")
+    {
+        extensions.set("code", "BAD_USER_INPUT");
+        if let Some(field) = argument_of(&message) {
+            extensions.set("field", field);
+        }
+    } else if message.starts_with("Query is too complex") {
+        extensions.set("code", "COMPLEXITY_LIMIT");
+    } else if message.starts_with("Query is nested too deep") || message.contains("recursion depth")
+    {
+        extensions.set("code", "DEPTH_LIMIT");
+    } else if message.contains("directives") && message.contains("exceed") {
+        extensions.set("code", "DIRECTIVE_LIMIT");
+    } else if error.path.is_empty() {
+        let parse =
+            message.contains("-->") || error.locations.is_empty() && message.contains("expected");
+        extensions.set(
+            "code",
+            if parse {
+                "GRAPHQL_PARSE_FAILED"
+            } else {
+                "GRAPHQL_VALIDATION_FAILED"
+            },
+        );
+    } else {
+        tracing::error!(error = %message, path = ?error.path, "unclassified error while resolving");
+        extensions.set("code", "INTERNAL");
+        extensions.set("requestId", request_id);
+        error.message = "internal error".into();
+    }
+}
+
+/// The innermost argument name in messages like `Invalid value for argument "input.priority"`.
+fn argument_of(message: &str) -> Option<String> {
+    let start = message.find('"')? + 1;
+    let end = start + message[start..].find('"')?;
+    message[start..end].rsplit('.').next().map(str::to_string)
+}
+
+fn graphiql(state: &AppState) -> Response {
     if !state.graphiql() {
         return (
             StatusCode::NOT_FOUND,

@@ -1,1 +1,2 @@
+pub mod limits;
 pub mod metrics;

@@ -70,6 +70,9 @@ impl Organization {
 
     /// This organization's tickets that you may see.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(
+        complexity = "(first.or(last).unwrap_or(20).clamp(0, 100) as usize) * child_complexity + 1"
+    )]
     async fn tickets(
         &self,
         ctx: &Context<'_>,

@@ -91,6 +91,7 @@ impl Ticket {
     }
 
     /// The conversation, oldest first. Clients never see internal notes here.
+    #[graphql(complexity = "(first.clamp(0, 100) as usize) * child_complexity + 1")]
     async fn comments(
         &self,
         ctx: &Context<'_>,
@@ -144,6 +145,7 @@ impl Ticket {
     }
 
     /// Every change to the ticket, oldest first.
+    #[graphql(complexity = "(first.clamp(0, 100) as usize) * child_complexity + 1")]
     async fn history(
         &self,
         ctx: &Context<'_>,

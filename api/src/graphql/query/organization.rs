@@ -23,6 +23,7 @@ impl OrganizationQuery {
     }
 
     /// The organizations you may see, by name.
+    #[graphql(complexity = "(first.unwrap_or(20).clamp(0, 100) as usize) * child_complexity + 1")]
     async fn organizations(
         &self,
         ctx: &Context<'_>,

@@ -48,6 +48,9 @@ impl TicketQuery {
     /// The tickets you may see, filtered and sorted; newest first by default. `first`
     /// defaults to 20 and is capped at 100.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(
+        complexity = "(first.or(last).unwrap_or(20).clamp(0, 100) as usize) * child_complexity + 1"
+    )]
     async fn tickets(
         &self,
         ctx: &Context<'_>,

@@ -33,6 +33,7 @@ impl UserQuery {
     }
 
     /// Users by name (staff only).
+    #[graphql(complexity = "(first.unwrap_or(20).clamp(0, 100) as usize) * child_complexity + 1")]
     async fn users(
         &self,
         ctx: &Context<'_>,

@@ -1,0 +1,297 @@
+//! The `/graphql` endpoint's HTTP rules.
+
+use std::time::Duration;
+
+use entity::ticket;
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait};
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, TestApp, World, email_of};
+
+async fn post_raw(app: &TestApp, content_type: &str, body: String) -> reqwest::Response {
+    app.client
+        .post(format!("{}/graphql", app.address))
+        .header(CONTENT_TYPE, content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn with_query(app: &TestApp, query: &str) -> url::Url {
+    url::Url::parse_with_params(&format!("{}/graphql", app.address), &[("query", query)]).unwrap()
+}
+
+fn code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no code: {body}"))
+}
+
+#[tokio::test]
+async fn a_mutation_over_get_is_refused_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let world = World::build(app.db()).await;
+    let token = app.login(&email_of("client_a"), PASSWORD).await;
+    let before = ticket::Entity::find().count(app.db()).await.unwrap();
+    let mutation = format!(
+        "mutation {{ ticketCreate(input: {{ title: \"Via GET\", organizationId: \"{}\" }}) {{ ticket {{ id }} }} }}",
+        crate::helpers::gid("Organization", world.org_a)
+    );
+    let response = app
+        .client
+        .get(with_query(&app, &mutation))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "POST");
+    assert_eq!(code(&response.json().await.unwrap()), "METHOD_NOT_ALLOWED");
+    assert_eq!(
+        ticket::Entity::find().count(app.db()).await.unwrap(),
+        before
+    );
+
+    let query = app
+        .client
+        .get(with_query(&app, "{ serverInfo { version } }"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(query.status(), 200);
+    let body: Value = query.json().await.unwrap();
+    assert!(body["data"]["serverInfo"]["version"].is_string(), "{body}");
+}
+
+#[tokio::test]
+async fn only_json_bodies_are_accepted() {
+    let app = TestApp::spawn().await;
+    let query = json!({ "query": "{ serverInfo { version } }" }).to_string();
+    for content_type in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/graphql",
+    ] {
+        let response = post_raw(&app, content_type, query.clone()).await;
+        assert_eq!(response.status(), 415, "{content_type}");
+    }
+    let ok = post_raw(&app, "application/json; charset=utf-8", query).await;
+    assert_eq!(ok.status(), 200);
+    let not_graphql = post_raw(&app, "application/json", "{\"hello\": 1}".into()).await;
+    assert_eq!(not_graphql.status(), 400);
+    let broken_json = post_raw(&app, "application/json", "{\"query\": ".into()).await;
+    assert_eq!(broken_json.status(), 400);
+}
+
+#[tokio::test]
+async fn parse_errors_are_400_and_validation_errors_422_with_codes() {
+    let app = TestApp::spawn().await;
+    let parse = post_raw(
+        &app,
+        "application/json",
+        json!({ "query": "{ serverInfo { version " }).to_string(),
+    )
+    .await;
+    assert_eq!(parse.status(), 400);
+    assert_eq!(code(&parse.json().await.unwrap()), "GRAPHQL_PARSE_FAILED");
+    let invalid = post_raw(
+        &app,
+        "application/json",
+        json!({ "query": "{ serverInfo { nope } }" }).to_string(),
+    )
+    .await;
+    assert_eq!(invalid.status(), 422);
+    assert_eq!(
+        code(&invalid.json().await.unwrap()),
+        "GRAPHQL_VALIDATION_FAILED"
+    );
+}
+
+#[tokio::test]
+async fn the_response_media_type_follows_accept() {
+    let app = TestApp::spawn().await;
+    let body = json!({ "query": "{ serverInfo { version } }" });
+    for (accept, expected) in [
+        (Some("application/json"), "application/json"),
+        (
+            Some("application/graphql-response+json, application/json;q=0.9"),
+            "application/graphql-response+json",
+        ),
+        (None, "application/graphql-response+json"),
+        (Some("*/*"), "application/graphql-response+json"),
+    ] {
+        let mut request = app
+            .client
+            .post(format!("{}/graphql", app.address))
+            .json(&body);
+        if let Some(accept) = accept {
+            request = request.header(ACCEPT, accept);
+        }
+        let response = request.send().await.unwrap();
+        let content_type = response.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            content_type.starts_with(expected),
+            "{accept:?}: {content_type}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn batches_are_answered_in_order_up_to_the_cap() {
+    let app = TestApp::spawn().await;
+    let operation = |i: usize| json!({ "query": format!("{{ n{i}: serverInfo {{ version }} }}") });
+    let three: Vec<Value> = (0..3).map(operation).collect();
+    let response = post_raw(&app, "application/json", Value::Array(three).to_string()).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let answers = body.as_array().expect("a batch answer");
+    assert_eq!(answers.len(), 3);
+    for (i, answer) in answers.iter().enumerate() {
+        assert!(
+            answer["data"][format!("n{i}")]["version"].is_string(),
+            "{answer}"
+        );
+    }
+    let eleven: Vec<Value> = (0..11).map(operation).collect();
+    let refused = post_raw(&app, "application/json", Value::Array(eleven).to_string()).await;
+    assert_eq!(refused.status(), 400);
+    assert_eq!(code(&refused.json().await.unwrap()), "BATCH_LIMIT");
+}
+
+#[tokio::test]
+async fn deep_and_costly_queries_are_refused_with_their_codes() {
+    let app = TestApp::spawn().await;
+    World::build(app.db()).await;
+    let token = app.login(&email_of("admin"), PASSWORD).await;
+    let deep = format!(
+        "{{ me {{ {}id{} }} }}",
+        "organizations { members { ".repeat(8),
+        " } }".repeat(8)
+    );
+    let response = app.graphql_as(&token, &deep, json!({})).await;
+    assert_eq!(code(&response), "DEPTH_LIMIT", "{response}");
+    let costly = "{ tickets(first: 100) { nodes { comments(first: 100) { nodes { author { name organizations { name } } } } } } }";
+    let response = app.graphql_as(&token, costly, json!({})).await;
+    assert_eq!(code(&response), "COMPLEXITY_LIMIT", "{response}");
+    let aliases: String = (0..101)
+        .map(|i| format!("a{i}: serverInfo {{ version }} "))
+        .collect();
+    let response = app
+        .graphql_as(&token, &format!("{{ {aliases} }}"), json!({}))
+        .await;
+    assert_eq!(code(&response), "ALIAS_LIMIT", "{response}");
+    // The dashboard's shape stays well inside the limits.
+    let fine = "{ tickets(first: 50) { nodes { number requester { name } comments(first: 5) { nodes { body author { name } } } } } }";
+    assert!(
+        app.graphql_as(&token, fine, json!({}))
+            .await
+            .get("errors")
+            .is_none()
+    );
+}
+
+/// `f0` spreads `f1` twice, `f1` spreads `f2` twice, ...: 2^levels fields once expanded.
+fn fragment_bomb(levels: usize) -> String {
+    let mut query = String::from("query { ...f0 }\n");
+    for level in 0..levels {
+        query.push_str(&format!(
+            "fragment f{level} on Query {{ ...f{next} ...f{next} }}\n",
+            next = level + 1
+        ));
+    }
+    query.push_str(&format!(
+        "fragment f{levels} on Query {{ serverInfo {{ version }} }}\n"
+    ));
+    query
+}
+
+#[tokio::test]
+async fn a_fragment_bomb_is_refused_before_expansion_while_other_queries_proceed() {
+    let app = TestApp::spawn().await;
+    // 30 levels: under the parser's own nesting limit (32), so the document reaches the checks.
+    let bomb = fragment_bomb(30);
+    assert!(bomb.len() < 2048, "{} bytes", bomb.len());
+    let bombing = app.graphql(&bomb, json!({}));
+    let simple = app.graphql("{ serverInfo { version } }", json!({}));
+    // Expanded, the bomb would be 2^30 fields: an answer at all proves it was not expanded.
+    let (bombed, answered) = tokio::time::timeout(Duration::from_secs(10), async {
+        tokio::join!(bombing, simple)
+    })
+    .await
+    .expect("both answered");
+    assert_eq!(code(&bombed), "COMPLEXITY_LIMIT", "{bombed}");
+    assert!(
+        answered["data"]["serverInfo"]["version"].is_string(),
+        "{answered}"
+    );
+}
+
+#[tokio::test]
+async fn introspection_can_be_turned_off() {
+    let query = "{ __schema { queryType { name } } }";
+    let on = TestApp::spawn_with(|s| s.server.introspection = Some(true)).await;
+    let response = on.graphql(query, json!({})).await;
+    assert_eq!(
+        response["data"]["__schema"]["queryType"]["name"], "Query",
+        "{response}"
+    );
+
+    let off = TestApp::spawn_with(|s| s.server.introspection = Some(false)).await;
+    let response = off.graphql(query, json!({})).await;
+    assert!(response["data"]["__schema"].is_null(), "{response}");
+    let typo = off.graphql("{ serverInf { version } }", json!({})).await;
+    assert!(!typo.to_string().contains("Did you mean"), "{typo}");
+
+    // Unset, it is on only for the embedded default.
+    let default = TestApp::spawn().await;
+    let response = default.graphql(query, json!({})).await;
+    assert_eq!(
+        response["data"]["__schema"].is_object(),
+        !default.database.is_postgres(),
+        "{response}"
+    );
+}
+
+#[tokio::test]
+async fn internal_errors_are_masked_and_carry_the_request_id() {
+    let app = TestApp::spawn().await;
+    World::build(app.db()).await;
+    let token = app.login(&email_of("admin"), PASSWORD).await;
+    app.db()
+        .execute_unprepared("ALTER TABLE organizations RENAME TO organizations_elsewhere")
+        .await
+        .unwrap();
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(&token)
+        .json(&json!({ "query": "{ organizations { nodes { name } } }" }))
+        .send()
+        .await
+        .unwrap();
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(code(&body), "INTERNAL", "{body}");
+    assert_eq!(body["errors"][0]["message"], "internal error");
+    assert_eq!(body["errors"][0]["extensions"]["requestId"], request_id);
+    let text = body.to_string().to_lowercase();
+    for leak in [
+        "no such table",
+        "does not exist",
+        "relation",
+        "select",
+        "sqlite",
+        "postgres",
+    ] {
+        assert!(!text.contains(leak), "{leak}: {body}");
+    }
+}
