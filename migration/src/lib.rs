@@ -13,6 +13,7 @@ mod m20261122_000002_create_tickets;
 mod m20261122_000003_create_audit_log;
 mod m20261122_000004_create_sla;
 mod m20261122_000005_create_refresh_tokens;
+mod m20261122_000006_add_ticket_search;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_create_audit_log::Migration),
             Box::new(m20261122_000004_create_sla::Migration),
             Box::new(m20261122_000005_create_refresh_tokens::Migration),
+            Box::new(m20261122_000006_add_ticket_search::Migration),
         ]
     }
 }

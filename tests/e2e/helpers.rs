@@ -173,6 +173,14 @@ impl TestApp {
     }
 
     pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Self {
+        // Warnings and errors of the servers under test land in the failing test's output.
+        static LOGS: std::sync::Once = std::sync::Once::new();
+        LOGS.call_once(|| {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("warn,sqlx=error")
+                .with_test_writer()
+                .try_init();
+        });
         let database = TestDatabase::create().await;
         let mut settings = settings_for(&database);
         configure(&mut settings);

@@ -17,6 +17,7 @@ mod metrics;
 mod migrations;
 mod pagination;
 mod schema;
+mod search;
 mod server;
 mod telemetry;
 mod tickets;

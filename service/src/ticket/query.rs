@@ -28,6 +28,9 @@ pub struct TicketFilter {
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
     pub updated_after: Option<DateTime<Utc>>,
+    /// Words to find in the title, description or (visible) comments; results are then
+    /// ranked by relevance instead of `order`.
+    pub search: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -154,6 +157,194 @@ fn beyond(field: TicketOrderField, position: &Position, ascending: bool) -> Cond
     }
 }
 
+/// The words of a search, lower-cased, without operators or punctuation: whatever the user
+/// typed is matched as plain words (all of them), never interpreted as query syntax.
+fn search_words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .take(16)
+        .collect()
+}
+
+/// SQL for a search: which tickets match, and a relevance score (4: every word in the title,
+/// plus 2: in the title or description, plus 1: in a comment the actor may read).
+struct Search {
+    matches: SimpleExpr,
+    score: SimpleExpr,
+}
+
+fn search_sql(backend: sea_orm::DbBackend, actor: &Actor, words: &[String]) -> Search {
+    let id = "\"tickets\".\"id\"";
+    let visible = if actor.is_staff() {
+        ""
+    } else {
+        " AND NOT c.is_internal"
+    };
+    match backend {
+        sea_orm::DbBackend::Postgres => {
+            let text = words.join(" ");
+            // sea-query numbers PostgreSQL placeholders `$1`, `$2`, ... within each expression.
+            let ticket = Expr::cust_with_values(
+                "\"tickets\".\"search_vector\" @@ plainto_tsquery('simple', $1)",
+                [text.clone()],
+            );
+            let title = Expr::cust_with_values(
+                "to_tsvector('simple', \"tickets\".\"title\") @@ plainto_tsquery('simple', $1)",
+                [text.clone()],
+            );
+            let comment = Expr::cust_with_values(
+                format!(
+                    "EXISTS (SELECT 1 FROM comments c WHERE c.ticket_id = {id} AND c.search_vector @@ plainto_tsquery('simple', $1){visible})"
+                ),
+                [text],
+            );
+            Search::from_parts(ticket, title, comment)
+        }
+        _ => {
+            // FTS5 syntax: each word as a quoted string; the title variant scopes each one.
+            let all = words
+                .iter()
+                .map(|w| format!("\"{w}\""))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let in_title = words
+                .iter()
+                .map(|w| format!("title : \"{w}\""))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            let visible = if actor.is_staff() {
+                ""
+            } else {
+                " AND internal = 0"
+            };
+            let ticket = Expr::cust_with_values(
+                format!(
+                    "{id} IN (SELECT ticket_id FROM ticket_search WHERE ticket_search MATCH ? AND comment_id IS NULL)"
+                ),
+                [all.clone()],
+            );
+            let title = Expr::cust_with_values(
+                format!(
+                    "{id} IN (SELECT ticket_id FROM ticket_search WHERE ticket_search MATCH ? AND comment_id IS NULL)"
+                ),
+                [in_title],
+            );
+            let comment = Expr::cust_with_values(
+                format!(
+                    "{id} IN (SELECT ticket_id FROM ticket_search WHERE ticket_search MATCH ? AND comment_id IS NOT NULL{visible})"
+                ),
+                [all],
+            );
+            Search::from_parts(ticket, title, comment)
+        }
+    }
+}
+
+impl Search {
+    fn from_parts(ticket: SimpleExpr, title: SimpleExpr, comment: SimpleExpr) -> Self {
+        // 64-bit literals, so PostgreSQL types the sum BIGINT like the cursor's key.
+        let score = Expr::case(title, 4i64)
+            .finally(0i64)
+            .add(Expr::case(ticket.clone(), 2i64).finally(0i64))
+            .add(Expr::case(comment.clone(), 1i64).finally(0i64));
+        Search {
+            matches: ticket.or(comment),
+            score,
+        }
+    }
+}
+
+/// A page of search results, most relevant first (ties newest first): ids and scores in one
+/// statement, the tickets in a second.
+async fn search_page(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    filter: &TicketFilter,
+    words: &[String],
+    page: &PageRequest,
+) -> Result<TicketPage> {
+    let (limit, direction) = page.window()?;
+    if direction == Direction::Backward {
+        return Err(crate::Error::invalid(
+            "last",
+            "search results page forward only",
+        ));
+    }
+    let search = search_sql(db.get_database_backend(), actor, words);
+    let mut query = ticket::Entity::find()
+        .select_only()
+        .column(ticket::Column::Id)
+        .column_as(search.score.clone(), "score")
+        .filter(access::ticket_scope(actor))
+        .filter(filter_condition(filter))
+        .filter(search.matches);
+    if let Some(Position {
+        key: Key::Int(score),
+        id,
+    }) = &page.after
+    {
+        let id_col = Expr::col((ticket::Entity, ticket::Column::Id));
+        query = query.filter(
+            Condition::any().add(search.score.clone().lt(*score)).add(
+                Condition::all()
+                    .add(search.score.clone().eq(*score))
+                    .add(id_col.lt(*id)),
+            ),
+        );
+    }
+    let ranked: Vec<(Uuid, i64)> = query
+        .order_by(search.score, Order::Desc)
+        .order_by(ticket::Column::Id, Order::Desc)
+        .limit(limit + 1)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let more = ranked.len() as u64 > limit;
+    let ranked: Vec<(Uuid, i64)> = ranked.into_iter().take(limit as usize).collect();
+    let ids: Vec<Uuid> = ranked.iter().map(|(id, _)| *id).collect();
+    let mut rows: std::collections::HashMap<Uuid, ticket::Model> = if ids.is_empty() {
+        Default::default()
+    } else {
+        ticket::Entity::find()
+            .filter(ticket::Column::Id.is_in(ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|t| (t.id, t))
+            .collect()
+    };
+    let (items, positions) = ranked
+        .iter()
+        .filter_map(|(id, score)| {
+            rows.remove(id).map(|t| {
+                (
+                    t,
+                    Position {
+                        key: Key::Int(*score),
+                        id: *id,
+                    },
+                )
+            })
+        })
+        .unzip();
+    Ok(TicketPage {
+        items,
+        positions,
+        has_next_page: more,
+        has_previous_page: page.after.is_some(),
+    })
+}
+
+/// A page of tickets with each one's cursor position (its sort key, or its search score).
+#[derive(Debug, Clone)]
+pub struct TicketPage {
+    pub items: Vec<ticket::Model>,
+    pub positions: Vec<Position>,
+    pub has_next_page: bool,
+    pub has_previous_page: bool,
+}
+
 /// One page of the tickets `actor` may read that match `filter`.
 #[tracing::instrument(skip(db, actor, filter))]
 pub async fn list(
@@ -162,7 +353,15 @@ pub async fn list(
     filter: &TicketFilter,
     order: TicketOrder,
     page: &PageRequest,
-) -> Result<Page<ticket::Model>> {
+) -> Result<TicketPage> {
+    if let Some(words) = filter
+        .search
+        .as_deref()
+        .map(search_words)
+        .filter(|w| !w.is_empty())
+    {
+        return search_page(db, actor, filter, &words, page).await;
+    }
     let (limit, direction) = page.window()?;
     // Backward pages scan the reversed order and are flipped back afterwards.
     let ascending = !order.descending ^ (direction == Direction::Backward);
@@ -188,27 +387,33 @@ pub async fn list(
     if direction == Direction::Backward {
         rows.reverse();
     }
-    Ok(match direction {
-        Direction::Forward => Page {
-            items: rows,
-            has_next_page: more,
-            has_previous_page: page.after.is_some(),
-        },
-        Direction::Backward => Page {
-            items: rows,
-            has_next_page: page.before.is_some(),
-            has_previous_page: more,
-        },
+    let positions = rows.iter().map(|t| order.field.position(t)).collect();
+    let (has_next_page, has_previous_page) = match direction {
+        Direction::Forward => (more, page.after.is_some()),
+        Direction::Backward => (page.before.is_some(), more),
+    };
+    Ok(TicketPage {
+        items: rows,
+        positions,
+        has_next_page,
+        has_previous_page,
     })
 }
 
 /// How many tickets `actor` may read match `filter` (one COUNT statement).
 pub async fn count(db: &impl ConnectionTrait, actor: &Actor, filter: &TicketFilter) -> Result<u64> {
-    Ok(ticket::Entity::find()
+    let mut query = ticket::Entity::find()
         .filter(access::ticket_scope(actor))
-        .filter(filter_condition(filter))
-        .count(db)
-        .await?)
+        .filter(filter_condition(filter));
+    if let Some(words) = filter
+        .search
+        .as_deref()
+        .map(search_words)
+        .filter(|w| !w.is_empty())
+    {
+        query = query.filter(search_sql(db.get_database_backend(), actor, &words).matches);
+    }
+    Ok(query.count(db).await?)
 }
 
 /// A ticket by id, if `actor` may read it.

@@ -20,6 +20,9 @@ pub struct TicketFilter {
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
     pub updated_after: Option<DateTime<Utc>>,
+    /// Words to find in the title, description or comments (all of them, in any order);
+    /// results are then ranked by relevance — title matches first — whatever `orderBy` says.
+    pub search: Option<String>,
 }
 
 impl TicketFilter {
@@ -52,6 +55,7 @@ impl TicketFilter {
             created_after: self.created_after,
             created_before: self.created_before,
             updated_after: self.updated_after,
+            search: self.search,
         })
     }
 }

@@ -1,7 +1,6 @@
 use async_graphql::{Context, Object, Result, SimpleObject};
-use entity::ticket;
 use service::actor::Actor;
-use service::ticket::query::{TicketFilter, TicketOrder};
+use service::ticket::query::{TicketFilter, TicketPage};
 
 use super::page_info::PageInfo;
 use super::ticket::Ticket;
@@ -24,25 +23,20 @@ pub struct TicketConnection {
 }
 
 impl TicketConnection {
-    pub fn new(
-        items: Vec<ticket::Model>,
-        order: TicketOrder,
-        has_next_page: bool,
-        has_previous_page: bool,
-        actor: Actor,
-        filter: TicketFilter,
-    ) -> Self {
-        let edges: Vec<TicketEdge> = items
+    pub fn new(page: TicketPage, actor: Actor, filter: TicketFilter) -> Self {
+        let edges: Vec<TicketEdge> = page
+            .items
             .into_iter()
-            .map(|t| TicketEdge {
-                cursor: cursor(&order.field.position(&t)),
+            .zip(page.positions.iter())
+            .map(|(t, position)| TicketEdge {
+                cursor: cursor(position),
                 node: Ticket(t),
             })
             .collect();
         Self {
             page_info: PageInfo {
-                has_next_page,
-                has_previous_page,
+                has_next_page: page.has_next_page,
+                has_previous_page: page.has_previous_page,
                 start_cursor: edges.first().map(|e| e.cursor.clone()),
                 end_cursor: edges.last().map(|e| e.cursor.clone()),
             },

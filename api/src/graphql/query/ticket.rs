@@ -88,14 +88,7 @@ pub async fn ticket_page(
         .await
         .gql()?;
     prefetch_tickets(ctx, &page.items).await?;
-    Ok(TicketConnection::new(
-        page.items,
-        order,
-        page.has_next_page,
-        page.has_previous_page,
-        viewer.clone(),
-        filter,
-    ))
+    Ok(TicketConnection::new(page, viewer.clone(), filter))
 }
 
 /// Loads, in as few statements as the query's shape allows, what the selection below a page
