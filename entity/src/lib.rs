@@ -9,6 +9,7 @@ pub mod comment;
 pub mod counter;
 pub mod enums;
 pub mod escalation;
+pub mod idempotency_key;
 pub mod organization;
 pub mod organization_member;
 pub mod refresh_token;

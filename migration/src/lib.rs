@@ -14,6 +14,7 @@ mod m20261122_000003_create_audit_log;
 mod m20261122_000004_create_sla;
 mod m20261122_000005_create_refresh_tokens;
 mod m20261122_000006_add_ticket_search;
+mod m20261122_000007_create_idempotency_keys;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_create_sla::Migration),
             Box::new(m20261122_000005_create_refresh_tokens::Migration),
             Box::new(m20261122_000006_add_ticket_search::Migration),
+            Box::new(m20261122_000007_create_idempotency_keys::Migration),
         ]
     }
 }
@@ -46,6 +48,7 @@ pub const TABLES: &[&str] = &[
     "sla_policies",
     "escalations",
     "refresh_tokens",
+    "idempotency_keys",
 ];
 
 /// A CHECK constraint that keeps a string column inside its enumeration.

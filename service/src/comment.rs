@@ -101,6 +101,70 @@ pub async fn create_as<C>(
 where
     C: ConnectionTrait + TransactionTrait,
 {
+    create_with_key(db, actor, ticket_id, body, is_internal, None).await
+}
+
+/// As [`create_as`], with an idempotency key: retrying with the same key within 24 hours
+/// returns the comment the first try created.
+pub async fn create_with_key<C>(
+    db: &C,
+    actor: &Actor,
+    ticket_id: Uuid,
+    body: &str,
+    is_internal: bool,
+    idempotency_key: Option<&str>,
+) -> Result<(comment::Model, ticket::Model)>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let Some(key) = idempotency_key else {
+        return create_once(db, actor, ticket_id, body, is_internal).await;
+    };
+    crate::idempotency::validate(key)?;
+    let hash = crate::idempotency::fingerprint(&[
+        &ticket_id.to_string(),
+        body.trim(),
+        if is_internal { "internal" } else { "public" },
+    ]);
+    for _ in 0..2 {
+        let txn = crate::db::begin_write(db).await?;
+        if let Some(id) =
+            crate::idempotency::replay(&txn, actor.user_id, OPERATION, key, &hash).await?
+        {
+            txn.commit().await?;
+            let original = comment::Entity::find_by_id(id)
+                .one(db)
+                .await?
+                .ok_or(Error::NotFound { entity: "comment" })?;
+            let ticket = crate::ticket::query::get(db, actor, original.ticket_id).await?;
+            return Ok((original, ticket));
+        }
+        let (created, ticket) = create_once(&txn, actor, ticket_id, body, is_internal).await?;
+        if crate::idempotency::remember(&txn, actor.user_id, OPERATION, key, &hash, created.id)
+            .await?
+        {
+            txn.commit().await?;
+            return Ok((created, ticket));
+        }
+    }
+    Err(Error::conflict(
+        Some("idempotencyKey"),
+        "the key is in use by a request still running",
+    ))
+}
+
+const OPERATION: &str = "commentCreate";
+
+async fn create_once<C>(
+    db: &C,
+    actor: &Actor,
+    ticket_id: Uuid,
+    body: &str,
+    is_internal: bool,
+) -> Result<(comment::Model, ticket::Model)>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
     let body = validate_body(body)?;
     let txn = crate::db::begin_write(db).await?;
     let current = crate::ticket::query::get(&txn, actor, ticket_id)

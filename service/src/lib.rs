@@ -13,6 +13,7 @@ pub mod comment;
 pub mod db;
 pub mod error;
 pub mod health;
+pub mod idempotency;
 pub mod lifecycle;
 pub mod organization;
 pub mod page;

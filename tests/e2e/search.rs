@@ -27,6 +27,7 @@ async fn search_finds_words_in_comments_and_ranks_title_matches_first() {
         category: entity::enums::TicketCategory::Technical,
         organization_id: Some(world.org_a),
         requester_id: None,
+        idempotency_key: None,
     };
     service::ticket::create_as(
         db,
@@ -149,6 +150,7 @@ async fn search_results_page_without_overlap() {
                 category: entity::enums::TicketCategory::Other,
                 organization_id: None,
                 requester_id: None,
+                idempotency_key: None,
             },
         )
         .await

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{NewTicket, history_entry, validate_description, validate_title};
 use crate::actor::Actor;
-use crate::{Error, Result, access, lifecycle};
+use crate::{Error, Result, access, idempotency, lifecycle};
 
 /// A ticket as a user asks for it; the organization and requester default from the actor.
 #[derive(Debug, Clone)]
@@ -25,6 +25,8 @@ pub struct CreateTicket {
     pub organization_id: Option<Uuid>,
     /// Staff may file on behalf of a member of the organization; clients file for themselves.
     pub requester_id: Option<Uuid>,
+    /// Retrying with the same key within 24 hours returns the ticket the first try created.
+    pub idempotency_key: Option<String>,
 }
 
 pub async fn is_member(
@@ -67,20 +69,47 @@ where
             id
         }
     };
-    super::create(
-        db,
-        Some(actor.user_id),
-        NewTicket {
-            title: input.title,
-            description: input.description,
-            priority: input.priority,
-            category: input.category,
-            requester_id,
-            organization_id,
-        },
-    )
-    .await
+    let new = NewTicket {
+        title: input.title,
+        description: input.description,
+        priority: input.priority,
+        category: input.category,
+        requester_id,
+        organization_id,
+    };
+    let Some(key) = input.idempotency_key else {
+        return super::create(db, Some(actor.user_id), new).await;
+    };
+    idempotency::validate(&key)?;
+    let hash = idempotency::fingerprint(&[
+        &new.title,
+        &new.description,
+        &value(new.priority),
+        &value(new.category),
+        &organization_id.to_string(),
+        &requester_id.to_string(),
+    ]);
+    // Twice at most: a concurrent request with the same key may commit between our check and
+    // our insert, and then the second pass replays its ticket.
+    for _ in 0..2 {
+        let txn = crate::db::begin_write(db).await?;
+        if let Some(id) = idempotency::replay(&txn, actor.user_id, OPERATION, &key, &hash).await? {
+            txn.commit().await?;
+            return super::query::get(db, actor, id).await;
+        }
+        let created = super::create(&txn, Some(actor.user_id), new.clone()).await?;
+        if idempotency::remember(&txn, actor.user_id, OPERATION, &key, &hash, created.id).await? {
+            txn.commit().await?;
+            return Ok(created);
+        }
+    }
+    Err(Error::conflict(
+        Some("idempotencyKey"),
+        "the key is in use by a request still running",
+    ))
 }
+
+const OPERATION: &str = "ticketCreate";
 
 /// Loads a ticket for change inside `txn` (locked on PostgreSQL until the transaction ends),
 /// or NOT_FOUND when the actor may not read it.

@@ -7,4 +7,6 @@ pub struct CommentCreateInput {
     /// An internal note for staff; clients cannot write or read these.
     #[graphql(default)]
     pub internal: bool,
+    /// Retrying with the same key within 24 hours returns the first try's comment.
+    pub idempotency_key: Option<String>,
 }

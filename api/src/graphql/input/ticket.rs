@@ -98,6 +98,9 @@ pub struct TicketCreateInput {
     pub organization_id: Option<ID>,
     /// Staff may file for a member of the organization; defaults to you.
     pub requester_id: Option<ID>,
+    /// Any unique string of yours: retrying with the same key within 24 hours returns the
+    /// ticket the first try created instead of a second one.
+    pub idempotency_key: Option<String>,
 }
 
 /// New values for a ticket's fields; omitted fields stay as they are.

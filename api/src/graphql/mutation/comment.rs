@@ -22,12 +22,13 @@ impl CommentMutation {
         let viewer = actor(ctx)?;
         let result = match expect(Kind::Ticket, &input.ticket_id, "ticketId") {
             Ok(ticket_id) => {
-                service::comment::create_as(
+                service::comment::create_with_key(
                     db(ctx)?,
                     viewer,
                     ticket_id,
                     &input.body,
                     input.internal,
+                    input.idempotency_key.as_deref(),
                 )
                 .await
             }

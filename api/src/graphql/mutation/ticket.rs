@@ -56,6 +56,7 @@ impl TicketMutation {
                     category: input.category.into(),
                     organization_id,
                     requester_id,
+                    idempotency_key: input.idempotency_key,
                 },
             )
             .await,
