@@ -82,3 +82,27 @@ async fn the_dashboard_query_costs_the_same_few_statements_for_50_and_500_ticket
         );
     }
 }
+
+/// Statements for one request of `query` over `tickets` tickets.
+async fn lone_cost(tickets: u64, query: &str) -> f64 {
+    let app = TestApp::spawn().await;
+    service::seed::demo(app.db(), tickets, &|_| {})
+        .await
+        .expect("seed");
+    let token = app
+        .login("admin@demo.helpdesk.local", service::seed::DEMO_PASSWORD)
+        .await;
+    let before = app.metric(STATEMENTS).await;
+    let response = app.graphql_as(&token, query, json!({})).await;
+    assert!(response.get("errors").is_none(), "{response}");
+    app.metric(STATEMENTS).await - before
+}
+
+#[tokio::test]
+async fn history_and_counts_in_a_list_cost_the_same_for_any_number_of_tickets() {
+    let query = "{ tickets(first: 50) { nodes { commentCount history(first: 3) { nodes { field actor { name } } } } } }";
+    let small = lone_cost(50, query).await;
+    let large = lone_cost(500, query).await;
+    assert_eq!(small, large, "the cost grew with the number of tickets");
+    assert!(small <= 6.0, "{small} statements");
+}

@@ -491,3 +491,44 @@ pub async fn history_page(
         has_previous_page: page.after.is_some(),
     })
 }
+
+/// The first `first` history entries (oldest first) of each ticket in `ticket_ids`, in one
+/// statement (a window function numbers each ticket's entries).
+pub async fn history_first_of_tickets(
+    db: &impl ConnectionTrait,
+    ticket_ids: &[Uuid],
+    first: u64,
+) -> Result<std::collections::HashMap<Uuid, Vec<entity::ticket_history::Model>>> {
+    use entity::ticket_history;
+    use sea_orm::sea_query::{Alias, Asterisk, Query};
+    let mut by_ticket: std::collections::HashMap<Uuid, Vec<ticket_history::Model>> =
+        Default::default();
+    if ticket_ids.is_empty() || first == 0 {
+        return Ok(by_ticket);
+    }
+    let inner = Query::select()
+        .column(Asterisk)
+        .expr_as(
+            Expr::cust("ROW_NUMBER() OVER (PARTITION BY ticket_id ORDER BY created_at, id)"),
+            Alias::new("rn"),
+        )
+        .from(ticket_history::Entity)
+        .and_where(Expr::col(ticket_history::Column::TicketId).is_in(ticket_ids.iter().copied()))
+        .to_owned();
+    let outer = Query::select()
+        .column(Asterisk)
+        .from_subquery(inner, Alias::new("numbered"))
+        .and_where(Expr::col(Alias::new("rn")).lte(first as i64))
+        .order_by(Alias::new("ticket_id"), Order::Asc)
+        .order_by(Alias::new("rn"), Order::Asc)
+        .to_owned();
+    let statement = db.get_database_backend().build(&outer);
+    for row in ticket_history::Entity::find()
+        .from_raw_sql(statement)
+        .all(db)
+        .await?
+    {
+        by_ticket.entry(row.ticket_id).or_default().push(row);
+    }
+    Ok(by_ticket)
+}

@@ -73,3 +73,36 @@ impl Loader<Uuid> for CommentCountLoader {
             .collect())
     }
 }
+
+/// The first `first` history entries of a ticket (the ticket is readable: it was loaded
+/// through the viewer's scope).
+pub struct HistoryWindowLoader {
+    pub db: DatabaseConnection,
+}
+
+impl Loader<CommentWindow> for HistoryWindowLoader {
+    type Value = Vec<entity::ticket_history::Model>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[CommentWindow],
+    ) -> Result<HashMap<CommentWindow, Self::Value>, Self::Error> {
+        let mut by_size: HashMap<u64, Vec<Uuid>> = HashMap::new();
+        for key in keys {
+            by_size.entry(key.first).or_default().push(key.ticket_id);
+        }
+        let mut out = HashMap::new();
+        for (first, ticket_ids) in by_size {
+            let mut found =
+                service::ticket::query::history_first_of_tickets(&self.db, &ticket_ids, first)
+                    .await
+                    .map_err(LoadError::new)?;
+            for ticket_id in ticket_ids {
+                let entries = found.remove(&ticket_id).unwrap_or_default();
+                out.insert(CommentWindow { ticket_id, first }, entries);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -17,7 +17,7 @@ use async_graphql::dataloader::{DataLoader, HashMapCache};
 use sea_orm::DatabaseConnection;
 use service::actor::Actor;
 
-pub use comment::{CommentCountLoader, CommentWindow, CommentWindowLoader};
+pub use comment::{CommentCountLoader, CommentWindow, CommentWindowLoader, HistoryWindowLoader};
 pub use membership::{MembersLoader, UserOrganizationsLoader};
 pub use organization::OrganizationLoader;
 pub use user::UserLoader;
@@ -30,6 +30,7 @@ pub struct Loaders {
     pub organizations: DataLoader<OrganizationLoader, HashMapCache>,
     pub comment_windows: DataLoader<CommentWindowLoader, HashMapCache>,
     pub comment_counts: DataLoader<CommentCountLoader, HashMapCache>,
+    pub history_windows: DataLoader<HistoryWindowLoader, HashMapCache>,
     pub members: DataLoader<MembersLoader, HashMapCache>,
     pub user_organizations: DataLoader<UserOrganizationsLoader, HashMapCache>,
 }
@@ -55,6 +56,7 @@ impl Loaders {
                 db: db.clone(),
                 actor,
             }),
+            history_windows: loader(HistoryWindowLoader { db: db.clone() }),
             members: loader(MembersLoader { db: db.clone() }),
             user_organizations: loader(UserOrganizationsLoader { db: db.clone() }),
         }

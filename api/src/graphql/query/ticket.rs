@@ -113,49 +113,34 @@ pub async fn prefetch_tickets(ctx: &Context<'_>, tickets: &[ticket::Model]) -> R
         user_ids.extend(tickets.iter().filter_map(|t| t.assignee_id));
     }
 
-    // The comments window, when every selection of `comments` asks for the first page.
-    let comment_selections: Vec<_> = levels
-        .iter()
-        .flat_map(|level| level.field("comments").selection_fields())
-        .collect();
-    if !comment_selections.is_empty() {
-        let mut first = None;
-        let mut plain = true;
-        for selection in &comment_selections {
-            let arguments = selection
-                .arguments()
-                .map_err(|e| async_graphql::Error::new(e.message))?;
-            for (name, value) in arguments {
-                match (name.as_str(), value) {
-                    ("first", async_graphql::Value::Number(n)) => first = n.as_u64(),
-                    ("after", async_graphql::Value::Null) => {}
-                    ("after", _) => plain = false,
-                    _ => {}
-                }
-            }
+    // The first page of each ticket's comments and history, when that is what every
+    // selection of them asks for, and the people they name.
+    if let Some((first, wants_people)) = first_page(&levels, "comments", "author")? {
+        let keys = tickets.iter().map(|t| CommentWindow {
+            ticket_id: t.id,
+            first,
+        });
+        let windows = loaders.comment_windows.load_many(keys).await.gql()?;
+        if wants_people {
+            user_ids.extend(windows.values().flatten().map(|c| c.author_id));
         }
-        if plain {
-            let first = first.unwrap_or(20).min(100) + 1;
-            let keys = tickets.iter().map(|t| CommentWindow {
-                ticket_id: t.id,
-                first,
-            });
-            let windows = loaders.comment_windows.load_many(keys).await.gql()?;
-            let authors_wanted = comment_selections.iter().any(|s| {
-                let sub = s.selection_set().collect::<Vec<_>>();
-                sub.iter().any(|f| {
-                    (f.name() == "nodes" || f.name() == "edges")
-                        && f.selection_set().any(|g| {
-                            g.name() == "author"
-                                || (g.name() == "node"
-                                    && g.selection_set().any(|h| h.name() == "author"))
-                        })
-                })
-            });
-            if authors_wanted {
-                user_ids.extend(windows.values().flatten().map(|c| c.author_id));
-            }
+    }
+    if let Some((first, wants_people)) = first_page(&levels, "history", "actor")? {
+        let keys = tickets.iter().map(|t| CommentWindow {
+            ticket_id: t.id,
+            first,
+        });
+        let windows = loaders.history_windows.load_many(keys).await.gql()?;
+        if wants_people {
+            user_ids.extend(windows.values().flatten().filter_map(|h| h.actor_id));
         }
+    }
+    if wants("commentCount") {
+        loaders
+            .comment_counts
+            .load_many(tickets.iter().map(|t| t.id))
+            .await
+            .gql()?;
     }
 
     let organizations = async {
@@ -184,4 +169,46 @@ pub async fn prefetch_tickets(ctx: &Context<'_>, tickets: &[ticket::Model]) -> R
     organizations?;
     users?;
     Ok(())
+}
+
+/// For a paged child field (`comments`, `history`) selected below a list of tickets: the window
+/// size to load (one more than asked, to know whether there is a next page) and whether `person`
+/// (`author`, `actor`) is selected on its nodes. `None` when it is not selected, or when some
+/// selection asks for a later page (those load on their own).
+fn first_page(
+    levels: &[async_graphql::Lookahead<'_>],
+    field: &str,
+    person: &str,
+) -> Result<Option<(u64, bool)>> {
+    let selections: Vec<_> = levels
+        .iter()
+        .flat_map(|level| level.field(field).selection_fields())
+        .collect();
+    if selections.is_empty() {
+        return Ok(None);
+    }
+    let mut first = 20;
+    for selection in &selections {
+        let arguments = selection
+            .arguments()
+            .map_err(|e| async_graphql::Error::new(e.message))?;
+        for (name, value) in arguments {
+            match (name.as_str(), value) {
+                ("first", async_graphql::Value::Number(n)) => first = n.as_u64().unwrap_or(20),
+                ("after", async_graphql::Value::Null) => {}
+                ("after", _) => return Ok(None),
+                _ => {}
+            }
+        }
+    }
+    let wants_person = selections.iter().any(|s| {
+        s.selection_set().any(|f| {
+            (f.name() == "nodes" && f.selection_set().any(|g| g.name() == person))
+                || (f.name() == "edges"
+                    && f.selection_set().any(|g| {
+                        g.name() == "node" && g.selection_set().any(|h| h.name() == person)
+                    }))
+        })
+    });
+    Ok(Some((first.min(100) + 1, wants_person)))
 }
