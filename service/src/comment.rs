@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use entity::enums::TicketStatus;
 use entity::{comment, ticket};
-use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionSession, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
+    TransactionSession, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -229,34 +229,9 @@ pub async fn first_of_tickets(
     ticket_ids: &[Uuid],
     first: u64,
 ) -> Result<HashMap<Uuid, Vec<comment::Model>>> {
+    let only = (!actor.is_staff()).then(|| Expr::col(comment::Column::IsInternal).eq(false));
     let mut by_ticket: HashMap<Uuid, Vec<comment::Model>> = HashMap::new();
-    if ticket_ids.is_empty() || first == 0 {
-        return Ok(by_ticket);
-    }
-    let mut inner = Query::select();
-    inner
-        .column(Asterisk)
-        .expr_as(
-            Expr::cust("ROW_NUMBER() OVER (PARTITION BY ticket_id ORDER BY created_at, id)"),
-            Alias::new("rn"),
-        )
-        .from(comment::Entity)
-        .and_where(Expr::col(comment::Column::TicketId).is_in(ticket_ids.iter().copied()));
-    if !actor.is_staff() {
-        inner.and_where(Expr::col(comment::Column::IsInternal).eq(false));
-    }
-    let outer = Query::select()
-        .column(Asterisk)
-        .from_subquery(inner.to_owned(), Alias::new("numbered"))
-        .and_where(Expr::col(Alias::new("rn")).lte(first as i64))
-        .order_by(Alias::new("ticket_id"), Order::Asc)
-        .order_by(Alias::new("rn"), Order::Asc)
-        .to_owned();
-    let statement = db.get_database_backend().build(&outer);
-    for row in comment::Entity::find()
-        .from_raw_sql(statement)
-        .all(db)
-        .await?
+    for row in crate::page::first_per_ticket::<comment::Entity>(db, ticket_ids, first, only).await?
     {
         by_ticket.entry(row.ticket_id).or_default().push(row);
     }
@@ -271,38 +246,17 @@ pub async fn page_of_ticket(
     ticket_id: Uuid,
     page: &PageRequest,
 ) -> Result<Page<comment::Model>> {
-    let (limit, _) = page.window()?;
-    let mut query = comment::Entity::find()
+    let query = comment::Entity::find()
         .filter(comment::Column::TicketId.eq(ticket_id))
         .filter(access::comment_scope(actor));
-    if let Some(Position {
-        key: Key::Time(at),
-        id,
-    }) = &page.after
-    {
-        query = query.filter(
-            sea_orm::Condition::any()
-                .add(comment::Column::CreatedAt.gt(*at))
-                .add(
-                    sea_orm::Condition::all()
-                        .add(comment::Column::CreatedAt.eq(*at))
-                        .add(comment::Column::Id.gt(*id)),
-                ),
-        );
-    }
-    let mut rows = query
-        .order_by_asc(comment::Column::CreatedAt)
-        .order_by_asc(comment::Column::Id)
-        .limit(limit + 1)
-        .all(db)
-        .await?;
-    let more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
-    Ok(Page {
-        items: rows,
-        has_next_page: more,
-        has_previous_page: page.after.is_some(),
-    })
+    crate::page::oldest_first(
+        db,
+        query,
+        comment::Column::CreatedAt,
+        comment::Column::Id,
+        page,
+    )
+    .await
 }
 
 pub fn position(comment: &comment::Model) -> Position {

@@ -68,3 +68,139 @@ pub struct Page<T> {
     pub has_next_page: bool,
     pub has_previous_page: bool,
 }
+
+impl<T> Page<T> {
+    /// The first page from a window loaded one row larger than `first`: the extra row, if it
+    /// came, only says that there is a next page.
+    pub fn first_of(mut items: Vec<T>, first: usize) -> Self {
+        let has_next_page = items.len() > first;
+        items.truncate(first);
+        Page {
+            items,
+            has_next_page,
+            has_previous_page: false,
+        }
+    }
+}
+
+/// The first `first` rows for each ticket in `ticket_ids` of a table with `ticket_id`,
+/// `created_at` and `id` columns, oldest first, in one statement: a window function numbers
+/// each ticket's rows and the outer query keeps the first ones. `only` narrows the rows first
+/// (e.g. to public comments).
+pub(crate) async fn first_per_ticket<E>(
+    db: &impl sea_orm::ConnectionTrait,
+    ticket_ids: &[Uuid],
+    first: u64,
+    only: Option<sea_orm::sea_query::SimpleExpr>,
+) -> crate::Result<Vec<E::Model>>
+where
+    E: sea_orm::EntityTrait + Default,
+{
+    use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query};
+    if ticket_ids.is_empty() || first == 0 {
+        return Ok(Vec::new());
+    }
+    let mut inner = Query::select();
+    inner
+        .column(Asterisk)
+        .expr_as(
+            Expr::cust("ROW_NUMBER() OVER (PARTITION BY ticket_id ORDER BY created_at, id)"),
+            Alias::new("rn"),
+        )
+        .from(E::default())
+        .and_where(Expr::col(Alias::new("ticket_id")).is_in(ticket_ids.iter().copied()));
+    if let Some(only) = only {
+        inner.and_where(only);
+    }
+    let outer = Query::select()
+        .column(Asterisk)
+        .from_subquery(inner.to_owned(), Alias::new("numbered"))
+        .and_where(Expr::col(Alias::new("rn")).lte(first as i64))
+        .order_by(Alias::new("ticket_id"), Order::Asc)
+        .order_by(Alias::new("rn"), Order::Asc)
+        .to_owned();
+    let statement = db.get_database_backend().build(&outer);
+    Ok(E::find().from_raw_sql(statement).all(db).await?)
+}
+
+/// A page of `query`'s rows oldest first, after a (created_at, id) cursor.
+pub(crate) async fn oldest_first<E>(
+    db: &impl sea_orm::ConnectionTrait,
+    query: sea_orm::Select<E>,
+    created_at: E::Column,
+    id: E::Column,
+    page: &PageRequest,
+) -> crate::Result<Page<E::Model>>
+where
+    E: sea_orm::EntityTrait,
+{
+    use sea_orm::{ColumnTrait, Condition, QueryFilter, QueryOrder, QuerySelect};
+    let (limit, _) = page.window()?;
+    let mut query = query;
+    if let Some(Position {
+        key: Key::Time(at),
+        id: after,
+    }) = &page.after
+    {
+        query = query.filter(
+            Condition::any()
+                .add(created_at.gt(*at))
+                .add(Condition::all().add(created_at.eq(*at)).add(id.gt(*after))),
+        );
+    }
+    let mut rows = query
+        .order_by_asc(created_at)
+        .order_by_asc(id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    Ok(Page {
+        items: rows,
+        has_next_page: more,
+        has_previous_page: page.after.is_some(),
+    })
+}
+
+/// A page of `query`'s rows by name, after a (name, id) cursor.
+pub(crate) async fn by_name<E>(
+    db: &impl sea_orm::ConnectionTrait,
+    query: sea_orm::Select<E>,
+    name: E::Column,
+    id: E::Column,
+    page: &PageRequest,
+) -> crate::Result<Page<E::Model>>
+where
+    E: sea_orm::EntityTrait,
+{
+    use sea_orm::{ColumnTrait, Condition, QueryFilter, QueryOrder, QuerySelect};
+    let (limit, _) = page.window()?;
+    let mut query = query;
+    if let Some(Position {
+        key: Key::Text(after_name),
+        id: after,
+    }) = &page.after
+    {
+        query = query.filter(
+            Condition::any().add(name.gt(after_name.clone())).add(
+                Condition::all()
+                    .add(name.eq(after_name.clone()))
+                    .add(id.gt(*after)),
+            ),
+        );
+    }
+    let mut rows = query
+        .order_by_asc(name)
+        .order_by_asc(id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    Ok(Page {
+        items: rows,
+        has_next_page: more,
+        has_previous_page: page.after.is_some(),
+    })
+}

@@ -209,10 +209,8 @@ pub async fn list(
     filter: &UserFilter,
     page: &crate::page::PageRequest,
 ) -> Result<crate::page::Page<user::Model>> {
-    use crate::page::{Key, Page, Position};
-    use sea_orm::{ColumnTrait, Condition, QueryOrder, QuerySelect};
+    use sea_orm::{ColumnTrait, Condition};
     crate::access::require(actor.is_staff())?;
-    let (limit, _) = page.window()?;
     let mut query = user::Entity::find();
     if !filter.role.is_empty() {
         query = query.filter(user::Column::Role.is_in(filter.role.clone()));
@@ -244,34 +242,7 @@ pub async fn list(
                 .add(Expr::expr(Func::lower(Expr::col(user::Column::Email))).like(pattern)),
         );
     }
-    if let Some(Position {
-        key: Key::Text(name),
-        id,
-    }) = &page.after
-    {
-        query = query.filter(
-            Condition::any()
-                .add(user::Column::Name.gt(name.clone()))
-                .add(
-                    Condition::all()
-                        .add(user::Column::Name.eq(name.clone()))
-                        .add(user::Column::Id.gt(*id)),
-                ),
-        );
-    }
-    let mut rows = query
-        .order_by_asc(user::Column::Name)
-        .order_by_asc(user::Column::Id)
-        .limit(limit + 1)
-        .all(db)
-        .await?;
-    let more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
-    Ok(Page {
-        items: rows,
-        has_next_page: more,
-        has_previous_page: page.after.is_some(),
-    })
+    crate::page::by_name(db, query, user::Column::Name, user::Column::Id, page).await
 }
 
 /// Creates an account (administrators), approved, in the given organizations.

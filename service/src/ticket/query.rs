@@ -459,37 +459,24 @@ pub async fn history_page(
     page: &PageRequest,
 ) -> Result<Page<entity::ticket_history::Model>> {
     use entity::ticket_history;
-    let (limit, _) = page.window()?;
-    let mut query =
+    let query =
         ticket_history::Entity::find().filter(ticket_history::Column::TicketId.eq(ticket_id));
-    if let Some(Position {
-        key: Key::Time(at),
-        id,
-    }) = &page.after
-    {
-        query = query.filter(
-            Condition::any()
-                .add(ticket_history::Column::CreatedAt.gt(*at))
-                .add(
-                    Condition::all()
-                        .add(ticket_history::Column::CreatedAt.eq(*at))
-                        .add(ticket_history::Column::Id.gt(*id)),
-                ),
-        );
+    crate::page::oldest_first(
+        db,
+        query,
+        ticket_history::Column::CreatedAt,
+        ticket_history::Column::Id,
+        page,
+    )
+    .await
+}
+
+/// The cursor position of a history entry.
+pub fn history_position(entry: &entity::ticket_history::Model) -> Position {
+    Position {
+        key: Key::Time(entry.created_at),
+        id: entry.id,
     }
-    let mut rows = query
-        .order_by_asc(ticket_history::Column::CreatedAt)
-        .order_by_asc(ticket_history::Column::Id)
-        .limit(limit + 1)
-        .all(db)
-        .await?;
-    let more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
-    Ok(Page {
-        items: rows,
-        has_next_page: more,
-        has_previous_page: page.after.is_some(),
-    })
 }
 
 /// The first `first` history entries (oldest first) of each ticket in `ticket_ids`, in one
@@ -499,35 +486,13 @@ pub async fn history_first_of_tickets(
     ticket_ids: &[Uuid],
     first: u64,
 ) -> Result<std::collections::HashMap<Uuid, Vec<entity::ticket_history::Model>>> {
-    use entity::ticket_history;
-    use sea_orm::sea_query::{Alias, Asterisk, Query};
-    let mut by_ticket: std::collections::HashMap<Uuid, Vec<ticket_history::Model>> =
+    let mut by_ticket: std::collections::HashMap<Uuid, Vec<entity::ticket_history::Model>> =
         Default::default();
-    if ticket_ids.is_empty() || first == 0 {
-        return Ok(by_ticket);
-    }
-    let inner = Query::select()
-        .column(Asterisk)
-        .expr_as(
-            Expr::cust("ROW_NUMBER() OVER (PARTITION BY ticket_id ORDER BY created_at, id)"),
-            Alias::new("rn"),
-        )
-        .from(ticket_history::Entity)
-        .and_where(Expr::col(ticket_history::Column::TicketId).is_in(ticket_ids.iter().copied()))
-        .to_owned();
-    let outer = Query::select()
-        .column(Asterisk)
-        .from_subquery(inner, Alias::new("numbered"))
-        .and_where(Expr::col(Alias::new("rn")).lte(first as i64))
-        .order_by(Alias::new("ticket_id"), Order::Asc)
-        .order_by(Alias::new("rn"), Order::Asc)
-        .to_owned();
-    let statement = db.get_database_backend().build(&outer);
-    for row in ticket_history::Entity::find()
-        .from_raw_sql(statement)
-        .all(db)
-        .await?
-    {
+    let rows = crate::page::first_per_ticket::<entity::ticket_history::Entity>(
+        db, ticket_ids, first, None,
+    )
+    .await?;
+    for row in rows {
         by_ticket.entry(row.ticket_id).or_default().push(row);
     }
     Ok(by_ticket)

@@ -1,12 +1,11 @@
-use async_graphql::{Context, ID, Object, Result, SimpleObject};
+use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::comment;
 
-use super::page_info::PageInfo;
 use super::user::User;
 use crate::graphql::context::loaders;
 use crate::graphql::error::ResultExt;
-use crate::graphql::id::{Kind, cursor, encode};
+use crate::graphql::id::{Kind, encode};
 
 /// A message on a ticket. Internal notes are visible to staff only.
 #[derive(Clone)]
@@ -45,39 +44,11 @@ impl Comment {
     }
 }
 
-#[derive(SimpleObject, Clone)]
-pub struct CommentEdge {
-    pub cursor: String,
-    pub node: Comment,
-}
-
-/// A page of a ticket's comments, oldest first.
-#[derive(SimpleObject, Clone)]
-pub struct CommentConnection {
-    pub edges: Vec<CommentEdge>,
-    /// The comments of `edges`, without cursors.
-    pub nodes: Vec<Comment>,
-    pub page_info: PageInfo,
-}
-
-impl CommentConnection {
-    pub fn new(items: Vec<comment::Model>, has_next_page: bool, has_previous_page: bool) -> Self {
-        let edges: Vec<CommentEdge> = items
-            .into_iter()
-            .map(|c| CommentEdge {
-                cursor: cursor(&service::comment::position(&c)),
-                node: Comment(c),
-            })
-            .collect();
-        Self {
-            page_info: PageInfo {
-                has_next_page,
-                has_previous_page,
-                start_cursor: edges.first().map(|e| e.cursor.clone()),
-                end_cursor: edges.last().map(|e| e.cursor.clone()),
-            },
-            nodes: edges.iter().map(|e| e.node.clone()).collect(),
-            edges,
-        }
-    }
-}
+super::page_info::connection!(
+    /// A page of a ticket's comments, oldest first.
+    CommentConnection,
+    CommentEdge,
+    Comment,
+    comment::Model,
+    service::comment::position
+);

@@ -1,14 +1,13 @@
-use async_graphql::{Context, ID, Object, Result, SimpleObject};
+use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::organization;
 use service::page::PageRequest;
 
-use super::page_info::PageInfo;
 use super::ticket_connection::TicketConnection;
 use super::user::User;
 use crate::graphql::context::{actor, loaders};
 use crate::graphql::error::ResultExt;
-use crate::graphql::id::{Kind, cursor, encode, parse_cursor};
+use crate::graphql::id::{Kind, encode, parse_cursor};
 use crate::graphql::input::ticket::{TicketFilter, TicketOrder};
 
 /// A customer organization: its members raise tickets, its agents work them.
@@ -99,38 +98,11 @@ impl Organization {
     }
 }
 
-#[derive(SimpleObject, Clone)]
-pub struct OrganizationEdge {
-    pub cursor: String,
-    pub node: Organization,
-}
-
-#[derive(SimpleObject, Clone)]
-pub struct OrganizationConnection {
-    pub edges: Vec<OrganizationEdge>,
-    pub nodes: Vec<Organization>,
-    pub page_info: PageInfo,
-}
-
-impl OrganizationConnection {
-    pub fn new(page: service::page::Page<organization::Model>) -> Self {
-        let edges: Vec<OrganizationEdge> = page
-            .items
-            .into_iter()
-            .map(|o| OrganizationEdge {
-                cursor: cursor(&service::organization::position(&o)),
-                node: Organization(o),
-            })
-            .collect();
-        Self {
-            page_info: PageInfo {
-                has_next_page: page.has_next_page,
-                has_previous_page: page.has_previous_page,
-                start_cursor: edges.first().map(|e| e.cursor.clone()),
-                end_cursor: edges.last().map(|e| e.cursor.clone()),
-            },
-            nodes: edges.iter().map(|e| e.node.clone()).collect(),
-            edges,
-        }
-    }
-}
+super::page_info::connection!(
+    /// A page of organizations, by name.
+    OrganizationConnection,
+    OrganizationEdge,
+    Organization,
+    organization::Model,
+    service::organization::position
+);

@@ -1,17 +1,16 @@
 use async_graphql::{Context, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::ticket;
-use service::page::{Key, PageRequest, Position};
+use service::page::{Page, PageRequest};
 
 use super::comment::CommentConnection;
 use super::history::TicketHistoryEntry;
 use super::organization::Organization;
-use super::page_info::PageInfo;
 use super::user::User;
 use crate::graphql::context::{actor, db, loaders};
 use crate::graphql::enums::{TicketCategory, TicketPriority, TicketStatus};
 use crate::graphql::error::ResultExt;
-use crate::graphql::id::{Kind, cursor, encode, parse_cursor};
+use crate::graphql::id::{Kind, encode, parse_cursor};
 use crate::graphql::loader::CommentWindow;
 
 /// A support request: what the requester needs, who works on it, and its conversation.
@@ -106,15 +105,16 @@ impl Ticket {
                     ticket_id: self.0.id,
                     first: first as u64 + 1,
                 };
-                let mut items = loaders(ctx)?
+                let window = loaders(ctx)?
                     .comment_windows
                     .load_one(key)
                     .await
                     .gql()?
                     .unwrap_or_default();
-                let more = items.len() > first as usize;
-                items.truncate(first as usize);
-                Ok(CommentConnection::new(items, more, false))
+                Ok(CommentConnection::new(Page::first_of(
+                    window,
+                    first as usize,
+                )))
             }
             Some(after) => {
                 let page = PageRequest {
@@ -125,11 +125,7 @@ impl Ticket {
                 let page = service::comment::page_of_ticket(db(ctx)?, viewer, self.0.id, &page)
                     .await
                     .gql()?;
-                Ok(CommentConnection::new(
-                    page.items,
-                    page.has_next_page,
-                    page.has_previous_page,
-                ))
+                Ok(CommentConnection::new(page))
             }
         }
     }
@@ -159,19 +155,13 @@ impl Ticket {
                     ticket_id: self.0.id,
                     first: first as u64 + 1,
                 };
-                let mut items = loaders(ctx)?
+                let window = loaders(ctx)?
                     .history_windows
                     .load_one(key)
                     .await
                     .gql()?
                     .unwrap_or_default();
-                let more = items.len() > first as usize;
-                items.truncate(first as usize);
-                service::page::Page {
-                    items,
-                    has_next_page: more,
-                    has_previous_page: false,
-                }
+                Page::first_of(window, first as usize)
             }
             Some(after) => {
                 let page = PageRequest {
@@ -184,27 +174,7 @@ impl Ticket {
                     .gql()?
             }
         };
-        let edges: Vec<TicketHistoryEdge> = page
-            .items
-            .into_iter()
-            .map(|entry| TicketHistoryEdge {
-                cursor: cursor(&Position {
-                    key: Key::Time(entry.created_at),
-                    id: entry.id,
-                }),
-                node: TicketHistoryEntry(entry),
-            })
-            .collect();
-        Ok(TicketHistoryConnection {
-            page_info: PageInfo {
-                has_next_page: page.has_next_page,
-                has_previous_page: page.has_previous_page,
-                start_cursor: edges.first().map(|e| e.cursor.clone()),
-                end_cursor: edges.last().map(|e| e.cursor.clone()),
-            },
-            nodes: edges.iter().map(|e| e.node.clone()).collect(),
-            edges,
-        })
+        Ok(TicketHistoryConnection::new(page))
     }
 
     /// The statuses the viewer may move this ticket to now.
@@ -257,15 +227,11 @@ impl Ticket {
     }
 }
 
-#[derive(SimpleObject, Clone)]
-pub struct TicketHistoryEdge {
-    pub cursor: String,
-    pub node: TicketHistoryEntry,
-}
-
-#[derive(SimpleObject, Clone)]
-pub struct TicketHistoryConnection {
-    pub edges: Vec<TicketHistoryEdge>,
-    pub nodes: Vec<TicketHistoryEntry>,
-    pub page_info: PageInfo,
-}
+super::page_info::connection!(
+    /// A page of a ticket's history, oldest first.
+    TicketHistoryConnection,
+    TicketHistoryEdge,
+    TicketHistoryEntry,
+    entity::ticket_history::Model,
+    service::ticket::query::history_position
+);

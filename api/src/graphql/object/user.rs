@@ -1,13 +1,12 @@
-use async_graphql::{Context, ID, Object, Result, SimpleObject};
+use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::user;
 
 use super::organization::Organization;
-use super::page_info::PageInfo;
 use crate::graphql::context::{actor, loaders};
 use crate::graphql::enums::Role;
 use crate::graphql::error::ResultExt;
-use crate::graphql::id::{Kind, cursor, encode};
+use crate::graphql::id::{Kind, encode};
 
 /// A person: staff or a client of an organization.
 #[derive(Clone)]
@@ -72,38 +71,11 @@ impl User {
     }
 }
 
-#[derive(SimpleObject, Clone)]
-pub struct UserEdge {
-    pub cursor: String,
-    pub node: User,
-}
-
-#[derive(SimpleObject, Clone)]
-pub struct UserConnection {
-    pub edges: Vec<UserEdge>,
-    pub nodes: Vec<User>,
-    pub page_info: PageInfo,
-}
-
-impl UserConnection {
-    pub fn new(page: service::page::Page<user::Model>) -> Self {
-        let edges: Vec<UserEdge> = page
-            .items
-            .into_iter()
-            .map(|u| UserEdge {
-                cursor: cursor(&service::user::position(&u)),
-                node: User(u),
-            })
-            .collect();
-        Self {
-            page_info: PageInfo {
-                has_next_page: page.has_next_page,
-                has_previous_page: page.has_previous_page,
-                start_cursor: edges.first().map(|e| e.cursor.clone()),
-                end_cursor: edges.last().map(|e| e.cursor.clone()),
-            },
-            nodes: edges.iter().map(|e| e.node.clone()).collect(),
-            edges,
-        }
-    }
-}
+super::page_info::connection!(
+    /// A page of users, by name.
+    UserConnection,
+    UserEdge,
+    User,
+    user::Model,
+    service::user::position
+);
