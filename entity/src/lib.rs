@@ -12,6 +12,7 @@ pub mod escalation;
 pub mod idempotency_key;
 pub mod organization;
 pub mod organization_member;
+pub mod outbox_event;
 pub mod refresh_token;
 pub mod sla_policy;
 pub mod ticket;

@@ -15,6 +15,7 @@ mod m20261122_000004_create_sla;
 mod m20261122_000005_create_refresh_tokens;
 mod m20261122_000006_add_ticket_search;
 mod m20261122_000007_create_idempotency_keys;
+mod m20261122_000008_create_outbox_events;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_create_refresh_tokens::Migration),
             Box::new(m20261122_000006_add_ticket_search::Migration),
             Box::new(m20261122_000007_create_idempotency_keys::Migration),
+            Box::new(m20261122_000008_create_outbox_events::Migration),
         ]
     }
 }
@@ -49,6 +51,7 @@ pub const TABLES: &[&str] = &[
     "escalations",
     "refresh_tokens",
     "idempotency_keys",
+    "outbox_events",
 ];
 
 /// A CHECK constraint that keeps a string column inside its enumeration.

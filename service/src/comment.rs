@@ -210,11 +210,38 @@ where
             ));
         }
     }
+    let reopened = history.iter().any(|h| h.field.as_ref() == "status");
     let ticket = ticket::Entity::update(row).exec(&txn).await?;
     if !history.is_empty() {
         entity::ticket_history::Entity::insert_many(history)
             .exec_without_returning(&txn)
             .await?;
+    }
+    use crate::event;
+    event::record(
+        &txn,
+        &ticket,
+        event::COMMENT_CREATED,
+        Some(actor.user_id),
+        &[],
+        Some(&created),
+    )
+    .await?;
+    if reopened {
+        let change = event::Change::new(
+            "status",
+            Some(lifecycle::name(TicketStatus::PendingInfo).into()),
+            Some(lifecycle::name(TicketStatus::Open).into()),
+        );
+        event::record(
+            &txn,
+            &ticket,
+            event::TICKET_STATUS_CHANGED,
+            Some(actor.user_id),
+            &[change],
+            None,
+        )
+        .await?;
     }
     txn.commit().await?;
     Ok((created, ticket))

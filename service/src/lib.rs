@@ -12,6 +12,7 @@ pub mod auth;
 pub mod comment;
 pub mod db;
 pub mod error;
+pub mod event;
 pub mod health;
 pub mod idempotency;
 pub mod lifecycle;

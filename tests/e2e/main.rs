@@ -12,6 +12,7 @@ mod cli;
 mod constraints;
 mod deploy;
 mod endpoint;
+mod events;
 mod idempotency;
 mod input;
 mod matrix;

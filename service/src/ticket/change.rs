@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{NewTicket, history_entry, validate_description, validate_title};
 use crate::actor::Actor;
-use crate::{Error, Result, access, idempotency, lifecycle};
+use crate::{Error, Result, access, event, idempotency, lifecycle};
 
 /// A ticket as a user asks for it; the organization and requester default from the actor.
 #[derive(Debug, Clone)]
@@ -163,7 +163,13 @@ where
         ..Default::default()
     };
     let mut history = Vec::new();
+    let mut field_changes = Vec::new();
     let mut note = |field: &str, old: String, new: String| {
+        field_changes.push(crate::event::Change::new(
+            field,
+            Some(old.clone()),
+            Some(new.clone()),
+        ));
         history.push(history_entry(
             current.id,
             Some(actor.user_id),
@@ -199,6 +205,15 @@ where
     row.updated_at = Set(now);
     let updated = ticket::Entity::update(row).exec(&txn).await?;
     ticket_history_insert(&txn, history).await?;
+    event::record(
+        &txn,
+        &updated,
+        event::TICKET_UPDATED,
+        Some(actor.user_id),
+        &field_changes,
+        None,
+    )
+    .await?;
     txn.commit().await?;
     Ok(updated)
 }
@@ -277,6 +292,20 @@ where
             assignee_id.map(|id| id.to_string()),
             now,
         )],
+    )
+    .await?;
+    let change = event::Change::new(
+        "assignee",
+        current.assignee_id.map(|id| id.to_string()),
+        assignee_id.map(|id| id.to_string()),
+    );
+    event::record(
+        &txn,
+        &updated,
+        event::TICKET_ASSIGNED,
+        Some(actor.user_id),
+        &[change],
+        None,
     )
     .await?;
     txn.commit().await?;
@@ -361,8 +390,10 @@ where
         Some(lifecycle::name(to).into()),
         now,
     )];
+    let mut posted = None;
     if let Some(body) = comment {
-        crate::comment::insert(&txn, current.id, actor.user_id, body, false, now).await?;
+        posted =
+            Some(crate::comment::insert(&txn, current.id, actor.user_id, body, false, now).await?);
         if actor.is_staff() && current.first_response_at.is_none() {
             row.first_response_at = Set(Some(now));
             history.push(history_entry(
@@ -377,6 +408,31 @@ where
     }
     let updated = ticket::Entity::update(row).exec(&txn).await?;
     ticket_history_insert(&txn, history).await?;
+    let change = event::Change::new(
+        "status",
+        Some(lifecycle::name(from).into()),
+        Some(lifecycle::name(to).into()),
+    );
+    event::record(
+        &txn,
+        &updated,
+        event::TICKET_STATUS_CHANGED,
+        Some(actor.user_id),
+        &[change],
+        None,
+    )
+    .await?;
+    if let Some(posted) = &posted {
+        event::record(
+            &txn,
+            &updated,
+            event::COMMENT_CREATED,
+            Some(actor.user_id),
+            &[],
+            Some(posted),
+        )
+        .await?;
+    }
     txn.commit().await?;
     Ok(updated)
 }
@@ -409,6 +465,15 @@ where
             Some(now.to_rfc3339()),
             now,
         )],
+    )
+    .await?;
+    event::record(
+        &txn,
+        &deleted,
+        event::TICKET_DELETED,
+        Some(actor.user_id),
+        &[],
+        None,
     )
     .await?;
     txn.commit().await?;

@@ -135,6 +135,15 @@ where
     ))
     .exec_without_returning(&txn)
     .await?;
+    crate::event::record(
+        &txn,
+        &created,
+        crate::event::TICKET_CREATED,
+        actor_id,
+        &[],
+        None,
+    )
+    .await?;
     txn.commit().await?;
     Ok(created)
 }

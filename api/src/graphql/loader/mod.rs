@@ -9,6 +9,7 @@
 mod comment;
 mod membership;
 mod organization;
+mod ticket;
 mod user;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use service::actor::Actor;
 pub use comment::{CommentCountLoader, CommentWindow, CommentWindowLoader, HistoryWindowLoader};
 pub use membership::{MembersLoader, UserOrganizationsLoader};
 pub use organization::OrganizationLoader;
+pub use ticket::TicketLoader;
 pub use user::UserLoader;
 
 /// What every loader fails with: the service error, shared between the waiting resolvers.
@@ -32,6 +34,7 @@ pub struct Loaders {
     pub comment_counts: DataLoader<CommentCountLoader, HashMapCache>,
     pub history_windows: DataLoader<HistoryWindowLoader, HashMapCache>,
     pub members: DataLoader<MembersLoader, HashMapCache>,
+    pub tickets: DataLoader<TicketLoader, HashMapCache>,
     pub user_organizations: DataLoader<UserOrganizationsLoader, HashMapCache>,
 }
 
@@ -54,10 +57,14 @@ impl Loaders {
             }),
             comment_counts: loader(CommentCountLoader {
                 db: db.clone(),
-                actor,
+                actor: actor.clone(),
             }),
             history_windows: loader(HistoryWindowLoader { db: db.clone() }),
             members: loader(MembersLoader { db: db.clone() }),
+            tickets: loader(TicketLoader {
+                db: db.clone(),
+                actor: actor.clone(),
+            }),
             user_organizations: loader(UserOrganizationsLoader { db: db.clone() }),
         }
     }

@@ -1,4 +1,5 @@
 pub mod comment;
+pub mod event;
 pub mod history;
 pub mod node;
 pub mod organization;

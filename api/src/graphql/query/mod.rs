@@ -1,3 +1,4 @@
+mod event;
 mod node;
 mod organization;
 mod server;
@@ -19,4 +20,5 @@ pub struct QueryRoot(
     ticket::TicketQuery,
     organization::OrganizationQuery,
     user::UserQuery,
+    event::EventQuery,
 );

@@ -1,0 +1,115 @@
+use async_graphql::{Context, ID, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::{comment, outbox_event};
+use serde::Deserialize;
+
+use super::comment::Comment;
+use super::ticket::Ticket;
+use super::user::User;
+use crate::graphql::context::loaders;
+use crate::graphql::error::ResultExt;
+
+/// One committed change of a ticket, from the event log.
+#[derive(Clone)]
+pub struct TicketEvent(pub outbox_event::Model);
+
+/// A changed field: its value before and after.
+#[derive(SimpleObject, Clone)]
+pub struct FieldChange {
+    pub field: String,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CommentSnapshot {
+    id: uuid::Uuid,
+    author_id: uuid::Uuid,
+    body: String,
+    internal: bool,
+    created_at: DateTime<Utc>,
+}
+
+#[Object]
+impl TicketEvent {
+    /// The event's position in the log: increasing in commit order; resume after it.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// 1, 2, 3, ... per ticket, in the order its changes committed.
+    async fn sequence(&self) -> i64 {
+        self.0.sequence
+    }
+
+    /// `ticket.created`, `ticket.updated`, `ticket.assigned`, `ticket.status_changed`,
+    /// `ticket.deleted` or `comment.created`.
+    async fn kind(&self) -> &str {
+        &self.0.kind
+    }
+
+    async fn occurred_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// Who made the change; null for the system.
+    async fn actor(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let Some(id) = self.0.actor_id else {
+            return Ok(None);
+        };
+        Ok(loaders(ctx)?.users.load_one(id).await.gql()?.map(User))
+    }
+
+    /// The ticket as it is now; null when you may no longer see it (or it was deleted).
+    async fn ticket(&self, ctx: &Context<'_>) -> Result<Option<Ticket>> {
+        Ok(loaders(ctx)?
+            .tickets
+            .load_one(self.0.ticket_id)
+            .await
+            .gql()?
+            .map(Ticket))
+    }
+
+    /// The comment of a `comment.created` event.
+    async fn comment(&self) -> Option<Comment> {
+        let snapshot: CommentSnapshot =
+            serde_json::from_value(self.0.payload.get("comment")?.clone()).ok()?;
+        Some(Comment(comment::Model {
+            id: snapshot.id,
+            ticket_id: self.0.ticket_id,
+            author_id: snapshot.author_id,
+            body: snapshot.body,
+            is_internal: snapshot.internal,
+            created_at: snapshot.created_at,
+            updated_at: snapshot.created_at,
+        }))
+    }
+
+    /// The fields the change touched.
+    async fn changes(&self) -> Vec<FieldChange> {
+        let changes: Vec<service::event::Change> = self
+            .0
+            .payload
+            .get("changes")
+            .and_then(|c| serde_json::from_value(c.clone()).ok())
+            .unwrap_or_default();
+        changes
+            .into_iter()
+            .map(|c| FieldChange {
+                field: c.field,
+                old_value: c.old_value,
+                new_value: c.new_value,
+            })
+            .collect()
+    }
+}
+
+super::page_info::connection!(
+    /// A page of the change feed, oldest first.
+    TicketEventConnection,
+    TicketEventEdge,
+    TicketEvent,
+    outbox_event::Model,
+    service::event::position
+);

@@ -1,0 +1,69 @@
+use async_graphql::{Context, ID, InputObject, Object, Result};
+use service::page::PageRequest;
+
+use crate::graphql::context::{actor, db};
+use crate::graphql::error::ResultExt;
+use crate::graphql::id::{Kind, expect, parse_cursor};
+use crate::graphql::object::event::TicketEventConnection;
+
+#[derive(Default)]
+pub struct EventQuery;
+
+/// Which events to read.
+#[derive(InputObject, Default)]
+pub struct EventFilter {
+    pub ticket_id: Option<ID>,
+    pub organization_id: Option<ID>,
+    /// Event kinds such as `ticket.status_changed`; all when omitted.
+    pub kinds: Option<Vec<String>>,
+}
+
+#[Object]
+impl EventQuery {
+    /// The change feed for sync and ETL clients: every committed change of the tickets you may
+    /// see, oldest first. Keep the last `endCursor` and ask again with `after` to get only
+    /// what is new.
+    #[graphql(complexity = "(first.unwrap_or(20).clamp(0, 100) as usize) * child_complexity + 1")]
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        first: Option<i32>,
+        filter: Option<EventFilter>,
+    ) -> Result<TicketEventConnection> {
+        let viewer = actor(ctx)?;
+        let filter = filter.unwrap_or_default();
+        let filter = service::event::EventFilter {
+            ticket_id: filter
+                .ticket_id
+                .map(|id| expect(Kind::Ticket, &id, "ticketId"))
+                .transpose()
+                .gql()?,
+            organization_id: filter
+                .organization_id
+                .map(|id| expect(Kind::Organization, &id, "organizationId"))
+                .transpose()
+                .gql()?,
+            kinds: filter.kinds.unwrap_or_default(),
+        };
+        let page = PageRequest {
+            first,
+            after: after.map(|c| parse_cursor(&c, "after")).transpose().gql()?,
+            ..Default::default()
+        };
+        let page = service::event::feed(db(ctx)?, viewer, &filter, &page)
+            .await
+            .gql()?;
+        let tickets: Vec<uuid::Uuid> = page.items.iter().map(|e| e.ticket_id).collect();
+        let users: Vec<uuid::Uuid> = page.items.iter().filter_map(|e| e.actor_id).collect();
+        // Every event's ticket and actor in one batch each.
+        let loaders = crate::graphql::context::loaders(ctx)?;
+        let (t, u) = futures_util::join!(
+            loaders.tickets.load_many(tickets),
+            loaders.users.load_many(users)
+        );
+        t.gql()?;
+        u.gql()?;
+        Ok(TicketEventConnection::new(page))
+    }
+}

@@ -1,0 +1,29 @@
+use sea_orm::entity::prelude::*;
+
+/// One committed change, in the order changes committed.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "outbox_events")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub ticket_id: Uuid,
+    pub organization_id: Uuid,
+    /// `ticket.created`, `ticket.updated`, `ticket.assigned`, `ticket.status_changed`,
+    /// `ticket.deleted`, `comment.created`.
+    pub kind: String,
+    /// 1, 2, 3, ... per ticket.
+    pub sequence: i64,
+    pub actor_id: Option<Uuid>,
+    /// About an internal note: staff only.
+    pub internal: bool,
+    /// `{"version": 1, ...}`: the ticket after the change, the field changes, the comment.
+    pub payload: Json,
+    pub created_at: DateTimeUtc,
+    /// When the relay handed it to subscribers and webhooks; `None` until then.
+    pub published_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
