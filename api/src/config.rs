@@ -107,6 +107,10 @@ pub struct ServerSettings {
     /// Most operations in one JSON batch.
     #[arg(long, env = "HELPDESK_MAX_BATCH", default_value_t = 10)]
     pub max_batch: usize,
+    /// Take the client address for the audit log from `X-Forwarded-For`. Only behind a proxy
+    /// that sets it: otherwise clients could write any address they like there.
+    #[arg(long, env = "HELPDESK_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for ServerSettings {
@@ -121,6 +125,7 @@ impl Default for ServerSettings {
             max_query_depth: 15,
             max_query_complexity: 20_000,
             max_batch: 10,
+            trust_forwarded_for: false,
         }
     }
 }

@@ -82,8 +82,11 @@ impl Application {
             auth,
             metrics,
             schema,
-            settings.server.graphiql,
-            settings.server.max_batch,
+            crate::state::HttpOptions {
+                graphiql: settings.server.graphiql,
+                max_batch: settings.server.max_batch,
+                trust_forwarded_for: settings.server.trust_forwarded_for,
+            },
         );
         let listener = TcpListener::bind(settings.server.addr)
             .await

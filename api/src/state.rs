@@ -21,9 +21,16 @@ struct Inner {
     redis: Option<ConnectionManager>,
     metrics: Arc<Metrics>,
     schema: HelpdeskSchema,
-    graphiql: bool,
-    max_batch: usize,
+    http: HttpOptions,
     draining: AtomicBool,
+}
+
+/// How the HTTP layer treats requests.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpOptions {
+    pub graphiql: bool,
+    pub max_batch: usize,
+    pub trust_forwarded_for: bool,
 }
 
 impl AppState {
@@ -33,8 +40,7 @@ impl AppState {
         auth: Arc<Auth>,
         metrics: Arc<Metrics>,
         schema: HelpdeskSchema,
-        graphiql: bool,
-        max_batch: usize,
+        http: HttpOptions,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -43,8 +49,7 @@ impl AppState {
                 redis,
                 metrics,
                 schema,
-                graphiql,
-                max_batch,
+                http,
                 draining: AtomicBool::new(false),
             }),
         }
@@ -71,12 +76,16 @@ impl AppState {
     }
 
     pub fn graphiql(&self) -> bool {
-        self.inner.graphiql
+        self.inner.http.graphiql
+    }
+
+    pub fn trust_forwarded_for(&self) -> bool {
+        self.inner.http.trust_forwarded_for
     }
 
     /// Most operations in one JSON batch.
     pub fn max_batch(&self) -> usize {
-        self.inner.max_batch
+        self.inner.http.max_batch
     }
 
     /// Marks the server as shutting down: `/readyz` answers 503 from now on.

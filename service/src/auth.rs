@@ -14,10 +14,10 @@ use entity::enums::Role;
 use entity::{organization_member, refresh_token, user};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionSession,
-    TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
+    TransactionSession, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -185,6 +185,9 @@ fn locked_now(user: &user::Model, now: DateTime<Utc>) -> bool {
 }
 
 /// Logs a user in with email and password.
+///
+/// A wrong password, an unknown email and a locked account all give the same error unless the
+/// password was right, so the answer never tells which emails exist.
 #[tracing::instrument(skip_all)]
 pub async fn login<C>(
     db: &C,
@@ -202,11 +205,24 @@ where
         audit::record(db, None, "auth.login_failed", None, "unknown email", client).await?;
         return Err(unauthenticated());
     };
-    let now = Utc::now();
     let matches = password::verify(password_text, &user.password_hash).await?;
+    if !matches {
+        record_failure(db, auth, user.id, client).await?;
+        return Err(unauthenticated());
+    }
+
+    let txn = crate::db::begin_write(db).await?;
+    // Re-read under the write lock: a lock set while the password was being checked (by the
+    // lockout of a parallel guess, or by an administrator) must hold.
+    let user = user::Entity::find_by_id(user.id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or_else(unauthenticated)?;
+    let now = Utc::now();
     if locked_now(&user, now) {
         audit::record(
-            db,
+            &txn,
             Some(user.id),
             "auth.login_refused",
             None,
@@ -214,15 +230,12 @@ where
             client,
         )
         .await?;
+        txn.commit().await?;
         return Err(Error::Unauthenticated("the account is locked".into()));
-    }
-    if !matches {
-        record_failure(db, auth, &user, client).await?;
-        return Err(unauthenticated());
     }
     if !user.is_approved {
         audit::record(
-            db,
+            &txn,
             Some(user.id),
             "auth.login_refused",
             None,
@@ -230,23 +243,24 @@ where
             client,
         )
         .await?;
+        txn.commit().await?;
         return Err(Error::Unauthenticated(
             "the account is not approved yet".into(),
         ));
     }
-
-    let txn = db.begin().await?;
-    let user = user::Entity::update(user::ActiveModel {
+    let mut row = user::ActiveModel {
         id: Set(user.id),
         failed_login_count: Set(0),
-        is_locked: Set(false),
-        locked_until: Set(None),
-        lock_reason: Set(None),
         last_login_at: Set(Some(now)),
         ..Default::default()
-    })
-    .exec(&txn)
-    .await?;
+    };
+    // An expired lockout is cleared; an administrator's lock (no end) never gets here.
+    if user.is_locked {
+        row.is_locked = Set(false);
+        row.locked_until = Set(None);
+        row.lock_reason = Set(None);
+    }
+    let user = user::Entity::update(row).exec(&txn).await?;
     let session = issue_session(&txn, auth, user, Uuid::now_v7(), None, client).await?;
     audit::record(
         &txn,
@@ -261,25 +275,23 @@ where
     Ok(session)
 }
 
-/// Counts a failed login; the threshold-th consecutive failure locks the account for the
-/// lockout duration.
-async fn record_failure(
-    db: &impl ConnectionTrait,
-    auth: &Auth,
-    user: &user::Model,
-    client: &ClientInfo,
-) -> Result<()> {
-    // Incremented in SQL, so concurrent failures all count.
-    user::Entity::update_many()
-        .col_expr(
-            user::Column::FailedLoginCount,
-            Expr::col(user::Column::FailedLoginCount).add(1),
-        )
-        .filter(user::Column::Id.eq(user.id))
-        .exec(db)
-        .await?;
+/// Counts a failed login, in one transaction; the threshold-th consecutive failure locks the
+/// account for the lockout duration. A lockout that has run out starts the count again.
+async fn record_failure<C>(db: &C, auth: &Auth, user_id: Uuid, client: &ClientInfo) -> Result<()>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let txn = crate::db::begin_write(db).await?;
+    let Some(user) = user::Entity::find_by_id(user_id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+    else {
+        return Ok(());
+    };
+    let now = Utc::now();
     audit::record(
-        db,
+        &txn,
         Some(user.id),
         "auth.login_failed",
         None,
@@ -287,26 +299,36 @@ async fn record_failure(
         client,
     )
     .await?;
-    let failures = user::Entity::find_by_id(user.id)
-        .one(db)
-        .await?
-        .map_or(0, |u| u.failed_login_count);
+    if locked_now(&user, now) {
+        txn.commit().await?;
+        return Ok(());
+    }
+    let expired_lock = user.is_locked;
+    let failures = if expired_lock {
+        1
+    } else {
+        user.failed_login_count + 1
+    };
+    let mut row = user::ActiveModel {
+        id: Set(user.id),
+        failed_login_count: Set(failures),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    if expired_lock {
+        row.is_locked = Set(false);
+        row.locked_until = Set(None);
+        row.lock_reason = Set(None);
+    }
     if failures >= auth.config.lockout_threshold as i32 {
-        let until = Utc::now()
+        let until = now
             + chrono::Duration::from_std(auth.config.lockout_duration)
                 .map_err(|e| Error::Internal(format!("lockout duration: {e}")))?;
-        user::Entity::update(user::ActiveModel {
-            id: Set(user.id),
-            is_locked: Set(true),
-            locked_until: Set(Some(until)),
-            lock_reason: Set(Some(format!("{failures} failed logins"))),
-            updated_at: Set(Utc::now()),
-            ..Default::default()
-        })
-        .exec(db)
-        .await?;
+        row.is_locked = Set(true);
+        row.locked_until = Set(Some(until));
+        row.lock_reason = Set(Some(format!("{failures} failed logins")));
         audit::record(
-            db,
+            &txn,
             Some(user.id),
             "auth.lockout",
             None,
@@ -315,6 +337,8 @@ async fn record_failure(
         )
         .await?;
     }
+    user::Entity::update(row).exec(&txn).await?;
+    txn.commit().await?;
     Ok(())
 }
 
@@ -360,6 +384,20 @@ async fn issue_session(
     })
 }
 
+/// Locks every token of a family until the transaction ends. Refresh, logout and reuse
+/// revocation all take this lock first, so a revocation cannot miss a successor that a
+/// concurrent refresh is about to commit (on SQLite the write transaction serializes them).
+async fn lock_family(
+    db: &impl ConnectionTrait,
+    family_id: Uuid,
+) -> Result<Vec<refresh_token::Model>> {
+    Ok(refresh_token::Entity::find()
+        .filter(refresh_token::Column::FamilyId.eq(family_id))
+        .lock_exclusive()
+        .all(db)
+        .await?)
+}
+
 /// Trades a refresh token for a new session, rotating it.
 #[tracing::instrument(skip_all)]
 pub async fn refresh<C>(db: &C, auth: &Auth, token: &str, client: &ClientInfo) -> Result<Session>
@@ -367,34 +405,29 @@ where
     C: ConnectionTrait + TransactionTrait,
 {
     let invalid = || Error::Unauthenticated("invalid or expired refresh token".into());
-    let txn = db.begin().await?;
-    let Some(stored) = refresh_token::Entity::find()
-        .filter(refresh_token::Column::TokenHash.eq(token_hash(token)))
+    let hash = token_hash(token);
+    let txn = crate::db::begin_write(db).await?;
+    let Some(found) = refresh_token::Entity::find()
+        .filter(refresh_token::Column::TokenHash.eq(hash.as_str()))
         .one(&txn)
         .await?
     else {
+        return Err(invalid());
+    };
+    // The token as it is under the family's lock.
+    let family = lock_family(&txn, found.family_id).await?;
+    let Some(stored) = family.iter().find(|t| t.id == found.id).cloned() else {
         return Err(invalid());
     };
     let now = Utc::now();
     if stored.revoked_at.is_some() || stored.expires_at <= now {
         return Err(invalid());
     }
-    // Claim the token: only one caller can move used_at from NULL, so two concurrent refreshes
-    // of the same token cannot both get a successor.
-    let claimed = refresh_token::Entity::update_many()
-        .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
-        .filter(refresh_token::Column::Id.eq(stored.id))
-        .filter(refresh_token::Column::UsedAt.is_null())
-        .filter(refresh_token::Column::RevokedAt.is_null())
-        .exec(&txn)
-        .await?;
-    if claimed.rows_affected == 0 {
-        // Already rotated: someone is replaying it. Revoke the whole family, outside this
-        // transaction's fate.
-        drop(txn);
-        revoke_family(db, stored.family_id, now).await?;
+    if stored.used_at.is_some() {
+        // Already rotated: someone is replaying it. The whole family goes, and it is audited.
+        revoke_locked_family(&txn, stored.family_id, now).await?;
         audit::record(
-            db,
+            &txn,
             Some(stored.user_id),
             "auth.refresh_reuse",
             None,
@@ -405,8 +438,16 @@ where
             client,
         )
         .await?;
+        txn.commit().await?;
         return Err(invalid());
     }
+    refresh_token::Entity::update(refresh_token::ActiveModel {
+        id: Set(stored.id),
+        used_at: Set(Some(now)),
+        ..Default::default()
+    })
+    .exec(&txn)
+    .await?;
     let user = user::Entity::find_by_id(stored.user_id)
         .one(&txn)
         .await?
@@ -420,7 +461,7 @@ where
     Ok(session)
 }
 
-async fn revoke_family(
+async fn revoke_locked_family(
     db: &impl ConnectionTrait,
     family_id: Uuid,
     now: DateTime<Utc>,
@@ -437,15 +478,20 @@ async fn revoke_family(
 /// Revokes the refresh token's family: this login ends on every device it was refreshed on.
 /// An unknown token is not an error, so logout never tells whether a token existed.
 #[tracing::instrument(skip_all)]
-pub async fn logout(db: &impl ConnectionTrait, token: &str, client: &ClientInfo) -> Result<()> {
+pub async fn logout<C>(db: &C, token: &str, client: &ClientInfo) -> Result<()>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let txn = crate::db::begin_write(db).await?;
     if let Some(stored) = refresh_token::Entity::find()
         .filter(refresh_token::Column::TokenHash.eq(token_hash(token)))
-        .one(db)
+        .one(&txn)
         .await?
     {
-        revoke_family(db, stored.family_id, Utc::now()).await?;
+        lock_family(&txn, stored.family_id).await?;
+        revoke_locked_family(&txn, stored.family_id, Utc::now()).await?;
         audit::record(
-            db,
+            &txn,
             Some(stored.user_id),
             "auth.logout",
             None,
@@ -454,6 +500,7 @@ pub async fn logout(db: &impl ConnectionTrait, token: &str, client: &ClientInfo)
         )
         .await?;
     }
+    txn.commit().await?;
     Ok(())
 }
 
@@ -471,7 +518,12 @@ pub async fn revoke_all(db: &impl ConnectionTrait, user_id: Uuid) -> Result<()> 
 /// The actor behind a verified access token: the user's current role and memberships, read
 /// in one statement. A deleted or locked account is refused even while its token is valid.
 pub async fn actor(db: &impl ConnectionTrait, claims: &Claims) -> Result<Actor> {
-    let rows = user::Entity::find_by_id(claims.sub)
+    actor_for_user(db, claims.sub).await
+}
+
+/// The actor for a user id (current role and memberships; locked or unapproved is refused).
+pub async fn actor_for_user(db: &impl ConnectionTrait, user_id: Uuid) -> Result<Actor> {
+    let rows = user::Entity::find_by_id(user_id)
         .find_with_related(organization_member::Entity)
         .all(db)
         .await?;
@@ -482,6 +534,9 @@ pub async fn actor(db: &impl ConnectionTrait, claims: &Claims) -> Result<Actor> 
     };
     if locked_now(&user, Utc::now()) {
         return Err(Error::Unauthenticated("the account is locked".into()));
+    }
+    if !user.is_approved {
+        return Err(Error::Unauthenticated("the account is not approved".into()));
     }
     Ok(Actor {
         user_id: user.id,

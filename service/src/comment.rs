@@ -182,9 +182,12 @@ where
 
     let mut row = ticket::ActiveModel {
         id: Set(current.id),
-        updated_at: Set(now),
         ..Default::default()
     };
+    // Clients see `updatedAt`; an internal note must not show through it.
+    if !is_internal {
+        row.updated_at = Set(now);
+    }
     let mut history = Vec::new();
     if !is_internal {
         if actor.user_id == current.requester_id && current.status == TicketStatus::PendingInfo {

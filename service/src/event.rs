@@ -140,6 +140,7 @@ pub async fn feed(
     filter: &EventFilter,
     page: &PageRequest,
 ) -> Result<Page<outbox_event::Model>> {
+    page.expect(crate::page::KeyKind::Int)?;
     let (limit, _) = page.window()?;
     let mut query = outbox_event::Entity::find().filter(scope(actor));
     if let Some(ticket_id) = filter.ticket_id {

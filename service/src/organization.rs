@@ -146,37 +146,15 @@ pub async fn list(
     actor: &Actor,
     page: &PageRequest,
 ) -> Result<Page<organization::Model>> {
-    use sea_orm::{ColumnTrait, Condition, QueryOrder, QuerySelect};
-    let (limit, _) = page.window()?;
-    let mut query = organization::Entity::find().filter(scope(actor));
-    if let Some(Position {
-        key: Key::Text(name),
-        id,
-    }) = &page.after
-    {
-        query = query.filter(
-            Condition::any()
-                .add(organization::Column::Name.gt(name.clone()))
-                .add(
-                    Condition::all()
-                        .add(organization::Column::Name.eq(name.clone()))
-                        .add(organization::Column::Id.gt(*id)),
-                ),
-        );
-    }
-    let mut rows = query
-        .order_by_asc(organization::Column::Name)
-        .order_by_asc(organization::Column::Id)
-        .limit(limit + 1)
-        .all(db)
-        .await?;
-    let more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
-    Ok(Page {
-        items: rows,
-        has_next_page: more,
-        has_previous_page: page.after.is_some(),
-    })
+    let query = organization::Entity::find().filter(scope(actor));
+    crate::page::by_name(
+        db,
+        query,
+        organization::Column::Name,
+        organization::Column::Id,
+        page,
+    )
+    .await
 }
 
 pub async fn get(

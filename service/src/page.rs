@@ -26,6 +26,24 @@ pub struct Position {
     pub id: Uuid,
 }
 
+/// The kind of sort key a list's cursors carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Int,
+    Time,
+    Text,
+}
+
+impl Key {
+    fn kind(&self) -> KeyKind {
+        match self {
+            Key::Int(_) => KeyKind::Int,
+            Key::Time(_) => KeyKind::Time,
+            Key::Text(_) => KeyKind::Text,
+        }
+    }
+}
+
 /// Relay-style arguments: `first`/`after` walks forward, `last`/`before` backward.
 #[derive(Debug, Clone, Default)]
 pub struct PageRequest {
@@ -42,6 +60,22 @@ pub enum Direction {
 }
 
 impl PageRequest {
+    /// Refuses cursors made for another list or order (which would otherwise compare the
+    /// wrong kind of value, or silently restart the list).
+    pub fn expect(&self, kind: KeyKind) -> Result<()> {
+        for (field, position) in [("after", &self.after), ("before", &self.before)] {
+            if let Some(position) = position
+                && position.key.kind() != kind
+            {
+                return Err(Error::invalid(
+                    field,
+                    "is a cursor of another list or order",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// How many rows to return and in which direction; `first` defaults to 20, both are
     /// capped at 100.
     pub fn window(&self) -> Result<(u64, Direction)> {
@@ -135,6 +169,7 @@ where
     E: sea_orm::EntityTrait,
 {
     use sea_orm::{ColumnTrait, Condition, QueryFilter, QueryOrder, QuerySelect};
+    page.expect(KeyKind::Time)?;
     let (limit, _) = page.window()?;
     let mut query = query;
     if let Some(Position {
@@ -175,6 +210,7 @@ where
     E: sea_orm::EntityTrait,
 {
     use sea_orm::{ColumnTrait, Condition, QueryFilter, QueryOrder, QuerySelect};
+    page.expect(KeyKind::Text)?;
     let (limit, _) = page.window()?;
     let mut query = query;
     if let Some(Position {

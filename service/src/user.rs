@@ -59,12 +59,19 @@ pub fn validate_name(name: &str) -> Result<String> {
     Ok(name.to_string())
 }
 
-#[tracing::instrument(skip(db, new), fields(email = %new.email, role = ?new.role))]
-pub async fn create(db: &impl ConnectionTrait, new: NewUser) -> Result<user::Model> {
+/// Validates a new account and hashes its password: everything that can be done before a
+/// transaction is opened (hashing is slow on purpose; writers should not wait for it).
+async fn prepare(new: &NewUser) -> Result<(String, String, String)> {
     let email = normalize_email(&new.email)?;
     let name = validate_name(&new.name)?;
     password::validate(&new.password)?;
     let password_hash = password::hash(&new.password).await?;
+    Ok((email, name, password_hash))
+}
+
+#[tracing::instrument(skip(db, new), fields(email = %new.email, role = ?new.role))]
+pub async fn create(db: &impl ConnectionTrait, new: NewUser) -> Result<user::Model> {
+    let (email, name, password_hash) = prepare(&new).await?;
     insert(db, email, name, password_hash, new.role, new.is_approved).await
 }
 
@@ -77,8 +84,9 @@ pub async fn create_with_organizations<C>(
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    let txn = db.begin().await?;
-    let created = create(&txn, new).await?;
+    let (email, name, password_hash) = prepare(&new).await?;
+    let txn = crate::db::begin_write(db).await?;
+    let created = insert(&txn, email, name, password_hash, new.role, new.is_approved).await?;
     for name in organizations {
         let organization = crate::organization::find_by_name(&txn, name)
             .await?
@@ -256,8 +264,9 @@ where
     C: ConnectionTrait + TransactionTrait,
 {
     crate::access::require(actor.is_admin())?;
+    let (email, name, password_hash) = prepare(&new).await?;
     let txn = crate::db::begin_write(db).await?;
-    let created = create(&txn, new).await?;
+    let created = insert(&txn, email, name, password_hash, new.role, new.is_approved).await?;
     for organization_id in organization_ids {
         crate::organization::add_member(&txn, *organization_id, created.id)
             .await
@@ -312,6 +321,9 @@ where
     }
     if let Some(approved) = changes.approved {
         row.is_approved = Set(approved);
+        if !approved {
+            crate::auth::revoke_all(&txn, id).await?;
+        }
     }
     match changes.lock {
         Some(Some(reason)) => {

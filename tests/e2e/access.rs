@@ -292,3 +292,46 @@ async fn emails_of_other_people_are_hidden_from_clients() {
         .await;
     assert_eq!(as_staff["data"]["node"]["email"], email_of("client_a2"));
 }
+
+#[tokio::test]
+async fn node_applies_the_user_rule_and_internal_notes_leave_no_trace_in_updated_at() {
+    let app = TestApp::spawn().await;
+    let world = World::build(app.db()).await;
+    let token = tokens(&app).await;
+    let query = "query($id: ID!) { node(id: $id) { id } }";
+    let other = app
+        .graphql_as(
+            &token("client_a"),
+            query,
+            json!({ "id": gid("User", world.client_a2) }),
+        )
+        .await;
+    assert!(other["data"]["node"].is_null(), "{other}");
+    let own = app
+        .graphql_as(
+            &token("client_a"),
+            query,
+            json!({ "id": gid("User", world.client_a) }),
+        )
+        .await;
+    assert!(own["data"]["node"].is_object(), "{own}");
+
+    let read = "query($id: ID!) { ticket(id: $id) { updatedAt } }";
+    let id = json!({ "id": gid("Ticket", world.ticket_a) });
+    let before = app.graphql_as(&token("client_a"), read, id.clone()).await;
+    let agent = crate::helpers::actor_of(app.db(), world.agent_a).await;
+    service::comment::create_as(
+        app.db(),
+        &agent,
+        world.ticket_a,
+        "Internal: VIP customer",
+        true,
+    )
+    .await
+    .unwrap();
+    let after = app.graphql_as(&token("client_a"), read, id).await;
+    assert_eq!(
+        before["data"]["ticket"]["updatedAt"],
+        after["data"]["ticket"]["updatedAt"]
+    );
+}

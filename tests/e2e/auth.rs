@@ -101,15 +101,108 @@ async fn concurrent_refreshes_of_one_token_yield_one_successor() {
         .iter()
         .filter(|r| r["data"]["authRefresh"].is_object())
         .count();
-    assert!(succeeded <= 1, "{succeeded} successors: {results:?}");
-    // Every token of the family issued so far is unusable or was rotated: no two live ones.
-    let live = refresh_token::Entity::find()
-        .filter(refresh_token::Column::RevokedAt.is_null())
-        .filter(refresh_token::Column::UsedAt.is_null())
+    assert_eq!(succeeded, 1, "{results:?}");
+    // The others presented a token that was already rotated: a replay. The first one seen is
+    // audited and revokes the family, the fresh successor included; the rest find it revoked.
+    for result in results
+        .iter()
+        .filter(|r| !r["data"]["authRefresh"].is_object())
+    {
+        assert_eq!(error_code(result), "UNAUTHENTICATED", "{result}");
+    }
+    let reuse = audit_log::Entity::find()
+        .filter(audit_log::Column::Action.eq("auth.refresh_reuse"))
         .count(app.db())
         .await
         .unwrap();
-    assert!(live <= 1, "{live} live refresh tokens");
+    assert_eq!(reuse, 1);
+    let live = refresh_token::Entity::find()
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .count(app.db())
+        .await
+        .unwrap();
+    assert_eq!(live, 0, "no token of the family survives");
+}
+
+#[tokio::test]
+async fn an_expired_token_in_the_header_does_not_stop_signing_in_again() {
+    let app = TestApp::spawn().await;
+    World::build(app.db()).await;
+    let response = app
+        .graphql_as(
+            "expired.or.garbage",
+            "mutation($e: String!, $p: String!) { authLogin(input: { email: $e, password: $p }) { accessToken user { email organizations { name } } } }",
+            json!({ "e": email_of("client_a"), "p": PASSWORD }),
+        )
+        .await;
+    assert!(response.get("errors").is_none(), "{response}");
+    // The payload is answered as the user who just signed in.
+    assert_eq!(
+        response["data"]["authLogin"]["user"]["email"],
+        email_of("client_a")
+    );
+    assert_eq!(
+        response["data"]["authLogin"]["user"]["organizations"],
+        json!([{ "name": "Org A" }])
+    );
+    // Fields that need a user still say why they cannot answer.
+    let me = app.graphql_as("expired.or.garbage", ME, json!({})).await;
+    assert_eq!(error_code(&me), "UNAUTHENTICATED");
+}
+
+#[tokio::test]
+async fn a_locked_account_is_told_apart_only_with_the_right_password() {
+    let app = TestApp::spawn().await;
+    let world = World::build(app.db()).await;
+    let admin = crate::helpers::actor_of(app.db(), world.admin).await;
+    service::user::update_as(
+        app.db(),
+        &admin,
+        world.client_a,
+        service::user::UserChanges {
+            lock: Some(Some("abuse".into())),
+            ..Default::default()
+        },
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let wrong = login(&app, &email_of("client_a"), "not the password").await;
+    let unknown = login(&app, "nobody@world.example", "not the password").await;
+    assert_eq!(
+        wrong["errors"][0]["message"], unknown["errors"][0]["message"],
+        "{wrong}"
+    );
+    let right = login(&app, &email_of("client_a"), PASSWORD).await;
+    assert!(
+        right["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("locked"),
+        "{right}"
+    );
+}
+
+#[tokio::test]
+async fn unapproving_an_account_ends_its_sessions_at_once() {
+    let app = TestApp::spawn().await;
+    let world = World::build(app.db()).await;
+    let token = app.login(&email_of("client_a"), PASSWORD).await;
+    let admin = crate::helpers::actor_of(app.db(), world.admin).await;
+    service::user::update_as(
+        app.db(),
+        &admin,
+        world.client_a,
+        service::user::UserChanges {
+            approved: Some(false),
+            ..Default::default()
+        },
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let me = app.graphql_as(&token, ME, json!({})).await;
+    assert_eq!(error_code(&me), "UNAUTHENTICATED", "{me}");
 }
 
 #[tokio::test]

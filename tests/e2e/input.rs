@@ -196,3 +196,46 @@ async fn page_sizes_are_bounded_and_cursors_must_be_ours() {
         .await;
     assert!(capped.get("errors").is_none(), "{capped}");
 }
+
+#[tokio::test]
+async fn leaving_out_the_assignee_does_not_unassign_and_foreign_cursors_are_refused() {
+    let app = TestApp::spawn().await;
+    let world = World::build(app.db()).await;
+    let token = app.login(&email_of("admin"), PASSWORD).await;
+    let assign = "mutation($id: ID!) { ticketAssign(input: { id: $id }) { ticket { id } userErrors { field code } } }";
+    let response = app
+        .graphql_as(
+            &token,
+            assign,
+            json!({ "id": gid("Ticket", world.ticket_a) }),
+        )
+        .await;
+    assert_eq!(
+        response["data"]["ticketAssign"]["userErrors"],
+        json!([{ "field": "assigneeId", "code": "BAD_USER_INPUT" }]),
+        "{response}"
+    );
+
+    let by_number = app
+        .graphql_as(
+            &token,
+            "{ tickets(first: 1, orderBy: { field: NUMBER }) { pageInfo { endCursor } } }",
+            json!({}),
+        )
+        .await;
+    let cursor = by_number["data"]["tickets"]["pageInfo"]["endCursor"].clone();
+    for query in [
+        "query($c: String) { tickets(first: 1, after: $c, orderBy: { field: CREATED_AT }) { nodes { id } } }",
+        "query($c: String) { organizations(after: $c) { nodes { id } } }",
+    ] {
+        let response = app.graphql_as(&token, query, json!({ "c": cursor })).await;
+        assert_eq!(
+            response["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{query}: {response}"
+        );
+        assert_eq!(
+            response["errors"][0]["extensions"]["field"], "after",
+            "{response}"
+        );
+    }
+}

@@ -10,18 +10,51 @@ use service::auth::Auth;
 
 use super::loader::Loaders;
 
-/// The authenticated user of this request, if any.
-#[derive(Clone, Default)]
-pub struct Viewer(pub Option<Actor>);
+/// The user a request acts for. A request without a token, or with one that was refused, is
+/// anonymous: fields that need a user say so (`UNAUTHENTICATED`, with the reason), while
+/// `authLogin` and `authRefresh` still work — a client whose token expired needs exactly those.
+/// Signing in sets the viewer for the rest of the request, so the `AuthPayload` is answered
+/// as the user who just signed in.
+#[derive(Default)]
+pub struct Viewer {
+    actor: std::sync::RwLock<Option<Actor>>,
+    refused: Option<String>,
+}
 
-/// The actor, or an `UNAUTHENTICATED` error when the request carries no valid token.
-pub fn actor<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Actor> {
-    ctx.data_opt::<Viewer>()
-        .and_then(|viewer| viewer.0.as_ref())
-        .ok_or_else(|| {
-            async_graphql::Error::new("sign in first: send `Authorization: Bearer <access token>`")
-                .extend_with(|_, ext| ext.set("code", "UNAUTHENTICATED"))
-        })
+impl Viewer {
+    pub fn signed_in(actor: Option<Actor>) -> Self {
+        Self {
+            actor: std::sync::RwLock::new(actor),
+            refused: None,
+        }
+    }
+
+    pub fn refused(reason: String) -> Self {
+        Self {
+            actor: std::sync::RwLock::new(None),
+            refused: Some(reason),
+        }
+    }
+
+    pub fn current(&self) -> Option<Actor> {
+        self.actor.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn sign_in(&self, actor: Actor) {
+        *self.actor.write().unwrap_or_else(|e| e.into_inner()) = Some(actor);
+    }
+}
+
+/// The actor, or an `UNAUTHENTICATED` error when the request has no valid token.
+pub fn actor(ctx: &Context<'_>) -> async_graphql::Result<Actor> {
+    let viewer = ctx.data_opt::<Viewer>();
+    if let Some(actor) = viewer.and_then(Viewer::current) {
+        return Ok(actor);
+    }
+    let message = viewer
+        .and_then(|v| v.refused.clone())
+        .unwrap_or_else(|| "sign in first: send `Authorization: Bearer <access token>`".into());
+    Err(async_graphql::Error::new(message).extend_with(|_, ext| ext.set("code", "UNAUTHENTICATED")))
 }
 
 pub fn db<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a DatabaseConnection> {

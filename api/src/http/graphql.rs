@@ -157,22 +157,31 @@ async fn run(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    let viewer = match viewer(state, headers).await {
-        Ok(viewer) => viewer,
+    // A refused token makes the request anonymous (with the reason kept for the fields that
+    // need a user); only a failure to check it at all ends the request here.
+    let (actor, refused) = match viewer(state, headers).await {
+        Ok(actor) => (actor, None),
+        Err(err) if err.code() == "UNAUTHENTICATED" => (None, Some(err.to_string())),
         Err(err) => {
-            let error = crate::graphql::error::gql(err);
-            return respond(
-                StatusCode::OK,
-                media,
-                &json!({ "errors": [{
-                "message": error.message,
-                "extensions": { "code": "UNAUTHENTICATED" },
-            }] }),
-            );
+            let mut error = ServerError::new("internal error", None);
+            tracing::error!(error = ?err, "checking the access token failed");
+            let mut extensions = ErrorExtensionValues::default();
+            extensions.set("code", "INTERNAL");
+            extensions.set("requestId", request_id.as_str());
+            error.extensions = Some(extensions);
+            let answer = || async_graphql::Response::from_errors(vec![error.clone()]);
+            let body = if single {
+                serde_json::to_value(answer())
+            } else {
+                serde_json::to_value(BatchResponse::Batch(
+                    requests.iter().map(|_| answer()).collect(),
+                ))
+            };
+            return respond(StatusCode::OK, media, &body.unwrap_or_default());
         }
     };
     let client = ClientInfo {
-        ip: Some(client_ip(headers, peer)),
+        ip: Some(client_ip(headers, peer, state.trust_forwarded_for())),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
@@ -190,11 +199,12 @@ async fn run(
             )]));
             continue;
         }
-        let loaders = Loaders::new(state.db(), viewer.0.as_ref());
-        let request = request
-            .data(viewer.clone())
-            .data(loaders)
-            .data(client.clone());
+        let loaders = Loaders::new(state.db(), actor.as_ref());
+        let viewer = match &refused {
+            Some(reason) => Viewer::refused(reason.clone()),
+            None => Viewer::signed_in(actor.clone()),
+        };
+        let request = request.data(viewer).data(loaders).data(client.clone());
         let mut response = state.schema().execute(request).await;
         for error in &mut response.errors {
             classify(error, &request_id);
@@ -286,11 +296,14 @@ fn coded(mut error: ServerError, code: &str) -> ServerError {
     error
 }
 
-/// The viewer behind the `Authorization` header: none without a header, an error for a
+/// The actor behind the `Authorization` header: none without a header, an error for a
 /// header that does not carry a valid token.
-async fn viewer(state: &AppState, headers: &HeaderMap) -> service::Result<Viewer> {
+async fn viewer(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> service::Result<Option<service::actor::Actor>> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(Viewer(None));
+        return Ok(None);
     };
     let token = value
         .to_str()
@@ -305,11 +318,15 @@ async fn viewer(state: &AppState, headers: &HeaderMap) -> service::Result<Viewer
         })?;
     let claims = state.auth().verify_access_token(token)?;
     let actor = service::auth::actor(state.db(), &claims).await?;
-    Ok(Viewer(Some(actor)))
+    Ok(Some(actor))
 }
 
-/// The client's address: the first `X-Forwarded-For` hop when a proxy set one, else the peer.
-fn client_ip(headers: &HeaderMap, peer: SocketAddr) -> String {
+/// The client's address: the peer's, or — behind a trusted proxy — the first
+/// `X-Forwarded-For` hop.
+fn client_ip(headers: &HeaderMap, peer: SocketAddr, trust_forwarded_for: bool) -> String {
+    if !trust_forwarded_for {
+        return peer.ip().to_string();
+    }
     headers
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok())

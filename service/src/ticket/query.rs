@@ -12,7 +12,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::actor::Actor;
-use crate::page::{Direction, Key, Page, PageRequest, Position};
+use crate::page::{Direction, Key, KeyKind, Page, PageRequest, Position};
 use crate::{Result, access};
 
 #[derive(Debug, Clone, Default)]
@@ -264,6 +264,7 @@ async fn search_page(
     words: &[String],
     page: &PageRequest,
 ) -> Result<TicketPage> {
+    page.expect(KeyKind::Int)?;
     let (limit, direction) = page.window()?;
     if direction == Direction::Backward {
         return Err(crate::Error::invalid(
@@ -362,6 +363,10 @@ pub async fn list(
     {
         return search_page(db, actor, filter, &words, page).await;
     }
+    page.expect(match order.field {
+        TicketOrderField::CreatedAt | TicketOrderField::UpdatedAt => KeyKind::Time,
+        TicketOrderField::Priority | TicketOrderField::Number => KeyKind::Int,
+    })?;
     let (limit, direction) = page.window()?;
     // Backward pages scan the reversed order and are flipped back afterwards.
     let ascending = !order.descending ^ (direction == Direction::Backward);

@@ -19,7 +19,7 @@ impl CommentMutation {
         ctx: &Context<'_>,
         input: CommentCreateInput,
     ) -> Result<CommentCreatePayload> {
-        let viewer = actor(ctx)?;
+        let viewer = &actor(ctx)?;
         let result = match expect(Kind::Ticket, &input.ticket_id, "ticketId") {
             Ok(ticket_id) => {
                 service::comment::create_with_key(

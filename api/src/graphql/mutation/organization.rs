@@ -30,7 +30,7 @@ impl OrganizationMutation {
         ctx: &Context<'_>,
         input: OrganizationCreateInput,
     ) -> Result<OrganizationCreatePayload> {
-        let viewer = actor(ctx)?;
+        let viewer = &actor(ctx)?;
         let new = service::organization::NewOrganization {
             name: input.name,
             email: input.email,
@@ -49,7 +49,7 @@ impl OrganizationMutation {
         ctx: &Context<'_>,
         input: OrganizationUpdateInput,
     ) -> Result<OrganizationUpdatePayload> {
-        let viewer = actor(ctx)?;
+        let viewer = &actor(ctx)?;
         let result = async {
             let id = expect(Kind::Organization, &input.id, "id")?;
             let changes = service::organization::OrganizationChanges {
@@ -70,7 +70,7 @@ impl OrganizationMutation {
         ctx: &Context<'_>,
         input: OrganizationMemberAddInput,
     ) -> Result<OrganizationMemberAddPayload> {
-        let viewer = actor(ctx)?;
+        let viewer = &actor(ctx)?;
         let result = async {
             let organization_id =
                 expect(Kind::Organization, &input.organization_id, "organizationId")?;
@@ -88,7 +88,7 @@ impl OrganizationMutation {
         ctx: &Context<'_>,
         input: OrganizationMemberRemoveInput,
     ) -> Result<OrganizationMemberRemovePayload> {
-        let viewer = actor(ctx)?;
+        let viewer = &actor(ctx)?;
         let result = async {
             let organization_id =
                 expect(Kind::Organization, &input.organization_id, "organizationId")?;

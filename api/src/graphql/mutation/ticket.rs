@@ -22,7 +22,7 @@ impl TicketMutation {
         ctx: &Context<'_>,
         input: TicketCreateInput,
     ) -> Result<TicketCreatePayload> {
-        let viewer = actor(ctx)?;
+        let viewer = &actor(ctx)?;
         let ids = (|| {
             let organization_id = input
                 .organization_id
@@ -69,7 +69,7 @@ impl TicketMutation {
         ctx: &Context<'_>,
         input: TicketUpdateInput,
     ) -> Result<TicketUpdatePayload> {
-        let viewer = actor(ctx)?;
+        let viewer = &actor(ctx)?;
         let result = async {
             let id = expect(Kind::Ticket, &input.id, "id")?;
             let changes = service::ticket::TicketChanges {
@@ -89,14 +89,21 @@ impl TicketMutation {
         ctx: &Context<'_>,
         input: TicketAssignInput,
     ) -> Result<TicketAssignPayload> {
-        let viewer = actor(ctx)?;
+        let viewer = &actor(ctx)?;
         let result = async {
             let id = expect(Kind::Ticket, &input.id, "id")?;
             let assignee = match &input.assignee_id {
                 MaybeUndefined::Value(assignee) => {
                     Some(expect(Kind::User, assignee, "assigneeId")?)
                 }
-                MaybeUndefined::Null | MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => None,
+                // Leaving the field out must not unassign by accident.
+                MaybeUndefined::Undefined => {
+                    return Err(service::Error::invalid(
+                        "assigneeId",
+                        "give a user's ID to assign, or null to unassign",
+                    ));
+                }
             };
             service::ticket::assign(service_db(ctx)?, viewer, id, assignee).await
         };
@@ -109,7 +116,7 @@ impl TicketMutation {
         ctx: &Context<'_>,
         input: TicketTransitionInput,
     ) -> Result<TicketTransitionPayload> {
-        let viewer = actor(ctx)?;
+        let viewer = &actor(ctx)?;
         let result = async {
             let id = expect(Kind::Ticket, &input.id, "id")?;
             service::ticket::transition(
@@ -130,7 +137,7 @@ impl TicketMutation {
         ctx: &Context<'_>,
         input: TicketDeleteInput,
     ) -> Result<TicketDeletePayload> {
-        let viewer = actor(ctx)?;
+        let viewer = &actor(ctx)?;
         let result = async {
             let id = expect(Kind::Ticket, &input.id, "id")?;
             service::ticket::soft_delete(service_db(ctx)?, viewer, id).await

@@ -18,7 +18,7 @@ impl UserMutation {
         ctx: &Context<'_>,
         input: UserCreateInput,
     ) -> Result<UserCreatePayload> {
-        let viewer = actor(ctx)?;
+        let viewer = &actor(ctx)?;
         let result = async {
             let organization_ids = input
                 .organization_ids
@@ -44,7 +44,7 @@ impl UserMutation {
         ctx: &Context<'_>,
         input: UserUpdateInput,
     ) -> Result<UserUpdatePayload> {
-        let viewer = actor(ctx)?;
+        let viewer = &actor(ctx)?;
         let client = client_info(ctx);
         let result = async {
             let id = expect(Kind::User, &input.id, "id")?;
@@ -69,7 +69,7 @@ impl UserMutation {
         ctx: &Context<'_>,
         input: UserPasswordChangeInput,
     ) -> Result<UserPasswordChangePayload> {
-        let viewer = actor(ctx)?;
+        let viewer = &actor(ctx)?;
         match service::user::change_password(
             db(ctx)?,
             viewer,

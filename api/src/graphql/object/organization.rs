@@ -53,7 +53,7 @@ impl Organization {
     /// The people of this organization, by name. Clients see only the staff among them and
     /// themselves.
     async fn members(&self, ctx: &Context<'_>) -> Result<Vec<User>> {
-        let viewer = actor(ctx)?;
+        let viewer = &actor(ctx)?;
         let members = loaders(ctx)?
             .members
             .load_one(self.0.id)

@@ -97,7 +97,7 @@ impl Ticket {
         #[graphql(default = 20, validator(minimum = 0, maximum = 100))] first: i32,
         after: Option<String>,
     ) -> Result<CommentConnection> {
-        let viewer = actor(ctx)?;
+        let viewer = &actor(ctx)?;
         match after {
             None => {
                 // One more than asked tells whether there is a next page.
@@ -179,7 +179,7 @@ impl Ticket {
 
     /// The statuses the viewer may move this ticket to now.
     async fn available_transitions(&self, ctx: &Context<'_>) -> Result<Vec<TicketStatus>> {
-        let viewer = actor(ctx)?;
+        let viewer = &actor(ctx)?;
         Ok(service::ticket::available_transitions(viewer, &self.0)
             .into_iter()
             .map(Into::into)
@@ -188,7 +188,7 @@ impl Ticket {
 
     async fn viewer_can(&self, ctx: &Context<'_>) -> Result<ViewerCan> {
         use service::access;
-        let viewer = actor(ctx)?;
+        let viewer = &actor(ctx)?;
         let ticket = &self.0;
         Ok(ViewerCan {
             update: access::can_update(viewer, ticket),

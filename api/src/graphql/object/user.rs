@@ -34,25 +34,25 @@ impl User {
 
     /// Visible to staff and to the user themselves; null for everyone else.
     async fn email(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
-        let viewer = actor(ctx)?;
+        let viewer = &actor(ctx)?;
         Ok((viewer.is_staff() || viewer.user_id == self.0.id).then_some(self.0.email.as_str()))
     }
 
     /// Whether the account is locked; visible to staff and to the user themselves.
     async fn is_locked(&self, ctx: &Context<'_>) -> Result<Option<bool>> {
-        let viewer = actor(ctx)?;
+        let viewer = &actor(ctx)?;
         Ok((viewer.is_staff() || viewer.user_id == self.0.id).then_some(self.0.is_locked))
     }
 
     /// Whether the account may sign in yet; visible to staff and to the user themselves.
     async fn is_approved(&self, ctx: &Context<'_>) -> Result<Option<bool>> {
-        let viewer = actor(ctx)?;
+        let viewer = &actor(ctx)?;
         Ok((viewer.is_staff() || viewer.user_id == self.0.id).then_some(self.0.is_approved))
     }
 
     /// The organizations the user belongs to, among those you may see.
     async fn organizations(&self, ctx: &Context<'_>) -> Result<Vec<Organization>> {
-        let viewer = actor(ctx)?;
+        let viewer = &actor(ctx)?;
         let found = loaders(ctx)?
             .user_organizations
             .load_one(self.0.id)

@@ -31,7 +31,7 @@ impl EventQuery {
         first: Option<i32>,
         filter: Option<EventFilter>,
     ) -> Result<TicketEventConnection> {
-        let viewer = actor(ctx)?;
+        let viewer = &actor(ctx)?;
         let filter = filter.unwrap_or_default();
         let filter = service::event::EventFilter {
             ticket_id: filter

@@ -36,7 +36,7 @@ impl NodeQuery {
 
 /// Loads the nodes behind `ids`, one statement per kind.
 async fn fetch(ctx: &Context<'_>, ids: &[ID]) -> Result<HashMap<String, Node>> {
-    let viewer = actor(ctx)?;
+    let viewer = &actor(ctx)?;
     let mut by_kind: HashMap<Kind, Vec<(String, Uuid)>> = HashMap::new();
     for id in ids {
         if let Some((kind, uuid)) = decode(id) {
@@ -53,9 +53,15 @@ async fn fetch(ctx: &Context<'_>, ids: &[ID]) -> Result<HashMap<String, Node>> {
                 .into_iter()
                 .map(|t| (t.id, Node::Ticket(Ticket(t))))
                 .collect(),
+            // The same rule as `user(id)`: staff see anyone, clients themselves.
             Kind::User => loaders(ctx)?
                 .users
-                .load_many(uuids.iter().copied())
+                .load_many(
+                    uuids
+                        .iter()
+                        .copied()
+                        .filter(|id| service::user::can_read(viewer, *id)),
+                )
                 .await
                 .gql()?
                 .into_iter()

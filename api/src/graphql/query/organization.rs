@@ -13,7 +13,7 @@ pub struct OrganizationQuery;
 impl OrganizationQuery {
     /// An organization you may see (your own; staff with a global role see all), or null.
     async fn organization(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Organization>> {
-        let viewer = actor(ctx)?;
+        let viewer = &actor(ctx)?;
         let id = expect(Kind::Organization, &id, "id").gql()?;
         match service::organization::get(db(ctx)?, viewer, id).await {
             Ok(found) => Ok(Some(Organization(found))),
@@ -30,7 +30,7 @@ impl OrganizationQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<OrganizationConnection> {
-        let viewer = actor(ctx)?;
+        let viewer = &actor(ctx)?;
         let page = PageRequest {
             first,
             after: after.map(|c| parse_cursor(&c, "after")).transpose().gql()?,

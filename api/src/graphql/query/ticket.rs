@@ -23,7 +23,7 @@ impl TicketQuery {
         id: Option<ID>,
         number: Option<String>,
     ) -> Result<Option<Ticket>> {
-        let viewer = actor(ctx)?;
+        let viewer = &actor(ctx)?;
         let db = db(ctx)?;
         let found = match (id, number) {
             (Some(id), None) => {
@@ -83,7 +83,7 @@ pub async fn ticket_page(
     order: service::ticket::query::TicketOrder,
     page: PageRequest,
 ) -> Result<TicketConnection> {
-    let viewer = actor(ctx)?;
+    let viewer = &actor(ctx)?;
     let page = service::ticket::query::list(db(ctx)?, viewer, &filter, order, &page)
         .await
         .gql()?;

@@ -23,7 +23,7 @@ pub struct UserFilter {
 impl UserQuery {
     /// A user by ID: staff may look anyone up, clients themselves. Null otherwise.
     async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
-        let viewer = actor(ctx)?;
+        let viewer = &actor(ctx)?;
         let id = expect(Kind::User, &id, "id").gql()?;
         match service::user::get(db(ctx)?, viewer, id).await {
             Ok(found) => Ok(Some(User(found))),
@@ -41,7 +41,7 @@ impl UserQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<UserConnection> {
-        let viewer = actor(ctx)?;
+        let viewer = &actor(ctx)?;
         let filter = filter.unwrap_or_default();
         let filter = service::user::UserFilter {
             role: filter

@@ -11,7 +11,7 @@ pub struct ViewerQuery;
 impl ViewerQuery {
     /// The signed-in user.
     async fn me(&self, ctx: &Context<'_>) -> Result<User> {
-        let viewer = actor(ctx)?;
+        let viewer = &actor(ctx)?;
         loaders(ctx)?
             .users
             .load_one(viewer.user_id)
