@@ -334,3 +334,12 @@ pub async fn of_users(
     }
     Ok(out)
 }
+
+/// How many organizations `actor` may see.
+pub async fn count(db: &impl ConnectionTrait, actor: &Actor) -> Result<u64> {
+    use sea_orm::PaginatorTrait;
+    Ok(organization::Entity::find()
+        .filter(scope(actor))
+        .count(db)
+        .await?)
+}

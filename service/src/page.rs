@@ -198,7 +198,7 @@ where
     })
 }
 
-/// A page of `query`'s rows by name, after a (name, id) cursor.
+/// A page of `query`'s rows by name: forward after a (name, id) cursor, or backward before one.
 pub(crate) async fn by_name<E>(
     db: &impl sea_orm::ConnectionTrait,
     query: sea_orm::Select<E>,
@@ -209,34 +209,43 @@ pub(crate) async fn by_name<E>(
 where
     E: sea_orm::EntityTrait,
 {
-    use sea_orm::{ColumnTrait, Condition, QueryFilter, QueryOrder, QuerySelect};
+    use sea_orm::{ColumnTrait, Condition, Order, QueryFilter, QueryOrder, QuerySelect};
     page.expect(KeyKind::Text)?;
-    let (limit, _) = page.window()?;
+    let (limit, direction) = page.window()?;
+    let forward = direction == Direction::Forward;
+    let cursor = if forward { &page.after } else { &page.before };
     let mut query = query;
     if let Some(Position {
-        key: Key::Text(after_name),
-        id: after,
-    }) = &page.after
+        key: Key::Text(at),
+        id: at_id,
+    }) = cursor
     {
+        let (beyond, beyond_id) = if forward {
+            (name.gt(at.clone()), id.gt(*at_id))
+        } else {
+            (name.lt(at.clone()), id.lt(*at_id))
+        };
         query = query.filter(
-            Condition::any().add(name.gt(after_name.clone())).add(
-                Condition::all()
-                    .add(name.eq(after_name.clone()))
-                    .add(id.gt(*after)),
-            ),
+            Condition::any()
+                .add(beyond)
+                .add(Condition::all().add(name.eq(at.clone())).add(beyond_id)),
         );
     }
+    let order = if forward { Order::Asc } else { Order::Desc };
     let mut rows = query
-        .order_by_asc(name)
-        .order_by_asc(id)
+        .order_by(name, order.clone())
+        .order_by(id, order)
         .limit(limit + 1)
         .all(db)
         .await?;
     let more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
+    if !forward {
+        rows.reverse();
+    }
     Ok(Page {
         items: rows,
-        has_next_page: more,
-        has_previous_page: page.after.is_some(),
+        has_next_page: if forward { more } else { page.before.is_some() },
+        has_previous_page: if forward { page.after.is_some() } else { more },
     })
 }

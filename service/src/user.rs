@@ -210,15 +210,8 @@ pub fn position(user: &user::Model) -> crate::page::Position {
     }
 }
 
-/// A page of users by name (staff only).
-pub async fn list(
-    db: &impl ConnectionTrait,
-    actor: &crate::actor::Actor,
-    filter: &UserFilter,
-    page: &crate::page::PageRequest,
-) -> Result<crate::page::Page<user::Model>> {
+fn filtered(filter: &UserFilter) -> sea_orm::Select<user::Entity> {
     use sea_orm::{ColumnTrait, Condition};
-    crate::access::require(actor.is_staff())?;
     let mut query = user::Entity::find();
     if !filter.role.is_empty() {
         query = query.filter(user::Column::Role.is_in(filter.role.clone()));
@@ -250,7 +243,36 @@ pub async fn list(
                 .add(Expr::expr(Func::lower(Expr::col(user::Column::Email))).like(pattern)),
         );
     }
-    crate::page::by_name(db, query, user::Column::Name, user::Column::Id, page).await
+    query
+}
+
+/// A page of users by name (staff only).
+pub async fn list(
+    db: &impl ConnectionTrait,
+    actor: &crate::actor::Actor,
+    filter: &UserFilter,
+    page: &crate::page::PageRequest,
+) -> Result<crate::page::Page<user::Model>> {
+    crate::access::require(actor.is_staff())?;
+    crate::page::by_name(
+        db,
+        filtered(filter),
+        user::Column::Name,
+        user::Column::Id,
+        page,
+    )
+    .await
+}
+
+/// How many users match `filter` (staff only).
+pub async fn count(
+    db: &impl ConnectionTrait,
+    actor: &crate::actor::Actor,
+    filter: &UserFilter,
+) -> Result<u64> {
+    use sea_orm::PaginatorTrait;
+    crate::access::require(actor.is_staff())?;
+    Ok(filtered(filter).count(db).await?)
 }
 
 /// Creates an account (administrators), approved, in the given organizations.

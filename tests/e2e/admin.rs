@@ -244,3 +244,50 @@ async fn administrators_create_accounts_that_can_sign_in() {
         json!([{ "name": "New Agent" }])
     );
 }
+
+#[tokio::test]
+async fn organizations_and_users_page_both_ways_and_count() {
+    let app = TestApp::spawn().await;
+    World::build(app.db()).await;
+    let admin = app.login(&email_of("admin"), PASSWORD).await;
+    let names = |response: &serde_json::Value, list: &str| -> Vec<String> {
+        response["data"][list]["nodes"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{response}"))
+            .iter()
+            .map(|n| n["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let first = app
+        .graphql_as(
+            &admin,
+            "{ users(first: 3) { totalCount nodes { name } pageInfo { hasNextPage endCursor } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(first["data"]["users"]["totalCount"], 7, "{first}");
+    assert_eq!(names(&first, "users"), vec!["admin", "agent_a", "agent_b"]);
+    let cursor = first["data"]["users"]["pageInfo"]["endCursor"].clone();
+    let back = app
+        .graphql_as(
+            &admin,
+            "query($c: String) { users(last: 2, before: $c) { nodes { name } pageInfo { hasPreviousPage hasNextPage } } }",
+            json!({ "c": cursor }),
+        )
+        .await;
+    assert_eq!(names(&back, "users"), vec!["admin", "agent_a"], "{back}");
+    assert_eq!(back["data"]["users"]["pageInfo"]["hasNextPage"], true);
+    let last = app
+        .graphql_as(
+            &admin,
+            "{ organizations(last: 1) { totalCount nodes { name } pageInfo { hasPreviousPage } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(names(&last, "organizations"), vec!["Org B"], "{last}");
+    assert_eq!(last["data"]["organizations"]["totalCount"], 2);
+    assert_eq!(
+        last["data"]["organizations"]["pageInfo"]["hasPreviousPage"],
+        true
+    );
+}

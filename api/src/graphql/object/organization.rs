@@ -99,6 +99,7 @@ impl Organization {
 }
 
 super::page_info::connection!(
+    counted
     /// A page of organizations, by name.
     OrganizationConnection,
     OrganizationEdge,

@@ -72,6 +72,7 @@ impl User {
 }
 
 super::page_info::connection!(
+    counted
     /// A page of users, by name.
     UserConnection,
     UserEdge,

@@ -23,22 +23,35 @@ impl OrganizationQuery {
     }
 
     /// The organizations you may see, by name.
-    #[graphql(complexity = "(first.unwrap_or(20).clamp(0, 100) as usize) * child_complexity + 1")]
+    #[graphql(
+        complexity = "(first.or(last).unwrap_or(20).clamp(0, 100) as usize) * child_complexity + 1"
+    )]
     async fn organizations(
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
     ) -> Result<OrganizationConnection> {
         let viewer = &actor(ctx)?;
         let page = PageRequest {
             first,
             after: after.map(|c| parse_cursor(&c, "after")).transpose().gql()?,
-            ..Default::default()
+            last,
+            before: before
+                .map(|c| parse_cursor(&c, "before"))
+                .transpose()
+                .gql()?,
         };
-        let page = service::organization::list(db(ctx)?, viewer, &page)
-            .await
-            .gql()?;
-        Ok(OrganizationConnection::new(page))
+        let db = db(ctx)?;
+        let page = service::organization::list(db, viewer, &page).await.gql()?;
+        // One COUNT, only when asked for.
+        let total = if ctx.look_ahead().field("totalCount").exists() {
+            service::organization::count(db, viewer).await.gql()?
+        } else {
+            0
+        };
+        Ok(OrganizationConnection::new(page, total))
     }
 }

@@ -33,13 +33,17 @@ impl UserQuery {
     }
 
     /// Users by name (staff only).
-    #[graphql(complexity = "(first.unwrap_or(20).clamp(0, 100) as usize) * child_complexity + 1")]
+    #[graphql(
+        complexity = "(first.or(last).unwrap_or(20).clamp(0, 100) as usize) * child_complexity + 1"
+    )]
     async fn users(
         &self,
         ctx: &Context<'_>,
         filter: Option<UserFilter>,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
     ) -> Result<UserConnection> {
         let viewer = &actor(ctx)?;
         let filter = filter.unwrap_or_default();
@@ -60,11 +64,22 @@ impl UserQuery {
         let page = PageRequest {
             first,
             after: after.map(|c| parse_cursor(&c, "after")).transpose().gql()?,
-            ..Default::default()
+            last,
+            before: before
+                .map(|c| parse_cursor(&c, "before"))
+                .transpose()
+                .gql()?,
         };
-        let page = service::user::list(db(ctx)?, viewer, &filter, &page)
+        let db = db(ctx)?;
+        let page = service::user::list(db, viewer, &filter, &page)
             .await
             .gql()?;
-        Ok(UserConnection::new(page))
+        // One COUNT, only when asked for.
+        let total = if ctx.look_ahead().field("totalCount").exists() {
+            service::user::count(db, viewer, &filter).await.gql()?
+        } else {
+            0
+        };
+        Ok(UserConnection::new(page, total))
     }
 }
