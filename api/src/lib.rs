@@ -3,6 +3,7 @@
 //! only translates between HTTP/GraphQL and it.
 
 pub mod config;
+pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod metrics;

@@ -37,6 +37,7 @@ pub struct Metrics {
     registry: Registry,
     db_statements: Counter,
     db_failed_statements: Counter,
+    db_background_statements: Counter,
     graphql_requests: Family<OperationLabels, Counter>,
     graphql_errors: Family<OperationLabels, Counter>,
     graphql_duration: Family<OperationLabels, Histogram>,
@@ -57,6 +58,12 @@ impl Metrics {
             "db_failed_statements",
             "SQL statements that returned an error",
             db_failed_statements.clone(),
+        );
+        let db_background_statements = Counter::default();
+        registry.register(
+            "db_background_statements",
+            "SQL statements run by background work (the event relay), not by requests",
+            db_background_statements.clone(),
         );
         let graphql_requests = Family::<OperationLabels, Counter>::default();
         registry.register(
@@ -89,6 +96,7 @@ impl Metrics {
             registry,
             db_statements,
             db_failed_statements,
+            db_background_statements,
             graphql_requests,
             graphql_errors,
             graphql_duration,
@@ -101,6 +109,10 @@ impl Metrics {
         if failed {
             self.db_failed_statements.inc();
         }
+    }
+
+    pub fn record_background_statement(&self) {
+        self.db_background_statements.inc();
     }
 
     pub fn record_operation(&self, operation: OperationType, elapsed: Duration, had_errors: bool) {

@@ -74,20 +74,34 @@ impl Application {
             },
             max_complexity: settings.server.max_query_complexity,
         };
-        let schema =
-            crate::graphql::build_schema(db.clone(), auth.clone(), metrics.clone(), options);
-        let state = AppState::new(
+        let bus = crate::events::EventBus::new();
+        let background_metrics = metrics.clone();
+        let background_db = service::db::with_hook(
+            &db,
+            settings.database.slow_statement(),
+            std::sync::Arc::new(move |_| background_metrics.record_background_statement()),
+        );
+        let schema = crate::graphql::build_schema(
+            db.clone(),
+            auth.clone(),
+            metrics.clone(),
+            bus.clone(),
+            options,
+        );
+        let state = AppState::new(crate::state::Parts {
             db,
+            background_db,
             redis,
             auth,
             metrics,
             schema,
-            crate::state::HttpOptions {
+            http: crate::state::HttpOptions {
                 graphiql: settings.server.graphiql,
                 max_batch: settings.server.max_batch,
                 trust_forwarded_for: settings.server.trust_forwarded_for,
             },
-        );
+            bus,
+        });
         let listener = TcpListener::bind(settings.server.addr)
             .await
             .map_err(|source| StartupError::Bind {
@@ -129,6 +143,8 @@ impl Application {
             settings,
         } = self;
         let app = crate::http::router(state.clone());
+        // The relay runs while the server does.
+        let relay = tokio::spawn(state.bus().clone().relay(state.background_db().clone()));
         let delay = Duration::from_secs(settings.server.shutdown_delay_secs);
         let timeout = Duration::from_secs(settings.server.shutdown_timeout_secs);
 
@@ -160,6 +176,7 @@ impl Application {
                 }
             },
         };
+        relay.abort();
         // Closing the pool lets SQLite checkpoint its write-ahead log and PostgreSQL end the
         // sessions cleanly instead of seeing dropped connections.
         if let Err(err) = state.db().clone().close().await {

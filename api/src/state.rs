@@ -7,6 +7,7 @@ use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
 use service::auth::Auth;
 
+use crate::events::EventBus;
 use crate::graphql::HelpdeskSchema;
 use crate::metrics::Metrics;
 
@@ -16,13 +17,21 @@ pub struct AppState {
 }
 
 struct Inner {
-    db: DatabaseConnection,
-    auth: Arc<Auth>,
-    redis: Option<ConnectionManager>,
-    metrics: Arc<Metrics>,
-    schema: HelpdeskSchema,
-    http: HttpOptions,
+    parts: Parts,
     draining: AtomicBool,
+}
+
+/// What the server is built from.
+pub struct Parts {
+    pub db: DatabaseConnection,
+    /// The same pool, with its statements counted as background work.
+    pub background_db: DatabaseConnection,
+    pub redis: Option<ConnectionManager>,
+    pub auth: Arc<Auth>,
+    pub metrics: Arc<Metrics>,
+    pub schema: HelpdeskSchema,
+    pub http: HttpOptions,
+    pub bus: EventBus,
 }
 
 /// How the HTTP layer treats requests.
@@ -34,58 +43,55 @@ pub struct HttpOptions {
 }
 
 impl AppState {
-    pub fn new(
-        db: DatabaseConnection,
-        redis: Option<ConnectionManager>,
-        auth: Arc<Auth>,
-        metrics: Arc<Metrics>,
-        schema: HelpdeskSchema,
-        http: HttpOptions,
-    ) -> Self {
+    pub fn new(parts: Parts) -> Self {
         Self {
             inner: Arc::new(Inner {
-                db,
-                auth,
-                redis,
-                metrics,
-                schema,
-                http,
+                parts,
                 draining: AtomicBool::new(false),
             }),
         }
     }
 
     pub fn db(&self) -> &DatabaseConnection {
-        &self.inner.db
+        &self.inner.parts.db
     }
 
     pub fn auth(&self) -> &Auth {
-        &self.inner.auth
+        &self.inner.parts.auth
     }
 
     pub fn redis(&self) -> Option<&ConnectionManager> {
-        self.inner.redis.as_ref()
+        self.inner.parts.redis.as_ref()
     }
 
     pub fn metrics(&self) -> &Metrics {
-        &self.inner.metrics
+        &self.inner.parts.metrics
     }
 
     pub fn schema(&self) -> &HelpdeskSchema {
-        &self.inner.schema
+        &self.inner.parts.schema
     }
 
     pub fn graphiql(&self) -> bool {
-        self.inner.http.graphiql
+        self.inner.parts.http.graphiql
     }
 
     pub fn trust_forwarded_for(&self) -> bool {
-        self.inner.http.trust_forwarded_for
+        self.inner.parts.http.trust_forwarded_for
+    }
+
+    /// The pool, counted as background work.
+    pub fn background_db(&self) -> &DatabaseConnection {
+        &self.inner.parts.background_db
+    }
+
+    pub fn bus(&self) -> &EventBus {
+        &self.inner.parts.bus
     }
 
     /// Most operations in one JSON batch.
     pub fn max_batch(&self) -> usize {
-        self.inner.http.max_batch
+        self.inner.parts.http.max_batch
     }
 
     /// Marks the server as shutting down: `/readyz` answers 503 from now on.

@@ -211,21 +211,11 @@ pub async fn connect(url: &str, options: DbOptions) -> Result<DatabaseConnection
     let mut db = Database::connect(connect).await.map_err(unreachable)?;
     db.ping().await.map_err(unreachable)?;
 
-    let slow = options.slow_statement;
-    let hook = options.on_statement.clone();
-    db.set_metric_callback(move |info| {
-        if let Some(hook) = &hook {
-            hook(info);
-        }
-        if info.elapsed >= slow {
-            tracing::warn!(
-                duration_ms = info.elapsed.as_millis() as u64,
-                failed = info.failed,
-                sql = %info.statement.sql,
-                "slow SQL statement"
-            );
-        }
-    });
+    install_hook(
+        &mut db,
+        options.slow_statement,
+        options.on_statement.clone(),
+    );
     Ok(db)
 }
 
@@ -265,6 +255,35 @@ pub async fn begin_write<C: sea_orm::TransactionTrait>(db: &C) -> Result<C::Tran
         ..Default::default()
     })
     .await
+}
+
+/// Counts (through `hook`) and times every statement of `db`, logging the slow ones.
+fn install_hook(db: &mut DatabaseConnection, slow: Duration, hook: Option<StatementHook>) {
+    db.set_metric_callback(move |info| {
+        if let Some(hook) = &hook {
+            hook(info);
+        }
+        if info.elapsed >= slow {
+            tracing::warn!(
+                duration_ms = info.elapsed.as_millis() as u64,
+                failed = info.failed,
+                sql = %info.statement.sql,
+                "slow SQL statement"
+            );
+        }
+    });
+}
+
+/// A handle on the same pool whose statements go to another hook: background work (the
+/// event relay) is counted apart from the statements requests cost.
+pub fn with_hook(
+    db: &DatabaseConnection,
+    slow: Duration,
+    hook: StatementHook,
+) -> DatabaseConnection {
+    let mut other = db.clone();
+    install_hook(&mut other, slow, Some(hook));
+    other
 }
 
 /// The driver's own words, without SeaORM's wrapping.

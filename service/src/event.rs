@@ -172,3 +172,52 @@ pub async fn feed(
         has_previous_page: page.after.is_some(),
     })
 }
+
+/// Claims up to `limit` unpublished events in log order, for the relay, and marks them
+/// published in the same transaction. On PostgreSQL the rows are locked with SKIP LOCKED, so
+/// several replicas share the work without publishing an event twice; on SQLite the write
+/// transaction serializes relays.
+pub async fn claim_unpublished<C>(db: &C, limit: u64) -> Result<Vec<outbox_event::Model>>
+where
+    C: ConnectionTrait + sea_orm::TransactionTrait,
+{
+    use sea_orm::TransactionSession;
+    use sea_orm::sea_query::{LockBehavior, LockType};
+    let txn = crate::db::begin_write(db).await?;
+    let claimed = outbox_event::Entity::find()
+        .filter(outbox_event::Column::PublishedAt.is_null())
+        .order_by_asc(outbox_event::Column::Id)
+        .limit(limit)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .all(&txn)
+        .await?;
+    if !claimed.is_empty() {
+        outbox_event::Entity::update_many()
+            .col_expr(
+                outbox_event::Column::PublishedAt,
+                sea_orm::sea_query::Expr::value(Utc::now()),
+            )
+            .filter(
+                outbox_event::Column::Id.is_in(claimed.iter().map(|e| e.id).collect::<Vec<_>>()),
+            )
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(claimed)
+}
+
+/// Whether `actor` may receive `event` now: the same rules as the change feed.
+pub async fn visible_to(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    event: &outbox_event::Model,
+) -> Result<bool> {
+    if event.internal && !actor.is_staff() {
+        return Ok(false);
+    }
+    Ok(ticket::Entity::find_by_id(event.ticket_id)
+        .one(db)
+        .await?
+        .is_some_and(|t| access::can_read(actor, &t)))
+}

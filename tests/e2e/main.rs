@@ -23,6 +23,7 @@ mod readme;
 mod schema;
 mod search;
 mod server;
+mod subscriptions;
 mod telemetry;
 mod tickets;
 mod transitions;

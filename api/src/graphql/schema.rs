@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_graphql::extensions::Tracing;
-use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
+use async_graphql::{Schema, SchemaBuilder};
 use sea_orm::DatabaseConnection;
 use service::auth::Auth;
 
@@ -12,15 +12,17 @@ use super::extension::limits::{DocumentLimits, Limits};
 use super::extension::metrics::OperationMetrics;
 use super::mutation::MutationRoot;
 use super::query::QueryRoot;
+use super::subscription::SubscriptionRoot;
+use crate::events::EventBus;
 use crate::metrics::Metrics;
 
-pub type HelpdeskSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type HelpdeskSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
-fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        SubscriptionRoot::default(),
     )
 }
 
@@ -50,6 +52,7 @@ pub fn build_schema(
     db: DatabaseConnection,
     auth: Arc<Auth>,
     metrics: Arc<Metrics>,
+    bus: EventBus,
     options: SchemaOptions,
 ) -> HelpdeskSchema {
     let mut builder = builder()
@@ -60,7 +63,8 @@ pub fn build_schema(
         .limit_complexity(options.max_complexity)
         .limit_directives(options.limits.max_directives as usize)
         .data(db)
-        .data(auth);
+        .data(auth)
+        .data(bus);
     if !options.introspection {
         builder = builder.disable_introspection().disable_suggestions();
     }

@@ -3,6 +3,7 @@
 mod graphql;
 mod health;
 mod metrics;
+mod ws;
 
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ pub fn router(state: AppState) -> Router {
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/graphql/ws", get(ws::upgrade))
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(metrics::render))

@@ -39,6 +39,20 @@ pub struct Loaders {
 }
 
 impl Loaders {
+    /// A set for a long-lived connection: batching, but no cache, so nothing goes stale.
+    pub fn uncached(db: &DatabaseConnection, actor: Option<&Actor>) -> Self {
+        let loaders = Self::new(db, actor);
+        loaders.users.enable_all_cache(false);
+        loaders.organizations.enable_all_cache(false);
+        loaders.comment_windows.enable_all_cache(false);
+        loaders.comment_counts.enable_all_cache(false);
+        loaders.history_windows.enable_all_cache(false);
+        loaders.members.enable_all_cache(false);
+        loaders.tickets.enable_all_cache(false);
+        loaders.user_organizations.enable_all_cache(false);
+        loaders
+    }
+
     /// A fresh set for one request by `actor`.
     pub fn new(db: &DatabaseConnection, actor: Option<&Actor>) -> Self {
         fn loader<T>(loader: T) -> DataLoader<T, HashMapCache>

@@ -6,6 +6,7 @@ mod ticket;
 mod user;
 mod viewer;
 
+pub use event::EventFilter;
 pub use ticket::ticket_page;
 
 use async_graphql::MergedObject;
