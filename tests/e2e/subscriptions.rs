@@ -127,16 +127,45 @@ async fn subscribers_receive_only_what_they_may_see() {
 }
 
 #[tokio::test]
-async fn a_bad_token_in_connection_init_closes_the_socket() {
+async fn the_handshake_closes_with_the_protocols_codes() {
     let app = TestApp::spawn().await;
+
+    // A missing or bad token: 4403.
+    for payload in [json!({ "authorization": "Bearer forged" }), json!({})] {
+        let mut socket = open(&app).await;
+        send(
+            &mut socket,
+            json!({ "type": "connection_init", "payload": payload }),
+        )
+        .await;
+        assert_eq!(
+            next(&mut socket).await,
+            json!({ "type": "closed", "code": 4403 }),
+            "{payload}"
+        );
+    }
+    // A subscription before the handshake: 4401.
     let mut socket = open(&app).await;
     send(
         &mut socket,
-        json!({ "type": "connection_init", "payload": { "authorization": "Bearer forged" } }),
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": EVENTS } }),
     )
     .await;
-    let message = next(&mut socket).await;
-    // Closed without an ack. (async-graphql closes with 1002 here; the protocol's 4403 comes
-    // with the close-code work of the live-updates issue.)
-    assert_eq!(message["type"], "closed", "{message}");
+    assert_eq!(
+        next(&mut socket).await,
+        json!({ "type": "closed", "code": 4401 })
+    );
+    // Not a protocol message: 4400.
+    let mut socket = open(&app).await;
+    socket.send(Message::Text("hello".into())).await.unwrap();
+    assert_eq!(
+        next(&mut socket).await,
+        json!({ "type": "closed", "code": 4400 })
+    );
+    // Nothing at all: 4408 once the 3 s for `connection_init` have passed.
+    let mut socket = open(&app).await;
+    assert_eq!(
+        next(&mut socket).await,
+        json!({ "type": "closed", "code": 4408 })
+    );
 }

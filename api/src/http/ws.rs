@@ -1,6 +1,18 @@
 //! `/graphql/ws`: GraphQL subscriptions over WebSocket (`graphql-transport-ws`, and the older
 //! `graphql-ws`). The access token travels in the `connection_init` payload
-//! (`{ "authorization": "Bearer ..." }`); a missing or bad one closes the socket.
+//! (`{ "authorization": "Bearer ..." }`).
+//!
+//! The handshake is ours, so it closes with the protocol's codes (async-graphql closes every
+//! failed init with 1002): no `connection_init` within 3 s is 4408, a missing or bad token
+//! 4403, a subscription before the handshake 4401, anything else first 4400. The accepted
+//! `connection_init` is then replayed to async-graphql, which acknowledges it and serves the
+//! subscriptions.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
 
 use async_graphql::Data;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
@@ -19,17 +31,67 @@ pub async fn upgrade(
 ) -> Response {
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| {
-            let schema = state.schema().clone();
-            GraphQLWebSocket::new(socket, schema, protocol)
-                .on_connection_init(
-                    move |payload| async move { connection_data(&state, payload).await },
-                )
-                .serve()
-        })
+        .on_upgrade(move |socket| handshake(state, protocol, socket))
 }
 
-/// The connection's viewer, from the token in `connection_init`.
+const INIT_TIMEOUT: Duration = Duration::from_secs(3);
+
+async fn handshake(state: AppState, protocol: GraphQLProtocol, socket: WebSocket) {
+    let (mut sink, mut stream) = socket.split();
+    let first = match tokio::time::timeout(INIT_TIMEOUT, first_text(&mut stream)).await {
+        Err(_) => return close(&mut sink, 4408, "Connection initialisation timeout").await,
+        Ok(None) => return,
+        Ok(Some(text)) => text,
+    };
+    let Ok(message) = serde_json::from_str::<serde_json::Value>(&first) else {
+        return close(&mut sink, 4400, "Invalid message").await;
+    };
+    match message["type"].as_str() {
+        Some("connection_init") => {}
+        Some("subscribe") | Some("start") => return close(&mut sink, 4401, "Unauthorized").await,
+        _ => return close(&mut sink, 4400, "Invalid message").await,
+    }
+    let data = match connection_data(&state, message["payload"].clone()).await {
+        Ok(data) => data,
+        Err(err) => {
+            tracing::debug!(reason = %err.message, "subscription handshake refused");
+            return close(&mut sink, 4403, "Forbidden").await;
+        }
+    };
+    let replayed = futures_util::stream::once(async move { Ok(Message::Text(first.into())) });
+    GraphQLWebSocket::new_with_pair(
+        sink,
+        replayed.chain(stream),
+        state.schema().clone(),
+        protocol,
+    )
+    .with_data(data)
+    .serve()
+    .await;
+}
+
+/// The first text frame, skipping pings; `None` when the client went away.
+async fn first_text(stream: &mut SplitStream<WebSocket>) -> Option<String> {
+    while let Some(Ok(message)) = stream.next().await {
+        match message {
+            Message::Text(text) => return Some(text.to_string()),
+            Message::Binary(bytes) => return Some(String::from_utf8_lossy(&bytes).into_owned()),
+            Message::Close(_) => return None,
+            _ => continue,
+        }
+    }
+    None
+}
+
+async fn close(sink: &mut SplitSink<WebSocket, Message>, code: u16, reason: &'static str) {
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    let _ = sink.send(Message::Close(Some(frame))).await;
+}
+
+/// The connection's viewer and loaders, from the token in `connection_init`.
 async fn connection_data(
     state: &AppState,
     payload: serde_json::Value,
