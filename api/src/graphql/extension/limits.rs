@@ -142,41 +142,34 @@ pub fn check(document: &ExecutableDocument, limits: &Limits) -> Result<(), Serve
     };
     for (_, operation) in document.operations.iter() {
         let m = measurer.set(&operation.node.selection_set.node);
-        if m.depth > limits.max_depth {
-            return Err(refusal(
+        let checks = [
+            (
                 "DEPTH_LIMIT",
-                format!(
-                    "the query is nested {} levels deep; the limit is {}",
-                    m.depth, limits.max_depth
-                ),
-            ));
-        }
-        if m.fields > limits.max_fields {
-            return Err(refusal(
+                m.depth,
+                limits.max_depth,
+                "levels of nesting",
+            ),
+            (
                 "COMPLEXITY_LIMIT",
-                format!(
-                    "the query selects {} fields once its fragments are expanded; the limit is {}",
-                    m.fields, limits.max_fields
-                ),
-            ));
-        }
-        if m.aliases > limits.max_aliases {
-            return Err(refusal(
-                "ALIAS_LIMIT",
-                format!(
-                    "the query uses {} aliases; the limit is {}",
-                    m.aliases, limits.max_aliases
-                ),
-            ));
-        }
-        if m.directives > limits.max_directives {
-            return Err(refusal(
+                m.fields,
+                limits.max_fields,
+                "fields once its fragments are expanded",
+            ),
+            ("ALIAS_LIMIT", m.aliases, limits.max_aliases, "aliases"),
+            (
                 "DIRECTIVE_LIMIT",
-                format!(
-                    "the query uses {} directives; the limit is {}",
-                    m.directives, limits.max_directives
-                ),
-            ));
+                m.directives,
+                limits.max_directives,
+                "directives",
+            ),
+        ];
+        for (code, found, limit, what) in checks {
+            if found > limit {
+                return Err(refusal(
+                    code,
+                    format!("the query has {found} {what}; the limit is {limit}"),
+                ));
+            }
         }
     }
     Ok(())

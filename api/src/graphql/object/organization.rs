@@ -99,11 +99,12 @@ impl Organization {
 }
 
 super::page_info::connection!(
-    counted
     /// A page of organizations, by name.
     OrganizationConnection,
     OrganizationEdge,
     Organization,
     organization::Model,
-    service::organization::position
+    service::organization::position,
+    /// How many match in all.
+    total_count: u64,
 );

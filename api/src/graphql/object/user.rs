@@ -72,11 +72,12 @@ impl User {
 }
 
 super::page_info::connection!(
-    counted
     /// A page of users, by name.
     UserConnection,
     UserEdge,
     User,
     user::Model,
-    service::user::position
+    service::user::position,
+    /// How many match in all.
+    total_count: u64,
 );
