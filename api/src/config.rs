@@ -55,13 +55,30 @@ impl fmt::Debug for DatabaseSettings {
     }
 }
 
-/// The optional Redis server. Checked at start and by `/readyz`; the statistics cache and the
-/// subscription fan-out will use it.
-#[derive(Args, Clone, Default)]
+/// The optional Redis server. Checked at start and by `/readyz`; with it, committed events fan
+/// out to the subscribers of every replica.
+#[derive(Args, Clone)]
 pub struct RedisSettings {
     /// Redis URL, e.g. `redis://127.0.0.1:6379`.
     #[arg(long, env = "REDIS_URL", hide_env_values = true, global = true)]
     pub redis_url: Option<String>,
+    /// Prefix of every Redis key and channel, so several deployments can share one Redis.
+    #[arg(
+        long,
+        env = "HELPDESK_REDIS_PREFIX",
+        default_value = "helpdesk",
+        global = true
+    )]
+    pub redis_prefix: String,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self {
+            redis_url: None,
+            redis_prefix: "helpdesk".into(),
+        }
+    }
 }
 
 impl fmt::Debug for RedisSettings {
@@ -71,6 +88,7 @@ impl fmt::Debug for RedisSettings {
                 "redis_url",
                 &self.redis_url.as_deref().map(service::db::redact),
             )
+            .field("redis_prefix", &self.redis_prefix)
             .finish()
     }
 }

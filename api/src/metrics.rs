@@ -9,6 +9,7 @@ use std::time::Duration;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -42,6 +43,8 @@ pub struct Metrics {
     graphql_errors: Family<OperationLabels, Counter>,
     graphql_duration: Family<OperationLabels, Histogram>,
     http_requests: Family<HttpLabels, Counter>,
+    subscriptions_active: Gauge,
+    sockets_open: Gauge,
 }
 
 impl Metrics {
@@ -92,6 +95,18 @@ impl Metrics {
             "HTTP requests answered, by method and status",
             http_requests.clone(),
         );
+        let subscriptions_active = Gauge::default();
+        registry.register(
+            "subscriptions_active",
+            "GraphQL subscriptions listening for events on this server",
+            subscriptions_active.clone(),
+        );
+        let sockets_open = Gauge::default();
+        registry.register(
+            "websockets_open",
+            "Subscription WebSockets open on this server",
+            sockets_open.clone(),
+        );
         Arc::new(Self {
             registry,
             db_statements,
@@ -101,6 +116,8 @@ impl Metrics {
             graphql_errors,
             graphql_duration,
             http_requests,
+            subscriptions_active,
+            sockets_open,
         })
     }
 
@@ -109,6 +126,22 @@ impl Metrics {
         if failed {
             self.db_failed_statements.inc();
         }
+    }
+
+    pub fn subscription_started(&self) {
+        self.subscriptions_active.inc();
+    }
+
+    pub fn subscription_ended(&self) {
+        self.subscriptions_active.dec();
+    }
+
+    pub fn socket_opened(&self) {
+        self.sockets_open.inc();
+    }
+
+    pub fn socket_closed(&self) {
+        self.sockets_open.dec();
     }
 
     pub fn record_background_statement(&self) {

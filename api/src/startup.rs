@@ -74,7 +74,18 @@ impl Application {
             },
             max_complexity: settings.server.max_query_complexity,
         };
-        let bus = crate::events::EventBus::new();
+        let fanout = match (&settings.redis.redis_url, &redis) {
+            (Some(url), Some(publisher)) => Some(
+                crate::events::Fanout::connect(
+                    url,
+                    &settings.redis.redis_prefix,
+                    publisher.clone(),
+                )
+                .await?,
+            ),
+            _ => None,
+        };
+        let bus = crate::events::EventBus::new(metrics.clone(), fanout);
         let background_metrics = metrics.clone();
         let background_db = service::db::with_hook(
             &db,
@@ -144,7 +155,7 @@ impl Application {
         } = self;
         let app = crate::http::router(state.clone());
         // The relay runs while the server does.
-        let relay = tokio::spawn(state.bus().clone().relay(state.background_db().clone()));
+        let relay = tokio::spawn(state.bus().clone().run(state.background_db().clone()));
         let delay = Duration::from_secs(settings.server.shutdown_delay_secs);
         let timeout = Duration::from_secs(settings.server.shutdown_timeout_secs);
 
@@ -163,18 +174,27 @@ impl Application {
         )
         .with_graceful_shutdown(signal);
         let server = tokio::spawn(async move { server.await });
-        // Wait for the signal, then give in-flight requests `timeout` to finish.
+        // Wait for the signal, then give in-flight requests and open subscription sockets
+        // (told to close with 1012) `timeout` to finish.
         let mut server = server;
         let served = tokio::select! {
             result = &mut server => flatten(result),
-            _ = stopped_rx => match tokio::time::timeout(timeout, &mut server).await {
-                Ok(result) => flatten(result),
-                Err(_) => {
-                    tracing::warn!(?timeout, "in-flight requests did not finish in time; exiting");
-                    server.abort();
-                    Ok(())
+            _ = stopped_rx => {
+                state.close_sockets();
+                let finished = async {
+                    let served = (&mut server).await;
+                    state.sockets_closed().await;
+                    served
+                };
+                match tokio::time::timeout(timeout, finished).await {
+                    Ok(result) => flatten(result),
+                    Err(_) => {
+                        tracing::warn!(?timeout, "in-flight requests did not finish in time; exiting");
+                        server.abort();
+                        Ok(())
+                    }
                 }
-            },
+            }
         };
         relay.abort();
         // Closing the pool lets SQLite checkpoint its write-ahead log and PostgreSQL end the

@@ -19,6 +19,10 @@ pub struct AppState {
 struct Inner {
     parts: Parts,
     draining: AtomicBool,
+    /// Set when open subscription sockets must close (the server is stopping).
+    closing: tokio::sync::watch::Sender<bool>,
+    /// Subscription sockets open now.
+    sockets: tokio::sync::watch::Sender<usize>,
 }
 
 /// What the server is built from.
@@ -48,6 +52,8 @@ impl AppState {
             inner: Arc::new(Inner {
                 parts,
                 draining: AtomicBool::new(false),
+                closing: tokio::sync::watch::Sender::new(false),
+                sockets: tokio::sync::watch::Sender::new(0),
             }),
         }
     }
@@ -101,5 +107,38 @@ impl AppState {
 
     pub fn is_draining(&self) -> bool {
         self.inner.draining.load(Ordering::SeqCst)
+    }
+
+    /// Tells every subscription socket to close (with 1012, the server is restarting).
+    pub fn close_sockets(&self) {
+        self.inner.closing.send_replace(true);
+    }
+
+    /// Resolves once `close_sockets` was called.
+    pub fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.inner.closing.subscribe()
+    }
+
+    /// Counts a subscription socket as open until the guard is dropped.
+    pub fn socket_opened(&self) -> SocketGuard {
+        self.inner.sockets.send_modify(|n| *n += 1);
+        self.metrics().socket_opened();
+        SocketGuard(self.clone())
+    }
+
+    /// Resolves when no subscription socket is open.
+    pub async fn sockets_closed(&self) {
+        let mut open = self.inner.sockets.subscribe();
+        let _ = open.wait_for(|n| *n == 0).await;
+    }
+}
+
+/// An open subscription socket; see [`AppState::socket_opened`].
+pub struct SocketGuard(AppState);
+
+impl Drop for SocketGuard {
+    fn drop(&mut self) {
+        self.0.inner.sockets.send_modify(|n| *n -= 1);
+        self.0.metrics().socket_closed();
     }
 }

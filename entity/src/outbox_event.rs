@@ -1,7 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 /// One committed change, in the order changes committed.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "outbox_events")]
 pub struct Model {
     #[sea_orm(primary_key)]

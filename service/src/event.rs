@@ -173,38 +173,51 @@ pub async fn feed(
     })
 }
 
-/// Claims up to `limit` unpublished events in log order, for the relay, and marks them
-/// published in the same transaction. On PostgreSQL the rows are locked with SKIP LOCKED, so
-/// several replicas share the work without publishing an event twice; on SQLite the write
-/// transaction serializes relays.
-pub async fn claim_unpublished<C>(db: &C, limit: u64) -> Result<Vec<outbox_event::Model>>
-where
-    C: ConnectionTrait + sea_orm::TransactionTrait,
-{
-    use sea_orm::TransactionSession;
+/// Claims up to `limit` unpublished events in log order, for the relay. Call inside a write
+/// transaction (`db::begin_write`) and mark them with [`mark_published`] before it commits. On
+/// PostgreSQL the rows are locked with SKIP LOCKED, so several replicas share the work without
+/// publishing an event twice; on SQLite the write transaction serializes relays.
+pub async fn claim_unpublished(
+    txn: &impl ConnectionTrait,
+    limit: u64,
+) -> Result<Vec<outbox_event::Model>> {
     use sea_orm::sea_query::{LockBehavior, LockType};
-    let txn = crate::db::begin_write(db).await?;
-    let claimed = outbox_event::Entity::find()
+    Ok(outbox_event::Entity::find()
         .filter(outbox_event::Column::PublishedAt.is_null())
         .order_by_asc(outbox_event::Column::Id)
         .limit(limit)
         .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-        .all(&txn)
-        .await?;
-    if !claimed.is_empty() {
-        outbox_event::Entity::update_many()
-            .col_expr(
-                outbox_event::Column::PublishedAt,
-                sea_orm::sea_query::Expr::value(Utc::now()),
-            )
-            .filter(
-                outbox_event::Column::Id.is_in(claimed.iter().map(|e| e.id).collect::<Vec<_>>()),
-            )
-            .exec(&txn)
-            .await?;
+        .all(txn)
+        .await?)
+}
+
+pub async fn mark_published(
+    txn: &impl ConnectionTrait,
+    events: &[outbox_event::Model],
+) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
     }
-    txn.commit().await?;
-    Ok(claimed)
+    outbox_event::Entity::update_many()
+        .col_expr(
+            outbox_event::Column::PublishedAt,
+            sea_orm::sea_query::Expr::value(Utc::now()),
+        )
+        .filter(outbox_event::Column::Id.is_in(events.iter().map(|e| e.id).collect::<Vec<_>>()))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// The last event id, or 0 for an empty log: where a new subscriber starts.
+pub async fn last_id(db: &impl ConnectionTrait) -> Result<i64> {
+    let last: Option<Option<i64>> = outbox_event::Entity::find()
+        .select_only()
+        .column_as(outbox_event::Column::Id.max(), "last")
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(last.flatten().unwrap_or(0))
 }
 
 /// Whether `actor` may receive `event` now: the same rules as the change feed.

@@ -81,6 +81,14 @@ impl TestDatabase {
         }
     }
 
+    /// The Redis prefix of servers on this database: tests share one Redis, and each test's
+    /// events must reach only its own servers.
+    pub fn redis_prefix(&self) -> String {
+        let mut hasher = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(self.url(), &mut hasher);
+        format!("helpdesk-test-{:016x}", std::hash::Hasher::finish(&hasher))
+    }
+
     pub fn is_postgres(&self) -> bool {
         matches!(self, TestDatabase::Postgres { .. })
     }
@@ -146,6 +154,7 @@ pub fn settings_for(database: &TestDatabase) -> Settings {
         },
         redis: RedisSettings {
             redis_url: redis_url(),
+            redis_prefix: database.redis_prefix(),
         },
         auth: AuthSettings {
             jwt_secret: Some(TEST_JWT_SECRET.into()),

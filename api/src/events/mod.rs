@@ -1,47 +1,123 @@
-//! Getting committed events to subscribers: the relay reads the event log in order and hands
-//! each event to the in-process bus, which every subscription of this server listens to.
+//! Getting committed events to subscribers: the relay reads the event log in order and
+//! publishes each event to the bus, which every subscription listens to.
+//!
+//! The bus is in process (tokio broadcast) on the embedded default. With Redis configured the
+//! relay publishes to a Redis channel instead, and every replica forwards that channel into its
+//! own in-process bus, so a change made through one replica reaches the subscribers of all.
+//! Redis only fans out: the log is the truth, and a subscriber that missed something (a Redis
+//! outage, a reconnect) resumes from the log with `after`.
 //!
 //! The relay is woken right after a request that may have committed a change, and polls every
 //! second as a safety net (for changes made by another process, or a wake-up that was missed).
-//! The log is the truth: an event is marked published only in the transaction that claims it,
-//! and a crash before that leaves it for the next pass.
+//! An event is marked published in the transaction that claims it, after it was handed on; a
+//! crash before the commit leaves it for the next pass, which hands it on again with the same
+//! id (at least once).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use entity::outbox_event;
+use futures_util::StreamExt;
+use redis::aio::{ConnectionManager, PubSub};
 use sea_orm::DatabaseConnection;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Mutex, Notify, broadcast};
 
-/// Events waiting in a slow subscriber's buffer before it starts missing them.
-const BUS_CAPACITY: usize = 1024;
+use crate::metrics::Metrics;
+
+/// Events waiting in a slow subscriber's buffer before it is cut off.
+pub const BUS_CAPACITY: usize = 1024;
 const BATCH: u64 = 200;
 const POLL: Duration = Duration::from_secs(1);
+const RECONNECT: Duration = Duration::from_secs(1);
 
-/// The in-process event bus.
+pub type Event = Arc<outbox_event::Model>;
+
+/// The event bus of one server.
 #[derive(Clone)]
 pub struct EventBus {
-    sender: broadcast::Sender<Arc<outbox_event::Model>>,
+    sender: broadcast::Sender<Event>,
     wake: Arc<Notify>,
+    fanout: Option<Arc<Fanout>>,
+    metrics: Arc<Metrics>,
 }
 
-impl Default for EventBus {
-    fn default() -> Self {
-        Self::new()
+/// Redis pub/sub between replicas.
+pub struct Fanout {
+    client: redis::Client,
+    publisher: ConnectionManager,
+    channel: String,
+    /// The subscription made at startup (so the server listens before it serves), until the
+    /// listener takes it.
+    first: Mutex<Option<PubSub>>,
+}
+
+impl Fanout {
+    /// Subscribes to `<prefix>:events` on the server at `url`; `publisher` is the shared
+    /// connection the relay publishes on.
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        publisher: ConnectionManager,
+    ) -> Result<Self, service::redis::RedisConnectError> {
+        let fail = |reason: String| service::redis::RedisConnectError {
+            url: service::db::redact(url),
+            reason,
+        };
+        let client = redis::Client::open(url).map_err(|e| fail(e.to_string()))?;
+        let channel = format!("{prefix}:events");
+        let pubsub = subscribe(&client, &channel)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        Ok(Self {
+            client,
+            publisher,
+            channel,
+            first: Mutex::new(Some(pubsub)),
+        })
     }
 }
 
+async fn subscribe(client: &redis::Client, channel: &str) -> redis::RedisResult<PubSub> {
+    let mut pubsub = tokio::time::timeout(Duration::from_secs(5), client.get_async_pubsub())
+        .await
+        .map_err(|_| {
+            redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
+        })??;
+    pubsub.subscribe(channel).await?;
+    Ok(pubsub)
+}
+
+/// A subscriber's view of the bus; counted in `helpdesk_subscriptions_active` while it lives.
+pub struct Subscription {
+    pub receiver: broadcast::Receiver<Event>,
+    metrics: Arc<Metrics>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.metrics.subscription_ended();
+    }
+}
+
+type Failure = Box<dyn std::error::Error + Send + Sync>;
+
 impl EventBus {
-    pub fn new() -> Self {
+    pub fn new(metrics: Arc<Metrics>, fanout: Option<Fanout>) -> Self {
         let (sender, _) = broadcast::channel(BUS_CAPACITY);
         Self {
             sender,
             wake: Arc::new(Notify::new()),
+            fanout: fanout.map(Arc::new),
+            metrics,
         }
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<outbox_event::Model>> {
-        self.sender.subscribe()
+    pub fn subscribe(&self) -> Subscription {
+        self.metrics.subscription_started();
+        Subscription {
+            receiver: self.sender.subscribe(),
+            metrics: self.metrics.clone(),
+        }
     }
 
     /// Asks the relay to look at the log now.
@@ -49,21 +125,26 @@ impl EventBus {
         self.wake.notify_one();
     }
 
-    /// Runs the relay until the task is dropped.
-    pub async fn relay(self, db: DatabaseConnection) {
+    /// Runs the relay (and, with Redis, the listener) until the task is dropped.
+    pub async fn run(self, db: DatabaseConnection) {
+        let listener = self.fanout.clone().map(|fanout| {
+            let sender = self.sender.clone();
+            tokio::spawn(listen(fanout, sender))
+        });
+        struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+        impl Drop for AbortOnDrop {
+            fn drop(&mut self) {
+                if let Some(task) = &self.0 {
+                    task.abort();
+                }
+            }
+        }
+        let _listener = AbortOnDrop(listener);
         loop {
             loop {
-                match service::event::claim_unpublished(&db, BATCH).await {
-                    Ok(events) => {
-                        let full = events.len() as u64 == BATCH;
-                        for event in events {
-                            // No subscriber is not an error: the log keeps the event.
-                            let _ = self.sender.send(Arc::new(event));
-                        }
-                        if !full {
-                            break;
-                        }
-                    }
+                match self.relay_batch(&db).await {
+                    Ok(count) if count as u64 == BATCH => continue,
+                    Ok(_) => break,
                     Err(err) => {
                         tracing::warn!(error = %err, "relaying events failed; retrying");
                         break;
@@ -72,5 +153,79 @@ impl EventBus {
             }
             let _ = tokio::time::timeout(POLL, self.wake.notified()).await;
         }
+    }
+
+    /// Claims a batch of unpublished events, hands them on, and marks them published.
+    async fn relay_batch(&self, db: &DatabaseConnection) -> Result<usize, Failure> {
+        let txn = service::db::begin_write(db).await?;
+        let events = service::event::claim_unpublished(&txn, BATCH).await?;
+        if !events.is_empty() {
+            self.publish(&events).await?;
+            service::event::mark_published(&txn, &events).await?;
+        }
+        txn.commit().await?;
+        Ok(events.len())
+    }
+
+    async fn publish(&self, events: &[outbox_event::Model]) -> Result<(), Failure> {
+        match &self.fanout {
+            None => {
+                for event in events {
+                    // No subscriber is not an error: the log keeps the event.
+                    let _ = self.sender.send(Arc::new(event.clone()));
+                }
+            }
+            Some(fanout) => {
+                let mut pipe = redis::pipe();
+                for event in events {
+                    pipe.cmd("PUBLISH")
+                        .arg(&fanout.channel)
+                        .arg(serde_json::to_string(event)?)
+                        .ignore();
+                }
+                pipe.query_async::<()>(&mut fanout.publisher.clone())
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Forwards the Redis channel into the in-process bus, reconnecting when the connection drops.
+async fn listen(fanout: Arc<Fanout>, sender: broadcast::Sender<Event>) {
+    let mut pubsub = fanout.first.lock().await.take();
+    loop {
+        let mut current = match pubsub.take() {
+            Some(current) => current,
+            None => match subscribe(&fanout.client, &fanout.channel).await {
+                Ok(current) => {
+                    tracing::info!("event fan-out subscription to Redis restored");
+                    current
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot subscribe to Redis for events; retrying");
+                    tokio::time::sleep(RECONNECT).await;
+                    continue;
+                }
+            },
+        };
+        let mut messages = current.on_message();
+        while let Some(message) = messages.next().await {
+            let event = message
+                .get_payload::<String>()
+                .ok()
+                .and_then(|text| serde_json::from_str::<outbox_event::Model>(&text).ok());
+            match event {
+                Some(event) => {
+                    let _ = sender.send(Arc::new(event));
+                }
+                None => {
+                    tracing::warn!("ignoring a message on the event channel that is not an event")
+                }
+            }
+        }
+        tracing::warn!(
+            "lost the Redis event subscription; reconnecting (subscribers resume from the log)"
+        );
     }
 }

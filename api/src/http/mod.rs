@@ -20,10 +20,19 @@ use crate::state::AppState;
 /// Larger bodies are refused before they are read.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// `GET /graphql`: a WebSocket upgrade for subscriptions, otherwise a query or GraphiQL.
+async fn graphql_get(State(state): State<AppState>, request: Request) -> Response {
+    if ws::is_upgrade(request.headers()) {
+        ws::upgrade(State(state), request).await
+    } else {
+        axum::handler::Handler::call(graphql::get, request, state).await
+    }
+}
+
 pub fn router(state: AppState) -> Router {
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     Router::new()
-        .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/graphql", get(graphql_get).post(graphql::post))
         .route("/graphql/ws", get(ws::upgrade))
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))

@@ -1,49 +1,121 @@
-//! `/graphql/ws`: GraphQL subscriptions over WebSocket (`graphql-transport-ws`, and the older
-//! `graphql-ws`). The access token travels in the `connection_init` payload
-//! (`{ "authorization": "Bearer ..." }`).
+//! GraphQL subscriptions over WebSocket, at `/graphql/ws` and as an upgrade of `GET /graphql`:
+//! `graphql-transport-ws`, and the older `graphql-ws` for legacy clients. The access token
+//! travels in the `connection_init` payload (`{ "authorization": "Bearer ..." }`); the upgrade
+//! request's `Authorization` header is accepted too.
 //!
-//! The handshake is ours, so it closes with the protocol's codes (async-graphql closes every
-//! failed init with 1002): no `connection_init` within 3 s is 4408, a missing or bad token
-//! 4403, a subscription before the handshake 4401, anything else first 4400. The accepted
-//! `connection_init` is then replayed to async-graphql, which acknowledges it and serves the
-//! subscriptions.
+//! async-graphql executes the operations; this module owns the connection around it, so it
+//! closes with the protocol's codes (async-graphql closes a failed init with 1002 and replaces
+//! an operation whose id is taken):
+//! - no `connection_init` within 3 s: 4408; a missing or bad token: 4403; a subscription
+//!   before the handshake: 4401; a second `connection_init`: 4429; an operation id already in
+//!   use: 4409; anything that is not a protocol message: 4400;
+//! - the access token expires: 4403 (the client signs in again and reconnects);
+//! - the server stops: 1012, and the server waits for the socket to close.
+//!
+//! A socket holds at most [`MAX_SUBSCRIPTIONS`] operations; one more is answered with an
+//! `error` message for its id. What the server sends goes through a bounded queue: a client
+//! that stops reading holds up only its own socket, and is disconnected when a write cannot
+//! complete within [`WRITE_TIMEOUT`].
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
 
 use async_graphql::Data;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
-use axum::extract::{State, WebSocketUpgrade};
-use axum::response::Response;
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::{Notify, mpsc};
 
 use crate::graphql::context::Viewer;
 use crate::graphql::loader::Loaders;
 use crate::state::AppState;
 
-pub async fn upgrade(
-    State(state): State<AppState>,
-    protocol: GraphQLProtocol,
-    upgrade: WebSocketUpgrade,
-) -> Response {
+/// Operations one socket may run at once.
+pub const MAX_SUBSCRIPTIONS: usize = 20;
+const INIT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Messages queued for a socket before the operations feeding it wait.
+const QUEUE: usize = 64;
+/// A write the client does not take within this time ends the connection.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `GET /graphql/ws`.
+pub async fn upgrade(State(state): State<AppState>, request: Request) -> Response {
+    let (mut parts, _) = request.into_parts();
+    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &state).await {
+        Ok(protocol) => protocol,
+        Err(refused) => return refused.into_response(),
+    };
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+        Ok(upgrade) => upgrade,
+        Err(refused) => return refused.into_response(),
+    };
+    let legacy = is_legacy(&parts.headers);
+    let header_token = bearer(
+        parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    )
+    .map(str::to_string);
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| handshake(state, protocol, socket))
+        .on_upgrade(move |socket| {
+            handshake(
+                state,
+                Client {
+                    protocol,
+                    legacy,
+                    header_token,
+                },
+                socket,
+            )
+        })
 }
 
-const INIT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Whether a request asks for a WebSocket (so `GET /graphql` hands it to [`upgrade`]).
+pub fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
 
-async fn handshake(state: AppState, protocol: GraphQLProtocol, socket: WebSocket) {
+/// The older `graphql-ws` protocol (subscriptions-transport-ws) was chosen: async-graphql
+/// takes the first protocol it knows from the header.
+fn is_legacy(headers: &HeaderMap) -> bool {
+    let offered = headers
+        .get(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    offered
+        .split(',')
+        .map(str::trim)
+        .find(|p| *p == "graphql-transport-ws" || *p == "graphql-ws")
+        == Some("graphql-ws")
+}
+
+struct Client {
+    protocol: GraphQLProtocol,
+    legacy: bool,
+    header_token: Option<String>,
+}
+
+async fn handshake(state: AppState, client: Client, socket: WebSocket) {
+    let _open = state.socket_opened();
     let (mut sink, mut stream) = socket.split();
     let first = match tokio::time::timeout(INIT_TIMEOUT, first_text(&mut stream)).await {
         Err(_) => return close(&mut sink, 4408, "Connection initialisation timeout").await,
         Ok(None) => return,
         Ok(Some(text)) => text,
     };
-    let Ok(message) = serde_json::from_str::<serde_json::Value>(&first) else {
+    let Ok(message) = serde_json::from_str::<Value>(&first) else {
         return close(&mut sink, 4400, "Invalid message").await;
     };
     match message["type"].as_str() {
@@ -51,23 +123,198 @@ async fn handshake(state: AppState, protocol: GraphQLProtocol, socket: WebSocket
         Some("subscribe") | Some("start") => return close(&mut sink, 4401, "Unauthorized").await,
         _ => return close(&mut sink, 4400, "Invalid message").await,
     }
-    let data = match connection_data(&state, message["payload"].clone()).await {
-        Ok(data) => data,
-        Err(err) => {
-            tracing::debug!(reason = %err.message, "subscription handshake refused");
+    let token = message["payload"]
+        .get("authorization")
+        .or_else(|| message["payload"].get("Authorization"))
+        .and_then(|v| bearer(v.as_str()))
+        .map(str::to_string)
+        .or(client.header_token.clone());
+    let (data, expires_at) = match connection_data(&state, token.as_deref()).await {
+        Ok(accepted) => accepted,
+        Err(reason) => {
+            tracing::debug!(%reason, "subscription handshake refused");
             return close(&mut sink, 4403, "Forbidden").await;
         }
     };
+
+    let session = Arc::new(Session {
+        legacy: client.legacy,
+        ..Session::default()
+    });
+    let (queue, queued) = mpsc::channel::<Message>(QUEUE);
+    // async-graphql writes into the queue; the writer below owns the socket.
+    let to_queue =
+        futures_util::sink::unfold(queue.clone(), |queue, message: Message| async move {
+            queue.send(message).await.map(|_| queue)
+        });
     let replayed = futures_util::stream::once(async move { Ok(Message::Text(first.into())) });
-    GraphQLWebSocket::new_with_pair(
-        sink,
-        replayed.chain(stream),
+    let incoming = stream.filter_map({
+        let session = session.clone();
+        move |message| {
+            let session = session.clone();
+            let queue = queue.clone();
+            async move { session.inspect(message, &queue).await }
+        }
+    });
+    let serve = GraphQLWebSocket::new_with_pair(
+        Box::pin(to_queue),
+        replayed.chain(incoming),
         state.schema().clone(),
-        protocol,
+        client.protocol,
     )
     .with_data(data)
-    .serve()
-    .await;
+    .serve();
+    let writer = write(sink, queued, session, state.closing(), expires_at);
+    tokio::pin!(writer);
+    tokio::select! {
+        // The writer ended: the socket was closed or the client is gone.
+        _ = &mut writer => {}
+        // The operations ended (the client left or terminated): let the writer flush.
+        _ = serve => writer.await,
+    }
+}
+
+/// What one connection keeps track of.
+#[derive(Default)]
+struct Session {
+    legacy: bool,
+    /// Ids of the operations running now.
+    active: Mutex<HashSet<String>>,
+    /// Why the connection must close, once it must.
+    close: Mutex<Option<(u16, String)>>,
+    closed: Notify,
+}
+
+impl Session {
+    fn close(&self, code: u16, reason: String) {
+        let mut close = self.close.lock().expect("session lock");
+        if close.is_none() {
+            *close = Some((code, reason));
+        }
+        self.closed.notify_one();
+    }
+
+    /// Checks a client message; `None` drops it.
+    async fn inspect(
+        &self,
+        message: Result<Message, axum::Error>,
+        queue: &mpsc::Sender<Message>,
+    ) -> Option<Result<Message, axum::Error>> {
+        let text = match &message {
+            Ok(Message::Text(text)) => text.to_string(),
+            Ok(Message::Binary(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
+            _ => return Some(message),
+        };
+        let Ok(value) = serde_json::from_str::<Value>(&text) else {
+            self.close(4400, "Invalid message".into());
+            return None;
+        };
+        let id = value["id"].as_str();
+        match (value["type"].as_str(), id) {
+            (Some("connection_init"), _) => {
+                self.close(4429, "Too many initialisation requests".into());
+                None
+            }
+            (Some("subscribe" | "start"), Some(id)) => {
+                let refused = {
+                    let mut active = self.active.lock().expect("session lock");
+                    if active.contains(id) {
+                        self.close(4409, format!("Subscriber for {id} already exists"));
+                        return None;
+                    }
+                    let full = active.len() >= MAX_SUBSCRIPTIONS;
+                    if !full {
+                        active.insert(id.to_string());
+                    }
+                    full
+                };
+                if refused {
+                    let _ = queue.send(self.too_many(id)).await;
+                    return None;
+                }
+                Some(message)
+            }
+            (Some("complete" | "stop"), Some(id)) => {
+                self.active.lock().expect("session lock").remove(id);
+                Some(message)
+            }
+            (Some("ping" | "pong" | "connection_terminate"), _) => Some(message),
+            _ => {
+                self.close(4400, "Invalid message".into());
+                None
+            }
+        }
+    }
+
+    /// The answer to an operation over the limit.
+    fn too_many(&self, id: &str) -> Message {
+        let error = json!({
+            "message": format!("at most {MAX_SUBSCRIPTIONS} subscriptions may run on one connection"),
+            "extensions": { "code": "TOO_MANY_SUBSCRIPTIONS" },
+        });
+        let payload = if self.legacy { error } else { json!([error]) };
+        Message::Text(
+            json!({ "id": id, "type": "error", "payload": payload })
+                .to_string()
+                .into(),
+        )
+    }
+
+    /// Notes what the server sends: an operation that completed or failed frees its id.
+    fn sent(&self, message: &Message) {
+        let Message::Text(text) = message else {
+            return;
+        };
+        if !text.contains("\"complete\"") && !text.contains("\"error\"") {
+            return;
+        }
+        if let Ok(value) = serde_json::from_str::<Value>(text)
+            && matches!(value["type"].as_str(), Some("complete" | "error"))
+            && let Some(id) = value["id"].as_str()
+        {
+            self.active.lock().expect("session lock").remove(id);
+        }
+    }
+}
+
+/// Owns the socket: sends what was queued, and closes it with the reason that came first.
+async fn write(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut queued: mpsc::Receiver<Message>,
+    session: Arc<Session>,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+    expires_at: tokio::time::Instant,
+) {
+    let expiry = tokio::time::sleep_until(expires_at);
+    tokio::pin!(expiry);
+    let (code, reason) = loop {
+        tokio::select! {
+            message = queued.recv() => match message {
+                Some(message) => {
+                    session.sent(&message);
+                    let last = matches!(message, Message::Close(_));
+                    match tokio::time::timeout(WRITE_TIMEOUT, sink.send(message)).await {
+                        Ok(Ok(())) if !last => {}
+                        // Closed by async-graphql, the client is gone, or it stopped reading.
+                        _ => return,
+                    }
+                }
+                None => break (1000, String::new()),
+            },
+            _ = session.closed.notified() => {
+                break session.close.lock().expect("session lock").take().unwrap_or((1000, String::new()));
+            }
+            _ = async { let _ = stopping.wait_for(|stopping| *stopping).await; } => {
+                break (1012, "Service restart".into());
+            }
+            _ = &mut expiry => break (4403, "Forbidden: the access token expired".into()),
+        };
+    };
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
 }
 
 /// The first text frame, skipping pings; `None` when the client went away.
@@ -91,34 +338,32 @@ async fn close(sink: &mut SplitSink<WebSocket, Message>, code: u16, reason: &'st
     let _ = sink.send(Message::Close(Some(frame))).await;
 }
 
-/// The connection's viewer and loaders, from the token in `connection_init`.
+fn bearer(value: Option<&str>) -> Option<&str> {
+    let value = value?.trim();
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+}
+
+/// The connection's viewer and loaders, and when its token expires.
 async fn connection_data(
     state: &AppState,
-    payload: serde_json::Value,
-) -> async_graphql::Result<Data> {
-    let token = payload
-        .get("authorization")
-        .or_else(|| payload.get("Authorization"))
-        .and_then(|v| v.as_str())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .ok_or_else(|| {
-            async_graphql::Error::new(
-                "send { \"authorization\": \"Bearer <token>\" } in connection_init",
-            )
-        })?;
+    token: Option<&str>,
+) -> Result<(Data, tokio::time::Instant), String> {
+    let token = token.ok_or("send { \"authorization\": \"Bearer <token>\" } in connection_init")?;
     let claims = state
         .auth()
-        .verify_access_token(token.trim())
-        .map_err(|e| async_graphql::Error::new(e.to_string()))?;
+        .verify_access_token(token)
+        .map_err(|e| e.to_string())?;
     let actor = service::auth::actor(state.db(), &claims)
         .await
-        .map_err(|e| async_graphql::Error::new(e.to_string()))?;
+        .map_err(|e| e.to_string())?;
+    let left = (claims.exp - chrono::Utc::now().timestamp()).max(0) as u64;
+    let expires_at = tokio::time::Instant::now() + Duration::from_secs(left);
     let mut data = Data::default();
     // Loaders without a cache: a socket lives long, and every event must show current rows.
     data.insert(Loaders::uncached(state.db(), Some(&actor)));
     data.insert(Viewer::signed_in(Some(actor)));
-    Ok(data)
+    Ok((data, expires_at))
 }

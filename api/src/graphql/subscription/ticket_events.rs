@@ -1,13 +1,24 @@
-use async_graphql::{Context, Result, Subscription};
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use async_graphql::{Context, ErrorExtensions, ID, Result, Subscription};
 use futures_util::Stream;
+use service::page::{Key, PageRequest, Position};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::events::EventBus;
+use crate::events::{BUS_CAPACITY, Event, EventBus};
 use crate::graphql::context::{actor, db};
-use crate::graphql::error::ResultExt;
+use crate::graphql::error::{ResultExt, gql};
 use crate::graphql::id::{Kind, expect};
 use crate::graphql::object::event::TicketEvent;
+use crate::graphql::object::ticket::Ticket;
 use crate::graphql::query::EventFilter;
+
+/// Most events a resuming subscriber is sent from the log before it goes live; further
+/// behind, it reads the change feed first.
+const MAX_REPLAY: usize = 10_000;
+/// How long after catching up an event read from the log may still arrive live.
+const REPLAY_OVERLAP: Duration = Duration::from_secs(60);
 
 #[derive(Default)]
 pub struct TicketEventsSubscription;
@@ -15,49 +26,188 @@ pub struct TicketEventsSubscription;
 #[Subscription]
 impl TicketEventsSubscription {
     /// Every change of the tickets you may see, as it commits: the same events as the change
-    /// feed (`events`), checked against your access at the moment each one is sent.
+    /// feed (`events`), each checked against your access at the moment it is sent.
+    ///
+    /// With `after` (the `id` of the last event you received), you first get what you missed
+    /// from the log, then live events, with no gap and no duplicate.
     async fn ticket_events(
         &self,
         ctx: &Context<'_>,
         filter: Option<EventFilter>,
-    ) -> Result<impl Stream<Item = TicketEvent> + use<>> {
+        after: Option<ID>,
+    ) -> Result<impl Stream<Item = Result<TicketEvent>> + use<>> {
         let viewer = actor(ctx)?;
         let db = db(ctx)?.clone();
-        let mut receiver = ctx.data::<EventBus>()?.subscribe();
         let filter = filter.unwrap_or_default();
-        let ticket_id = filter
-            .ticket_id
-            .map(|id| expect(Kind::Ticket, &id, "ticketId"))
+        let filter = service::event::EventFilter {
+            ticket_id: filter
+                .ticket_id
+                .map(|id| expect(Kind::Ticket, &id, "ticketId"))
+                .transpose()
+                .gql()?,
+            organization_id: filter
+                .organization_id
+                .map(|id| expect(Kind::Organization, &id, "organizationId"))
+                .transpose()
+                .gql()?,
+            kinds: filter.kinds.unwrap_or_default(),
+        };
+        let after = after
+            .map(|id| {
+                id.parse::<i64>()
+                    .ok()
+                    .filter(|id| *id >= 0)
+                    .ok_or_else(|| service::Error::invalid("after", "not an event id"))
+            })
             .transpose()
             .gql()?;
-        let organization_id = filter
-            .organization_id
-            .map(|id| expect(Kind::Organization, &id, "organizationId"))
-            .transpose()
-            .gql()?;
-        let kinds = filter.kinds.unwrap_or_default();
+        // Listen before reading the log, so nothing committed in between is missed.
+        let mut live = ctx.data::<EventBus>()?.subscribe();
         Ok(async_stream::stream! {
+            let mut replayed = HashSet::new();
+            if let Some(mut cursor) = after {
+                loop {
+                    let Ok(current) = service::auth::actor_for_user(&db, viewer.user_id).await else {
+                        return;
+                    };
+                    let page = PageRequest {
+                        first: Some(100),
+                        after: Some(Position { key: Key::Int(cursor), id: uuid::Uuid::nil() }),
+                        ..Default::default()
+                    };
+                    let page = match service::event::feed(&db, &current, &filter, &page).await {
+                        Ok(page) => page,
+                        Err(err) => {
+                            yield Err(gql(err));
+                            return;
+                        }
+                    };
+                    for event in page.items {
+                        cursor = event.id;
+                        replayed.insert(event.id);
+                        yield Ok(TicketEvent(event));
+                    }
+                    if !page.has_next_page {
+                        break;
+                    }
+                    if replayed.len() >= MAX_REPLAY {
+                        yield Err(async_graphql::Error::new(format!(
+                            "more than {MAX_REPLAY} events to catch up: read them from `events`, then resume after the last one"
+                        )).extend_with(|_, e| e.set("code", "TOO_FAR_BEHIND")));
+                        return;
+                    }
+                }
+            }
+            let caught_up = Instant::now();
             loop {
-                let event = match receiver.recv().await {
+                let event = match live.receiver.recv().await {
                     Ok(event) => event,
-                    // Too slow to keep up, or the server is stopping: the stream ends rather
-                    // than buffering without bound; the client resumes from the feed.
-                    Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => break,
+                    Err(RecvError::Lagged(_)) => {
+                        yield Err(slow_consumer());
+                        return;
+                    }
+                    Err(RecvError::Closed) => return,
                 };
-                if ticket_id.is_some_and(|id| id != event.ticket_id)
-                    || organization_id.is_some_and(|id| id != event.organization_id)
-                    || (!kinds.is_empty() && !kinds.contains(&event.kind))
-                {
+                if !replayed.is_empty() {
+                    if replayed.remove(&event.id) {
+                        continue;
+                    }
+                    if caught_up.elapsed() > REPLAY_OVERLAP {
+                        replayed = HashSet::new();
+                    }
+                }
+                if after.is_some_and(|after| event.id <= after) || !matches(&filter, &event) {
                     continue;
                 }
-                // Access now: current role and memberships, the ticket as it is now.
-                let Ok(current) = service::auth::actor_for_user(&db, viewer.user_id).await else {
-                    break;
-                };
-                if service::event::visible_to(&db, &current, &event).await.unwrap_or(false) {
-                    yield TicketEvent((*event).clone());
+                match visible(&db, viewer.user_id, &event).await {
+                    Some(true) => yield Ok(TicketEvent((*event).clone())),
+                    Some(false) => {}
+                    // The account is gone or disabled.
+                    None => return,
                 }
             }
         })
     }
+
+    /// The ticket after each change to it, while you may see it; with `initial: true`, its
+    /// current state first, so nothing between your query and this subscription is missed.
+    /// Ends when the ticket is deleted.
+    async fn ticket_updated(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        initial: Option<bool>,
+    ) -> Result<impl Stream<Item = Result<Ticket>> + use<>> {
+        let viewer = actor(ctx)?;
+        let db = db(ctx)?.clone();
+        let ticket_id = expect(Kind::Ticket, &id, "id").gql()?;
+        // The ticket must be readable now; otherwise it does not exist for this viewer.
+        let current = service::ticket::query::get(&db, &viewer, ticket_id)
+            .await
+            .gql()?;
+        let mut live = ctx.data::<EventBus>()?.subscribe();
+        Ok(async_stream::stream! {
+            if initial.unwrap_or(false) {
+                yield Ok(Ticket(current));
+            }
+            loop {
+                let event = match live.receiver.recv().await {
+                    Ok(event) => event,
+                    Err(RecvError::Lagged(_)) => {
+                        yield Err(slow_consumer());
+                        return;
+                    }
+                    Err(RecvError::Closed) => return,
+                };
+                if event.ticket_id != ticket_id {
+                    continue;
+                }
+                if event.kind == service::event::TICKET_DELETED {
+                    return;
+                }
+                let Ok(actor) = service::auth::actor_for_user(&db, viewer.user_id).await else {
+                    return;
+                };
+                match service::ticket::query::get(&db, &actor, ticket_id).await {
+                    Ok(ticket) => yield Ok(Ticket(ticket)),
+                    // Out of reach now (moved to another organization, or deleted).
+                    Err(service::Error::NotFound { .. }) => {}
+                    Err(err) => {
+                        yield Err(gql(err));
+                        return;
+                    }
+                }
+            }
+        })
+    }
+}
+
+fn matches(filter: &service::event::EventFilter, event: &Event) -> bool {
+    filter.ticket_id.is_none_or(|id| id == event.ticket_id)
+        && filter
+            .organization_id
+            .is_none_or(|id| id == event.organization_id)
+        && (filter.kinds.is_empty() || filter.kinds.contains(&event.kind))
+}
+
+/// Whether the user may receive `event` now (current role and memberships, the ticket as it is
+/// now); `None` when the account is gone or disabled.
+async fn visible(
+    db: &sea_orm::DatabaseConnection,
+    user_id: uuid::Uuid,
+    event: &Event,
+) -> Option<bool> {
+    let current = service::auth::actor_for_user(db, user_id).await.ok()?;
+    Some(
+        service::event::visible_to(db, &current, event)
+            .await
+            .unwrap_or(false),
+    )
+}
+
+fn slow_consumer() -> async_graphql::Error {
+    async_graphql::Error::new(format!(
+        "fell more than {BUS_CAPACITY} events behind; resubscribe with `after` set to the last event id received"
+    ))
+    .extend_with(|_, e| e.set("code", "SLOW_CONSUMER"))
 }
