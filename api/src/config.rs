@@ -204,6 +204,34 @@ pub struct Settings {
     pub redis: RedisSettings,
     #[command(flatten)]
     pub auth: AuthSettings,
+    #[command(flatten)]
+    pub webhooks: WebhookSettings,
+}
+
+/// Webhook deliveries.
+#[derive(Args, Clone, Debug)]
+pub struct WebhookSettings {
+    /// Let webhooks point to loopback, private, link-local and other internal addresses (for
+    /// tests and closed networks; logged at startup).
+    #[arg(
+        long,
+        env = "HELPDESK_WEBHOOK_ALLOW_PRIVATE",
+        default_value_t = false,
+        action = clap::ArgAction::Set
+    )]
+    pub webhook_allow_private: bool,
+    /// Seconds an endpoint has to answer a delivery.
+    #[arg(long, env = "HELPDESK_WEBHOOK_TIMEOUT", default_value_t = 10)]
+    pub webhook_timeout_secs: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            webhook_allow_private: false,
+            webhook_timeout_secs: 10,
+        }
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -73,7 +73,16 @@ impl Application {
                 ..Default::default()
             },
             max_complexity: settings.server.max_query_complexity,
+            webhook_policy: service::webhook::UrlPolicy {
+                allow_private: settings.webhooks.webhook_allow_private,
+            },
         };
+        if settings.webhooks.webhook_allow_private {
+            tracing::warn!(
+                "HELPDESK_WEBHOOK_ALLOW_PRIVATE is on: webhooks may point to loopback, private \
+                 and link-local addresses, including this server's own network"
+            );
+        }
         let fanout = match (&settings.redis.redis_url, &redis) {
             (Some(url), Some(publisher)) => Some(
                 crate::events::Fanout::connect(
@@ -156,6 +165,18 @@ impl Application {
         let app = crate::http::router(state.clone());
         // The relay runs while the server does.
         let relay = tokio::spawn(state.bus().clone().run(state.background_db().clone()));
+        let deliverer = service::webhook::deliver::Deliverer::new(
+            service::webhook::UrlPolicy {
+                allow_private: settings.webhooks.webhook_allow_private,
+            },
+            Duration::from_secs(settings.webhooks.webhook_timeout_secs.max(1)),
+        );
+        let deliveries = tokio::spawn(
+            state
+                .bus()
+                .clone()
+                .deliver(deliverer, state.background_db().clone()),
+        );
         let delay = Duration::from_secs(settings.server.shutdown_delay_secs);
         let timeout = Duration::from_secs(settings.server.shutdown_timeout_secs);
 
@@ -197,6 +218,7 @@ impl Application {
             }
         };
         relay.abort();
+        deliveries.abort();
         // Closing the pool lets SQLite checkpoint its write-ahead log and PostgreSQL end the
         // sessions cleanly instead of seeing dropped connections.
         if let Err(err) = state.db().clone().close().await {

@@ -18,6 +18,8 @@ pub mod sla_policy;
 pub mod ticket;
 pub mod ticket_history;
 pub mod user;
+pub mod webhook;
+pub mod webhook_delivery;
 
 pub mod prelude {
     pub use crate::attachment::Entity as Attachment;

@@ -16,6 +16,7 @@ mod m20261122_000005_create_refresh_tokens;
 mod m20261122_000006_add_ticket_search;
 mod m20261122_000007_create_idempotency_keys;
 mod m20261122_000008_create_outbox_events;
+mod m20261122_000009_create_webhooks;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_add_ticket_search::Migration),
             Box::new(m20261122_000007_create_idempotency_keys::Migration),
             Box::new(m20261122_000008_create_outbox_events::Migration),
+            Box::new(m20261122_000009_create_webhooks::Migration),
         ]
     }
 }
@@ -52,6 +54,8 @@ pub const TABLES: &[&str] = &[
     "refresh_tokens",
     "idempotency_keys",
     "outbox_events",
+    "webhooks",
+    "webhook_deliveries",
 ];
 
 /// A CHECK constraint that keeps a string column inside its enumeration.

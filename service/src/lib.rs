@@ -23,6 +23,7 @@ pub mod redis;
 pub mod seed;
 pub mod ticket;
 pub mod user;
+pub mod webhook;
 
 pub use error::{Error, Result};
 pub use sea_orm;

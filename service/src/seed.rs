@@ -96,7 +96,7 @@ where
     let mut written = 0u64;
     while written < tickets {
         let batch = (tickets - written).min(BATCH as u64) as usize;
-        let txn = db.begin().await?;
+        let txn = crate::db::begin_write(db).await?;
         let first_number = next_numbers(&txn, batch as i64).await?;
         let mut rng = StdRng::seed_from_u64(first_number as u64);
         let rows = generate(&mut rng, &orgs, first_number, batch);
@@ -117,7 +117,7 @@ where
 {
     // One hash for all demo accounts: Argon2 is slow on purpose, and they share the password.
     let hash = password::hash(DEMO_PASSWORD).await?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let mut logins = Vec::new();
     ensure_user(
         &txn,

@@ -12,7 +12,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use api::config::{AuthSettings, DatabaseSettings, RedisSettings, ServerSettings};
+use api::config::{AuthSettings, DatabaseSettings, RedisSettings, ServerSettings, WebhookSettings};
 use api::{AppState, Application, Settings};
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
 use serde_json::{Value, json};
@@ -159,6 +159,11 @@ pub fn settings_for(database: &TestDatabase) -> Settings {
         auth: AuthSettings {
             jwt_secret: Some(TEST_JWT_SECRET.into()),
             ..AuthSettings::default()
+        },
+        // Test receivers listen on loopback.
+        webhooks: WebhookSettings {
+            webhook_allow_private: true,
+            ..WebhookSettings::default()
         },
     }
 }

@@ -27,3 +27,4 @@ mod subscriptions;
 mod telemetry;
 mod tickets;
 mod transitions;
+mod webhooks;

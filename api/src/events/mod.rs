@@ -7,6 +7,9 @@
 //! Redis only fans out: the log is the truth, and a subscriber that missed something (a Redis
 //! outage, a reconnect) resumes from the log with `after`.
 //!
+//! In the same transaction the relay creates the webhook deliveries of the events; the
+//! delivery worker sends them (see `service::webhook::deliver`).
+//!
 //! The relay is woken right after a request that may have committed a change, and polls every
 //! second as a safety net (for changes made by another process, or a wake-up that was missed).
 //! An event is marked published in the transaction that claims it, after it was handed on; a
@@ -27,6 +30,7 @@ use crate::metrics::Metrics;
 /// Events waiting in a slow subscriber's buffer before it is cut off.
 pub const BUS_CAPACITY: usize = 1024;
 const BATCH: u64 = 200;
+const DELIVERY_BATCH: u64 = 64;
 const POLL: Duration = Duration::from_secs(1);
 const RECONNECT: Duration = Duration::from_secs(1);
 
@@ -37,6 +41,8 @@ pub type Event = Arc<outbox_event::Model>;
 pub struct EventBus {
     sender: broadcast::Sender<Event>,
     wake: Arc<Notify>,
+    /// Wakes the webhook worker.
+    deliveries: Arc<Notify>,
     fanout: Option<Arc<Fanout>>,
     metrics: Arc<Metrics>,
 }
@@ -107,6 +113,7 @@ impl EventBus {
         Self {
             sender,
             wake: Arc::new(Notify::new()),
+            deliveries: Arc::new(Notify::new()),
             fanout: fanout.map(Arc::new),
             metrics,
         }
@@ -123,6 +130,36 @@ impl EventBus {
     /// Asks the relay to look at the log now.
     pub fn wake_relay(&self) {
         self.wake.notify_one();
+    }
+
+    /// Asks the webhook worker to look for due deliveries now.
+    pub fn wake_deliveries(&self) {
+        self.deliveries.notify_one();
+    }
+
+    /// Sends due webhook deliveries until the task is dropped: woken when the relay queued
+    /// some, and every second for retries that came due.
+    pub async fn deliver(
+        self,
+        deliverer: service::webhook::deliver::Deliverer,
+        db: DatabaseConnection,
+    ) {
+        loop {
+            loop {
+                match deliverer
+                    .run_due(&db, chrono::Utc::now(), DELIVERY_BATCH)
+                    .await
+                {
+                    Ok(count) if count as u64 == DELIVERY_BATCH => continue,
+                    Ok(_) => break,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "delivering webhooks failed; retrying");
+                        break;
+                    }
+                }
+            }
+            let _ = tokio::time::timeout(POLL, self.deliveries.notified()).await;
+        }
     }
 
     /// Runs the relay (and, with Redis, the listener) until the task is dropped.
@@ -159,11 +196,16 @@ impl EventBus {
     async fn relay_batch(&self, db: &DatabaseConnection) -> Result<usize, Failure> {
         let txn = service::db::begin_write(db).await?;
         let events = service::event::claim_unpublished(&txn, BATCH).await?;
+        let mut queued = 0;
         if !events.is_empty() {
+            queued = service::webhook::enqueue(&txn, &events).await?;
             self.publish(&events).await?;
             service::event::mark_published(&txn, &events).await?;
         }
         txn.commit().await?;
+        if queued > 0 {
+            self.wake_deliveries();
+        }
         Ok(events.len())
     }
 

@@ -14,6 +14,8 @@ pub enum Kind {
     Comment,
     User,
     Organization,
+    Webhook,
+    WebhookDelivery,
 }
 
 impl Kind {
@@ -23,6 +25,8 @@ impl Kind {
             Kind::Comment => "Comment",
             Kind::User => "User",
             Kind::Organization => "Organization",
+            Kind::Webhook => "Webhook",
+            Kind::WebhookDelivery => "WebhookDelivery",
         }
     }
 
@@ -32,6 +36,8 @@ impl Kind {
             "Comment" => Kind::Comment,
             "User" => Kind::User,
             "Organization" => Kind::Organization,
+            "Webhook" => Kind::Webhook,
+            "WebhookDelivery" => Kind::WebhookDelivery,
             _ => return None,
         })
     }

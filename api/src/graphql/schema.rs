@@ -36,6 +36,8 @@ pub struct SchemaOptions {
     pub limits: Limits,
     /// Cost limit, where a list field's cost is its page size times its selection's.
     pub max_complexity: usize,
+    /// Where webhooks may point.
+    pub webhook_policy: service::webhook::UrlPolicy,
 }
 
 impl Default for SchemaOptions {
@@ -44,6 +46,7 @@ impl Default for SchemaOptions {
             introspection: true,
             limits: Limits::default(),
             max_complexity: 20_000,
+            webhook_policy: Default::default(),
         }
     }
 }
@@ -64,7 +67,8 @@ pub fn build_schema(
         .limit_directives(options.limits.max_directives as usize)
         .data(db)
         .data(auth)
-        .data(bus);
+        .data(bus)
+        .data(options.webhook_policy);
     if !options.introspection {
         builder = builder.disable_introspection().disable_suggestions();
     }

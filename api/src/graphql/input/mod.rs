@@ -3,3 +3,4 @@ pub mod comment;
 pub mod organization;
 pub mod ticket;
 pub mod user;
+pub mod webhook;

@@ -3,6 +3,7 @@ mod comment;
 mod organization;
 mod ticket;
 mod user;
+mod webhook;
 
 use async_graphql::MergedObject;
 
@@ -15,4 +16,5 @@ pub struct MutationRoot(
     comment::CommentMutation,
     organization::OrganizationMutation,
     user::UserMutation,
+    webhook::WebhookMutation,
 );

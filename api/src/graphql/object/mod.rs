@@ -9,3 +9,4 @@ pub mod server_info;
 pub mod ticket;
 pub mod ticket_connection;
 pub mod user;
+pub mod webhook;

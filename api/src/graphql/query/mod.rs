@@ -5,6 +5,7 @@ mod server;
 mod ticket;
 mod user;
 mod viewer;
+mod webhook;
 
 pub use event::EventFilter;
 pub use ticket::ticket_page;
@@ -22,4 +23,5 @@ pub struct QueryRoot(
     organization::OrganizationQuery,
     user::UserQuery,
     event::EventQuery,
+    webhook::WebhookQuery,
 );

@@ -82,7 +82,7 @@ async fn fetch(ctx: &Context<'_>, ids: &[ID]) -> Result<HashMap<String, Node>> {
                     .collect()
             }
             // Comments are reached through their ticket, whose access they share.
-            Kind::Comment => HashMap::new(),
+            Kind::Comment | Kind::Webhook | Kind::WebhookDelivery => HashMap::new(),
         };
         for (global, uuid) in wanted {
             if let Some(node) = nodes.get(&uuid) {

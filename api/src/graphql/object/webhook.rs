@@ -1,0 +1,238 @@
+use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::{webhook, webhook_delivery};
+
+use super::organization::Organization;
+use super::payload::UserError;
+use crate::graphql::context::{actor, db, loaders};
+use crate::graphql::error::ResultExt;
+use crate::graphql::id::{Kind, encode, parse_cursor};
+
+/// An endpoint that receives signed deliveries of events (administrators).
+#[derive(Clone)]
+pub struct Webhook(pub webhook::Model);
+
+/// Where a delivery stands.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum WebhookDeliveryStatus {
+    /// Waiting for its first or next attempt.
+    Pending,
+    /// The endpoint answered 2xx.
+    Succeeded,
+    /// Every attempt failed, or the endpoint answered 410 Gone.
+    Failed,
+}
+
+impl WebhookDeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => service::webhook::PENDING,
+            Self::Succeeded => service::webhook::SUCCEEDED,
+            Self::Failed => service::webhook::FAILED,
+        }
+    }
+
+    fn parse(value: &str) -> Self {
+        match value {
+            service::webhook::SUCCEEDED => Self::Succeeded,
+            service::webhook::FAILED => Self::Failed,
+            _ => Self::Pending,
+        }
+    }
+}
+
+#[Object]
+impl Webhook {
+    async fn id(&self) -> ID {
+        encode(Kind::Webhook, self.0.id)
+    }
+
+    async fn url(&self) -> &str {
+        &self.0.url
+    }
+
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+
+    /// The event kinds delivered; empty means every kind.
+    async fn events(&self) -> Vec<String> {
+        service::webhook::kinds_of(&self.0)
+    }
+
+    /// Only this organization's events; null means all.
+    async fn organization(&self, ctx: &Context<'_>) -> Result<Option<Organization>> {
+        let Some(id) = self.0.organization_id else {
+            return Ok(None);
+        };
+        Ok(loaders(ctx)?
+            .organizations
+            .load_one(id)
+            .await
+            .gql()?
+            .map(Organization))
+    }
+
+    /// False when an administrator disabled it, it answered 410 Gone, or every delivery failed
+    /// for 5 days; its pending deliveries resume when it is enabled again.
+    async fn enabled(&self) -> bool {
+        self.0.enabled
+    }
+
+    async fn disabled_reason(&self) -> Option<&str> {
+        self.0.disabled_reason.as_deref()
+    }
+
+    async fn disabled_at(&self) -> Option<DateTime<Utc>> {
+        self.0.disabled_at
+    }
+
+    /// Since when every attempt has failed; null after a success.
+    async fn failing_since(&self) -> Option<DateTime<Utc>> {
+        self.0.failing_since
+    }
+
+    /// Until when the secret before the last rotation still signs alongside the new one.
+    async fn previous_secret_expires_at(&self) -> Option<DateTime<Utc>> {
+        self.0
+            .previous_secret_expires_at
+            .filter(|until| *until > Utc::now())
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// Deliveries to this endpoint, newest first.
+    #[graphql(complexity = "(first.unwrap_or(20).clamp(0, 100) as usize) * child_complexity + 1")]
+    async fn deliveries(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        status: Option<WebhookDeliveryStatus>,
+    ) -> Result<WebhookDeliveryConnection> {
+        let viewer = &actor(ctx)?;
+        let page = service::page::PageRequest {
+            first,
+            after: after.map(|c| parse_cursor(&c, "after")).transpose().gql()?,
+            ..Default::default()
+        };
+        let page = service::webhook::deliveries(
+            db(ctx)?,
+            viewer,
+            self.0.id,
+            status.map(WebhookDeliveryStatus::as_str),
+            &page,
+        )
+        .await
+        .gql()?;
+        Ok(WebhookDeliveryConnection::new(page))
+    }
+}
+
+/// One event (or ping) on its way to an endpoint.
+#[derive(Clone)]
+pub struct WebhookDelivery(pub webhook_delivery::Model);
+
+#[Object]
+impl WebhookDelivery {
+    async fn id(&self) -> ID {
+        encode(Kind::WebhookDelivery, self.0.id)
+    }
+
+    /// The `webhook-id` header: the same for every attempt and redelivery of an event.
+    async fn message_id(&self) -> &str {
+        &self.0.message_id
+    }
+
+    /// The event delivered (`TicketEvent.id`); null for a ping.
+    async fn event_id(&self) -> Option<ID> {
+        self.0.event_id.map(|id| ID(id.to_string()))
+    }
+
+    async fn kind(&self) -> &str {
+        &self.0.kind
+    }
+
+    /// Attempts made so far.
+    async fn attempt(&self) -> i32 {
+        self.0.attempt
+    }
+
+    async fn status(&self) -> WebhookDeliveryStatus {
+        WebhookDeliveryStatus::parse(&self.0.status)
+    }
+
+    /// The HTTP status of the last attempt; null when none was received.
+    async fn response_status(&self) -> Option<i32> {
+        self.0.response_status
+    }
+
+    async fn duration_ms(&self) -> Option<i32> {
+        self.0.duration_ms
+    }
+
+    /// When the next attempt is due; null once the delivery succeeded or failed.
+    async fn next_attempt_at(&self) -> Option<DateTime<Utc>> {
+        self.0.next_attempt_at
+    }
+
+    /// Why the last attempt failed.
+    async fn error(&self) -> Option<&str> {
+        self.0.error.as_deref()
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn last_attempt_at(&self) -> Option<DateTime<Utc>> {
+        self.0.last_attempt_at
+    }
+}
+
+super::page_info::connection!(
+    /// A page of an endpoint's deliveries, newest first.
+    WebhookDeliveryConnection,
+    WebhookDeliveryEdge,
+    WebhookDelivery,
+    webhook_delivery::Model,
+    service::webhook::position
+);
+
+/// A new endpoint, or one with a new secret.
+#[derive(SimpleObject, Clone, Default)]
+pub struct WebhookSecretPayload {
+    pub webhook: Option<Webhook>,
+    /// The signing secret (`whsec_...`), shown this once: store it now.
+    pub secret: Option<String>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject, Clone, Default)]
+pub struct WebhookPayload {
+    /// The endpoint after the change; null when `userErrors` is not empty.
+    pub webhook: Option<Webhook>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject, Clone, Default)]
+pub struct WebhookDeletePayload {
+    pub deleted_id: Option<ID>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject, Clone, Default)]
+pub struct WebhookDeliveryPayload {
+    /// The delivery queued.
+    pub delivery: Option<WebhookDelivery>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject, Clone, Default)]
+pub struct WebhookReplayPayload {
+    /// Deliveries queued.
+    pub queued: Option<u64>,
+    pub user_errors: Vec<UserError>,
+}

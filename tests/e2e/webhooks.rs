@@ -1,0 +1,656 @@
+//! Webhooks: registration, Standard Webhooks signatures, the retry schedule (driven by the
+//! test's own clock), SSRF refusal, and delivery across a crash. The receiver is a real HTTP
+//! server on loopback.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use hmac::{KeyInit, Mac};
+use sea_orm::DatabaseConnection;
+use serde_json::{Value, json};
+use service::webhook::UrlPolicy;
+use service::webhook::deliver::{Deliverer, SCHEDULE};
+use tokio::sync::mpsc;
+
+use crate::helpers::{
+    PASSWORD, RunningServer, TestApp, TestDatabase, World, actor_of, email_of, gid, helpdesk,
+};
+use crate::subscriptions::{connected, next, send};
+
+/// What the receiver does with a request.
+#[derive(Clone)]
+enum Answer {
+    Status(u16, Vec<(&'static str, String)>),
+    /// Never answers (the request stays open).
+    Hang,
+}
+
+/// A request the receiver got.
+#[derive(Debug, Clone)]
+struct Received {
+    path: String,
+    id: String,
+    timestamp: String,
+    signature: String,
+    body: String,
+}
+
+/// An HTTP endpoint on loopback that records every request and answers from a script (then
+/// with its default).
+struct Receiver {
+    url: String,
+    port: u16,
+    requests: mpsc::UnboundedReceiver<Received>,
+    script: Arc<Mutex<VecDeque<Answer>>>,
+}
+
+impl Receiver {
+    async fn start(default: Answer) -> Self {
+        let (tx, requests) = mpsc::unbounded_channel();
+        let script = Arc::new(Mutex::new(VecDeque::new()));
+        let answers = script.clone();
+        let app = axum::Router::new().fallback(
+            move |uri: axum::http::Uri, headers: HeaderMap, body: String| {
+                let tx = tx.clone();
+                let answers = answers.clone();
+                let default = default.clone();
+                async move {
+                    let header = |name: &str| {
+                        headers
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_string()
+                    };
+                    let _ = tx.send(Received {
+                        path: uri.path().to_string(),
+                        id: header("webhook-id"),
+                        timestamp: header("webhook-timestamp"),
+                        signature: header("webhook-signature"),
+                        body,
+                    });
+                    let answer = answers.lock().unwrap().pop_front().unwrap_or(default);
+                    match answer {
+                        Answer::Status(status, headers) => {
+                            let mut response: Response =
+                                StatusCode::from_u16(status).unwrap().into_response();
+                            for (name, value) in headers {
+                                response.headers_mut().insert(name, value.parse().unwrap());
+                            }
+                            response
+                        }
+                        Answer::Hang => std::future::pending().await,
+                    }
+                }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Receiver {
+            url: format!("http://127.0.0.1:{port}/hook"),
+            port,
+            requests,
+            script,
+        }
+    }
+
+    fn then(&self, answer: Answer) {
+        self.script.lock().unwrap().push_back(answer);
+    }
+
+    /// The next request, within 20 seconds.
+    async fn next(&mut self) -> Received {
+        tokio::time::timeout(Duration::from_secs(20), self.requests.recv())
+            .await
+            .expect("a delivery within 20 s")
+            .expect("receiver running")
+    }
+
+    /// Nothing received so far.
+    fn nothing_yet(&mut self) -> bool {
+        self.requests.try_recv().is_err()
+    }
+}
+
+fn ok() -> Answer {
+    Answer::Status(200, vec![])
+}
+
+/// The Standard Webhooks verification, written from the specification: any `v1,` signature
+/// in the header must equal base64(HMAC-SHA256(key, "id.timestamp.body")), where the key is
+/// the base64 part of the `whsec_` secret.
+fn verify(secret: &str, received: &Received) -> bool {
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.strip_prefix("whsec_").expect("whsec_ prefix"))
+        .expect("base64 secret");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{}.{}.{}", received.id, received.timestamp, received.body).as_bytes());
+    let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    received
+        .signature
+        .split(' ')
+        .filter_map(|s| s.strip_prefix("v1,"))
+        .any(|s| s == expected)
+}
+
+const CREATE: &str = "mutation($input: WebhookCreateInput!) { webhookCreate(input: $input) { webhook { id url events enabled } secret userErrors { field code message } } }";
+
+async fn create_webhook(app: &TestApp, token: &str, input: Value) -> Value {
+    app.graphql_as(token, CREATE, json!({ "input": input }))
+        .await
+}
+
+async fn comment(app: &TestApp, token: &str, ticket: uuid::Uuid, body: &str) {
+    let response = app
+        .graphql_as(
+            token,
+            "mutation($input: CommentCreateInput!) { commentCreate(input: $input) { comment { id } } }",
+            json!({ "input": { "ticketId": gid("Ticket", ticket), "body": body } }),
+        )
+        .await;
+    assert!(
+        response["data"]["commentCreate"]["comment"].is_object(),
+        "{response}"
+    );
+}
+
+#[tokio::test]
+async fn deliveries_are_signed_the_standard_webhooks_way_even_during_a_secret_rotation() {
+    let app = TestApp::spawn().await;
+    let world = World::build(app.db()).await;
+    let admin = app.login(&email_of("admin"), PASSWORD).await;
+    let mut receiver = Receiver::start(ok()).await;
+    let created = create_webhook(
+        &app,
+        &admin,
+        json!({ "url": receiver.url, "events": ["comment.created"], "description": "CRM" }),
+    )
+    .await;
+    let payload = &created["data"]["webhookCreate"];
+    let secret = payload["secret"].as_str().expect("secret").to_string();
+    assert!(secret.starts_with("whsec_"), "{created}");
+    let webhook_id = payload["webhook"]["id"].as_str().unwrap().to_string();
+
+    comment(&app, &admin, world.ticket_a, "Signed").await;
+    let delivery = receiver.next().await;
+    assert_eq!(delivery.path, "/hook");
+    assert!(verify(&secret, &delivery), "{delivery:?}");
+    let body: Value = serde_json::from_str(&delivery.body).unwrap();
+    assert_eq!(body["type"], "comment.created");
+    assert_eq!(body["data"]["version"], 1);
+    assert_eq!(body["data"]["comment"]["body"], "Signed");
+    assert!(body["timestamp"].as_str().is_some(), "{body}");
+    assert_eq!(
+        delivery.id,
+        format!("evt_{}", body["data"]["eventId"].as_str().unwrap())
+    );
+    // A tampered body, or another secret, does not verify.
+    let tampered = Received {
+        body: delivery.body.replace("Signed", "Forged"),
+        ..delivery.clone()
+    };
+    assert!(!verify(&secret, &tampered));
+    assert!(!verify(&service::webhook::new_secret(), &delivery));
+
+    // During a rotation both secrets verify the same delivery.
+    let rotated = app
+        .graphql_as(
+            &admin,
+            "mutation($id: ID!) { webhookRotateSecret(id: $id) { secret webhook { previousSecretExpiresAt } } }",
+            json!({ "id": webhook_id }),
+        )
+        .await;
+    let new_secret = rotated["data"]["webhookRotateSecret"]["secret"]
+        .as_str()
+        .expect("new secret")
+        .to_string();
+    assert_ne!(new_secret, secret);
+    assert!(
+        rotated["data"]["webhookRotateSecret"]["webhook"]["previousSecretExpiresAt"].is_string(),
+        "{rotated}"
+    );
+    comment(&app, &admin, world.ticket_a, "Rotated").await;
+    let delivery = receiver.next().await;
+    assert_eq!(delivery.signature.split(' ').count(), 2, "{delivery:?}");
+    assert!(verify(&new_secret, &delivery));
+    assert!(verify(&secret, &delivery));
+
+    // The delivery log shows both, newest first, once the worker recorded the answers.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let nodes = loop {
+        let log = app
+            .graphql_as(
+                &admin,
+                "query($id: ID!) { webhook(id: $id) { deliveries(first: 10) { nodes { eventId attempt status responseStatus durationMs nextAttemptAt error createdAt } } } }",
+                json!({ "id": webhook_id }),
+            )
+            .await;
+        let nodes = log["data"]["webhook"]["deliveries"]["nodes"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{log}"))
+            .clone();
+        if nodes.iter().all(|n| n["status"] == "SUCCEEDED") {
+            break nodes;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not recorded: {log}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(nodes.len(), 2, "{nodes:?}");
+    let ids: Vec<i64> = nodes
+        .iter()
+        .map(|n| n["eventId"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(ids[0] > ids[1], "newest first: {ids:?}");
+    for node in &nodes {
+        assert_eq!(node["attempt"], 1);
+        assert_eq!(node["responseStatus"], 200);
+        assert!(node["nextAttemptAt"].is_null());
+        assert!(node["error"].is_null());
+    }
+}
+
+#[tokio::test]
+async fn managing_webhooks_is_for_administrators_and_bad_input_is_refused_by_field() {
+    let app = TestApp::spawn().await;
+    World::build(app.db()).await;
+    let receiver = Receiver::start(ok()).await;
+    let agent = app.login(&email_of("superagent"), PASSWORD).await;
+    let refused = create_webhook(&app, &agent, json!({ "url": receiver.url })).await;
+    assert_eq!(
+        crate::helpers::error_code(&refused),
+        "FORBIDDEN",
+        "{refused}"
+    );
+    let listed = app
+        .graphql_as(&agent, "{ webhooks { id } }", json!({}))
+        .await;
+    assert_eq!(crate::helpers::error_code(&listed), "FORBIDDEN", "{listed}");
+
+    let admin = app.login(&email_of("admin"), PASSWORD).await;
+    for (input, field) in [
+        (json!({ "url": "ftp://example.com/hook" }), "url"),
+        (json!({ "url": "not a url" }), "url"),
+        (
+            json!({ "url": receiver.url, "events": ["ticket.exploded"] }),
+            "events",
+        ),
+    ] {
+        let response = create_webhook(&app, &admin, input.clone()).await;
+        let error = &response["data"]["webhookCreate"]["userErrors"][0];
+        assert_eq!(error["code"], "BAD_USER_INPUT", "{input}: {response}");
+        assert_eq!(error["field"], field, "{input}: {response}");
+    }
+    let listed = app
+        .graphql_as(&admin, "{ webhooks { id } }", json!({}))
+        .await;
+    assert_eq!(listed["data"]["webhooks"], json!([]), "nothing was created");
+
+    let created = create_webhook(&app, &admin, json!({ "url": receiver.url })).await;
+    let id = created["data"]["webhookCreate"]["webhook"]["id"].clone();
+    let updated = app
+        .graphql_as(
+            &admin,
+            "mutation($input: WebhookUpdateInput!) { webhookUpdate(input: $input) { webhook { enabled disabledReason events } } }",
+            json!({ "input": { "id": id, "enabled": false, "events": ["ticket.created"] } }),
+        )
+        .await;
+    assert_eq!(
+        updated["data"]["webhookUpdate"]["webhook"],
+        json!({ "enabled": false, "disabledReason": "disabled by an administrator", "events": ["ticket.created"] })
+    );
+    let deleted = app
+        .graphql_as(
+            &admin,
+            "mutation($id: ID!) { webhookDelete(id: $id) { deletedId } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(deleted["data"]["webhookDelete"]["deletedId"], id);
+    let listed = app
+        .graphql_as(&admin, "{ webhooks { id } }", json!({}))
+        .await;
+    assert_eq!(listed["data"]["webhooks"], json!([]));
+}
+
+/// A migrated database with the fixtures and no server: the test drives deliveries itself.
+async fn quiet_database() -> (TestDatabase, DatabaseConnection, World) {
+    let database = TestDatabase::create().await;
+    let db = database.connect().await;
+    api::startup::apply_migrations(&db).await.unwrap();
+    let world = World::build(&db).await;
+    (database, db, world)
+}
+
+async fn webhook_to(db: &DatabaseConnection, world: &World, url: &str) -> entity::webhook::Model {
+    webhook_for(db, world, url, &[]).await
+}
+
+async fn webhook_for(
+    db: &DatabaseConnection,
+    world: &World,
+    url: &str,
+    events: &[&str],
+) -> entity::webhook::Model {
+    let admin = actor_of(db, world.admin).await;
+    service::webhook::create(
+        db,
+        &admin,
+        service::webhook::NewWebhook {
+            url: url.to_string(),
+            events: events.iter().map(|e| e.to_string()).collect(),
+            ..Default::default()
+        },
+        UrlPolicy {
+            allow_private: true,
+        },
+    )
+    .await
+    .unwrap()
+    .0
+}
+
+async fn ping(db: &DatabaseConnection, world: &World, hook: &entity::webhook::Model) -> uuid::Uuid {
+    let admin = actor_of(db, world.admin).await;
+    service::webhook::test(db, &admin, hook.id)
+        .await
+        .unwrap()
+        .id
+}
+
+async fn delivery(db: &DatabaseConnection, id: uuid::Uuid) -> entity::webhook_delivery::Model {
+    use sea_orm::EntityTrait;
+    entity::webhook_delivery::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn webhook(db: &DatabaseConnection, id: uuid::Uuid) -> entity::webhook::Model {
+    use sea_orm::EntityTrait;
+    entity::webhook::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+fn deliverer() -> Deliverer {
+    Deliverer::new(
+        UrlPolicy {
+            allow_private: true,
+        },
+        Duration::from_secs(5),
+    )
+}
+
+fn within_jitter(at: DateTime<Utc>, from: DateTime<Utc>, wait: Duration) -> bool {
+    let wait = chrono::Duration::from_std(wait).unwrap();
+    at >= from + wait * 9 / 10 && at <= from + wait * 11 / 10
+}
+
+#[tokio::test]
+async fn a_failing_endpoint_is_retried_on_the_schedule_then_the_delivery_fails() {
+    let (_database, db, world) = quiet_database().await;
+    let mut receiver = Receiver::start(Answer::Status(500, vec![])).await;
+    let hook = webhook_to(&db, &world, &receiver.url).await;
+    let id = ping(&db, &world, &hook).await;
+    let deliverer = deliverer();
+
+    let mut now = Utc::now();
+    assert_eq!(deliverer.run_due(&db, now, 10).await.unwrap(), 1);
+    let first = receiver.next().await;
+    for (attempt, wait) in SCHEDULE.iter().enumerate() {
+        let row = delivery(&db, id).await;
+        assert_eq!(row.attempt, attempt as i32 + 1);
+        assert_eq!(row.status, "PENDING");
+        assert_eq!(row.response_status, Some(500));
+        let next = row.next_attempt_at.expect("a next attempt");
+        assert!(
+            within_jitter(next, now, *wait),
+            "attempt {}: next at {next}, {wait:?} after {now}",
+            attempt + 1
+        );
+        // Not due a moment before.
+        assert_eq!(
+            deliverer
+                .run_due(&db, next - chrono::Duration::milliseconds(1), 10)
+                .await
+                .unwrap(),
+            0
+        );
+        now = next;
+        assert_eq!(deliverer.run_due(&db, now, 10).await.unwrap(), 1);
+        // Every attempt carries the same webhook-id.
+        assert_eq!(receiver.next().await.id, first.id);
+    }
+    let row = delivery(&db, id).await;
+    assert_eq!(row.status, "FAILED");
+    assert_eq!(row.attempt, SCHEDULE.len() as i32 + 1);
+    assert_eq!(row.next_attempt_at, None);
+    assert_eq!(
+        deliverer
+            .run_due(&db, now + chrono::Duration::days(1), 10)
+            .await
+            .unwrap(),
+        0
+    );
+
+    // The endpoint has failed since the first attempt; still enabled after about a day.
+    let endpoint = webhook(&db, hook.id).await;
+    assert!(endpoint.enabled);
+    let since = endpoint.failing_since.expect("failing");
+    // Failing continuously for 5 days disables it, visibly.
+    ping(&db, &world, &hook).await;
+    let later = since + chrono::Duration::days(5) + chrono::Duration::seconds(1);
+    assert_eq!(deliverer.run_due(&db, later, 10).await.unwrap(), 1);
+    let endpoint = webhook(&db, hook.id).await;
+    assert!(!endpoint.enabled);
+    assert_eq!(
+        endpoint.disabled_reason.as_deref(),
+        Some("every delivery failed for 5 days")
+    );
+}
+
+#[tokio::test]
+async fn gone_disables_at_once_redirects_are_failures_and_retry_after_is_honoured() {
+    let (_database, db, world) = quiet_database().await;
+    let mut receiver = Receiver::start(ok()).await;
+    let hook = webhook_to(&db, &world, &receiver.url).await;
+    let deliverer = deliverer();
+
+    // 302: a failure, and the Location is not followed.
+    receiver.then(Answer::Status(
+        302,
+        vec![(
+            "location",
+            format!("http://127.0.0.1:{}/elsewhere", receiver.port),
+        )],
+    ));
+    let id = ping(&db, &world, &hook).await;
+    assert_eq!(deliverer.run_due(&db, Utc::now(), 10).await.unwrap(), 1);
+    assert_eq!(receiver.next().await.path, "/hook");
+    let row = delivery(&db, id).await;
+    assert_eq!(row.status, "PENDING");
+    assert_eq!(row.response_status, Some(302));
+    assert!(row.error.unwrap().contains("302"));
+    assert!(receiver.nothing_yet(), "the redirect was followed");
+
+    // 429 with Retry-After: the next attempt is when the endpoint asked.
+    receiver.then(Answer::Status(429, vec![("retry-after", "120".into())]));
+    let later = row.next_attempt_at.unwrap();
+    assert_eq!(deliverer.run_due(&db, later, 10).await.unwrap(), 1);
+    receiver.next().await;
+    let row = delivery(&db, id).await;
+    assert_eq!(
+        row.next_attempt_at,
+        Some(later + chrono::Duration::seconds(120))
+    );
+
+    // 410: the delivery fails and the endpoint is disabled at once.
+    receiver.then(Answer::Status(410, vec![]));
+    let then = later + chrono::Duration::seconds(120);
+    assert_eq!(deliverer.run_due(&db, then, 10).await.unwrap(), 1);
+    receiver.next().await;
+    let row = delivery(&db, id).await;
+    assert_eq!(row.status, "FAILED");
+    let endpoint = webhook(&db, hook.id).await;
+    assert!(!endpoint.enabled);
+    assert_eq!(
+        endpoint.disabled_reason.as_deref(),
+        Some("the endpoint answered 410 Gone")
+    );
+    // A disabled endpoint's deliveries wait.
+    ping(&db, &world, &hook).await;
+    assert_eq!(deliverer.run_due(&db, then, 10).await.unwrap(), 0);
+    assert!(receiver.nothing_yet());
+}
+
+#[tokio::test]
+async fn webhooks_to_internal_addresses_are_refused_at_registration_and_at_delivery() {
+    let app = TestApp::spawn_with(|s| s.webhooks.webhook_allow_private = false).await;
+    let world = World::build(app.db()).await;
+    let admin = app.login(&email_of("admin"), PASSWORD).await;
+    let mut receiver = Receiver::start(ok()).await;
+    for url in [
+        "http://127.0.0.1/hook".to_string(),
+        "http://[::1]/hook".into(),
+        "http://169.254.169.254/latest/meta-data".into(),
+        "http://0x7f000001/hook".into(),
+        "http://2130706433/hook".into(),
+        "http://[::ffff:10.0.0.1]/hook".into(),
+        "http://10.0.0.1/hook".into(),
+        // A host name that resolves to a loopback address.
+        format!("http://localhost:{}/hook", receiver.port),
+    ] {
+        let response = create_webhook(&app, &admin, json!({ "url": url })).await;
+        let error = &response["data"]["webhookCreate"]["userErrors"][0];
+        assert_eq!(error["code"], "BAD_USER_INPUT", "{url}: {response}");
+        assert_eq!(error["field"], "url", "{url}: {response}");
+    }
+
+    // An endpoint registered where private addresses were allowed is still refused by a
+    // server that does not allow them, for an IP literal and for a name.
+    let db = app.db();
+    let strict = Deliverer::new(UrlPolicy::default(), Duration::from_secs(5));
+    for url in [
+        receiver.url.clone(),
+        format!("http://localhost:{}/hook", receiver.port),
+    ] {
+        let hook = webhook_to(db, &world, &url).await;
+        let id = ping(db, &world, &hook).await;
+        let mut now = Utc::now();
+        // Other pending deliveries (the fixtures' events) may be due too.
+        while delivery(db, id).await.attempt == 0 {
+            strict.run_due(db, now, 100).await.unwrap();
+            now += chrono::Duration::milliseconds(1);
+        }
+        let row = delivery(db, id).await;
+        assert_eq!(row.status, "PENDING");
+        assert_eq!(row.response_status, None);
+        let error = row.error.unwrap_or_default();
+        assert!(
+            error.contains("loopback") || error.contains("refused"),
+            "{url}: {error}"
+        );
+    }
+    assert!(receiver.nothing_yet(), "a request reached the receiver");
+}
+
+#[tokio::test]
+async fn a_delivery_cut_short_by_a_crash_is_sent_after_the_restart_with_the_same_id() {
+    let database = TestDatabase::create().await;
+    let db = database.connect().await;
+    api::startup::apply_migrations(&db).await.unwrap();
+    let world = World::build(&db).await;
+    let mut receiver = Receiver::start(ok()).await;
+    // The first attempt never gets an answer: the server dies while it waits.
+    receiver.then(Answer::Hang);
+    webhook_for(&db, &world, &receiver.url, &["comment.created"]).await;
+    let start = || {
+        let mut command = helpdesk(&database);
+        command
+            .args(["serve", "--no-demo"])
+            .env("HELPDESK_ADDR", "127.0.0.1:0")
+            .env("HELPDESK_WEBHOOK_ALLOW_PRIVATE", "true")
+            .env("HELPDESK_WEBHOOK_TIMEOUT", "1");
+        RunningServer::start(command)
+    };
+    let mut first = start().await;
+    let login = |address: String| async move {
+        let response: Value = reqwest::Client::new()
+            .post(format!("{address}/graphql"))
+            .json(&json!({
+                "query": "mutation($input: AuthLoginInput!) { authLogin(input: $input) { accessToken } }",
+                "variables": { "input": { "email": email_of("agent_a"), "password": PASSWORD } },
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        response["data"]["authLogin"]["accessToken"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let token = login(first.address.clone()).await;
+    let last_event = service::event::last_id(&db).await.unwrap();
+
+    let response: Value = reqwest::Client::new()
+        .post(format!("{}/graphql", first.address))
+        .bearer_auth(&token)
+        .json(&json!({
+            "query": "mutation($input: CommentCreateInput!) { commentCreate(input: $input) { comment { id } } }",
+            "variables": { "input": { "ticketId": gid("Ticket", world.ticket_a), "body": "Before the crash" } },
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        response["data"]["commentCreate"]["comment"].is_object(),
+        "{response}"
+    );
+    let comment_event = service::event::last_id(&db).await.unwrap();
+    assert!(comment_event > last_event);
+    // The delivery is on its way and gets no answer: the server is killed now.
+    let cut_short = receiver.next().await;
+    assert_eq!(cut_short.id, format!("evt_{comment_event}"));
+    first.child.start_kill().unwrap();
+    first.child.wait().await.unwrap();
+
+    let second = start().await;
+    // Once the dead server's hold on it lapses, the new one sends it again.
+    let resent = receiver.next().await;
+    assert_eq!(resent.id, cut_short.id);
+    assert_eq!(resent.body, cut_short.body);
+
+    // A subscriber resuming after the last event it saw gets the comment too.
+    let token = login(second.address.clone()).await;
+    let mut socket = connected(&second.address, &token).await;
+    let query =
+        "subscription($after: ID) { ticketEvents(after: $after) { id kind comment { body } } }";
+    send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": { "after": last_event.to_string() } } }),
+    )
+    .await;
+    let message = next(&mut socket).await;
+    let event = &message["payload"]["data"]["ticketEvents"];
+    assert_eq!(event["id"], comment_event.to_string(), "{message}");
+    assert_eq!(event["comment"]["body"], "Before the crash");
+    assert!(second.terminate().await.success());
+}
