@@ -173,15 +173,36 @@ pub async fn feed(
     })
 }
 
+/// The advisory lock key the relays of all replicas take turns on.
+const RELAY_LOCK: i64 = 0x6864_6573_6b01;
+
 /// Claims up to `limit` unpublished events in log order, for the relay. Call inside a write
 /// transaction (`db::begin_write`) and mark them with [`mark_published`] before it commits. On
-/// PostgreSQL the rows are locked with SKIP LOCKED, so several replicas share the work without
-/// publishing an event twice; on SQLite the write transaction serializes relays.
+/// PostgreSQL a transaction-scoped advisory lock lets one relay work at a time (and the rows
+/// are locked FOR UPDATE SKIP LOCKED), so replicas never publish an event twice or out of
+/// order; on SQLite the write transaction serializes relays.
 pub async fn claim_unpublished(
     txn: &impl ConnectionTrait,
     limit: u64,
 ) -> Result<Vec<outbox_event::Model>> {
     use sea_orm::sea_query::{LockBehavior, LockType};
+    // One relay at a time, so events are handed on in log order across replicas; a replica
+    // that finds the lock taken leaves the batch to the holder.
+    if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        let row = txn
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                format!("SELECT pg_try_advisory_xact_lock({RELAY_LOCK}) AS locked"),
+            ))
+            .await?;
+        let locked = row
+            .map(|r| r.try_get::<bool>("", "locked"))
+            .transpose()?
+            .unwrap_or(false);
+        if !locked {
+            return Ok(Vec::new());
+        }
+    }
     Ok(outbox_event::Entity::find()
         .filter(outbox_event::Column::PublishedAt.is_null())
         .order_by_asc(outbox_event::Column::Id)

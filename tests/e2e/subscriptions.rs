@@ -486,6 +486,17 @@ async fn a_socket_runs_at_most_twenty_subscriptions() {
     // Completing one makes room again.
     send(&mut socket, json!({ "id": "0", "type": "complete" })).await;
     listening(&app.address, 19).await;
+    // Queries and mutations are refused: they go over HTTP, where the account is read again
+    // for every request.
+    send(
+        &mut socket,
+        json!({ "id": "m", "type": "subscribe", "payload": { "query": "mutation { authLogout { success } }" } }),
+    )
+    .await;
+    let refused = next(&mut socket).await;
+    assert_eq!(refused["id"], "m", "{refused}");
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["payload"][0]["extensions"]["code"], "BAD_REQUEST");
     send(
         &mut socket,
         json!({ "id": "21st", "type": "subscribe", "payload": { "query": EVENTS } }),
@@ -496,7 +507,7 @@ async fn a_socket_runs_at_most_twenty_subscriptions() {
 
 #[tokio::test]
 async fn a_socket_whose_token_expires_is_closed_with_4403() {
-    let app = TestApp::spawn_with(|s| s.auth.access_token_ttl_secs = 2).await;
+    let app = TestApp::spawn_with(|s| s.auth.access_token_ttl_secs = 3).await;
     World::build(app.db()).await;
     let token = app.login(&email_of("agent_a"), PASSWORD).await;
     let mut socket = connected(&app.address, &token).await;

@@ -30,7 +30,8 @@ use crate::metrics::Metrics;
 /// Events waiting in a slow subscriber's buffer before it is cut off.
 pub const BUS_CAPACITY: usize = 1024;
 const BATCH: u64 = 200;
-const DELIVERY_BATCH: u64 = 64;
+/// As many as one worker sends at once, so each claimed delivery is sent within its lease.
+const DELIVERY_BATCH: u64 = service::webhook::deliver::CONCURRENCY as u64;
 const POLL: Duration = Duration::from_secs(1);
 const RECONNECT: Duration = Duration::from_secs(1);
 
@@ -199,6 +200,8 @@ impl EventBus {
         let mut queued = 0;
         if !events.is_empty() {
             queued = service::webhook::enqueue(&txn, &events).await?;
+            // Published before the commit: when Redis fails, the whole batch is retried, so
+            // no subscriber misses an event (webhook deliveries wait for the retry too).
             self.publish(&events).await?;
             service::event::mark_published(&txn, &events).await?;
         }

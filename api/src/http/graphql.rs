@@ -211,6 +211,8 @@ async fn run(
         }
         responses.push(response);
     }
+    // A mutation may have committed events: hand them on now rather than at the next poll.
+    state.bus().wake_relay();
     let status = if single {
         status_of(&responses[0])
     } else {

@@ -13,7 +13,7 @@
 //! - the server stops: 1012, and the server waits for the socket to close.
 //!
 //! A socket holds at most [`MAX_SUBSCRIPTIONS`] operations; one more is answered with an
-//! `error` message for its id. What the server sends goes through a bounded queue: a client
+//! `error` message for its id, as is a query or mutation (those go over HTTP). What the server sends goes through a bounded queue: a client
 //! that stops reading holds up only its own socket, and is disconnected when a write cannot
 //! complete within [`WRITE_TIMEOUT`].
 
@@ -229,7 +229,16 @@ impl Session {
                     full
                 };
                 if refused {
-                    let _ = queue.send(self.too_many(id)).await;
+                    let _ = queue
+                        .send(self.refusal(id, TOO_MANY, "TOO_MANY_SUBSCRIPTIONS"))
+                        .await;
+                    return None;
+                }
+                if !only_subscriptions(&value["payload"]["query"]) {
+                    self.active.lock().expect("session lock").remove(id);
+                    let _ = queue
+                        .send(self.refusal(id, SUBSCRIPTIONS_ONLY, "BAD_REQUEST"))
+                        .await;
                     return None;
                 }
                 Some(message)
@@ -246,11 +255,11 @@ impl Session {
         }
     }
 
-    /// The answer to an operation over the limit.
-    fn too_many(&self, id: &str) -> Message {
+    /// The `error` answer to an operation that is not run.
+    fn refusal(&self, id: &str, message: &str, code: &str) -> Message {
         let error = json!({
-            "message": format!("at most {MAX_SUBSCRIPTIONS} subscriptions may run on one connection"),
-            "extensions": { "code": "TOO_MANY_SUBSCRIPTIONS" },
+            "message": message,
+            "extensions": { "code": code },
         });
         let payload = if self.legacy { error } else { json!([error]) };
         Message::Text(
@@ -260,20 +269,43 @@ impl Session {
         )
     }
 
-    /// Notes what the server sends: an operation that completed or failed frees its id.
-    fn sent(&self, message: &Message) {
+    /// Notes what the server is about to send: an operation that completed or failed frees
+    /// its id. Returns false for a `complete` of an operation the client completed itself,
+    /// which the protocol does not echo (async-graphql does).
+    fn sending(&self, message: &Message) -> bool {
         let Message::Text(text) = message else {
-            return;
+            return true;
         };
         if !text.contains("\"complete\"") && !text.contains("\"error\"") {
-            return;
+            return true;
         }
         if let Ok(value) = serde_json::from_str::<Value>(text)
-            && matches!(value["type"].as_str(), Some("complete" | "error"))
+            && let Some(kind @ ("complete" | "error")) = value["type"].as_str()
             && let Some(id) = value["id"].as_str()
         {
-            self.active.lock().expect("session lock").remove(id);
+            let was_active = self.active.lock().expect("session lock").remove(id);
+            return was_active || kind == "error";
         }
+        true
+    }
+}
+
+const TOO_MANY: &str = "at most 20 subscriptions may run on one connection";
+const SUBSCRIPTIONS_ONLY: &str =
+    "only subscriptions run over WebSocket; send queries and mutations to POST /graphql";
+
+/// Whether a document holds subscriptions only. Queries and mutations go over HTTP, where the
+/// account is read again for every request (a socket's account is read once, at connect) and
+/// the request limits apply. A document that does not parse is left to async-graphql's error.
+fn only_subscriptions(query: &Value) -> bool {
+    let Some(query) = query.as_str() else {
+        return true;
+    };
+    match async_graphql::parser::parse_query(query) {
+        Ok(document) => document.operations.iter().all(|(_, operation)| {
+            operation.node.ty == async_graphql::parser::types::OperationType::Subscription
+        }),
+        Err(_) => true,
     }
 }
 
@@ -291,7 +323,9 @@ async fn write(
         tokio::select! {
             message = queued.recv() => match message {
                 Some(message) => {
-                    session.sent(&message);
+                    if !session.sending(&message) {
+                        continue;
+                    }
                     let last = matches!(message, Message::Close(_));
                     match tokio::time::timeout(WRITE_TIMEOUT, sink.send(message)).await {
                         Ok(Ok(())) if !last => {}

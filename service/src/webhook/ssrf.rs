@@ -37,6 +37,7 @@ fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
         (192, 0, 0) => "an IETF protocol address",
         (192, 0, 2) | (198, 51, 100) | (203, 0, 113) => "a documentation address",
         (198, 18..=19, _) => "a benchmarking address",
+        (192, 88, 99) => "a 6to4 relay address",
         (224..=239, _, _) => "a multicast address",
         (240..=255, _, _) => "a reserved address",
         _ => return None,
@@ -53,6 +54,12 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
     if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
         // NAT64
         return forbidden_v4(Ipv4Addr::from(((s[6] as u32) << 16) | s[7] as u32));
+    }
+    if s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1 {
+        return Some("a local NAT64 address");
+    }
+    if s[0] == 0x2001 && s[1] == 0 {
+        return Some("a Teredo address");
     }
     if s[0] == 0x2002 {
         // 6to4

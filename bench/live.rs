@@ -1,0 +1,271 @@
+//! Live updates under load, against the release binary on a fresh database:
+//!
+//! - memory per idle subscription socket (server RSS before and after opening them);
+//! - mutation -> subscriber latency, p50/p99, with every socket subscribed to the ticket
+//!   being changed (measured from sending the mutation to each socket receiving the event);
+//! - webhook deliveries per second to a local receiver (a replay of the events queued at once).
+//!
+//! `cargo build --release && cargo run --release --example live -- [SUBSCRIBERS] [EVENTS] [DELIVERIES]`
+//! (defaults 1000, 100, 2000). Set `DATABASE_URL` (and `REDIS_URL`) to run on PostgreSQL; the
+//! database must be empty.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::{Notify, mpsc};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+const ADMIN: &str = "admin@demo.helpdesk.local";
+const PASSWORD: &str = "helpdesk-demo";
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().expect("numbers"))
+        .collect();
+    let subscribers = args.first().copied().unwrap_or(1000);
+    let events = args.get(1).copied().unwrap_or(100);
+    let deliveries = args.get(2).copied().unwrap_or(2000);
+
+    let dir = tempfile::tempdir().unwrap();
+    let binary = std::env::var("HELPDESK_BIN").unwrap_or_else(|_| "target/release/helpdesk".into());
+    let mut command = tokio::process::Command::new(binary);
+    command
+        .args(["serve", "--demo", "--demo-tickets", "200"])
+        .env("HELPDESK_ADDR", "127.0.0.1:0")
+        .env("HELPDESK_WEBHOOK_ALLOW_PRIVATE", "true")
+        .env("HELPDESK_ACCESS_TOKEN_TTL", "3600")
+        .env("RUST_LOG", "error")
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    if std::env::var("DATABASE_URL").is_ok() && std::env::var("HELPDESK_JWT_SECRET").is_err() {
+        command.env(
+            "HELPDESK_JWT_SECRET",
+            "bench-signing-key-of-at-least-32-bytes!!",
+        );
+    }
+    let mut server = command.spawn().expect("start helpdesk");
+    let pid = server.id().unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let address = loop {
+        let line = lines.next_line().await.unwrap().expect("server output");
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.trim().to_string();
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let http = reqwest::Client::new();
+    let token = graphql(
+        &http,
+        &address,
+        None,
+        "mutation($input: AuthLoginInput!) { authLogin(input: $input) { accessToken } }",
+        json!({ "input": { "email": ADMIN, "password": PASSWORD } }),
+    )
+    .await["data"]["authLogin"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tickets: Vec<String> = graphql(
+        &http,
+        &address,
+        Some(&token),
+        "{ tickets(first: 100) { nodes { id } } }",
+        json!({}),
+    )
+    .await["data"]["tickets"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+
+    // Memory per idle socket.
+    let before = rss_kib(pid);
+    let ws = format!("{}/graphql/ws", address.replace("http://", "ws://"));
+    let mut sockets = Vec::with_capacity(subscribers);
+    for _ in 0..subscribers {
+        let mut request = ws.as_str().into_client_request().unwrap();
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            HeaderValue::from_static("graphql-transport-ws"),
+        );
+        let (mut socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("connect");
+        socket.send(Message::Text(json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } }).to_string().into())).await.unwrap();
+        let ack = socket.next().await.unwrap().unwrap();
+        assert!(ack.to_text().unwrap().contains("connection_ack"), "{ack:?}");
+        sockets.push(socket);
+    }
+    let after = rss_kib(pid);
+    println!(
+        "idle sockets: {subscribers}, server RSS {before} KiB -> {after} KiB, {:.1} KiB per socket",
+        (after.saturating_sub(before)) as f64 / subscribers as f64
+    );
+
+    // Mutation -> subscriber latency.
+    let ticket = tickets[0].clone();
+    let (received_tx, mut received) = mpsc::unbounded_channel::<Instant>();
+    let query = "subscription($id: ID!) { ticketEvents(filter: { ticketId: $id, kinds: [\"comment.created\"] }) { id } }";
+    for mut socket in sockets {
+        socket.send(Message::Text(json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": { "id": ticket } } }).to_string().into())).await.unwrap();
+        let tx = received_tx.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(message)) = socket.next().await {
+                if let Message::Text(text) = message
+                    && text.contains("\"next\"")
+                {
+                    let _ = tx.send(Instant::now());
+                }
+            }
+        });
+    }
+    wait_for_subscriptions(&http, &address, subscribers).await;
+    let mut latencies = Vec::with_capacity(events * subscribers);
+    for i in 0..events {
+        let sent = Instant::now();
+        comment(&http, &address, &token, &ticket, &format!("event {i}")).await;
+        for _ in 0..subscribers {
+            let at = tokio::time::timeout(Duration::from_secs(30), received.recv())
+                .await
+                .expect("event within 30 s")
+                .unwrap();
+            latencies.push(at - sent);
+        }
+    }
+    latencies.sort();
+    let pick = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    println!(
+        "mutation -> subscriber: {events} events x {subscribers} subscribers, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        ms(pick(0.50)),
+        ms(pick(0.99)),
+        ms(*latencies.last().unwrap())
+    );
+
+    // Webhook deliveries per second.
+    let since = chrono::Utc::now();
+    for i in 0..deliveries {
+        let ticket = &tickets[i % tickets.len()];
+        comment(&http, &address, &token, ticket, &format!("delivery {i}")).await;
+    }
+    let count = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(Notify::new());
+    let (counter, notify) = (count.clone(), done.clone());
+    let target = deliveries;
+    let receiver = axum::Router::new().fallback(move || {
+        let counter = counter.clone();
+        let notify = notify.clone();
+        async move {
+            if counter.fetch_add(1, Ordering::SeqCst) + 1 >= target {
+                notify.notify_one();
+            }
+            "ok"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver).await });
+    let created = graphql(
+        &http,
+        &address,
+        Some(&token),
+        "mutation($input: WebhookCreateInput!) { webhookCreate(input: $input) { webhook { id } } }",
+        json!({ "input": { "url": url, "events": ["comment.created"] } }),
+    )
+    .await;
+    let id = created["data"]["webhookCreate"]["webhook"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let started = Instant::now();
+    let replay = graphql(&http, &address, Some(&token), "mutation($id: ID!, $since: DateTime!) { webhookReplay(id: $id, since: $since) { queued } }", json!({ "id": id, "since": since })).await;
+    let queued = replay["data"]["webhookReplay"]["queued"].as_u64().unwrap() as usize;
+    assert_eq!(queued, deliveries, "{replay}");
+    tokio::time::timeout(Duration::from_secs(600), done.notified())
+        .await
+        .expect("all deliveries within 10 minutes");
+    let elapsed = started.elapsed();
+    println!(
+        "webhook deliveries: {deliveries} over {} tickets in {:.2} s, {:.0} deliveries/s",
+        tickets.len(),
+        elapsed.as_secs_f64(),
+        deliveries as f64 / elapsed.as_secs_f64()
+    );
+    let _ = server.kill().await;
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Resident memory of a process, from /proc.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+async fn graphql(
+    http: &reqwest::Client,
+    address: &str,
+    token: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> Value {
+    let mut request = http
+        .post(format!("{address}/graphql"))
+        .json(&json!({ "query": query, "variables": variables }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap().json().await.unwrap()
+}
+
+async fn comment(http: &reqwest::Client, address: &str, token: &str, ticket: &str, body: &str) {
+    let response = graphql(
+        http,
+        address,
+        Some(token),
+        "mutation($input: CommentCreateInput!) { commentCreate(input: $input) { comment { id } } }",
+        json!({ "input": { "ticketId": ticket, "body": body } }),
+    )
+    .await;
+    assert!(
+        response["data"]["commentCreate"]["comment"].is_object(),
+        "{response}"
+    );
+}
+
+async fn wait_for_subscriptions(http: &reqwest::Client, address: &str, count: usize) {
+    loop {
+        let body = http
+            .get(format!("{address}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let active = body
+            .lines()
+            .find_map(|l| l.strip_prefix("helpdesk_subscriptions_active "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if active as usize >= count {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
