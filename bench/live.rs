@@ -36,6 +36,8 @@ async fn main() {
 
     let dir = tempfile::tempdir().unwrap();
     let binary = std::env::var("HELPDESK_BIN").unwrap_or_else(|_| "target/release/helpdesk".into());
+    let binary =
+        std::fs::canonicalize(&binary).expect("the release binary (cargo build --release)");
     let mut command = tokio::process::Command::new(binary);
     command
         .args(["serve", "--demo", "--demo-tickets", "200"])

@@ -42,6 +42,10 @@ pub const MAX_SUBSCRIPTIONS: usize = 20;
 const INIT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Messages queued for a socket before the operations feeding it wait.
 const QUEUE: usize = 64;
+const READ_BUFFER: usize = 4 * 1024;
+/// The largest message a client may send: a subscription document (64 KiB, as over HTTP)
+/// with its variables.
+const MAX_MESSAGE: usize = 128 * 1024;
 /// A write the client does not take within this time ends the connection.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -66,6 +70,12 @@ pub async fn upgrade(State(state): State<AppState>, request: Request) -> Respons
     .map(str::to_string);
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        // Clients send small protocol messages; the defaults (a 128 KiB read buffer, 64 MiB
+        // messages) would cost every idle socket memory and let one client send huge frames.
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_MESSAGE)
         .on_upgrade(move |socket| {
             handshake(
                 state,
