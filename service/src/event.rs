@@ -232,12 +232,22 @@ pub async fn mark_published(
 
 /// The last event id, or 0 for an empty log: where a new subscriber starts.
 pub async fn last_id(db: &impl ConnectionTrait) -> Result<i64> {
-    let last: Option<Option<i64>> = outbox_event::Entity::find()
+    last_id_where(db, None).await
+}
+
+/// The id of a ticket's last event, or 0: the state a reader of the ticket has already seen.
+pub async fn last_id_of_ticket(db: &impl ConnectionTrait, ticket_id: Uuid) -> Result<i64> {
+    last_id_where(db, Some(ticket_id)).await
+}
+
+async fn last_id_where(db: &impl ConnectionTrait, ticket_id: Option<Uuid>) -> Result<i64> {
+    let mut query = outbox_event::Entity::find()
         .select_only()
-        .column_as(outbox_event::Column::Id.max(), "last")
-        .into_tuple()
-        .one(db)
-        .await?;
+        .column_as(outbox_event::Column::Id.max(), "last");
+    if let Some(ticket_id) = ticket_id {
+        query = query.filter(outbox_event::Column::TicketId.eq(ticket_id));
+    }
+    let last: Option<Option<i64>> = query.into_tuple().one(db).await?;
     Ok(last.flatten().unwrap_or(0))
 }
 

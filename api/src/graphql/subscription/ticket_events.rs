@@ -141,11 +141,16 @@ impl TicketEventsSubscription {
         let viewer = actor(ctx)?;
         let db = db(ctx)?.clone();
         let ticket_id = expect(Kind::Ticket, &id, "id").gql()?;
-        // The ticket must be readable now; otherwise it does not exist for this viewer.
+        // Listen first, then read: a change committed in between is in both, and is skipped
+        // live because the state read already shows it. The ticket must be readable now;
+        // otherwise it does not exist for this viewer.
+        let mut live = ctx.data::<EventBus>()?.subscribe();
+        let seen = service::event::last_id_of_ticket(&db, ticket_id)
+            .await
+            .gql()?;
         let current = service::ticket::query::get(&db, &viewer, ticket_id)
             .await
             .gql()?;
-        let mut live = ctx.data::<EventBus>()?.subscribe();
         Ok(async_stream::stream! {
             if initial.unwrap_or(false) {
                 yield Ok(Ticket(current));
@@ -159,7 +164,7 @@ impl TicketEventsSubscription {
                     }
                     Err(RecvError::Closed) => return,
                 };
-                if event.ticket_id != ticket_id {
+                if event.ticket_id != ticket_id || event.id <= seen {
                     continue;
                 }
                 if event.kind == service::event::TICKET_DELETED {
