@@ -145,22 +145,19 @@ impl EventBus {
         deliverer: service::webhook::deliver::Deliverer,
         db: DatabaseConnection,
     ) {
-        loop {
-            loop {
-                match deliverer
-                    .run_due(&db, chrono::Utc::now(), DELIVERY_BATCH)
+        let db = &db;
+        let deliverer = &deliverer;
+        work(
+            &self.deliveries,
+            DELIVERY_BATCH,
+            "delivering webhooks",
+            || async move {
+                deliverer
+                    .run_due(db, chrono::Utc::now(), DELIVERY_BATCH)
                     .await
-                {
-                    Ok(count) if count as u64 == DELIVERY_BATCH => continue,
-                    Ok(_) => break,
-                    Err(err) => {
-                        tracing::warn!(error = %err, "delivering webhooks failed; retrying");
-                        break;
-                    }
-                }
-            }
-            let _ = tokio::time::timeout(POLL, self.deliveries.notified()).await;
-        }
+            },
+        )
+        .await
     }
 
     /// Runs the relay (and, with Redis, the listener) until the task is dropped.
@@ -178,19 +175,11 @@ impl EventBus {
             }
         }
         let _listener = AbortOnDrop(listener);
-        loop {
-            loop {
-                match self.relay_batch(&db).await {
-                    Ok(count) if count as u64 == BATCH => continue,
-                    Ok(_) => break,
-                    Err(err) => {
-                        tracing::warn!(error = %err, "relaying events failed; retrying");
-                        break;
-                    }
-                }
-            }
-            let _ = tokio::time::timeout(POLL, self.wake.notified()).await;
-        }
+        let db = &db;
+        work(&self.wake, BATCH, "relaying events", || {
+            self.relay_batch(db)
+        })
+        .await
     }
 
     /// Claims a batch of unpublished events, hands them on, and marks them published.
@@ -233,6 +222,29 @@ impl EventBus {
             }
         }
         Ok(())
+    }
+}
+
+/// Runs `batch` until it does less than a full batch, then waits to be woken (or one poll
+/// interval), forever.
+async fn work<F, Fut, E>(wake: &Notify, full: u64, what: &str, mut batch: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<usize, E>>,
+    E: std::fmt::Display,
+{
+    loop {
+        loop {
+            match batch().await {
+                Ok(count) if count as u64 == full => continue,
+                Ok(_) => break,
+                Err(err) => {
+                    tracing::warn!(error = %err, "{what} failed; retrying");
+                    break;
+                }
+            }
+        }
+        let _ = tokio::time::timeout(POLL, wake.notified()).await;
     }
 }
 

@@ -307,17 +307,9 @@ async fn viewer(
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .ok_or_else(|| {
-            service::Error::Unauthenticated("expected `Authorization: Bearer <token>`".into())
-        })?;
+    let token = value.to_str().ok().and_then(super::bearer).ok_or_else(|| {
+        service::Error::Unauthenticated("expected `Authorization: Bearer <token>`".into())
+    })?;
     let claims = state.auth().verify_access_token(token)?;
     let actor = service::auth::actor(state.db(), &claims).await?;
     Ok(Some(actor))

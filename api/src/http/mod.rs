@@ -29,6 +29,15 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> Respons
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` value.
+pub(crate) fn bearer(value: &str) -> Option<&str> {
+    let value = value.trim();
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+}
+
 pub fn router(state: AppState) -> Router {
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     Router::new()

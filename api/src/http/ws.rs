@@ -61,13 +61,12 @@ pub async fn upgrade(State(state): State<AppState>, request: Request) -> Respons
         Err(refused) => return refused.into_response(),
     };
     let legacy = is_legacy(&parts.headers);
-    let header_token = bearer(
-        parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
-    )
-    .map(str::to_string);
+    let header_token = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(super::bearer)
+        .map(str::to_string);
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         // Clients send small protocol messages; the defaults (a 128 KiB read buffer, 64 MiB
@@ -136,7 +135,7 @@ async fn handshake(state: AppState, client: Client, socket: WebSocket) {
     let token = message["payload"]
         .get("authorization")
         .or_else(|| message["payload"].get("Authorization"))
-        .and_then(|v| bearer(v.as_str()))
+        .and_then(|v| v.as_str().and_then(super::bearer))
         .map(str::to_string)
         .or(client.header_token.clone());
     let (data, expires_at) = match connection_data(&state, token.as_deref()).await {
@@ -380,14 +379,6 @@ async fn close(sink: &mut SplitSink<WebSocket, Message>, code: u16, reason: &'st
         reason: reason.into(),
     };
     let _ = sink.send(Message::Close(Some(frame))).await;
-}
-
-fn bearer(value: Option<&str>) -> Option<&str> {
-    let value = value?.trim();
-    value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .map(str::trim)
 }
 
 /// The connection's viewer and loaders, and when its token expires.

@@ -64,11 +64,7 @@ pub struct WebhookChanges {
 }
 
 fn require_admin(actor: &Actor) -> Result<()> {
-    if actor.is_admin() {
-        Ok(())
-    } else {
-        Err(Error::Forbidden)
-    }
+    crate::access::require(actor.is_admin())
 }
 
 /// A new signing secret: `whsec_` and 32 random bytes in base64.

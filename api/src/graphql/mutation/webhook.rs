@@ -6,10 +6,9 @@ use crate::events::EventBus;
 use crate::graphql::context::{actor, service_db};
 use crate::graphql::id::{Kind, encode, expect};
 use crate::graphql::input::webhook::{WebhookCreateInput, WebhookUpdateInput};
-use crate::graphql::object::payload::user_errors;
+use crate::graphql::object::payload::{WebhookDeliveryPayload, WebhookPayload, user_errors};
 use crate::graphql::object::webhook::{
-    Webhook, WebhookDeletePayload, WebhookDelivery, WebhookDeliveryPayload, WebhookPayload,
-    WebhookReplayPayload, WebhookSecretPayload,
+    Webhook, WebhookDeletePayload, WebhookReplayPayload, WebhookSecretPayload,
 };
 
 #[derive(Default)]
@@ -37,21 +36,6 @@ fn secret_payload(
         Err(err) => WebhookSecretPayload {
             user_errors: user_errors(err)?,
             ..Default::default()
-        },
-    })
-}
-
-fn delivery_payload(
-    result: service::Result<entity::webhook_delivery::Model>,
-) -> Result<WebhookDeliveryPayload> {
-    Ok(match result {
-        Ok(delivery) => WebhookDeliveryPayload {
-            delivery: Some(WebhookDelivery(delivery)),
-            user_errors: vec![],
-        },
-        Err(err) => WebhookDeliveryPayload {
-            delivery: None,
-            user_errors: user_errors(err)?,
         },
     })
 }
@@ -102,16 +86,7 @@ impl WebhookMutation {
         if result.is_ok() {
             wake(ctx);
         }
-        Ok(match result {
-            Ok(hook) => WebhookPayload {
-                webhook: Some(Webhook(hook)),
-                user_errors: vec![],
-            },
-            Err(err) => WebhookPayload {
-                webhook: None,
-                user_errors: user_errors(err)?,
-            },
-        })
+        WebhookPayload::from_result(result)
     }
 
     /// Deletes an endpoint and its deliveries.
@@ -156,7 +131,7 @@ impl WebhookMutation {
             let id = expect(Kind::Webhook, &id, "id")?;
             service::webhook::test(service_db(ctx)?, viewer, id).await
         };
-        let payload = delivery_payload(result.await)?;
+        let payload = WebhookDeliveryPayload::from_result(result.await)?;
         wake(ctx);
         Ok(payload)
     }
@@ -172,7 +147,7 @@ impl WebhookMutation {
             let id = expect(Kind::WebhookDelivery, &id, "id")?;
             service::webhook::redeliver(service_db(ctx)?, viewer, id).await
         };
-        let payload = delivery_payload(result.await)?;
+        let payload = WebhookDeliveryPayload::from_result(result.await)?;
         wake(ctx);
         Ok(payload)
     }

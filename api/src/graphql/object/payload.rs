@@ -105,6 +105,7 @@ macro_rules! entity_payload {
 }
 
 use super::organization::Organization;
+use super::webhook::{Webhook, WebhookDelivery};
 
 entity_payload!(
     OrganizationCreatePayload {
@@ -124,6 +125,12 @@ entity_payload!(
     },
     UserUpdatePayload {
         user: User(entity::user::Model)
+    },
+    WebhookPayload {
+        webhook: Webhook(entity::webhook::Model)
+    },
+    WebhookDeliveryPayload {
+        delivery: WebhookDelivery(entity::webhook_delivery::Model)
     },
 );
 

@@ -211,22 +211,8 @@ pub struct WebhookSecretPayload {
 }
 
 #[derive(SimpleObject, Clone, Default)]
-pub struct WebhookPayload {
-    /// The endpoint after the change; null when `userErrors` is not empty.
-    pub webhook: Option<Webhook>,
-    pub user_errors: Vec<UserError>,
-}
-
-#[derive(SimpleObject, Clone, Default)]
 pub struct WebhookDeletePayload {
     pub deleted_id: Option<ID>,
-    pub user_errors: Vec<UserError>,
-}
-
-#[derive(SimpleObject, Clone, Default)]
-pub struct WebhookDeliveryPayload {
-    /// The delivery queued.
-    pub delivery: Option<WebhookDelivery>,
     pub user_errors: Vec<UserError>,
 }
 

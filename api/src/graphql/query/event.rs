@@ -18,6 +18,23 @@ pub struct EventFilter {
     pub kinds: Option<Vec<String>>,
 }
 
+impl EventFilter {
+    /// The service's filter, with the ids checked.
+    pub fn into_service(self) -> service::Result<service::event::EventFilter> {
+        Ok(service::event::EventFilter {
+            ticket_id: self
+                .ticket_id
+                .map(|id| expect(Kind::Ticket, &id, "ticketId"))
+                .transpose()?,
+            organization_id: self
+                .organization_id
+                .map(|id| expect(Kind::Organization, &id, "organizationId"))
+                .transpose()?,
+            kinds: self.kinds.unwrap_or_default(),
+        })
+    }
+}
+
 #[Object]
 impl EventQuery {
     /// The change feed for sync and ETL clients: every committed change of the tickets you may
@@ -32,20 +49,7 @@ impl EventQuery {
         filter: Option<EventFilter>,
     ) -> Result<TicketEventConnection> {
         let viewer = &actor(ctx)?;
-        let filter = filter.unwrap_or_default();
-        let filter = service::event::EventFilter {
-            ticket_id: filter
-                .ticket_id
-                .map(|id| expect(Kind::Ticket, &id, "ticketId"))
-                .transpose()
-                .gql()?,
-            organization_id: filter
-                .organization_id
-                .map(|id| expect(Kind::Organization, &id, "organizationId"))
-                .transpose()
-                .gql()?,
-            kinds: filter.kinds.unwrap_or_default(),
-        };
+        let filter = filter.unwrap_or_default().into_service().gql()?;
         let page = PageRequest {
             first,
             after: after.map(|c| parse_cursor(&c, "after")).transpose().gql()?,

@@ -38,20 +38,7 @@ impl TicketEventsSubscription {
     ) -> Result<impl Stream<Item = Result<TicketEvent>> + use<>> {
         let viewer = actor(ctx)?;
         let db = db(ctx)?.clone();
-        let filter = filter.unwrap_or_default();
-        let filter = service::event::EventFilter {
-            ticket_id: filter
-                .ticket_id
-                .map(|id| expect(Kind::Ticket, &id, "ticketId"))
-                .transpose()
-                .gql()?,
-            organization_id: filter
-                .organization_id
-                .map(|id| expect(Kind::Organization, &id, "organizationId"))
-                .transpose()
-                .gql()?,
-            kinds: filter.kinds.unwrap_or_default(),
-        };
+        let filter = filter.unwrap_or_default().into_service().gql()?;
         let after = after
             .map(|id| {
                 id.parse::<i64>()
