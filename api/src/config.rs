@@ -206,6 +206,41 @@ pub struct Settings {
     pub auth: AuthSettings,
     #[command(flatten)]
     pub webhooks: WebhookSettings,
+    #[command(flatten)]
+    pub jobs: JobSettings,
+}
+
+/// Background jobs and the statistics cache.
+#[derive(Args, Clone, Debug)]
+pub struct JobSettings {
+    /// Seconds between rounds of the SLA scanner, auto-close and retention; 0 turns them off.
+    #[arg(long, env = "HELPDESK_JOBS_INTERVAL", default_value_t = 30)]
+    pub jobs_interval_secs: u64,
+    /// Days a ticket stays RESOLVED before it is closed by the system.
+    #[arg(long, env = "HELPDESK_AUTO_CLOSE_DAYS", default_value_t = 30)]
+    pub auto_close_days: i64,
+    /// Days audit log entries are kept.
+    #[arg(long, env = "HELPDESK_AUDIT_RETENTION_DAYS", default_value_t = 365)]
+    pub audit_retention_days: i64,
+    /// Seconds a statistics answer stays cached (it is never served after a change); 0 turns
+    /// the cache off.
+    #[arg(long, env = "HELPDESK_STATS_TTL", default_value_t = 300)]
+    pub stats_ttl_secs: u64,
+    /// Milliseconds of changes gathered into one `ticketStatsUpdated` push.
+    #[arg(long, env = "HELPDESK_STATS_PUSH_INTERVAL_MS", default_value_t = 1000)]
+    pub stats_push_interval_ms: u64,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self {
+            jobs_interval_secs: 30,
+            auto_close_days: 30,
+            audit_retention_days: 365,
+            stats_ttl_secs: 300,
+            stats_push_interval_ms: 1000,
+        }
+    }
 }
 
 /// Webhook deliveries.

@@ -6,6 +6,7 @@ pub mod config;
 pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod jobs;
 pub mod metrics;
 pub mod startup;
 pub mod state;

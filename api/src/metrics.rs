@@ -34,8 +34,31 @@ pub struct HttpLabels {
     pub status: u16,
 }
 
+/// What a statistics cache lookup found.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum CacheResult {
+    hit,
+    miss,
+    /// The cache (Redis) did not answer; computed from the database.
+    unavailable,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheLabels {
+    pub result: CacheResult,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobLabels {
+    pub job: String,
+}
+
 pub struct Metrics {
     registry: Registry,
+    stats_cache: Family<CacheLabels, Counter>,
+    job_runs: Family<JobLabels, Counter>,
+    job_items: Family<JobLabels, Counter>,
     db_statements: Counter,
     db_failed_statements: Counter,
     db_background_statements: Counter,
@@ -107,8 +130,29 @@ impl Metrics {
             "Subscription WebSockets open on this server",
             sockets_open.clone(),
         );
+        let stats_cache = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "stats_cache_requests",
+            "Statistics requests by what the cache had: hit, miss, or unavailable (Redis down)",
+            stats_cache.clone(),
+        );
+        let job_runs = Family::<JobLabels, Counter>::default();
+        registry.register(
+            "job_runs",
+            "Completed rounds of each background job on this server",
+            job_runs.clone(),
+        );
+        let job_items = Family::<JobLabels, Counter>::default();
+        registry.register(
+            "job_items",
+            "What each background job acted on: tickets scanned or closed, rows deleted",
+            job_items.clone(),
+        );
         Arc::new(Self {
             registry,
+            stats_cache,
+            job_runs,
+            job_items,
             db_statements,
             db_failed_statements,
             db_background_statements,
@@ -119,6 +163,26 @@ impl Metrics {
             subscriptions_active,
             sockets_open,
         })
+    }
+
+    /// Counts statistics cache lookups into `helpdesk_stats_cache_requests_total`.
+    pub fn stats_cache_observer(self: &Arc<Self>) -> service::stats::cache::Observer {
+        let family = self.stats_cache.clone();
+        Arc::new(move |outcome| {
+            use service::stats::cache::Outcome;
+            let result = match outcome {
+                Outcome::Hit => CacheResult::hit,
+                Outcome::Miss => CacheResult::miss,
+                Outcome::Unavailable => CacheResult::unavailable,
+            };
+            family.get_or_create(&CacheLabels { result }).inc();
+        })
+    }
+
+    pub fn record_job(&self, job: &str, items: u64) {
+        let labels = JobLabels { job: job.into() };
+        self.job_runs.get_or_create(&labels).inc();
+        self.job_items.get_or_create(&labels).inc_by(items);
     }
 
     pub fn record_statement(&self, failed: bool) {

@@ -59,6 +59,10 @@ impl Application {
         )
         .await?;
         migrate(&db, settings.server.no_migrate).await?;
+        // A fresh install starts with the default SLA policies.
+        service::sla::install_defaults(&db)
+            .await
+            .map_err(|e| StartupError::Migrations(e.to_string()))?;
         let redis = match &settings.redis.redis_url {
             Some(url) => Some(service::redis::connect(url).await?),
             None => None,
@@ -76,6 +80,14 @@ impl Application {
             webhook_policy: service::webhook::UrlPolicy {
                 allow_private: settings.webhooks.webhook_allow_private,
             },
+            stats_cache: Some(std::sync::Arc::new(stats_cache(
+                &settings,
+                redis.clone(),
+                &metrics,
+            ))),
+            stats_push_interval: crate::graphql::subscription::StatsPushInterval(
+                Duration::from_millis(settings.jobs.stats_push_interval_ms.max(1)),
+            ),
         };
         if settings.webhooks.webhook_allow_private {
             tracing::warn!(
@@ -177,6 +189,12 @@ impl Application {
                 .clone()
                 .deliver(deliverer, state.background_db().clone()),
         );
+        let jobs = tokio::spawn(crate::jobs::run(
+            state.background_db().clone(),
+            settings.jobs.clone(),
+            state.metrics().clone(),
+            state.bus().clone(),
+        ));
         let delay = Duration::from_secs(settings.server.shutdown_delay_secs);
         let timeout = Duration::from_secs(settings.server.shutdown_timeout_secs);
 
@@ -219,12 +237,29 @@ impl Application {
         };
         relay.abort();
         deliveries.abort();
+        jobs.abort();
         // Closing the pool lets SQLite checkpoint its write-ahead log and PostgreSQL end the
         // sessions cleanly instead of seeing dropped connections.
         if let Err(err) = state.db().clone().close().await {
             tracing::warn!(%err, "closing the database pool failed");
         }
         served
+    }
+}
+
+/// The statistics cache: in Redis when it is configured (shared by the replicas), in process
+/// otherwise.
+fn stats_cache(
+    settings: &Settings,
+    redis: Option<redis::aio::ConnectionManager>,
+    metrics: &std::sync::Arc<Metrics>,
+) -> service::stats::cache::StatsCache {
+    use service::stats::cache::StatsCache;
+    let ttl = Duration::from_secs(settings.jobs.stats_ttl_secs);
+    let observer = metrics.stats_cache_observer();
+    match redis {
+        Some(conn) => StatsCache::redis(conn, &settings.redis.redis_prefix, ttl, observer),
+        None => StatsCache::local(ttl, 10_000, observer),
     }
 }
 

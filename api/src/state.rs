@@ -70,7 +70,7 @@ impl AppState {
         self.inner.parts.redis.as_ref()
     }
 
-    pub fn metrics(&self) -> &Metrics {
+    pub fn metrics(&self) -> &Arc<Metrics> {
         &self.inner.parts.metrics
     }
 

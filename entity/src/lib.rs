@@ -5,6 +5,7 @@
 
 pub mod attachment;
 pub mod audit_log;
+pub mod business_calendar;
 pub mod comment;
 pub mod counter;
 pub mod enums;
@@ -16,7 +17,10 @@ pub mod outbox_event;
 pub mod refresh_token;
 pub mod sla_policy;
 pub mod ticket;
+pub mod ticket_count;
 pub mod ticket_history;
+pub mod ticket_resolution_bucket;
+pub mod ticket_stats_daily;
 pub mod user;
 pub mod webhook;
 pub mod webhook_delivery;

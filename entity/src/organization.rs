@@ -11,6 +11,8 @@ pub struct Model {
     pub phone: Option<String>,
     pub address: Option<String>,
     pub description: Option<String>,
+    /// An IANA zone name: the days of statistics series and roll-ups.
+    pub time_zone: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

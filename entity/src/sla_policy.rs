@@ -16,6 +16,8 @@ pub struct Model {
     pub escalation_levels: Json,
     /// At most one active policy per priority (a partial unique index).
     pub is_active: bool,
+    /// Working time to count; none means around the clock.
+    pub business_calendar_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

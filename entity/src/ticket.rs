@@ -28,6 +28,21 @@ pub struct Model {
     pub deleted_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The SLA policy the ticket is measured against; none when its priority has none.
+    pub sla_policy_id: Option<Uuid>,
+    /// When the resolution clock stood still: `[{"from": .., "to": .. | null}]`.
+    pub sla_pauses: Option<Json>,
+    /// The start of the current standstill (waiting for the customer, or resolved).
+    pub sla_paused_since: Option<DateTimeUtc>,
+    pub first_response_due_at: Option<DateTimeUtc>,
+    /// The due date counting the finished standstills only.
+    pub resolution_due_at: Option<DateTimeUtc>,
+    /// When the SLA scanner has to look at the ticket next.
+    pub sla_next_check_at: Option<DateTimeUtc>,
+    pub first_response_warned_at: Option<DateTimeUtc>,
+    pub first_response_breached_at: Option<DateTimeUtc>,
+    pub resolution_warned_at: Option<DateTimeUtc>,
+    pub resolution_breached_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

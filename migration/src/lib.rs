@@ -17,6 +17,7 @@ mod m20261122_000006_add_ticket_search;
 mod m20261122_000007_create_idempotency_keys;
 mod m20261122_000008_create_outbox_events;
 mod m20261122_000009_create_webhooks;
+mod m20261122_000010_create_sla_clock_and_stats;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000007_create_idempotency_keys::Migration),
             Box::new(m20261122_000008_create_outbox_events::Migration),
             Box::new(m20261122_000009_create_webhooks::Migration),
+            Box::new(m20261122_000010_create_sla_clock_and_stats::Migration),
         ]
     }
 }
@@ -56,6 +58,10 @@ pub const TABLES: &[&str] = &[
     "outbox_events",
     "webhooks",
     "webhook_deliveries",
+    "business_calendars",
+    "ticket_counts",
+    "ticket_stats_daily",
+    "ticket_resolution_buckets",
 ];
 
 /// A CHECK constraint that keeps a string column inside its enumeration.

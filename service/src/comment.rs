@@ -215,6 +215,7 @@ where
     }
     let reopened = history.iter().any(|h| h.field.as_ref() == "status");
     let ticket = ticket::Entity::update(row).exec(&txn).await?;
+    let ticket = crate::ticket::after_change(&txn, Some(&current), ticket, now).await?;
     if !history.is_empty() {
         entity::ticket_history::Entity::insert_many(history)
             .exec_without_returning(&txn)

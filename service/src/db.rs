@@ -257,6 +257,25 @@ pub async fn begin_write<C: sea_orm::TransactionTrait>(db: &C) -> Result<C::Tran
     .await
 }
 
+/// Takes the transaction-scoped PostgreSQL advisory lock `key` if it is free: a job that
+/// must run once at a time across replicas checks this first, and leaves the round to the
+/// holder when it is `false`. On SQLite the write transaction already runs alone: `true`.
+pub async fn try_job_lock(txn: &impl ConnectionTrait, key: i64) -> Result<bool, DbErr> {
+    if txn.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+        return Ok(true);
+    }
+    let row = txn
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            format!("SELECT pg_try_advisory_xact_lock({key}) AS locked"),
+        ))
+        .await?;
+    Ok(row
+        .map(|r| r.try_get::<bool>("", "locked"))
+        .transpose()?
+        .unwrap_or(false))
+}
+
 /// Counts (through `hook`) and times every statement of `db`, logging the slow ones.
 fn install_hook(db: &mut DatabaseConnection, slow: Duration, hook: Option<StatementHook>) {
     db.set_metric_callback(move |info| {

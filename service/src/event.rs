@@ -26,6 +26,12 @@ pub const TICKET_ASSIGNED: &str = "ticket.assigned";
 pub const TICKET_STATUS_CHANGED: &str = "ticket.status_changed";
 pub const TICKET_DELETED: &str = "ticket.deleted";
 pub const COMMENT_CREATED: &str = "comment.created";
+/// A target is `warnBeforeMinutes` away; sent once per ticket and target.
+pub const SLA_WARNING: &str = "sla.warning";
+/// A target passed unmet; sent once per ticket and target.
+pub const SLA_BREACHED: &str = "sla.breached";
+/// A breach reached a level of the policy's escalation ladder; once per level.
+pub const SLA_ESCALATED: &str = "sla.escalated";
 
 /// One changed field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +62,28 @@ pub async fn record(
     changes: &[Change],
     comment: Option<&comment::Model>,
 ) -> Result<outbox_event::Model> {
+    append(db, ticket, kind, actor_id, changes, comment, None).await
+}
+
+/// Appends an SLA event (by the system): `detail` goes out as the payload's `sla` object.
+pub async fn record_sla(
+    db: &impl ConnectionTrait,
+    ticket: &ticket::Model,
+    kind: &str,
+    detail: serde_json::Value,
+) -> Result<outbox_event::Model> {
+    append(db, ticket, kind, None, &[], None, Some(detail)).await
+}
+
+async fn append(
+    db: &impl ConnectionTrait,
+    ticket: &ticket::Model,
+    kind: &str,
+    actor_id: Option<Uuid>,
+    changes: &[Change],
+    comment: Option<&comment::Model>,
+    sla: Option<serde_json::Value>,
+) -> Result<outbox_event::Model> {
     let last: Option<Option<i64>> = outbox_event::Entity::find()
         .select_only()
         .column_as(outbox_event::Column::Sequence.max(), "last")
@@ -64,7 +92,7 @@ pub async fn record(
         .one(db)
         .await?;
     let sequence = last.flatten().unwrap_or(0) + 1;
-    let payload = json!({
+    let mut payload = json!({
         "version": PAYLOAD_VERSION,
         "ticket": {
             "id": ticket.id,
@@ -87,6 +115,9 @@ pub async fn record(
             "createdAt": c.created_at,
         })),
     });
+    if let Some(sla) = sla {
+        payload["sla"] = sla;
+    }
     Ok(outbox_event::Entity::insert(outbox_event::ActiveModel {
         id: Default::default(),
         ticket_id: Set(ticket.id),
@@ -188,20 +219,8 @@ pub async fn claim_unpublished(
     use sea_orm::sea_query::{LockBehavior, LockType};
     // One relay at a time, so events are handed on in log order across replicas; a replica
     // that finds the lock taken leaves the batch to the holder.
-    if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        let row = txn
-            .query_one_raw(sea_orm::Statement::from_string(
-                sea_orm::DatabaseBackend::Postgres,
-                format!("SELECT pg_try_advisory_xact_lock({RELAY_LOCK}) AS locked"),
-            ))
-            .await?;
-        let locked = row
-            .map(|r| r.try_get::<bool>("", "locked"))
-            .transpose()?
-            .unwrap_or(false);
-        if !locked {
-            return Ok(Vec::new());
-        }
+    if !crate::db::try_job_lock(txn, RELAY_LOCK).await? {
+        return Ok(Vec::new());
     }
     Ok(outbox_event::Entity::find()
         .filter(outbox_event::Column::PublishedAt.is_null())

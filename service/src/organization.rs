@@ -18,6 +18,16 @@ pub struct NewOrganization {
     pub phone: Option<String>,
     pub address: Option<String>,
     pub description: Option<String>,
+    /// An IANA zone name for the organization's statistics days; UTC when omitted.
+    pub time_zone: Option<String>,
+}
+
+/// Checks an IANA zone name (`Europe/Berlin`).
+pub fn validate_time_zone(zone: &str) -> Result<String> {
+    let zone = zone.trim();
+    zone.parse::<chrono_tz::Tz>()
+        .map(|_| zone.to_string())
+        .map_err(|_| Error::invalid("timeZone", format!("unknown time zone {zone:?}")))
 }
 
 #[tracing::instrument(skip(db, new), fields(name = %new.name))]
@@ -39,6 +49,10 @@ pub async fn create(
         None | Some("") => None,
         Some(email) => Some(crate::user::normalize_email(email)?),
     };
+    let time_zone = match new.time_zone.as_deref() {
+        None => "UTC".to_string(),
+        Some(zone) => validate_time_zone(zone)?,
+    };
     let now = Utc::now();
     let model = organization::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -47,6 +61,7 @@ pub async fn create(
         phone: Set(new.phone),
         address: Set(new.address),
         description: Set(new.description),
+        time_zone: Set(time_zone),
         created_at: Set(now),
         updated_at: Set(now),
     };
@@ -189,6 +204,7 @@ pub struct OrganizationChanges {
     pub phone: Option<Option<String>>,
     pub address: Option<Option<String>>,
     pub description: Option<Option<String>>,
+    pub time_zone: Option<String>,
 }
 
 /// Edits an organization (administrators).
@@ -232,6 +248,9 @@ pub async fn update_as(
     }
     if let Some(description) = changes.description {
         row.description = Set(description);
+    }
+    if let Some(zone) = changes.time_zone {
+        row.time_zone = Set(validate_time_zone(&zone)?);
     }
     organization::Entity::update(row)
         .exec(db)

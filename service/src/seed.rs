@@ -15,7 +15,11 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     TransactionSession, TransactionTrait,
 };
+use std::collections::HashMap;
+
 use uuid::Uuid;
+
+use crate::sla::Measure;
 
 use crate::ticket::{display_number, history_entry, next_numbers};
 use crate::{Result, organization as orgs, password, user as users};
@@ -93,18 +97,32 @@ where
     C: ConnectionTrait + TransactionTrait,
 {
     let (orgs, logins) = people(db).await?;
+    crate::sla::install_defaults(db).await?;
+    let mut measures = HashMap::new();
+    for priority in [
+        TicketPriority::Low,
+        TicketPriority::Medium,
+        TicketPriority::High,
+        TicketPriority::Critical,
+    ] {
+        if let Some(policy) = crate::sla::active_policy(db, priority).await? {
+            measures.insert(priority, crate::sla::measure_of(db, policy).await?);
+        }
+    }
     let mut written = 0u64;
     while written < tickets {
         let batch = (tickets - written).min(BATCH as u64) as usize;
         let txn = crate::db::begin_write(db).await?;
         let first_number = next_numbers(&txn, batch as i64).await?;
         let mut rng = StdRng::seed_from_u64(first_number as u64);
-        let rows = generate(&mut rng, &orgs, first_number, batch);
+        let rows = generate(&mut rng, &orgs, &measures, first_number, batch);
         insert_batch(&txn, rows).await?;
         txn.commit().await?;
         written += batch as u64;
         progress(written);
     }
+    // The tickets went in without the per-change bookkeeping; derive the roll-ups from them.
+    crate::stats::rollup::rebuild(db).await?;
     Ok(DemoSummary {
         logins,
         tickets_created: written,
@@ -245,11 +263,17 @@ struct Rows {
     history: Vec<ticket_history::ActiveModel>,
 }
 
-fn generate(rng: &mut StdRng, orgs: &[Org], first_number: i64, count: usize) -> Rows {
+fn generate(
+    rng: &mut StdRng,
+    orgs: &[Org],
+    measures: &HashMap<TicketPriority, Measure>,
+    first_number: i64,
+    count: usize,
+) -> Rows {
     let now = Utc::now();
-    // Creation times over the last 90 days, oldest first so numbers grow with time.
+    // Creation times over the last year, oldest first so numbers grow with time.
     let mut created: Vec<DateTime<Utc>> = (0..count)
-        .map(|_| now - Duration::minutes(rng.random_range(60..90 * 24 * 60)))
+        .map(|_| now - Duration::minutes(rng.random_range(60..365 * 24 * 60)))
         .collect();
     created.sort();
 
@@ -357,27 +381,37 @@ fn generate(rng: &mut StdRng, orgs: &[Org], first_number: i64, count: usize) -> 
             ));
         }
 
-        rows.tickets.push(ticket::ActiveModel {
-            id: Set(id),
-            number: Set(number),
-            title: Set(format!("{subject} (#{number})")),
-            description: Set(format!(
-                "{subject}. Reported through the demo data generator."
-            )),
-            status: Set(status),
-            priority: Set(priority),
-            category: Set(category),
-            requester_id: Set(requester),
-            assignee_id: Set(assignee),
-            organization_id: Set(org.id),
-            first_response_at: Set(first_response_at),
-            resolved_at: Set(resolved_at),
-            closed_at: Set(closed_at),
-            reopened_count: Set(0),
-            deleted_at: Set(None),
-            created_at: Set(created_at),
-            updated_at: Set(updated_at),
-        });
+        let mut ticket = ticket::Model {
+            id,
+            number,
+            title: format!("{subject} (#{number})"),
+            description: format!("{subject}. Reported through the demo data generator."),
+            status,
+            priority,
+            category,
+            requester_id: requester,
+            assignee_id: assignee,
+            organization_id: org.id,
+            first_response_at,
+            resolved_at,
+            closed_at,
+            reopened_count: 0,
+            deleted_at: None,
+            created_at,
+            updated_at,
+            sla_policy_id: None,
+            sla_pauses: None,
+            sla_paused_since: None,
+            first_response_due_at: None,
+            resolution_due_at: None,
+            sla_next_check_at: None,
+            first_response_warned_at: None,
+            first_response_breached_at: None,
+            resolution_warned_at: None,
+            resolution_breached_at: None,
+        };
+        crate::sla::stamp(&mut ticket, measures.get(&priority), now);
+        rows.tickets.push(ticket.into());
     }
     rows
 }

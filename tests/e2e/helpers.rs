@@ -12,7 +12,9 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use api::config::{AuthSettings, DatabaseSettings, RedisSettings, ServerSettings, WebhookSettings};
+use api::config::{
+    AuthSettings, DatabaseSettings, JobSettings, RedisSettings, ServerSettings, WebhookSettings,
+};
 use api::{AppState, Application, Settings};
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
 use serde_json::{Value, json};
@@ -164,6 +166,11 @@ pub fn settings_for(database: &TestDatabase) -> Settings {
         webhooks: WebhookSettings {
             webhook_allow_private: true,
             ..WebhookSettings::default()
+        },
+        // Tests run the jobs on clocks of their own; the ones about the timer turn it on.
+        jobs: JobSettings {
+            jobs_interval_secs: 0,
+            ..JobSettings::default()
         },
     }
 }

@@ -84,3 +84,71 @@ pub enum TicketOrderField {
     Priority,
     Number,
 }
+
+/// Where an SLA target stands.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SlaStatus {
+    /// The clock runs and the target is ahead.
+    Active,
+    /// The resolution clock stands still (waiting for the customer) before its target passed.
+    Paused,
+    /// Done within the target.
+    Met,
+    /// The target passed first.
+    Breached,
+}
+
+both_ways!(SlaStatus <=> service::sla::Status { Active, Paused, Met, Breached });
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Weekday {
+    Monday,
+    Tuesday,
+    Wednesday,
+    Thursday,
+    Friday,
+    Saturday,
+    Sunday,
+}
+
+impl From<chrono::Weekday> for Weekday {
+    fn from(day: chrono::Weekday) -> Self {
+        use chrono::Weekday as W;
+        match day {
+            W::Mon => Weekday::Monday,
+            W::Tue => Weekday::Tuesday,
+            W::Wed => Weekday::Wednesday,
+            W::Thu => Weekday::Thursday,
+            W::Fri => Weekday::Friday,
+            W::Sat => Weekday::Saturday,
+            W::Sun => Weekday::Sunday,
+        }
+    }
+}
+
+impl From<Weekday> for chrono::Weekday {
+    fn from(day: Weekday) -> Self {
+        use chrono::Weekday as W;
+        match day {
+            Weekday::Monday => W::Mon,
+            Weekday::Tuesday => W::Tue,
+            Weekday::Wednesday => W::Wed,
+            Weekday::Thursday => W::Thu,
+            Weekday::Friday => W::Fri,
+            Weekday::Saturday => W::Sat,
+            Weekday::Sunday => W::Sun,
+        }
+    }
+}
+
+/// The length of one point of a statistics series.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum StatsInterval {
+    Day,
+    /// Weeks start on Monday.
+    Week,
+    Month,
+    Year,
+}
+
+both_ways!(StatsInterval <=> service::stats::Interval { Day, Week, Month, Year });

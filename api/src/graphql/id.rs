@@ -16,6 +16,8 @@ pub enum Kind {
     Organization,
     Webhook,
     WebhookDelivery,
+    SlaPolicy,
+    BusinessCalendar,
 }
 
 impl Kind {
@@ -27,6 +29,8 @@ impl Kind {
             Kind::Organization => "Organization",
             Kind::Webhook => "Webhook",
             Kind::WebhookDelivery => "WebhookDelivery",
+            Kind::SlaPolicy => "SlaPolicy",
+            Kind::BusinessCalendar => "BusinessCalendar",
         }
     }
 
@@ -38,6 +42,8 @@ impl Kind {
             "Organization" => Kind::Organization,
             "Webhook" => Kind::Webhook,
             "WebhookDelivery" => Kind::WebhookDelivery,
+            "SlaPolicy" => Kind::SlaPolicy,
+            "BusinessCalendar" => Kind::BusinessCalendar,
             _ => return None,
         })
     }

@@ -12,7 +12,7 @@ mod mutation;
 mod object;
 pub(crate) mod query;
 pub mod schema;
-mod subscription;
+pub mod subscription;
 
 pub use extension::limits::Limits;
 pub use schema::{HelpdeskSchema, SchemaOptions, build_schema, sdl};

@@ -29,7 +29,7 @@ fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
 /// The schema the server runs: with the database, per-operation metrics and a tracing span
 /// per operation.
 /// What a client may ask of the schema.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct SchemaOptions {
     /// Answer `__schema` and `__type`, and suggest field names in errors.
     pub introspection: bool,
@@ -38,6 +38,9 @@ pub struct SchemaOptions {
     pub max_complexity: usize,
     /// Where webhooks may point.
     pub webhook_policy: service::webhook::UrlPolicy,
+    /// The statistics cache; an in-process one when not given.
+    pub stats_cache: Option<Arc<service::stats::cache::StatsCache>>,
+    pub stats_push_interval: crate::graphql::subscription::StatsPushInterval,
 }
 
 impl Default for SchemaOptions {
@@ -47,6 +50,8 @@ impl Default for SchemaOptions {
             limits: Limits::default(),
             max_complexity: 20_000,
             webhook_policy: Default::default(),
+            stats_cache: None,
+            stats_push_interval: Default::default(),
         }
     }
 }
@@ -58,6 +63,13 @@ pub fn build_schema(
     bus: EventBus,
     options: SchemaOptions,
 ) -> HelpdeskSchema {
+    let stats_cache = options.stats_cache.unwrap_or_else(|| {
+        Arc::new(service::stats::cache::StatsCache::local(
+            std::time::Duration::from_secs(300),
+            10_000,
+            metrics.stats_cache_observer(),
+        ))
+    });
     let mut builder = builder()
         .extension(Tracing)
         .extension(OperationMetrics::new(metrics))
@@ -68,7 +80,9 @@ pub fn build_schema(
         .data(db)
         .data(auth)
         .data(bus)
-        .data(options.webhook_policy);
+        .data(options.webhook_policy)
+        .data(stats_cache)
+        .data(options.stats_push_interval);
     if !options.introspection {
         builder = builder.disable_introspection().disable_suggestions();
     }

@@ -204,6 +204,7 @@ where
     }
     row.updated_at = Set(now);
     let updated = ticket::Entity::update(row).exec(&txn).await?;
+    let updated = super::after_change(&txn, Some(&current), updated, now).await?;
     ticket_history_insert(&txn, history).await?;
     event::record(
         &txn,
@@ -282,6 +283,7 @@ where
     })
     .exec(&txn)
     .await?;
+    let updated = super::after_change(&txn, Some(&current), updated, now).await?;
     ticket_history_insert(
         &txn,
         vec![history_entry(
@@ -407,6 +409,7 @@ where
         }
     }
     let updated = ticket::Entity::update(row).exec(&txn).await?;
+    let updated = super::after_change(&txn, Some(&current), updated, now).await?;
     ticket_history_insert(&txn, history).await?;
     let change = event::Change::new(
         "status",
@@ -455,6 +458,7 @@ where
     })
     .exec(&txn)
     .await?;
+    let deleted = super::after_change(&txn, Some(&current), deleted, now).await?;
     ticket_history_insert(
         &txn,
         vec![history_entry(

@@ -31,6 +31,16 @@ pub fn display_number(number: i64) -> String {
     format!("{NUMBER_PREFIX}{number}")
 }
 
+/// The API's name of a priority (`CRITICAL`).
+pub fn priority_name(priority: TicketPriority) -> &'static str {
+    match priority {
+        TicketPriority::Low => "LOW",
+        TicketPriority::Medium => "MEDIUM",
+        TicketPriority::High => "HIGH",
+        TicketPriority::Critical => "CRITICAL",
+    }
+}
+
 /// `HD-1042`, `hd-1042` or `1042` -> `1042`.
 pub fn parse_number(text: &str) -> Option<i64> {
     let text = text.trim();
@@ -122,9 +132,11 @@ where
         deleted_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        ..Default::default()
     })
     .exec_with_returning(&txn)
     .await?;
+    let created = after_change(&txn, None, created, now).await?;
     ticket_history::Entity::insert(history_entry(
         created.id,
         actor_id,
@@ -146,6 +158,20 @@ where
     .await?;
     txn.commit().await?;
     Ok(created)
+}
+
+/// Keeps what hangs off a ticket row in step with a change, inside the change's transaction
+/// and after the row was written: the SLA clock's columns, then the statistics roll-ups (which
+/// read the settled clock). `before` is `None` for a new ticket.
+pub(crate) async fn after_change(
+    txn: &impl ConnectionTrait,
+    before: Option<&ticket::Model>,
+    after: ticket::Model,
+    now: chrono::DateTime<Utc>,
+) -> Result<ticket::Model> {
+    let after = crate::sla::settle(txn, before, after, now).await?;
+    crate::stats::rollup::track(txn, before, &after, now).await?;
+    Ok(after)
 }
 
 pub(crate) fn history_entry(

@@ -31,6 +31,54 @@ pub struct TicketFilter {
     /// Words to find in the title, description or (visible) comments; results are then
     /// ranked by relevance instead of `order`.
     pub search: Option<String>,
+    /// The resolution target's status, any of.
+    pub sla_status: Vec<crate::sla::Status>,
+    /// Unfinished tickets whose resolution clock runs and is due before this instant
+    /// (overdue ones included).
+    pub resolution_due_before: Option<DateTime<Utc>>,
+}
+
+const RUNNING: [TicketStatus; 3] = [
+    TicketStatus::New,
+    TicketStatus::Open,
+    TicketStatus::InProgress,
+];
+const FINISHED: [TicketStatus; 2] = [TicketStatus::Resolved, TicketStatus::Closed];
+
+/// Tickets whose resolution target has `status` now: the stored columns say the same as the
+/// calculator (a clock that stood still before its due date is paused or met).
+fn sla_status_condition(status: crate::sla::Status, now: DateTime<Utc>) -> Condition {
+    use crate::sla::Status;
+    let stood_in_time = || {
+        Expr::col((ticket::Entity, ticket::Column::SlaPausedSince))
+            .lte(Expr::col((ticket::Entity, ticket::Column::ResolutionDueAt)))
+    };
+    let stood_late = || {
+        Expr::col((ticket::Entity, ticket::Column::SlaPausedSince))
+            .gt(Expr::col((ticket::Entity, ticket::Column::ResolutionDueAt)))
+    };
+    match status {
+        Status::Active => Condition::all()
+            .add(ticket::Column::Status.is_in(RUNNING))
+            .add(ticket::Column::ResolutionDueAt.gt(now)),
+        Status::Paused => Condition::all()
+            .add(ticket::Column::Status.eq(TicketStatus::PendingInfo))
+            .add(stood_in_time()),
+        Status::Met => Condition::all()
+            .add(ticket::Column::Status.is_in(FINISHED))
+            .add(stood_in_time()),
+        Status::Breached => Condition::any()
+            .add(
+                Condition::all()
+                    .add(ticket::Column::Status.is_in(RUNNING))
+                    .add(ticket::Column::ResolutionDueAt.lte(now)),
+            )
+            .add(
+                Condition::all()
+                    .add(ticket::Column::Status.is_not_in(RUNNING))
+                    .add(stood_late()),
+            ),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -129,6 +177,19 @@ pub fn filter_condition(filter: &TicketFilter) -> Condition {
     }
     if let Some(at) = filter.updated_after {
         condition = condition.add(ticket::Column::UpdatedAt.gt(at));
+    }
+    let now = Utc::now();
+    if !filter.sla_status.is_empty() {
+        let mut any = Condition::any();
+        for status in &filter.sla_status {
+            any = any.add(sla_status_condition(*status, now));
+        }
+        condition = condition.add(any);
+    }
+    if let Some(at) = filter.resolution_due_before {
+        condition = condition
+            .add(ticket::Column::Status.is_in(RUNNING))
+            .add(ticket::Column::ResolutionDueAt.lt(at));
     }
     condition
 }

@@ -43,6 +43,9 @@ pub const KINDS: &[&str] = &[
     crate::event::TICKET_STATUS_CHANGED,
     crate::event::TICKET_DELETED,
     crate::event::COMMENT_CREATED,
+    crate::event::SLA_WARNING,
+    crate::event::SLA_BREACHED,
+    crate::event::SLA_ESCALATED,
 ];
 
 #[derive(Debug, Clone, Default)]

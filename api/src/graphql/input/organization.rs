@@ -8,6 +8,9 @@ pub struct OrganizationCreateInput {
     pub phone: Option<String>,
     pub address: Option<String>,
     pub description: Option<String>,
+    /// An IANA zone name (`Europe/Berlin`): the days of the organization's statistics. UTC
+    /// when omitted.
+    pub time_zone: Option<String>,
 }
 
 /// New values; omitted fields stay, `null` clears an optional field.
@@ -19,6 +22,7 @@ pub struct OrganizationUpdateInput {
     pub phone: MaybeUndefined<String>,
     pub address: MaybeUndefined<String>,
     pub description: MaybeUndefined<String>,
+    pub time_zone: Option<String>,
 }
 
 #[derive(InputObject)]

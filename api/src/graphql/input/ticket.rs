@@ -2,7 +2,7 @@ use async_graphql::{ID, InputObject, MaybeUndefined};
 use chrono::{DateTime, Utc};
 
 use crate::graphql::enums::{
-    OrderDirection, TicketCategory, TicketOrderField, TicketPriority, TicketStatus,
+    OrderDirection, SlaStatus, TicketCategory, TicketOrderField, TicketPriority, TicketStatus,
 };
 use crate::graphql::id::{Kind, expect};
 
@@ -23,6 +23,11 @@ pub struct TicketFilter {
     /// Words to find in the title, description or comments (all of them, in any order);
     /// results are then ranked by relevance — title matches first — whatever `orderBy` says.
     pub search: Option<String>,
+    /// The resolution target's SLA status, any of.
+    pub sla_status: Option<Vec<SlaStatus>>,
+    /// Unfinished tickets whose resolution clock runs and is due before this instant,
+    /// overdue ones included.
+    pub resolution_due_before: Option<DateTime<Utc>>,
 }
 
 impl TicketFilter {
@@ -56,6 +61,13 @@ impl TicketFilter {
             created_before: self.created_before,
             updated_after: self.updated_after,
             search: self.search,
+            sla_status: self
+                .sla_status
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            resolution_due_before: self.resolution_due_before,
         })
     }
 }

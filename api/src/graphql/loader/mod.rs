@@ -9,6 +9,7 @@
 mod comment;
 mod membership;
 mod organization;
+mod sla;
 mod ticket;
 mod user;
 
@@ -21,6 +22,7 @@ use service::actor::Actor;
 pub use comment::{CommentCountLoader, CommentWindow, CommentWindowLoader, HistoryWindowLoader};
 pub use membership::{MembersLoader, UserOrganizationsLoader};
 pub use organization::OrganizationLoader;
+pub use sla::MeasureLoader;
 pub use ticket::TicketLoader;
 pub use user::UserLoader;
 
@@ -36,6 +38,7 @@ pub struct Loaders {
     pub members: DataLoader<MembersLoader, HashMapCache>,
     pub tickets: DataLoader<TicketLoader, HashMapCache>,
     pub user_organizations: DataLoader<UserOrganizationsLoader, HashMapCache>,
+    pub measures: DataLoader<MeasureLoader, HashMapCache>,
 }
 
 impl Loaders {
@@ -50,6 +53,7 @@ impl Loaders {
         loaders.members.enable_all_cache(false);
         loaders.tickets.enable_all_cache(false);
         loaders.user_organizations.enable_all_cache(false);
+        loaders.measures.enable_all_cache(false);
         loaders
     }
 
@@ -80,6 +84,7 @@ impl Loaders {
                 actor: actor.clone(),
             }),
             user_organizations: loader(UserOrganizationsLoader { db: db.clone() }),
+            measures: loader(MeasureLoader { db: db.clone() }),
         }
     }
 }

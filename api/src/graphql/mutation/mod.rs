@@ -1,6 +1,7 @@
 mod auth;
 mod comment;
 mod organization;
+mod sla;
 mod ticket;
 mod user;
 mod webhook;
@@ -17,4 +18,5 @@ pub struct MutationRoot(
     organization::OrganizationMutation,
     user::UserMutation,
     webhook::WebhookMutation,
+    sla::SlaMutation,
 );

@@ -37,6 +37,7 @@ impl OrganizationMutation {
             phone: input.phone,
             address: input.address,
             description: input.description,
+            time_zone: input.time_zone,
         };
         OrganizationCreatePayload::from_result(
             service::organization::create_as(db(ctx)?, viewer, new).await,
@@ -58,6 +59,7 @@ impl OrganizationMutation {
                 phone: optional(input.phone),
                 address: optional(input.address),
                 description: optional(input.description),
+                time_zone: input.time_zone,
             };
             service::organization::update_as(service_db(ctx)?, viewer, id, changes).await
         };

@@ -44,7 +44,7 @@ impl TicketEvent {
     }
 
     /// `ticket.created`, `ticket.updated`, `ticket.assigned`, `ticket.status_changed`,
-    /// `ticket.deleted` or `comment.created`.
+    /// `ticket.deleted`, `comment.created`, `sla.warning`, `sla.breached` or `sla.escalated`.
     async fn kind(&self) -> &str {
         &self.0.kind
     }

@@ -6,6 +6,8 @@ pub mod organization;
 pub mod page_info;
 pub mod payload;
 pub mod server_info;
+pub mod sla;
+pub mod stats;
 pub mod ticket;
 pub mod ticket_connection;
 pub mod user;

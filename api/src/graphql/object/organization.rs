@@ -46,6 +46,11 @@ impl Organization {
         self.0.description.as_deref()
     }
 
+    /// The IANA zone of the organization's statistics days.
+    async fn time_zone(&self) -> &str {
+        &self.0.time_zone
+    }
+
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }

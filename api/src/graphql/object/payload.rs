@@ -105,6 +105,7 @@ macro_rules! entity_payload {
 }
 
 use super::organization::Organization;
+use super::sla::{BusinessCalendar, SlaPolicy};
 use super::webhook::{Webhook, WebhookDelivery};
 
 entity_payload!(
@@ -131,6 +132,12 @@ entity_payload!(
     },
     WebhookDeliveryPayload {
         delivery: WebhookDelivery(entity::webhook_delivery::Model)
+    },
+    SlaPolicyPayload {
+        policy: SlaPolicy(entity::sla_policy::Model)
+    },
+    BusinessCalendarPayload {
+        calendar: BusinessCalendar(entity::business_calendar::Model)
     },
 );
 

@@ -62,6 +62,19 @@ impl Ticket {
         self.0.category.into()
     }
 
+    /// The ticket's service levels; null when its priority has no SLA policy.
+    async fn sla(&self, ctx: &Context<'_>) -> Result<Option<super::sla::TicketSla>> {
+        let Some(policy_id) = self.0.sla_policy_id else {
+            return Ok(None);
+        };
+        Ok(loaders(ctx)?
+            .measures
+            .load_one(policy_id)
+            .await
+            .gql()?
+            .map(|measure| super::sla::TicketSla::of(&measure, &self.0)))
+    }
+
     /// Who raised the ticket.
     async fn requester(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         Ok(loaders(ctx)?

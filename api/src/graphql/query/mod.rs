@@ -2,6 +2,8 @@ mod event;
 mod node;
 mod organization;
 mod server;
+mod sla;
+pub mod stats;
 mod ticket;
 mod user;
 mod viewer;
@@ -24,4 +26,6 @@ pub struct QueryRoot(
     user::UserQuery,
     event::EventQuery,
     webhook::WebhookQuery,
+    sla::SlaQuery,
+    stats::StatsQuery,
 );

@@ -82,7 +82,11 @@ async fn fetch(ctx: &Context<'_>, ids: &[ID]) -> Result<HashMap<String, Node>> {
                     .collect()
             }
             // Comments are reached through their ticket, whose access they share.
-            Kind::Comment | Kind::Webhook | Kind::WebhookDelivery => HashMap::new(),
+            Kind::Comment
+            | Kind::Webhook
+            | Kind::WebhookDelivery
+            | Kind::SlaPolicy
+            | Kind::BusinessCalendar => HashMap::new(),
         };
         for (global, uuid) in wanted {
             if let Some(node) = nodes.get(&uuid) {

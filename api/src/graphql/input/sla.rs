@@ -1,0 +1,178 @@
+use async_graphql::{ID, InputObject, MaybeUndefined};
+use chrono::NaiveDate;
+
+use crate::graphql::enums::{TicketPriority, Weekday};
+use crate::graphql::id::{Kind, expect};
+
+#[derive(InputObject, Clone)]
+pub struct EscalationLevelInput {
+    /// 1, 2, 3, ... without gaps.
+    pub level: i32,
+    /// Working minutes after the breach (level 1 is written at the breach whatever it says).
+    pub after_minutes: i64,
+    pub notify: String,
+}
+
+impl From<EscalationLevelInput> for service::sla::Level {
+    fn from(input: EscalationLevelInput) -> Self {
+        Self {
+            level: input.level,
+            after_minutes: input.after_minutes,
+            notify: input.notify,
+        }
+    }
+}
+
+/// A new active policy for a priority; the one active before is deactivated.
+#[derive(InputObject)]
+pub struct SlaPolicyCreateInput {
+    pub name: String,
+    pub priority: TicketPriority,
+    pub first_response_minutes: i32,
+    pub resolution_minutes: i32,
+    /// 0 (the default) sends no warning.
+    #[graphql(default)]
+    pub warn_before_minutes: i32,
+    /// The default ladder (team lead, manager after 60, admin after 240) when omitted.
+    pub escalation_levels: Option<Vec<EscalationLevelInput>>,
+    /// Around the clock when omitted.
+    pub business_calendar_id: Option<ID>,
+}
+
+fn calendar_id(id: Option<ID>) -> service::Result<Option<uuid::Uuid>> {
+    id.map(|id| expect(Kind::BusinessCalendar, &id, "businessCalendarId"))
+        .transpose()
+}
+
+impl SlaPolicyCreateInput {
+    pub fn into_service(self) -> service::Result<service::sla::admin::NewPolicy> {
+        Ok(service::sla::admin::NewPolicy {
+            name: self.name,
+            priority: self.priority.into(),
+            first_response_minutes: self.first_response_minutes,
+            resolution_minutes: self.resolution_minutes,
+            warn_before_minutes: self.warn_before_minutes,
+            escalation_levels: self
+                .escalation_levels
+                .map(|levels| levels.into_iter().map(Into::into).collect()),
+            business_calendar_id: calendar_id(self.business_calendar_id)?,
+        })
+    }
+}
+
+/// New values; omitted fields stay, `businessCalendarId: null` counts around the clock. The
+/// policy's unfinished tickets are re-measured in the same transaction.
+#[derive(InputObject)]
+pub struct SlaPolicyUpdateInput {
+    pub id: ID,
+    pub name: Option<String>,
+    pub first_response_minutes: Option<i32>,
+    pub resolution_minutes: Option<i32>,
+    pub warn_before_minutes: Option<i32>,
+    pub escalation_levels: Option<Vec<EscalationLevelInput>>,
+    pub business_calendar_id: MaybeUndefined<ID>,
+}
+
+impl SlaPolicyUpdateInput {
+    pub fn into_service(self) -> service::Result<(uuid::Uuid, service::sla::admin::PolicyChanges)> {
+        let id = expect(Kind::SlaPolicy, &self.id, "id")?;
+        let business_calendar_id = match self.business_calendar_id {
+            MaybeUndefined::Undefined => None,
+            MaybeUndefined::Null => Some(None),
+            MaybeUndefined::Value(v) => Some(calendar_id(Some(v))?),
+        };
+        Ok((
+            id,
+            service::sla::admin::PolicyChanges {
+                name: self.name,
+                first_response_minutes: self.first_response_minutes,
+                resolution_minutes: self.resolution_minutes,
+                warn_before_minutes: self.warn_before_minutes,
+                escalation_levels: self
+                    .escalation_levels
+                    .map(|levels| levels.into_iter().map(Into::into).collect()),
+                business_calendar_id,
+            },
+        ))
+    }
+}
+
+#[derive(InputObject, Clone)]
+pub struct WorkingIntervalInput {
+    pub day: Weekday,
+    /// `HH:MM`, local time.
+    pub from: String,
+    /// `HH:MM`, up to `24:00`.
+    pub to: String,
+}
+
+fn intervals(input: Vec<WorkingIntervalInput>) -> service::Result<Vec<service::sla::Interval>> {
+    input
+        .into_iter()
+        .map(|i| {
+            let minute = |text: &str| {
+                service::sla::hours::parse_minute(text).ok_or_else(|| {
+                    service::Error::invalid("workingHours", format!("{text:?} is not HH:MM"))
+                })
+            };
+            Ok(service::sla::Interval {
+                day: i.day.into(),
+                from: minute(&i.from)?,
+                to: minute(&i.to)?,
+            })
+        })
+        .collect()
+}
+
+#[derive(InputObject)]
+pub struct BusinessCalendarCreateInput {
+    pub name: String,
+    /// An IANA zone name, e.g. `Europe/Berlin`.
+    pub time_zone: String,
+    pub working_hours: Vec<WorkingIntervalInput>,
+    #[graphql(default)]
+    pub holidays: Vec<NaiveDate>,
+}
+
+impl BusinessCalendarCreateInput {
+    pub fn into_service(self) -> service::Result<service::sla::admin::NewCalendar> {
+        Ok(service::sla::admin::NewCalendar {
+            name: self.name,
+            time_zone: self.time_zone,
+            working_hours: intervals(self.working_hours)?,
+            holidays: self.holidays,
+        })
+    }
+}
+
+/// New values; omitted fields stay. Tickets measured with the calendar are re-measured.
+#[derive(InputObject)]
+pub struct BusinessCalendarUpdateInput {
+    pub id: ID,
+    pub name: Option<String>,
+    pub time_zone: Option<String>,
+    pub working_hours: Option<Vec<WorkingIntervalInput>>,
+    pub holidays: Option<Vec<NaiveDate>>,
+}
+
+impl BusinessCalendarUpdateInput {
+    pub fn into_service(
+        self,
+    ) -> service::Result<(uuid::Uuid, service::sla::admin::CalendarChanges)> {
+        let id = expect(Kind::BusinessCalendar, &self.id, "id")?;
+        Ok((
+            id,
+            service::sla::admin::CalendarChanges {
+                name: self.name,
+                time_zone: self.time_zone,
+                working_hours: self.working_hours.map(intervals).transpose()?,
+                holidays: self.holidays,
+            },
+        ))
+    }
+}
+
+#[derive(InputObject)]
+pub struct SlaPolicyDeactivateInput {
+    pub id: ID,
+}

@@ -1,0 +1,85 @@
+use async_graphql::{Context, Object, Result};
+
+use crate::graphql::context::{actor, service_db};
+use crate::graphql::id::{Kind, expect};
+use crate::graphql::input::sla::{
+    BusinessCalendarCreateInput, BusinessCalendarUpdateInput, SlaPolicyCreateInput,
+    SlaPolicyDeactivateInput, SlaPolicyUpdateInput,
+};
+use crate::graphql::object::payload::{BusinessCalendarPayload, SlaPolicyPayload};
+
+#[derive(Default)]
+pub struct SlaMutation;
+
+#[Object]
+impl SlaMutation {
+    /// Creates the active policy of a priority (administrators); the one active before is
+    /// deactivated, and its tickets keep being measured against it.
+    async fn sla_policy_create(
+        &self,
+        ctx: &Context<'_>,
+        input: SlaPolicyCreateInput,
+    ) -> Result<SlaPolicyPayload> {
+        let viewer = &actor(ctx)?;
+        let result = async {
+            service::sla::admin::create(service_db(ctx)?, viewer, input.into_service()?).await
+        };
+        SlaPolicyPayload::from_result(result.await)
+    }
+
+    /// Changes a policy (administrators); its unfinished tickets are re-measured.
+    async fn sla_policy_update(
+        &self,
+        ctx: &Context<'_>,
+        input: SlaPolicyUpdateInput,
+    ) -> Result<SlaPolicyPayload> {
+        let viewer = &actor(ctx)?;
+        let result = async {
+            let (id, changes) = input.into_service()?;
+            service::sla::admin::update(service_db(ctx)?, viewer, id, changes).await
+        };
+        SlaPolicyPayload::from_result(result.await)
+    }
+
+    /// Stops giving a policy to new tickets (administrators).
+    async fn sla_policy_deactivate(
+        &self,
+        ctx: &Context<'_>,
+        input: SlaPolicyDeactivateInput,
+    ) -> Result<SlaPolicyPayload> {
+        let viewer = &actor(ctx)?;
+        let result = async {
+            let id = expect(Kind::SlaPolicy, &input.id, "id")?;
+            service::sla::admin::deactivate(service_db(ctx)?, viewer, id).await
+        };
+        SlaPolicyPayload::from_result(result.await)
+    }
+
+    /// Creates a business calendar (administrators).
+    async fn business_calendar_create(
+        &self,
+        ctx: &Context<'_>,
+        input: BusinessCalendarCreateInput,
+    ) -> Result<BusinessCalendarPayload> {
+        let viewer = &actor(ctx)?;
+        let result = async {
+            service::sla::admin::create_calendar(service_db(ctx)?, viewer, input.into_service()?)
+                .await
+        };
+        BusinessCalendarPayload::from_result(result.await)
+    }
+
+    /// Changes a business calendar (administrators); tickets measured with it are re-measured.
+    async fn business_calendar_update(
+        &self,
+        ctx: &Context<'_>,
+        input: BusinessCalendarUpdateInput,
+    ) -> Result<BusinessCalendarPayload> {
+        let viewer = &actor(ctx)?;
+        let result = async {
+            let (id, changes) = input.into_service()?;
+            service::sla::admin::update_calendar(service_db(ctx)?, viewer, id, changes).await
+        };
+        BusinessCalendarPayload::from_result(result.await)
+    }
+}

@@ -1,0 +1,195 @@
+use async_graphql::{Context, ID, Object, Result, SimpleObject};
+use chrono::{DateTime, NaiveDate, Utc};
+use entity::{business_calendar, sla_policy};
+
+use crate::graphql::context::{actor, db};
+use crate::graphql::enums::{SlaStatus, TicketPriority, Weekday};
+use crate::graphql::error::ResultExt;
+use crate::graphql::id::{Kind, encode};
+
+/// A ticket's service levels: its first-response and resolution targets, measured against
+/// its policy. Null on a ticket whose priority has no policy.
+#[derive(SimpleObject, Clone)]
+pub struct TicketSla {
+    pub first_response: SlaClock,
+    pub resolution: SlaResolutionClock,
+    pub policy: SlaPolicy,
+}
+
+/// The first-response target: met by the first public reply of staff.
+#[derive(SimpleObject, Clone)]
+pub struct SlaClock {
+    pub due_at: DateTime<Utc>,
+    pub status: SlaStatus,
+    /// Working minutes left, negative when overdue; null once finished.
+    pub remaining_minutes: Option<i64>,
+}
+
+/// The resolution target. The clock stands still while the ticket waits for the customer
+/// (PENDING_INFO) and while it is resolved; that time moves the due date later and is kept
+/// when the priority (and so the policy) changes.
+#[derive(SimpleObject, Clone)]
+pub struct SlaResolutionClock {
+    /// While paused: the due date if the clock resumed now.
+    pub due_at: DateTime<Utc>,
+    pub status: SlaStatus,
+    /// Working minutes left, negative when overdue, frozen while paused; null once finished.
+    pub remaining_minutes: Option<i64>,
+    /// Working minutes the clock stood still so far.
+    pub paused_minutes: i64,
+}
+
+impl TicketSla {
+    pub fn of(measure: &service::sla::Measure, ticket: &entity::ticket::Model) -> Self {
+        let evaluation = measure.evaluate(ticket, Utc::now());
+        let first = evaluation.first_response;
+        let resolution = evaluation.resolution;
+        Self {
+            first_response: SlaClock {
+                due_at: first.due_at,
+                status: first.status.into(),
+                remaining_minutes: first.remaining_minutes,
+            },
+            resolution: SlaResolutionClock {
+                due_at: resolution.due_at,
+                status: resolution.status.into(),
+                remaining_minutes: resolution.remaining_minutes,
+                paused_minutes: resolution.paused_minutes,
+            },
+            policy: SlaPolicy(measure.policy.clone()),
+        }
+    }
+}
+
+/// One step of an escalation ladder.
+#[derive(SimpleObject, Clone)]
+pub struct EscalationLevel {
+    pub level: i32,
+    /// Working minutes after the breach.
+    pub after_minutes: i64,
+    /// Who is notified: `team_lead`, `manager`, `admin`, or a name of your own.
+    pub notify: String,
+}
+
+/// Targets for the tickets of one priority.
+#[derive(Clone)]
+pub struct SlaPolicy(pub sla_policy::Model);
+
+#[Object]
+impl SlaPolicy {
+    async fn id(&self) -> ID {
+        encode(Kind::SlaPolicy, self.0.id)
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn priority(&self) -> TicketPriority {
+        self.0.priority.into()
+    }
+
+    async fn first_response_minutes(&self) -> i32 {
+        self.0.first_response_minutes
+    }
+
+    async fn resolution_minutes(&self) -> i32 {
+        self.0.resolution_minutes
+    }
+
+    /// How long before a due date `sla.warning` goes out; 0 for no warning.
+    async fn warn_before_minutes(&self) -> i32 {
+        self.0.warn_before_minutes
+    }
+
+    /// Level 1 is written at the breach; each further level its `afterMinutes` later.
+    async fn escalation_levels(&self) -> Vec<EscalationLevel> {
+        service::sla::ladder_of(&self.0)
+            .into_iter()
+            .map(|l| EscalationLevel {
+                level: l.level,
+                after_minutes: l.after_minutes,
+                notify: l.notify,
+            })
+            .collect()
+    }
+
+    /// Only active policies are given to new tickets; a ticket keeps the policy it got.
+    async fn active(&self) -> bool {
+        self.0.is_active
+    }
+
+    /// The working time counted; null means around the clock.
+    async fn business_calendar(&self, ctx: &Context<'_>) -> Result<Option<BusinessCalendar>> {
+        let Some(id) = self.0.business_calendar_id else {
+            return Ok(None);
+        };
+        let viewer = actor(ctx)?;
+        Ok(Some(BusinessCalendar(
+            service::sla::admin::calendar(db(ctx)?, &viewer, id)
+                .await
+                .gql()?,
+        )))
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+/// A working interval of a weekday, in the calendar's local time (`09:00` to `17:00`).
+#[derive(SimpleObject, Clone)]
+pub struct WorkingInterval {
+    pub day: Weekday,
+    pub from: String,
+    /// Up to `24:00`.
+    pub to: String,
+}
+
+/// Working time: a time zone, working intervals per weekday, and holidays.
+#[derive(Clone)]
+pub struct BusinessCalendar(pub business_calendar::Model);
+
+#[Object]
+impl BusinessCalendar {
+    async fn id(&self) -> ID {
+        encode(Kind::BusinessCalendar, self.0.id)
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// An IANA zone name, e.g. `Europe/Berlin`; daylight-saving changes are followed.
+    async fn time_zone(&self) -> &str {
+        &self.0.time_zone
+    }
+
+    async fn working_hours(&self) -> Vec<WorkingInterval> {
+        service::sla::intervals_of(&self.0)
+            .into_iter()
+            .map(|i| WorkingInterval {
+                day: i.day.into(),
+                from: service::sla::hours::format_minute(i.from),
+                to: service::sla::hours::format_minute(i.to),
+            })
+            .collect()
+    }
+
+    /// Local dates without working time.
+    async fn holidays(&self) -> Vec<NaiveDate> {
+        service::sla::holidays_of(&self.0)
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}

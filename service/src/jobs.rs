@@ -1,0 +1,138 @@
+//! Housekeeping jobs the server runs on a timer: closing tickets resolved long ago, and
+//! deleting what the retention rules say has expired. (The SLA scanner is [`crate::sla::scan`].)
+//!
+//! Each takes `now` from its caller, so tests drive them on a clock of their own. With several
+//! replicas on PostgreSQL a job runs under an advisory lock and claims its rows with
+//! `FOR UPDATE SKIP LOCKED`, and every row change re-checks its condition: a job never acts
+//! twice on the same ticket.
+
+use chrono::{DateTime, Duration, Utc};
+use entity::enums::TicketStatus;
+use entity::{audit_log, refresh_token, ticket, webhook_delivery};
+use sea_orm::sea_query::{LockBehavior, LockType};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionSession, TransactionTrait,
+};
+
+use crate::ticket::history_entry;
+use crate::{Result, event, lifecycle};
+
+const AUTO_CLOSE_LOCK: i64 = 0x6864_6573_6b03;
+const RETENTION_LOCK: i64 = 0x6864_6573_6b04;
+const BATCH: u64 = 200;
+/// Delivered webhook deliveries are kept this long for `webhookDeliveries`.
+pub const DELIVERY_RETENTION_DAYS: i64 = 30;
+
+/// Closes every ticket RESOLVED for at least `days` days: CLOSED, with a history row and an
+/// event by the system. Returns how many it closed.
+pub async fn auto_close<C>(db: &C, now: DateTime<Utc>, days: i64) -> Result<u64>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let cutoff = now - Duration::days(days);
+    let mut closed = 0;
+    loop {
+        let txn = crate::db::begin_write(db).await?;
+        if !crate::db::try_job_lock(&txn, AUTO_CLOSE_LOCK).await? {
+            return Ok(closed);
+        }
+        let due = ticket::Entity::find()
+            .filter(ticket::Column::Status.eq(TicketStatus::Resolved))
+            .filter(ticket::Column::ResolvedAt.lte(cutoff))
+            .filter(ticket::Column::DeletedAt.is_null())
+            .order_by_asc(ticket::Column::ResolvedAt)
+            .limit(BATCH)
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .all(&txn)
+            .await?;
+        for current in &due {
+            let updated = ticket::Entity::update(ticket::ActiveModel {
+                id: Set(current.id),
+                status: Set(TicketStatus::Closed),
+                closed_at: Set(Some(now)),
+                updated_at: Set(now),
+                ..Default::default()
+            })
+            .exec(&txn)
+            .await?;
+            let updated = crate::ticket::after_change(&txn, Some(current), updated, now).await?;
+            let (from, to) = (
+                lifecycle::name(TicketStatus::Resolved),
+                lifecycle::name(TicketStatus::Closed),
+            );
+            entity::ticket_history::Entity::insert(history_entry(
+                current.id,
+                None,
+                "status",
+                Some(from.into()),
+                Some(to.into()),
+                now,
+            ))
+            .exec_without_returning(&txn)
+            .await?;
+            event::record(
+                &txn,
+                &updated,
+                event::TICKET_STATUS_CHANGED,
+                None,
+                &[event::Change::new(
+                    "status",
+                    Some(from.into()),
+                    Some(to.into()),
+                )],
+                None,
+            )
+            .await?;
+        }
+        txn.commit().await?;
+        closed += due.len() as u64;
+        if (due.len() as u64) < BATCH {
+            return Ok(closed);
+        }
+    }
+}
+
+/// What one retention round deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retained {
+    pub audit_entries: u64,
+    pub deliveries: u64,
+    pub refresh_tokens: u64,
+}
+
+/// Deletes audit log entries older than `audit_days`, delivered webhook deliveries older than
+/// [`DELIVERY_RETENTION_DAYS`], and refresh tokens that expired.
+pub async fn retention<C>(db: &C, now: DateTime<Utc>, audit_days: i64) -> Result<Retained>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let txn = crate::db::begin_write(db).await?;
+    if !crate::db::try_job_lock(&txn, RETENTION_LOCK).await? {
+        return Ok(Retained::default());
+    }
+    let audit_entries = audit_log::Entity::delete_many()
+        .filter(audit_log::Column::CreatedAt.lt(now - Duration::days(audit_days)))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    let deliveries = webhook_delivery::Entity::delete_many()
+        .filter(webhook_delivery::Column::Status.eq(crate::webhook::SUCCEEDED))
+        .filter(
+            webhook_delivery::Column::CreatedAt.lt(now - Duration::days(DELIVERY_RETENTION_DAYS)),
+        )
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    let refresh_tokens = refresh_token::Entity::delete_many()
+        .filter(refresh_token::Column::ExpiresAt.lt(now))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    txn.commit().await?;
+    Ok(Retained {
+        audit_entries,
+        deliveries,
+        refresh_tokens,
+    })
+}

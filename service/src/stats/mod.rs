@@ -1,0 +1,486 @@
+//! Ticket statistics for dashboards, read from the roll-ups (never by scanning tickets) and
+//! cached under a key that carries the scope's version.
+//!
+//! - Figures of now: `total`, `backlog`, `byStatus`, `byPriority`, `breached` (unfinished
+//!   tickets the SLA scanner marked breached), from `ticket_counts`.
+//! - Figures of the period (`from`..=`to`, local days): `created`, `resolved`, `reopened`, the
+//!   first-response and resolution averages, the median resolution time and SLA compliance
+//!   (the share of resolutions measured against a policy that met its target), from the daily
+//!   roll-up. A ticket counts for the agent it was assigned to when it happened.
+
+pub mod cache;
+pub mod rollup;
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, Duration, NaiveDate, Utc};
+use entity::enums::{TicketPriority, TicketStatus};
+use entity::{counter, organization, ticket_count, ticket_resolution_bucket, ticket_stats_daily};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, SimpleExpr};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::actor::Actor;
+use crate::{Error, Result, access};
+
+/// The longest period one request may span.
+pub const MAX_DAYS: i64 = 3 * 366;
+/// The period when none is given: the last 30 days.
+pub const DEFAULT_DAYS: i64 = 30;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatsFilter {
+    pub organization_id: Option<Uuid>,
+    pub agent_id: Option<Uuid>,
+    /// First local day, inclusive.
+    pub from: Option<NaiveDate>,
+    /// Last local day, inclusive.
+    pub to: Option<NaiveDate>,
+}
+
+/// What a request may see: resolved from the actor and the filter once, then used for the
+/// figures, the cache key and the live updates.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Scope {
+    /// `None`: every organization.
+    pub organizations: Option<Vec<Uuid>>,
+    pub agent_id: Option<Uuid>,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+impl Scope {
+    /// Whether a change in `organization_id` may move the figures.
+    pub fn covers(&self, organization_id: Uuid) -> bool {
+        self.organizations
+            .as_ref()
+            .is_none_or(|orgs| orgs.contains(&organization_id))
+    }
+}
+
+/// Who may see which statistics: administrators and superagents any; an agent their own
+/// organizations, and their own figures anywhere; clients none.
+pub fn scope(actor: &Actor, filter: &StatsFilter, today: NaiveDate) -> Result<Scope> {
+    access::require(actor.is_staff())?;
+    let to = filter.to.unwrap_or(today);
+    let from = filter.from.unwrap_or(to - Duration::days(DEFAULT_DAYS - 1));
+    if from > to {
+        return Err(Error::invalid("from", "must not be after `to`"));
+    }
+    if (to - from).num_days() >= MAX_DAYS {
+        return Err(Error::invalid(
+            "from",
+            format!("a period spans at most {MAX_DAYS} days"),
+        ));
+    }
+    let organizations = if actor.sees_everything() {
+        filter.organization_id.map(|id| vec![id])
+    } else if filter.agent_id == Some(actor.user_id) {
+        filter.organization_id.map(|id| vec![id])
+    } else {
+        match filter.organization_id {
+            Some(id) => {
+                access::require(actor.belongs_to(id))?;
+                Some(vec![id])
+            }
+            None => Some(actor.organization_ids.clone()),
+        }
+    };
+    Ok(Scope {
+        organizations,
+        agent_id: filter.agent_id,
+        from,
+        to,
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TicketStats {
+    pub total: i64,
+    pub created: i64,
+    pub resolved: i64,
+    pub reopened: i64,
+    pub backlog: i64,
+    pub by_status: Vec<(TicketStatus, i64)>,
+    pub by_priority: Vec<(TicketPriority, i64)>,
+    pub avg_first_response_minutes: Option<f64>,
+    pub avg_resolution_minutes: Option<f64>,
+    pub median_resolution_minutes: Option<f64>,
+    pub sla_compliance: Option<f64>,
+    pub breached: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Interval {
+    Day,
+    Week,
+    Month,
+    Year,
+}
+
+impl Interval {
+    /// The first day of the period holding `day` (weeks start on Monday).
+    pub fn start_of(self, day: NaiveDate) -> NaiveDate {
+        match self {
+            Interval::Day => day,
+            Interval::Week => day - Duration::days(day.weekday().num_days_from_monday().into()),
+            Interval::Month => day.with_day(1).expect("day 1 exists"),
+            Interval::Year => NaiveDate::from_ymd_opt(day.year(), 1, 1).expect("January 1"),
+        }
+    }
+
+    fn next(self, start: NaiveDate) -> NaiveDate {
+        match self {
+            Interval::Day => start + Duration::days(1),
+            Interval::Week => start + Duration::days(7),
+            Interval::Month => start
+                .checked_add_months(chrono::Months::new(1))
+                .expect("in range"),
+            Interval::Year => start
+                .checked_add_months(chrono::Months::new(12))
+                .expect("in range"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    pub period_start: NaiveDate,
+    pub created: i64,
+    pub resolved: i64,
+    pub avg_resolution_minutes: Option<f64>,
+    pub sla_compliance: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    /// The zone the days are in: the organization's when the scope is one, else UTC.
+    pub time_zone: String,
+    pub interval: Interval,
+    pub points: Vec<Point>,
+}
+
+fn sum(column: impl sea_orm::IntoSimpleExpr) -> SimpleExpr {
+    // PostgreSQL sums BIGINT into NUMERIC; both databases agree on BIGINT.
+    Expr::expr(Func::sum(column.into_simple_expr())).cast_as(Alias::new("BIGINT"))
+}
+
+fn counts_condition(scope: &Scope) -> Condition {
+    let mut condition = Condition::all();
+    if let Some(orgs) = &scope.organizations {
+        condition = condition.add(ticket_count::Column::OrganizationId.is_in(orgs.clone()));
+    }
+    if let Some(agent) = scope.agent_id {
+        condition = condition.add(ticket_count::Column::AgentId.eq(agent));
+    }
+    condition
+}
+
+fn days_condition(scope: &Scope) -> Condition {
+    let mut condition = Condition::all()
+        .add(ticket_stats_daily::Column::Day.gte(scope.from))
+        .add(ticket_stats_daily::Column::Day.lte(scope.to));
+    if let Some(orgs) = &scope.organizations {
+        condition = condition.add(ticket_stats_daily::Column::OrganizationId.is_in(orgs.clone()));
+    }
+    if let Some(agent) = scope.agent_id {
+        condition = condition.add(ticket_stats_daily::Column::AgentId.eq(agent));
+    }
+    condition
+}
+
+fn ratio(part: i64, whole: i64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
+}
+
+type Sums = (
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+
+fn select_sums<E: EntityTrait>(query: sea_orm::Select<E>) -> sea_orm::Select<E> {
+    use ticket_stats_daily::Column as C;
+    query
+        .select_only()
+        .column_as(sum(C::Created), "created")
+        .column_as(sum(C::Resolved), "resolved")
+        .column_as(sum(C::Reopened), "reopened")
+        .column_as(sum(C::FirstResponses), "first_responses")
+        .column_as(sum(C::FirstResponseMinutes), "first_response_minutes")
+        .column_as(sum(C::ResolutionMinutes), "resolution_minutes")
+        .column_as(sum(C::SlaMeasured), "sla_measured")
+        .column_as(sum(C::SlaMet), "sla_met")
+}
+
+/// The figures of a scope, from the roll-ups.
+pub async fn compute(db: &impl ConnectionTrait, scope: &Scope) -> Result<TicketStats> {
+    let counts: Vec<(TicketStatus, TicketPriority, bool, Option<i64>)> =
+        ticket_count::Entity::find()
+            .select_only()
+            .column(ticket_count::Column::Status)
+            .column(ticket_count::Column::Priority)
+            .column(ticket_count::Column::Breached)
+            .column_as(sum(ticket_count::Column::Count), "count")
+            .filter(counts_condition(scope))
+            .group_by(ticket_count::Column::Status)
+            .group_by(ticket_count::Column::Priority)
+            .group_by(ticket_count::Column::Breached)
+            .into_tuple()
+            .all(db)
+            .await?;
+    let mut by_status: BTreeMap<usize, (TicketStatus, i64)> = crate::lifecycle::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (i, (*s, 0)))
+        .collect();
+    let priorities = [
+        TicketPriority::Low,
+        TicketPriority::Medium,
+        TicketPriority::High,
+        TicketPriority::Critical,
+    ];
+    let mut by_priority: Vec<(TicketPriority, i64)> = priorities.iter().map(|p| (*p, 0)).collect();
+    let (mut total, mut backlog, mut breached) = (0, 0, 0);
+    for (status, priority, is_breached, count) in counts {
+        let count = count.unwrap_or(0);
+        total += count;
+        let open = !matches!(status, TicketStatus::Resolved | TicketStatus::Closed);
+        if open {
+            backlog += count;
+            if is_breached {
+                breached += count;
+            }
+        }
+        if let Some(entry) = by_status.values_mut().find(|(s, _)| *s == status) {
+            entry.1 += count;
+        }
+        if let Some(entry) = by_priority.iter_mut().find(|(p, _)| *p == priority) {
+            entry.1 += count;
+        }
+    }
+
+    let sums: Option<Sums> = select_sums(ticket_stats_daily::Entity::find())
+        .filter(days_condition(scope))
+        .into_tuple()
+        .one(db)
+        .await?;
+    let (
+        created,
+        resolved,
+        reopened,
+        responses,
+        response_minutes,
+        resolution_minutes,
+        measured,
+        met,
+    ) = sums.unwrap_or_default();
+    let resolved = resolved.unwrap_or(0);
+    let responses = responses.unwrap_or(0);
+
+    Ok(TicketStats {
+        total,
+        created: created.unwrap_or(0),
+        resolved,
+        reopened: reopened.unwrap_or(0),
+        backlog,
+        by_status: by_status.into_values().collect(),
+        by_priority,
+        avg_first_response_minutes: ratio(response_minutes.unwrap_or(0), responses),
+        avg_resolution_minutes: ratio(resolution_minutes.unwrap_or(0), resolved),
+        median_resolution_minutes: median(db, scope).await?,
+        sla_compliance: ratio(met.unwrap_or(0), measured.unwrap_or(0)),
+        breached,
+    })
+}
+
+/// The median resolution time, read from the histogram.
+async fn median(db: &impl ConnectionTrait, scope: &Scope) -> Result<Option<f64>> {
+    use ticket_resolution_bucket::Column as C;
+    let mut condition = Condition::all()
+        .add(C::Day.gte(scope.from))
+        .add(C::Day.lte(scope.to));
+    if let Some(orgs) = &scope.organizations {
+        condition = condition.add(C::OrganizationId.is_in(orgs.clone()));
+    }
+    if let Some(agent) = scope.agent_id {
+        condition = condition.add(C::AgentId.eq(agent));
+    }
+    let buckets: Vec<(i32, Option<i64>)> = ticket_resolution_bucket::Entity::find()
+        .select_only()
+        .column(C::Bucket)
+        .column_as(sum(C::Count), "count")
+        .filter(condition)
+        .group_by(C::Bucket)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut buckets: Vec<(i32, i64)> = buckets
+        .into_iter()
+        .map(|(b, n)| (b, n.unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    buckets.sort_unstable();
+    let n: i64 = buckets.iter().map(|(_, c)| c).sum();
+    if n == 0 {
+        return Ok(None);
+    }
+    let nth = |k: i64| {
+        let mut seen = 0;
+        for (bucket, count) in &buckets {
+            seen += count;
+            if k < seen {
+                return rollup::bucket_floor(*bucket);
+            }
+        }
+        rollup::bucket_floor(buckets.last().expect("non-empty").0)
+    };
+    Ok(Some((nth((n - 1) / 2) + nth(n / 2)) as f64 / 2.0))
+}
+
+/// A day of the roll-up: created, resolved, resolution minutes, measured, met.
+type DayRow = (
+    NaiveDate,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+
+/// The figures per period, for charts; every period of the range is present.
+pub async fn series(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    interval: Interval,
+) -> Result<Series> {
+    use ticket_stats_daily::Column as C;
+    let rows: Vec<DayRow> = ticket_stats_daily::Entity::find()
+        .select_only()
+        .column(C::Day)
+        .column_as(sum(C::Created), "created")
+        .column_as(sum(C::Resolved), "resolved")
+        .column_as(sum(C::ResolutionMinutes), "resolution_minutes")
+        .column_as(sum(C::SlaMeasured), "sla_measured")
+        .column_as(sum(C::SlaMet), "sla_met")
+        .filter(days_condition(scope))
+        .group_by(C::Day)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut periods: BTreeMap<NaiveDate, [i64; 5]> = BTreeMap::new();
+    let mut start = interval.start_of(scope.from);
+    while start <= scope.to {
+        periods.insert(start, [0; 5]);
+        start = interval.next(start);
+    }
+    for (day, created, resolved, minutes, measured, met) in rows {
+        let entry = periods.entry(interval.start_of(day)).or_default();
+        for (slot, value) in entry
+            .iter_mut()
+            .zip([created, resolved, minutes, measured, met])
+        {
+            *slot += value.unwrap_or(0);
+        }
+    }
+    let time_zone = match scope.organizations.as_deref() {
+        Some([only]) => organization::Entity::find_by_id(*only)
+            .one(db)
+            .await?
+            .map(|o| o.time_zone)
+            .unwrap_or_else(|| "UTC".into()),
+        _ => "UTC".into(),
+    };
+    Ok(Series {
+        time_zone,
+        interval,
+        points: periods
+            .into_iter()
+            .map(
+                |(period_start, [created, resolved, minutes, measured, met])| Point {
+                    period_start,
+                    created,
+                    resolved,
+                    avg_resolution_minutes: ratio(minutes, resolved),
+                    sla_compliance: ratio(met, measured),
+                },
+            )
+            .collect(),
+    })
+}
+
+/// The version of a scope's figures: the sum and number of its organizations' version
+/// counters. Each counter only grows, and grows in the transaction of every ticket change, so
+/// the version read after a change committed differs from every version read before.
+pub async fn version(db: &impl ConnectionTrait, scope: &Scope) -> Result<String> {
+    let mut query = counter::Entity::find()
+        .select_only()
+        .column_as(sum(counter::Column::Value), "sum")
+        .column_as(counter::Column::Name.count(), "count");
+    query = match &scope.organizations {
+        Some(orgs) => {
+            query.filter(counter::Column::Name.is_in(orgs.iter().map(|o| rollup::version_name(*o))))
+        }
+        None => query.filter(counter::Column::Name.starts_with(rollup::VERSION_PREFIX)),
+    };
+    let (sum, count): (Option<i64>, i64) = query.into_tuple().one(db).await?.unwrap_or((None, 0));
+    Ok(format!("{}.{count}", sum.unwrap_or(0)))
+}
+
+/// The cache key of a request: what it asks (`what`), its scope and the scope's version.
+pub fn cache_key(what: &str, scope: &Scope, version: &str) -> String {
+    let mut hash = Sha256::new();
+    hash.update(what.as_bytes());
+    match &scope.organizations {
+        None => hash.update(b"all"),
+        Some(orgs) => {
+            let mut orgs = orgs.clone();
+            orgs.sort();
+            for org in orgs {
+                hash.update(org.as_bytes());
+            }
+        }
+    }
+    hash.update(scope.agent_id.unwrap_or(Uuid::nil()).as_bytes());
+    hash.update(scope.from.to_string().as_bytes());
+    hash.update(scope.to.to_string().as_bytes());
+    let digest = hash.finalize();
+    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{what}:{hex}:{version}")
+}
+
+/// Today in UTC: the default end of a period.
+pub fn today() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
+/// The figures of a scope, through the cache.
+pub async fn ticket_stats(
+    db: &impl ConnectionTrait,
+    cache: &cache::StatsCache,
+    scope: &Scope,
+) -> Result<TicketStats> {
+    let key = cache_key("stats", scope, &version(db, scope).await?);
+    cache.get_or_compute(&key, compute(db, scope)).await
+}
+
+/// The series of a scope, through the cache.
+pub async fn ticket_stats_series(
+    db: &impl ConnectionTrait,
+    cache: &cache::StatsCache,
+    scope: &Scope,
+    interval: Interval,
+) -> Result<Series> {
+    let what = format!("series:{interval:?}");
+    let key = cache_key(&what, scope, &version(db, scope).await?);
+    cache
+        .get_or_compute(&key, series(db, scope, interval))
+        .await
+}
