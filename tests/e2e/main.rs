@@ -23,6 +23,8 @@ mod readme;
 mod schema;
 mod search;
 mod server;
+mod sla;
+mod stats;
 mod subscriptions;
 mod telemetry;
 mod tickets;
