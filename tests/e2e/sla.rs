@@ -272,20 +272,30 @@ async fn sla_events(db: &DatabaseConnection, ticket_id: uuid::Uuid) -> Vec<(Stri
         .collect()
 }
 
+/// A CRITICAL ticket of organization A that its agent answered at once, and that agent.
+async fn answered_critical(
+    db: &DatabaseConnection,
+    world: &World,
+    title: &str,
+) -> (ticket::Model, service::actor::Actor) {
+    let mut new = new_ticket(world.org_a, world.client_a, title);
+    new.priority = TicketPriority::Critical;
+    let created = service::ticket::create(db, Some(world.client_a), new)
+        .await
+        .unwrap();
+    let agent = actor_of(db, world.agent_a).await;
+    service::comment::create_as(db, &agent, created.id, "On it.", false)
+        .await
+        .unwrap();
+    (created, agent)
+}
+
 #[tokio::test]
 async fn the_scanner_warns_then_marks_the_breach_then_escalates_each_level_once() {
     let (_database, db, world) = quiet_database().await;
-    let mut new = new_ticket(world.org_a, world.client_a, "Production is down");
-    new.priority = TicketPriority::Critical;
-    let created = service::ticket::create(&db, Some(world.client_a), new)
-        .await
-        .unwrap();
     // Answered at once, so only the resolution clock (4 hours, warning 30 minutes ahead) is
     // left to watch.
-    let agent = actor_of(&db, world.agent_a).await;
-    service::comment::create_as(&db, &agent, created.id, "On it.", false)
-        .await
-        .unwrap();
+    let (created, _) = answered_critical(&db, &world, "Production is down").await;
     let start = created.created_at;
     let at = |minutes: i64| start + chrono::Duration::minutes(minutes);
     let scan = |minutes: i64| {
@@ -383,15 +393,7 @@ async fn the_scanner_warns_then_marks_the_breach_then_escalates_each_level_once(
 #[tokio::test]
 async fn a_ticket_waiting_for_the_customer_is_not_breached_while_it_waits() {
     let (_database, db, world) = quiet_database().await;
-    let mut new = new_ticket(world.org_a, world.client_a, "Waiting");
-    new.priority = TicketPriority::Critical;
-    let created = service::ticket::create(&db, Some(world.client_a), new)
-        .await
-        .unwrap();
-    let agent = actor_of(&db, world.agent_a).await;
-    service::comment::create_as(&db, &agent, created.id, "Which version?", false)
-        .await
-        .unwrap();
+    let (created, agent) = answered_critical(&db, &world, "Waiting").await;
     for to in [TicketStatus::Open, TicketStatus::PendingInfo] {
         service::ticket::transition(&db, &agent, created.id, to, None)
             .await

@@ -39,6 +39,10 @@ pub struct SlaPolicyCreateInput {
     pub business_calendar_id: Option<ID>,
 }
 
+fn ladder(levels: Option<Vec<EscalationLevelInput>>) -> Option<Vec<service::sla::Level>> {
+    levels.map(|levels| levels.into_iter().map(Into::into).collect())
+}
+
 fn calendar_id(id: Option<ID>) -> service::Result<Option<uuid::Uuid>> {
     id.map(|id| expect(Kind::BusinessCalendar, &id, "businessCalendarId"))
         .transpose()
@@ -52,9 +56,7 @@ impl SlaPolicyCreateInput {
             first_response_minutes: self.first_response_minutes,
             resolution_minutes: self.resolution_minutes,
             warn_before_minutes: self.warn_before_minutes,
-            escalation_levels: self
-                .escalation_levels
-                .map(|levels| levels.into_iter().map(Into::into).collect()),
+            escalation_levels: ladder(self.escalation_levels),
             business_calendar_id: calendar_id(self.business_calendar_id)?,
         })
     }
@@ -88,9 +90,7 @@ impl SlaPolicyUpdateInput {
                 first_response_minutes: self.first_response_minutes,
                 resolution_minutes: self.resolution_minutes,
                 warn_before_minutes: self.warn_before_minutes,
-                escalation_levels: self
-                    .escalation_levels
-                    .map(|levels| levels.into_iter().map(Into::into).collect()),
+                escalation_levels: ladder(self.escalation_levels),
                 business_calendar_id,
             },
         ))
