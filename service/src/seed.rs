@@ -99,12 +99,7 @@ where
     let (orgs, logins) = people(db).await?;
     crate::sla::install_defaults(db).await?;
     let mut measures = HashMap::new();
-    for priority in [
-        TicketPriority::Low,
-        TicketPriority::Medium,
-        TicketPriority::High,
-        TicketPriority::Critical,
-    ] {
+    for priority in crate::ticket::PRIORITIES {
         if let Some(policy) = crate::sla::active_policy(db, priority).await? {
             measures.insert(priority, crate::sla::measure_of(db, policy).await?);
         }

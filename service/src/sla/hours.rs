@@ -89,10 +89,6 @@ impl Calendar {
         })
     }
 
-    pub fn zone(&self) -> Tz {
-        self.zone
-    }
-
     /// The instant of `minute` after local midnight of `date`.
     fn instant(&self, date: NaiveDate, minute: u32) -> DateTime<Utc> {
         let naive = date.and_time(chrono::NaiveTime::MIN) + Duration::minutes(minute.into());

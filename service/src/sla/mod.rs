@@ -278,6 +278,18 @@ pub fn pauses_after(
     pauses
 }
 
+/// Whether a target's clock still runs, so the scanner has something to announce: the first
+/// response until it is given (or the ticket is finished), the resolution while the ticket is
+/// worked on.
+fn watched(target: SlaTarget, ticket: &ticket::Model) -> bool {
+    match target {
+        SlaTarget::FirstResponse => {
+            ticket.first_response_at.is_none() && phase(ticket.status) != Phase::Stopped
+        }
+        SlaTarget::Resolution => phase(ticket.status) == Phase::Running,
+    }
+}
+
 /// When the scanner next has to look at a ticket: the next warning, breach or escalation
 /// level still to come. `escalated` holds the levels already written, when known; without it a
 /// breached target asks for a look now, and the scanner works the rest out.
@@ -292,24 +304,22 @@ fn next_check(
     let ladder = ladder_of(&measure.policy);
     let mut next: Option<DateTime<Utc>> = None;
     let mut consider = |at: DateTime<Utc>| next = Some(next.map_or(at, |n| n.min(at)));
-    let running = [
+    let targets = [
         (
             SlaTarget::FirstResponse,
             &evaluation.first_response,
             ticket.first_response_warned_at,
             ticket.first_response_breached_at,
-            ticket.first_response_at.is_none() && phase(ticket.status) != Phase::Stopped,
         ),
         (
             SlaTarget::Resolution,
             &evaluation.resolution,
             ticket.resolution_warned_at,
             ticket.resolution_breached_at,
-            phase(ticket.status) == Phase::Running,
         ),
     ];
-    for (kind, target, warned, breached, running) in running {
-        if !running {
+    for (kind, target, warned, breached) in targets {
+        if !watched(kind, ticket) {
             continue;
         }
         match target.status {
@@ -346,6 +356,14 @@ pub async fn settle(
     after: ticket::Model,
     now: DateTime<Utc>,
 ) -> Result<ticket::Model> {
+    // Only these move the clock; an edit of the title or an assignment leaves it as it is.
+    if let Some(b) = before
+        && b.status == after.status
+        && b.priority == after.priority
+        && b.first_response_at == after.first_response_at
+    {
+        return Ok(after);
+    }
     let mut columns = Columns::of(&after);
     columns.pauses = pauses_after(columns.pauses, before.map(|b| b.status), after.status, now);
     let policy = match before {
@@ -564,19 +582,11 @@ async fn scan_one(
     let warn = measure.policy.warn_before_minutes > 0;
     let mut marked = ticket.clone();
     let targets = [
-        (
-            SlaTarget::FirstResponse,
-            evaluation.first_response,
-            ticket.first_response_at.is_none() && phase(ticket.status) != Phase::Stopped,
-        ),
-        (
-            SlaTarget::Resolution,
-            evaluation.resolution,
-            phase(ticket.status) == Phase::Running,
-        ),
+        (SlaTarget::FirstResponse, evaluation.first_response),
+        (SlaTarget::Resolution, evaluation.resolution),
     ];
-    for (kind, target, running) in targets {
-        if !running {
+    for (kind, target) in targets {
+        if !watched(kind, ticket) {
             continue;
         }
         let (warned, breached) = match kind {

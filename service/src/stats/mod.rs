@@ -75,9 +75,7 @@ pub fn scope(actor: &Actor, filter: &StatsFilter, today: NaiveDate) -> Result<Sc
             format!("a period spans at most {MAX_DAYS} days"),
         ));
     }
-    let organizations = if actor.sees_everything() {
-        filter.organization_id.map(|id| vec![id])
-    } else if filter.agent_id == Some(actor.user_id) {
+    let organizations = if actor.sees_everything() || filter.agent_id == Some(actor.user_id) {
         filter.organization_id.map(|id| vec![id])
     } else {
         match filter.organization_id {
@@ -236,18 +234,10 @@ pub async fn compute(db: &impl ConnectionTrait, scope: &Scope) -> Result<TicketS
             .into_tuple()
             .all(db)
             .await?;
-    let mut by_status: BTreeMap<usize, (TicketStatus, i64)> = crate::lifecycle::ALL
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (i, (*s, 0)))
-        .collect();
-    let priorities = [
-        TicketPriority::Low,
-        TicketPriority::Medium,
-        TicketPriority::High,
-        TicketPriority::Critical,
-    ];
-    let mut by_priority: Vec<(TicketPriority, i64)> = priorities.iter().map(|p| (*p, 0)).collect();
+    let mut by_status: Vec<(TicketStatus, i64)> =
+        crate::lifecycle::ALL.iter().map(|s| (*s, 0)).collect();
+    let mut by_priority: Vec<(TicketPriority, i64)> =
+        crate::ticket::PRIORITIES.iter().map(|p| (*p, 0)).collect();
     let (mut total, mut backlog, mut breached) = (0, 0, 0);
     for (status, priority, is_breached, count) in counts {
         let count = count.unwrap_or(0);
@@ -259,7 +249,7 @@ pub async fn compute(db: &impl ConnectionTrait, scope: &Scope) -> Result<TicketS
                 breached += count;
             }
         }
-        if let Some(entry) = by_status.values_mut().find(|(s, _)| *s == status) {
+        if let Some(entry) = by_status.iter_mut().find(|(s, _)| *s == status) {
             entry.1 += count;
         }
         if let Some(entry) = by_priority.iter_mut().find(|(p, _)| *p == priority) {
@@ -291,7 +281,7 @@ pub async fn compute(db: &impl ConnectionTrait, scope: &Scope) -> Result<TicketS
         resolved,
         reopened: reopened.unwrap_or(0),
         backlog,
-        by_status: by_status.into_values().collect(),
+        by_status,
         by_priority,
         avg_first_response_minutes: ratio(response_minutes.unwrap_or(0), responses),
         avg_resolution_minutes: ratio(resolution_minutes.unwrap_or(0), resolved),

@@ -31,6 +31,14 @@ pub fn display_number(number: i64) -> String {
     format!("{NUMBER_PREFIX}{number}")
 }
 
+/// Every priority, lowest first.
+pub const PRIORITIES: [TicketPriority; 4] = [
+    TicketPriority::Low,
+    TicketPriority::Medium,
+    TicketPriority::High,
+    TicketPriority::Critical,
+];
+
 /// The API's name of a priority (`CRITICAL`).
 pub fn priority_name(priority: TicketPriority) -> &'static str {
     match priority {
