@@ -129,6 +129,23 @@ pub struct ServerSettings {
     /// that sets it: otherwise clients could write any address they like there.
     #[arg(long, env = "HELPDESK_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
+    /// Largest response body, in bytes: a query whose answer grows past it is abandoned with
+    /// `RESPONSE_TOO_LARGE` while it runs.
+    #[arg(long, env = "HELPDESK_MAX_RESPONSE_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_response_bytes: usize,
+    /// Subscription sockets one user may have open at once.
+    #[arg(long, env = "HELPDESK_MAX_SOCKETS_PER_USER", default_value_t = 20)]
+    pub max_sockets_per_user: usize,
+    /// Subscription sockets one client address may have open at once.
+    #[arg(long, env = "HELPDESK_MAX_SOCKETS_PER_ADDRESS", default_value_t = 200)]
+    pub max_sockets_per_address: usize,
+    /// Subscriptions catching up from the event log (`after:`) at once; more wait their turn.
+    #[arg(long, env = "HELPDESK_MAX_CONCURRENT_REPLAYS", default_value_t = 8)]
+    pub max_concurrent_replays: usize,
+    /// Test builds only: the field whose resolver panics.
+    #[cfg(feature = "test-hooks")]
+    #[arg(skip)]
+    pub panic_in_field: Option<String>,
 }
 
 impl Default for ServerSettings {
@@ -144,6 +161,12 @@ impl Default for ServerSettings {
             max_query_complexity: 20_000,
             max_batch: 10,
             trust_forwarded_for: false,
+            max_response_bytes: 16 * 1024 * 1024,
+            max_sockets_per_user: 20,
+            max_sockets_per_address: 200,
+            max_concurrent_replays: 8,
+            #[cfg(feature = "test-hooks")]
+            panic_in_field: None,
         }
     }
 }
@@ -167,6 +190,17 @@ pub struct AuthSettings {
     /// Minutes an account stays locked after too many failed logins.
     #[arg(long, env = "HELPDESK_LOCKOUT_MINUTES", default_value_t = 15)]
     pub lockout_minutes: u64,
+    /// Days a sign-in lasts at most, however often its refresh token is used; then the user
+    /// signs in again.
+    #[arg(long, env = "HELPDESK_SESSION_MAX_DAYS", default_value_t = 90)]
+    pub session_max_days: u64,
+    /// Credential checks (sign-in, password change) per minute for one account, before any
+    /// password is hashed; more get `RATE_LIMITED`.
+    #[arg(long, env = "HELPDESK_LOGIN_RATE_PER_ACCOUNT", default_value_t = 10)]
+    pub login_rate_per_account: u32,
+    /// Credential checks (sign-in, refresh, password change) per minute from one client address.
+    #[arg(long, env = "HELPDESK_LOGIN_RATE_PER_ADDRESS", default_value_t = 60)]
+    pub login_rate_per_address: u32,
 }
 
 impl Default for AuthSettings {
@@ -177,6 +211,9 @@ impl Default for AuthSettings {
             refresh_token_ttl_days: 30,
             lockout_threshold: 5,
             lockout_minutes: 15,
+            session_max_days: 90,
+            login_rate_per_account: 10,
+            login_rate_per_address: 60,
         }
     }
 }
@@ -189,6 +226,9 @@ impl fmt::Debug for AuthSettings {
             .field("refresh_token_ttl_days", &self.refresh_token_ttl_days)
             .field("lockout_threshold", &self.lockout_threshold)
             .field("lockout_minutes", &self.lockout_minutes)
+            .field("session_max_days", &self.session_max_days)
+            .field("login_rate_per_account", &self.login_rate_per_account)
+            .field("login_rate_per_address", &self.login_rate_per_address)
             .finish()
     }
 }

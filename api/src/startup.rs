@@ -88,6 +88,10 @@ impl Application {
             stats_push_interval: crate::graphql::subscription::StatsPushInterval(
                 Duration::from_millis(settings.jobs.stats_push_interval_ms.max(1)),
             ),
+            max_response_bytes: settings.server.max_response_bytes,
+            max_concurrent_replays: settings.server.max_concurrent_replays,
+            #[cfg(feature = "test-hooks")]
+            panic_in_field: settings.server.panic_in_field.clone(),
         };
         if settings.webhooks.webhook_allow_private {
             tracing::warn!(
@@ -131,6 +135,8 @@ impl Application {
                 graphiql: settings.server.graphiql,
                 max_batch: settings.server.max_batch,
                 trust_forwarded_for: settings.server.trust_forwarded_for,
+                max_sockets_per_user: settings.server.max_sockets_per_user,
+                max_sockets_per_address: settings.server.max_sockets_per_address,
             },
             bus,
         });
@@ -293,9 +299,16 @@ fn build_auth(
     };
     let mut config = AuthConfig::with_secret(secret);
     config.access_ttl = Duration::from_secs(settings.access_token_ttl_secs);
-    config.refresh_ttl = Duration::from_secs(settings.refresh_token_ttl_days * 24 * 3600);
+    config.refresh_ttl =
+        Duration::from_secs(settings.refresh_token_ttl_days.saturating_mul(24 * 3600));
     config.lockout_threshold = settings.lockout_threshold.max(1);
-    config.lockout_duration = Duration::from_secs(settings.lockout_minutes * 60);
+    config.lockout_duration = Duration::from_secs(settings.lockout_minutes.saturating_mul(60));
+    config.refresh_family_lifetime =
+        Duration::from_secs(settings.session_max_days.saturating_mul(24 * 3600));
+    config.throttle = service::throttle::ThrottleConfig {
+        per_account_per_minute: settings.login_rate_per_account,
+        per_address_per_minute: settings.login_rate_per_address,
+    };
     Auth::new(config).map_err(|e| StartupError::Auth(e.to_string()))
 }
 

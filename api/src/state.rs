@@ -23,6 +23,15 @@ struct Inner {
     closing: tokio::sync::watch::Sender<bool>,
     /// Subscription sockets open now.
     sockets: tokio::sync::watch::Sender<usize>,
+    /// Open sockets per client address and per user, for their caps.
+    owners: std::sync::Mutex<std::collections::HashMap<SocketOwner, usize>>,
+}
+
+/// Who a subscription socket counts against.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SocketOwner {
+    Address(String),
+    User(uuid::Uuid),
 }
 
 /// What the server is built from.
@@ -44,6 +53,8 @@ pub struct HttpOptions {
     pub graphiql: bool,
     pub max_batch: usize,
     pub trust_forwarded_for: bool,
+    pub max_sockets_per_user: usize,
+    pub max_sockets_per_address: usize,
 }
 
 impl AppState {
@@ -54,6 +65,7 @@ impl AppState {
                 draining: AtomicBool::new(false),
                 closing: tokio::sync::watch::Sender::new(false),
                 sockets: tokio::sync::watch::Sender::new(0),
+                owners: Default::default(),
             }),
         }
     }
@@ -130,6 +142,44 @@ impl AppState {
     pub async fn sockets_closed(&self) {
         let mut open = self.inner.sockets.subscribe();
         let _ = open.wait_for(|n| *n == 0).await;
+    }
+}
+
+impl AppState {
+    /// Counts a socket against its owner's cap until the slot is dropped; `None` when the
+    /// owner has as many open as allowed.
+    pub fn socket_slot(&self, owner: SocketOwner) -> Option<SocketSlot> {
+        let cap = match owner {
+            SocketOwner::Address(_) => self.inner.parts.http.max_sockets_per_address,
+            SocketOwner::User(_) => self.inner.parts.http.max_sockets_per_user,
+        };
+        let mut owners = self.inner.owners.lock().unwrap_or_else(|e| e.into_inner());
+        let open = owners.entry(owner.clone()).or_insert(0);
+        if *open >= cap {
+            return None;
+        }
+        *open += 1;
+        Some(SocketSlot(self.clone(), owner))
+    }
+}
+
+/// A socket counted against its owner's cap; see [`AppState::socket_slot`].
+pub struct SocketSlot(AppState, SocketOwner);
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        let mut owners = self
+            .0
+            .inner
+            .owners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(open) = owners.get_mut(&self.1) {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                owners.remove(&self.1);
+            }
+        }
     }
 }
 

@@ -24,6 +24,7 @@ pub mod redis;
 pub mod seed;
 pub mod sla;
 pub mod stats;
+pub mod throttle;
 pub mod ticket;
 pub mod user;
 pub mod webhook;

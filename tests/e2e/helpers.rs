@@ -158,8 +158,11 @@ pub fn settings_for(database: &TestDatabase) -> Settings {
             redis_url: redis_url(),
             redis_prefix: database.redis_prefix(),
         },
+        // Tests sign in far more often than a person; the throttling tests set their own limits.
         auth: AuthSettings {
             jwt_secret: Some(TEST_JWT_SECRET.into()),
+            login_rate_per_account: 10_000,
+            login_rate_per_address: 10_000,
             ..AuthSettings::default()
         },
         // Test receivers listen on loopback.
@@ -545,17 +548,9 @@ pub async fn actor_of(db: &DatabaseConnection, user_id: uuid::Uuid) -> service::
         .await
         .expect("query")
         .expect("user");
-    let claims = service::auth::Claims {
-        sub: user.id,
-        role: user.role,
-        iat: 0,
-        nbf: 0,
-        exp: 0,
-        iss: String::new(),
-        aud: String::new(),
-        jti: uuid::Uuid::nil(),
-    };
-    service::auth::actor(db, &claims).await.expect("actor")
+    service::auth::actor_for_user(db, user.id)
+        .await
+        .expect("actor")
 }
 
 /// A global ID as the API shows it.

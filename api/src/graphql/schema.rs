@@ -10,6 +10,7 @@ use service::auth::Auth;
 
 use super::extension::limits::{DocumentLimits, Limits};
 use super::extension::metrics::OperationMetrics;
+use super::extension::response_size::ResponseSize;
 use super::mutation::MutationRoot;
 use super::query::QueryRoot;
 use super::subscription::SubscriptionRoot;
@@ -41,6 +42,13 @@ pub struct SchemaOptions {
     /// The statistics cache; an in-process one when not given.
     pub stats_cache: Option<Arc<service::stats::cache::StatsCache>>,
     pub stats_push_interval: crate::graphql::subscription::StatsPushInterval,
+    /// Largest response, in bytes, before execution is abandoned.
+    pub max_response_bytes: usize,
+    /// Subscriptions catching up from the log at once.
+    pub max_concurrent_replays: usize,
+    /// Test builds: the field whose resolver panics.
+    #[cfg(feature = "test-hooks")]
+    pub panic_in_field: Option<String>,
 }
 
 impl Default for SchemaOptions {
@@ -52,6 +60,10 @@ impl Default for SchemaOptions {
             webhook_policy: Default::default(),
             stats_cache: None,
             stats_push_interval: Default::default(),
+            max_response_bytes: 16 * 1024 * 1024,
+            max_concurrent_replays: 8,
+            #[cfg(feature = "test-hooks")]
+            panic_in_field: None,
         }
     }
 }
@@ -74,6 +86,7 @@ pub fn build_schema(
         .extension(Tracing)
         .extension(OperationMetrics::new(metrics))
         .extension(DocumentLimits(options.limits))
+        .extension(ResponseSize::new(options.max_response_bytes))
         .limit_depth(options.limits.max_depth as usize)
         .limit_complexity(options.max_complexity)
         .limit_directives(options.limits.max_directives as usize)
@@ -82,7 +95,14 @@ pub fn build_schema(
         .data(bus)
         .data(options.webhook_policy)
         .data(stats_cache)
-        .data(options.stats_push_interval);
+        .data(options.stats_push_interval)
+        .data(crate::graphql::subscription::ReplayPermits::new(
+            options.max_concurrent_replays,
+        ));
+    #[cfg(feature = "test-hooks")]
+    if let Some(field) = options.panic_in_field {
+        builder = builder.extension(super::extension::panic_probe::PanicProbe(field));
+    }
     if !options.introspection {
         builder = builder.disable_introspection().disable_suggestions();
     }
