@@ -317,17 +317,7 @@ async fn a_password_change_ends_every_session_at_once() {
     let email = email_of("agent_a");
     let first = app.login(&email, PASSWORD).await;
     let second = app.login(&email, PASSWORD).await;
-    let changed = app
-        .graphql_as(
-            &first,
-            "mutation { userPasswordChange(input: { currentPassword: \"correct horse battery staple\", newPassword: \"a brand new password\" }) { success } }",
-            json!({}),
-        )
-        .await;
-    assert_eq!(
-        changed["data"]["userPasswordChange"]["success"], true,
-        "{changed}"
-    );
+    app.change_password(&first, "a brand new password").await;
     for token in [&first, &second] {
         let me = app.graphql_as(token, ME, json!({})).await;
         assert_eq!(error_code(&me), "UNAUTHENTICATED", "{me}");

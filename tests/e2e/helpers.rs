@@ -574,6 +574,36 @@ impl TestApp {
             .to_string()
     }
 
+    /// Changes the password of the user behind `token` from [`PASSWORD`] to `new_password`.
+    pub async fn change_password(&self, token: &str, new_password: &str) {
+        let changed = self
+            .graphql_as(
+                token,
+                "mutation($current: String!, $new: String!) { userPasswordChange(input: { currentPassword: $current, newPassword: $new }) { success } }",
+                json!({ "current": PASSWORD, "new": new_password }),
+            )
+            .await;
+        assert_eq!(
+            changed["data"]["userPasswordChange"]["success"], true,
+            "{changed}"
+        );
+    }
+
+    /// Writes a comment (an internal note when `internal`) on a ticket, given its global id.
+    pub async fn comment_as(&self, token: &str, ticket: &str, body: &str, internal: bool) {
+        let response = self
+            .graphql_as(
+                token,
+                "mutation($input: CommentCreateInput!) { commentCreate(input: $input) { comment { id } } }",
+                json!({ "input": { "ticketId": ticket, "body": body, "internal": internal } }),
+            )
+            .await;
+        assert!(
+            response["data"]["commentCreate"]["comment"]["id"].is_string(),
+            "{response}"
+        );
+    }
+
     /// POSTs a GraphQL operation with a bearer token.
     pub async fn graphql_as(&self, token: &str, query: &str, variables: Value) -> Value {
         self.client

@@ -10,17 +10,7 @@ use crate::subscriptions::{connected, listening, next, send};
 const NOTE: &str = "internal xyzzy plugh";
 
 async fn comment(app: &TestApp, token: &str, ticket: &str, body: &str, internal: bool) {
-    let response = app
-        .graphql_as(
-            token,
-            "mutation($input: CommentCreateInput!) { commentCreate(input: $input) { comment { id } userErrors { code } } }",
-            json!({ "input": { "ticketId": ticket, "body": body, "internal": internal } }),
-        )
-        .await;
-    assert!(
-        response["data"]["commentCreate"]["comment"]["id"].is_string(),
-        "{response}"
-    );
+    app.comment_as(token, ticket, body, internal).await;
 }
 
 /// What a client can read about their ticket, as one query.

@@ -18,17 +18,8 @@ async fn subscribe_comments(socket: &mut crate::subscriptions::Socket) {
 }
 
 async fn comment(app: &TestApp, token: &str, ticket: uuid::Uuid, body: &str, internal: bool) {
-    let response = app
-        .graphql_as(
-            token,
-            "mutation($input: CommentCreateInput!) { commentCreate(input: $input) { comment { id } } }",
-            json!({ "input": { "ticketId": gid("Ticket", ticket), "body": body, "internal": internal } }),
-        )
+    app.comment_as(token, &gid("Ticket", ticket), body, internal)
         .await;
-    assert!(
-        response["data"]["commentCreate"]["comment"]["id"].is_string(),
-        "{response}"
-    );
 }
 
 #[tokio::test]
@@ -43,17 +34,7 @@ async fn a_password_change_closes_that_users_sockets_with_4403_and_no_one_elses(
     subscribe_comments(&mut bystander).await;
     listening(&app.address, 2).await;
 
-    let changed = app
-        .graphql_as(
-            &agent,
-            "mutation { userPasswordChange(input: { currentPassword: \"correct horse battery staple\", newPassword: \"a brand new password\" }) { success } }",
-            json!({}),
-        )
-        .await;
-    assert_eq!(
-        changed["data"]["userPasswordChange"]["success"], true,
-        "{changed}"
-    );
+    app.change_password(&agent, "a brand new password").await;
     assert_eq!(
         next(&mut socket).await,
         json!({ "type": "closed", "code": 4403 })
