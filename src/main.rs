@@ -37,10 +37,12 @@ enum Command {
     Schema,
     /// Check that the database (and Redis, when configured) answer; exit 0 when all do.
     Health(commands::health::HealthArgs),
+    /// Manage the data key that seals secrets at rest.
+    DataKey(commands::data_key::DataKeyArgs),
 }
 
 const COMMANDS: &[&str] = &[
-    "serve", "migrate", "seed", "user", "schema", "health", "help",
+    "serve", "migrate", "seed", "user", "schema", "health", "data-key", "help",
 ];
 
 /// `helpdesk [FLAGS]` means `helpdesk serve [FLAGS]`. Global flags may come before a command
@@ -87,6 +89,7 @@ fn main() -> ExitCode {
             Command::Seed(args) => commands::seed::run(args).await,
             Command::User(args) => commands::user::run(args).await,
             Command::Health(args) => commands::health::run(args).await,
+            Command::DataKey(args) => commands::data_key::run(args).await,
             Command::Schema => unreachable!("handled before the runtime starts"),
         }
     });

@@ -38,6 +38,8 @@ pub struct SchemaOptions {
     pub max_complexity: usize,
     /// Where webhooks may point.
     pub webhook_policy: service::webhook::UrlPolicy,
+    /// Seals webhook secrets; managing webhooks is an internal error without it.
+    pub keyring: Option<Arc<service::crypto::Keyring>>,
     /// The statistics cache; an in-process one when not given.
     pub stats_cache: Option<Arc<service::stats::cache::StatsCache>>,
     pub stats_push_interval: crate::graphql::subscription::StatsPushInterval,
@@ -50,6 +52,7 @@ impl Default for SchemaOptions {
             limits: Limits::default(),
             max_complexity: 20_000,
             webhook_policy: Default::default(),
+            keyring: None,
             stats_cache: None,
             stats_push_interval: Default::default(),
         }
@@ -83,6 +86,9 @@ pub fn build_schema(
         .data(options.webhook_policy)
         .data(stats_cache)
         .data(options.stats_push_interval);
+    if let Some(keyring) = options.keyring {
+        builder = builder.data(keyring);
+    }
     if !options.introspection {
         builder = builder.disable_introspection().disable_suggestions();
     }
