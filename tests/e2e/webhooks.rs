@@ -1015,3 +1015,48 @@ async fn without_a_data_key_postgresql_refuses_and_sqlite_keeps_one_in_a_file() 
     assert!(!output.stderr.contains(key.trim()), "{}", output.stderr);
     assert_eq!(std::fs::read_to_string(&file).unwrap(), key, "reused");
 }
+
+#[tokio::test]
+async fn after_a_lost_key_rewrap_can_replace_the_unreadable_secrets_and_disable_their_endpoints() {
+    let (database, db, world) = quiet_database().await;
+    let hook = webhook_to(&db, &world, "http://127.0.0.1:9/hook").await;
+    // Sealed with the test key, which is now lost: only a new one is configured.
+    let new_key = data_key(9);
+    let mut command = helpdesk(&database);
+    command
+        .args(["data-key", "rewrap", "--replace-unreadable"])
+        .env("HELPDESK_DATA_KEY", &new_key);
+    let output = crate::helpers::run(command, None).await;
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    assert!(
+        output
+            .stdout
+            .contains("replaced the unreadable secrets of 1 endpoint(s)"),
+        "{}",
+        output.stdout
+    );
+    let row = webhook(&db, hook.id).await;
+    assert!(!row.enabled);
+    assert!(
+        row.disabled_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("rotate the secret")),
+        "{row:?}"
+    );
+    assert!(
+        row.secret.starts_with(&format!("v1:{}:", key_id(&new_key))),
+        "{}",
+        row.secret
+    );
+    assert_eq!(row.previous_secret, None);
+    // An administrator rotates it under the new key and gets a secret that signs.
+    let keyring = service::crypto::Keyring::new(
+        service::crypto::DataKey::from_base64(&new_key).unwrap(),
+        vec![],
+    );
+    let admin = actor_of(&db, world.admin).await;
+    let (_, secret) = service::webhook::rotate_secret(&db, &admin, hook.id, &keyring)
+        .await
+        .unwrap();
+    assert!(secret.starts_with("whsec_"));
+}
