@@ -67,13 +67,12 @@ pub enum CryptoError {
     },
 }
 
-/// One AES-256 key and its id.
+/// One AES-256 key and its id. Only the expanded cipher state is kept (cleared on drop), not
+/// the key's text.
 #[derive(Clone)]
 pub struct DataKey {
     id: String,
     cipher: Aes256Gcm,
-    /// The key as configured (base64), for writing the key file; never shown.
-    encoded: String,
 }
 
 impl DataKey {
@@ -111,7 +110,6 @@ impl DataKey {
         Self {
             id,
             cipher: Aes256Gcm::new(&key),
-            encoded: B64.encode(bytes),
         }
     }
 
@@ -284,7 +282,7 @@ pub fn load_or_create_key_file(path: &Path) -> Result<(DataKey, bool), CryptoErr
         path: path.to_path_buf(),
         source,
     };
-    let key = DataKey::generate();
+    let bytes = Key::<Aes256Gcm>::generate();
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -296,10 +294,10 @@ pub fn load_or_create_key_file(path: &Path) -> Result<(DataKey, bool), CryptoErr
         Ok(mut file) => {
             // Written in full before anyone can read it: a reader that finds a short file
             // (another process is mid-write) retries below.
-            file.write_all(format!("{}\n", key.encoded).as_bytes())
+            file.write_all(format!("{}\n", B64.encode(bytes.as_slice())).as_bytes())
                 .and_then(|()| file.sync_all())
                 .map_err(failed)?;
-            Ok((key, true))
+            Ok((DataKey::from_bytes(bytes.as_slice()), true))
         }
         Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
             for _ in 0..50 {
@@ -386,16 +384,21 @@ mod tests {
         }
     }
 
+    fn key_text(byte: u8) -> String {
+        B64.encode([byte; KEY_BYTES])
+    }
+
     #[test]
     fn an_unknown_key_id_does_not_open_and_the_error_names_only_the_id() {
-        let old = DataKey::generate();
+        let old_text = key_text(3);
+        let old = DataKey::from_base64(&old_text).unwrap();
         let sealed = Keyring::new(old.clone(), vec![]).seal(b"whsec_abc", b"ad");
         let other = ring();
         let err = other.open(&sealed, b"ad").unwrap_err();
         assert!(matches!(&err, CryptoError::UnknownKey(id) if id == old.id()));
         let text = err.to_string();
         assert!(
-            text.contains(old.id()) && !text.contains(&old.encoded),
+            text.contains(old.id()) && !text.contains(&old_text),
             "{text}"
         );
         assert!(!other.knows(&sealed));
@@ -408,9 +411,11 @@ mod tests {
 
     #[test]
     fn keys_are_32_bytes_of_base64_and_debug_shows_only_the_id() {
-        let key = DataKey::generate();
-        let again = DataKey::from_base64(&key.encoded).unwrap();
-        assert_eq!(again.id(), key.id());
+        let text = key_text(5);
+        let key = DataKey::from_base64(&text).unwrap();
+        let unpadded = DataKey::from_base64(text.trim_end_matches('=')).unwrap();
+        assert_eq!(unpadded.id(), key.id());
+        assert_ne!(DataKey::generate().id(), key.id());
         assert_eq!(key.id().len(), 8);
         for bad in [
             "",
@@ -422,7 +427,7 @@ mod tests {
         }
         let shown = format!("{:?}", Keyring::new(key.clone(), vec![DataKey::generate()]));
         assert!(
-            shown.contains(key.id()) && !shown.contains(&key.encoded),
+            shown.contains(key.id()) && !shown.contains(&text),
             "{shown}"
         );
     }
