@@ -1060,3 +1060,36 @@ async fn after_a_lost_key_rewrap_can_replace_the_unreadable_secrets_and_disable_
         .unwrap();
     assert!(secret.starts_with("whsec_"));
 }
+
+#[tokio::test]
+async fn a_worker_without_the_key_sends_nothing_and_records_why_without_the_secret() {
+    let (_database, db, world) = quiet_database().await;
+    let mut receiver = Receiver::start(ok()).await;
+    let hook = webhook_to(&db, &world, &receiver.url).await;
+    let secret = service::webhook::secret::current(&crate::helpers::test_keyring(), &hook).unwrap();
+    let other_key = data_key(11);
+    let keyless = Deliverer::new(
+        UrlPolicy {
+            allow_private: true,
+        },
+        Duration::from_secs(5),
+        Arc::new(service::crypto::Keyring::new(
+            service::crypto::DataKey::from_base64(&other_key).unwrap(),
+            vec![],
+        )),
+    );
+    let id = ping(&db, &world, &hook).await;
+    assert_eq!(keyless.run_due(&db, Utc::now(), 10).await.unwrap(), 1);
+    let failed = delivery(&db, id).await;
+    let error = failed.error.clone().unwrap_or_default();
+    assert!(error.contains("cannot open the signing secret"), "{error}");
+    assert!(
+        error.contains(&key_id(crate::helpers::TEST_DATA_KEY)),
+        "{error}"
+    );
+    for leak in [secret.as_str(), crate::helpers::TEST_DATA_KEY, &other_key] {
+        assert!(!error.contains(leak), "{error}");
+    }
+    assert_eq!(failed.status, "PENDING", "retried once the key is there");
+    assert!(receiver.nothing_yet(), "nothing was sent unsigned");
+}
