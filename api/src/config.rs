@@ -233,6 +233,34 @@ impl fmt::Debug for AuthSettings {
     }
 }
 
+/// The data key that seals secrets at rest (webhook signing secrets).
+#[derive(Args, Clone, Default)]
+pub struct DataKeySettings {
+    /// Key sealing secrets at rest: base64 of 32 random bytes (`openssl rand -base64 32`).
+    /// Required on PostgreSQL; on the embedded default a key file beside the SQLite database
+    /// (`<database>.key`) is made once and used.
+    #[arg(long, env = "HELPDESK_DATA_KEY", hide_env_values = true)]
+    pub data_key: Option<String>,
+    /// Earlier data keys, comma-separated base64, that still open what they sealed. Drop one
+    /// after `helpdesk data-key rewrap` has sealed everything under the current key.
+    #[arg(
+        long,
+        env = "HELPDESK_DATA_KEY_PREVIOUS",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub data_key_previous: Vec<String>,
+}
+
+impl fmt::Debug for DataKeySettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DataKeySettings")
+            .field("data_key", &self.data_key.as_ref().map(|_| "***"))
+            .field("data_key_previous", &self.data_key_previous.len())
+            .finish()
+    }
+}
+
 /// Everything the server needs to start.
 #[derive(Args, Clone, Debug)]
 pub struct Settings {
@@ -244,6 +272,8 @@ pub struct Settings {
     pub redis: RedisSettings,
     #[command(flatten)]
     pub auth: AuthSettings,
+    #[command(flatten)]
+    pub data_key: DataKeySettings,
     #[command(flatten)]
     pub webhooks: WebhookSettings,
     #[command(flatten)]

@@ -25,6 +25,8 @@ pub enum StartupError {
     Migrations(String),
     #[error("{0}")]
     Auth(String),
+    #[error("{0}")]
+    DataKey(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -44,6 +46,10 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let backend = service::db::backend_of(&settings.database.database_url)?;
         let auth = std::sync::Arc::new(build_auth(&settings.auth, backend)?);
+        let keyring = std::sync::Arc::new(build_keyring(
+            &settings.data_key,
+            &settings.database.database_url,
+        )?);
         let metrics = Metrics::new();
         let hook_metrics = metrics.clone();
         let db = service::db::connect(
@@ -63,6 +69,7 @@ impl Application {
         service::sla::install_defaults(&db)
             .await
             .map_err(|e| StartupError::Migrations(e.to_string()))?;
+        seal_stored_secrets(&db, &keyring).await?;
         let redis = match &settings.redis.redis_url {
             Some(url) => Some(service::redis::connect(url).await?),
             None => None,
@@ -80,6 +87,7 @@ impl Application {
             webhook_policy: service::webhook::UrlPolicy {
                 allow_private: settings.webhooks.webhook_allow_private,
             },
+            keyring: Some(keyring.clone()),
             stats_cache: Some(std::sync::Arc::new(stats_cache(
                 &settings,
                 redis.clone(),
@@ -127,6 +135,7 @@ impl Application {
         let state = AppState::new(crate::state::Parts {
             db,
             background_db,
+            keyring,
             redis,
             auth,
             metrics,
@@ -188,6 +197,7 @@ impl Application {
                 allow_private: settings.webhooks.webhook_allow_private,
             },
             Duration::from_secs(settings.webhooks.webhook_timeout_secs.max(1)),
+            state.keyring().clone(),
         );
         let deliveries = tokio::spawn(
             state
@@ -310,6 +320,98 @@ fn build_auth(
         per_address_per_minute: settings.login_rate_per_address,
     };
     Auth::new(config).map_err(|e| StartupError::Auth(e.to_string()))
+}
+
+/// The data keyring: `HELPDESK_DATA_KEY` (and the previous keys) when set; without it, the
+/// key file beside the SQLite database on the embedded default (made on the first start), and
+/// a startup error on PostgreSQL, where every replica must share the key and a file on one
+/// machine would not do.
+pub fn build_keyring(
+    settings: &crate::config::DataKeySettings,
+    database_url: &str,
+) -> Result<service::crypto::Keyring, StartupError> {
+    use service::crypto::{DataKey, Keyring};
+    let bad = |name: &str, err: service::crypto::CryptoError| {
+        StartupError::DataKey(format!("{name} {err}"))
+    };
+    let mut previous = Vec::new();
+    for (n, text) in settings
+        .data_key_previous
+        .iter()
+        .filter(|t| !t.trim().is_empty())
+        .enumerate()
+    {
+        previous.push(
+            DataKey::from_base64(text)
+                .map_err(|e| bad(&format!("HELPDESK_DATA_KEY_PREVIOUS (key {})", n + 1), e))?,
+        );
+    }
+    let current = match settings
+        .data_key
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())
+    {
+        Some(text) => DataKey::from_base64(text).map_err(|e| bad("HELPDESK_DATA_KEY", e))?,
+        None => match service::db::backend_of(database_url)? {
+            service::db::Backend::Sqlite => {
+                let database = service::db::target_of(database_url);
+                if database.is_empty() || database.starts_with(":memory:") {
+                    tracing::warn!(
+                        "HELPDESK_DATA_KEY is not set and the database is in memory: sealing \
+                         secrets with a random key that dies with the process"
+                    );
+                    DataKey::generate()
+                } else {
+                    let path = service::crypto::key_file_of(std::path::Path::new(&database));
+                    let (key, created) = service::crypto::load_or_create_key_file(&path)
+                        .map_err(|e| StartupError::DataKey(e.to_string()))?;
+                    tracing::warn!(
+                        file = %path.display(),
+                        key_id = key.id(),
+                        created,
+                        "HELPDESK_DATA_KEY is not set: secrets at rest are sealed with the key \
+                         in this file; back it up with the database (without it they are lost)"
+                    );
+                    key
+                }
+            }
+            service::db::Backend::Postgres => {
+                return Err(StartupError::DataKey(
+                    "HELPDESK_DATA_KEY is required on PostgreSQL (base64 of 32 random bytes; \
+                     generate one with `openssl rand -base64 32`)"
+                        .into(),
+                ));
+            }
+        },
+    };
+    Ok(Keyring::new(current, previous))
+}
+
+/// Seals webhook secrets stored before sealing began, and refuses to start when stored
+/// secrets name a data key this server was not given.
+async fn seal_stored_secrets(
+    db: &DatabaseConnection,
+    keyring: &service::crypto::Keyring,
+) -> Result<(), StartupError> {
+    match service::webhook::secret::seal_stored(db, keyring).await {
+        Ok(report) => {
+            if report.endpoints > 0 {
+                tracing::info!(
+                    endpoints = report.endpoints,
+                    key_id = keyring.current_id(),
+                    "sealed webhook signing secrets stored in plain text"
+                );
+            }
+            Ok(())
+        }
+        Err(service::Error::Crypto(err)) => Err(StartupError::DataKey(format!(
+            "webhook signing secrets cannot be opened: {err}"
+        ))),
+        Err(err) => Err(StartupError::DataKey(format!(
+            "sealing stored webhook secrets failed: {}",
+            error_chain(&err)
+        ))),
+    }
 }
 
 fn flatten(result: Result<std::io::Result<()>, tokio::task::JoinError>) -> std::io::Result<()> {

@@ -39,6 +39,8 @@ pub struct Parts {
     pub db: DatabaseConnection,
     /// The same pool, with its statements counted as background work.
     pub background_db: DatabaseConnection,
+    /// Seals and opens secrets at rest.
+    pub keyring: Arc<service::crypto::Keyring>,
     pub redis: Option<ConnectionManager>,
     pub auth: Arc<Auth>,
     pub metrics: Arc<Metrics>,
@@ -72,6 +74,10 @@ impl AppState {
 
     pub fn db(&self) -> &DatabaseConnection {
         &self.inner.parts.db
+    }
+
+    pub fn keyring(&self) -> &Arc<service::crypto::Keyring> {
+        &self.inner.parts.keyring
     }
 
     pub fn auth(&self) -> &Auth {

@@ -38,6 +38,9 @@ pub enum Error {
     Database(#[source] DbErr),
     #[error("redis error")]
     Redis(#[source] ::redis::RedisError),
+    /// A stored secret that the configured data keys do not open.
+    #[error("a stored secret cannot be opened")]
+    Crypto(#[source] crate::crypto::CryptoError),
     #[error("{0}")]
     Internal(String),
 }
@@ -53,7 +56,9 @@ impl Error {
             Error::Forbidden => "FORBIDDEN",
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::InvalidTransition { .. } => "INVALID_TRANSITION",
-            Error::Database(_) | Error::Redis(_) | Error::Internal(_) => "INTERNAL",
+            Error::Database(_) | Error::Redis(_) | Error::Crypto(_) | Error::Internal(_) => {
+                "INTERNAL"
+            }
         }
     }
 
@@ -95,6 +100,12 @@ impl Error {
 impl From<DbErr> for Error {
     fn from(err: DbErr) -> Self {
         Error::Database(err)
+    }
+}
+
+impl From<crate::crypto::CryptoError> for Error {
+    fn from(err: crate::crypto::CryptoError) -> Self {
+        Error::Crypto(err)
     }
 }
 

@@ -10,6 +10,7 @@ pub mod actor;
 pub mod audit;
 pub mod auth;
 pub mod comment;
+pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod event;

@@ -13,7 +13,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use api::config::{
-    AuthSettings, DatabaseSettings, JobSettings, RedisSettings, ServerSettings, WebhookSettings,
+    AuthSettings, DataKeySettings, DatabaseSettings, JobSettings, RedisSettings, ServerSettings,
+    WebhookSettings,
 };
 use api::{AppState, Application, Settings};
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
@@ -165,6 +166,10 @@ pub fn settings_for(database: &TestDatabase) -> Settings {
             login_rate_per_address: 10_000,
             ..AuthSettings::default()
         },
+        data_key: DataKeySettings {
+            data_key: Some(TEST_DATA_KEY.into()),
+            data_key_previous: vec![],
+        },
         // Test receivers listen on loopback.
         webhooks: WebhookSettings {
             webhook_allow_private: true,
@@ -180,6 +185,18 @@ pub fn settings_for(database: &TestDatabase) -> Settings {
 
 /// The signing key of test servers (PostgreSQL requires one to be configured).
 pub const TEST_JWT_SECRET: &str = "test-signing-key-of-at-least-32-bytes!";
+
+/// The data key of test servers and commands (PostgreSQL requires one to be configured; the
+/// embedded default's key file has tests of its own).
+pub const TEST_DATA_KEY: &str = "ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoM=";
+
+/// The keyring test servers and commands use, for tests that write sealed values themselves.
+pub fn test_keyring() -> service::crypto::Keyring {
+    service::crypto::Keyring::new(
+        service::crypto::DataKey::from_base64(TEST_DATA_KEY).expect("the test data key"),
+        vec![],
+    )
+}
 
 pub struct TestApp {
     pub address: String,
@@ -307,6 +324,7 @@ pub fn helpdesk(database: &TestDatabase) -> tokio::process::Command {
     command
         .env("DATABASE_URL", database.url())
         .env("HELPDESK_JWT_SECRET", TEST_JWT_SECRET)
+        .env("HELPDESK_DATA_KEY", TEST_DATA_KEY)
         .current_dir(database.scratch_dir())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

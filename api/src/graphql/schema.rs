@@ -39,6 +39,8 @@ pub struct SchemaOptions {
     pub max_complexity: usize,
     /// Where webhooks may point.
     pub webhook_policy: service::webhook::UrlPolicy,
+    /// Seals webhook secrets; managing webhooks is an internal error without it.
+    pub keyring: Option<Arc<service::crypto::Keyring>>,
     /// The statistics cache; an in-process one when not given.
     pub stats_cache: Option<Arc<service::stats::cache::StatsCache>>,
     pub stats_push_interval: crate::graphql::subscription::StatsPushInterval,
@@ -58,6 +60,7 @@ impl Default for SchemaOptions {
             limits: Limits::default(),
             max_complexity: 20_000,
             webhook_policy: Default::default(),
+            keyring: None,
             stats_cache: None,
             stats_push_interval: Default::default(),
             max_response_bytes: 16 * 1024 * 1024,
@@ -99,6 +102,9 @@ pub fn build_schema(
         .data(crate::graphql::subscription::ReplayPermits::new(
             options.max_concurrent_replays,
         ));
+    if let Some(keyring) = options.keyring {
+        builder = builder.data(keyring);
+    }
     #[cfg(feature = "test-hooks")]
     if let Some(field) = options.panic_in_field {
         builder = builder.extension(super::extension::panic_probe::PanicProbe(field));
