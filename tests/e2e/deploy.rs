@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use migration::{Migrator, MigratorTrait};
 
-use crate::helpers::{TestDatabase, helpdesk, run};
+use crate::helpers::{RunningServer, TestDatabase, error_code, helpdesk, run};
 
 fn deploy_files() -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -134,4 +134,165 @@ async fn the_commands_deploy_files_run_succeed() {
             .unwrap()
             .is_empty()
     );
+}
+
+/// What `docker run` of `deploy/Dockerfile` runs: its `ENV` variables, and its `ENTRYPOINT`
+/// followed by its `CMD`.
+struct Image {
+    env: Vec<(String, String)>,
+    command: Vec<String>,
+}
+
+fn image() -> Image {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/Dockerfile"))
+            .expect("deploy/Dockerfile");
+    let text = text.replace("\\\n", " ");
+    let mut env = Vec::new();
+    let mut entrypoint = Vec::new();
+    let mut cmd = Vec::new();
+    let exec_form = |rest: &str| -> Vec<String> {
+        serde_json::from_str(rest.trim()).expect("ENTRYPOINT and CMD in exec (JSON) form")
+    };
+    for line in text.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("ENV ") {
+            for pair in rest.split_whitespace() {
+                let (name, value) = pair.split_once('=').expect("ENV NAME=VALUE");
+                env.push((name.to_string(), value.trim_matches('"').to_string()));
+            }
+        } else if let Some(rest) = line.strip_prefix("ENTRYPOINT ") {
+            entrypoint = exec_form(rest);
+        } else if let Some(rest) = line.strip_prefix("CMD ") {
+            cmd = exec_form(rest);
+        }
+    }
+    assert_eq!(
+        entrypoint,
+        ["helpdesk"],
+        "the image runs the helpdesk binary"
+    );
+    Image { env, command: cmd }
+}
+
+/// The image's command in an empty working directory (where the embedded default keeps its
+/// file), with the image's variables; only the port of `HELPDESK_ADDR` becomes 0.
+fn image_command(database: &TestDatabase, extra_args: &[&str]) -> tokio::process::Command {
+    let image = image();
+    let mut command = helpdesk(database);
+    command
+        .env_remove("DATABASE_URL")
+        .env_remove("HELPDESK_JWT_SECRET");
+    for (name, value) in &image.env {
+        let value = if name == "HELPDESK_ADDR" {
+            let mut addr: std::net::SocketAddr = value.parse().expect("HELPDESK_ADDR");
+            addr.set_port(0);
+            addr.to_string()
+        } else {
+            value.clone()
+        };
+        command.env(name, value);
+    }
+    command.args(&image.command).args(extra_args);
+    command
+}
+
+fn embedded_database() -> TestDatabase {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    TestDatabase::Sqlite {
+        url: format!("sqlite://{}", dir.path().join("helpdesk.db").display()),
+        dir,
+    }
+}
+
+/// Signs in as the demo administrator on a server the binary printed `http://HOST:PORT` for.
+async fn demo_admin_login(address: &str) -> serde_json::Value {
+    // A server on every address answers on loopback too.
+    let address = address.replace("0.0.0.0", "127.0.0.1");
+    reqwest::Client::new()
+        .post(format!("{address}/graphql"))
+        .json(&serde_json::json!({
+            "query": "mutation($input: AuthLoginInput!) { authLogin(input: $input) { accessToken } }",
+            "variables": { "input": { "email": "admin@demo.helpdesk.local", "password": "helpdesk-demo" } },
+        }))
+        .send()
+        .await
+        .expect("POST /graphql")
+        .json()
+        .await
+        .expect("a JSON response")
+}
+
+async fn user_count(database: &TestDatabase) -> u64 {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let db = database.connect().await;
+    entity::user::Entity::find().count(&db).await.unwrap()
+}
+
+#[tokio::test]
+async fn the_image_does_not_serve_the_demo_admin_on_every_address() {
+    let image = image();
+    let addr = image
+        .env
+        .iter()
+        .find(|(name, _)| name == "HELPDESK_ADDR")
+        .map(|(_, value)| value.clone())
+        .expect("the image sets HELPDESK_ADDR");
+    assert!(addr.starts_with("0.0.0.0:"), "{addr}");
+
+    let database = embedded_database();
+    let mut server = RunningServer::start(image_command(&database, &[])).await;
+    let stderr = server.child.stderr.take().expect("stderr pipe");
+    let printed = server.printed.join("\n");
+    assert!(!printed.contains("admin@demo.helpdesk.local"), "{printed}");
+    assert!(server.address.contains("0.0.0.0:"), "{}", server.address);
+
+    let login = demo_admin_login(&server.address).await;
+    assert_eq!(error_code(&login), "UNAUTHENTICATED", "{login}");
+    assert!(database.scratch_dir().join("helpdesk.db").exists());
+    assert_eq!(user_count(&database).await, 0);
+
+    let exit = server.terminate().await;
+    assert!(exit.success(), "exit status {exit}");
+    let mut logs = String::new();
+    let mut stderr = stderr;
+    tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut logs)
+        .await
+        .expect("stderr");
+    assert!(
+        logs.contains("helpdesk user create --email EMAIL --name NAME --role admin"),
+        "{logs}"
+    );
+}
+
+#[tokio::test]
+async fn the_image_with_demo_asked_for_seeds_on_every_address() {
+    let database = embedded_database();
+    let server =
+        RunningServer::start(image_command(&database, &["--demo", "--demo-tickets", "5"])).await;
+    let printed = server.printed.join("\n");
+    assert!(printed.contains("admin@demo.helpdesk.local"), "{printed}");
+    let login = demo_admin_login(&server.address).await;
+    assert!(
+        login["data"]["authLogin"]["accessToken"].is_string(),
+        "{login}"
+    );
+    let exit = server.terminate().await;
+    assert!(exit.success(), "exit status {exit}");
+}
+
+#[tokio::test]
+async fn no_demo_wins_over_demo_on_loopback_too() {
+    let database = embedded_database();
+    let mut command = helpdesk(&database);
+    command.env_remove("DATABASE_URL").args([
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--demo",
+        "--no-demo",
+    ]);
+    let server = RunningServer::start(command).await;
+    assert_eq!(user_count(&database).await, 0);
+    let exit = server.terminate().await;
+    assert!(exit.success(), "exit status {exit}");
 }
