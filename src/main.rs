@@ -26,7 +26,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the GraphQL API (the default when no command is given).
-    Serve(commands::serve::ServeArgs),
+    // Boxed: the server's settings dwarf every other command's arguments.
+    Serve(Box<commands::serve::ServeArgs>),
     /// Inspect and apply database migrations.
     Migrate(commands::migrate::MigrateArgs),
     /// Fill the database with demo data.
@@ -82,7 +83,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => commands::serve::run(args).await,
+            Command::Serve(args) => commands::serve::run(*args).await,
             Command::Migrate(args) => commands::migrate::run(args).await,
             Command::Seed(args) => commands::seed::run(args).await,
             Command::User(args) => commands::user::run(args).await,

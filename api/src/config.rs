@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use crate::http::client_addr::ProxyNet;
+
 /// Where the data lives.
 #[derive(Args, Clone)]
 pub struct DatabaseSettings {
@@ -129,6 +131,13 @@ pub struct ServerSettings {
     /// that sets it: otherwise clients could write any address they like there.
     #[arg(long, env = "HELPDESK_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
+    /// With `--trust-forwarded-for`: the proxies in front of the server, comma-separated
+    /// addresses or CIDR networks (`10.0.0.0/8,fd00::/8`). The client is the first
+    /// `X-Forwarded-For` entry from the right that is not one of them, and a peer that is not
+    /// one of them is the client itself. Unset: one proxy, whose entry (the rightmost) is the
+    /// client.
+    #[arg(long, env = "HELPDESK_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ProxyNet>,
 }
 
 impl Default for ServerSettings {
@@ -144,6 +153,7 @@ impl Default for ServerSettings {
             max_query_complexity: 20_000,
             max_batch: 10,
             trust_forwarded_for: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }

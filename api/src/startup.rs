@@ -130,7 +130,10 @@ impl Application {
             http: crate::state::HttpOptions {
                 graphiql: settings.server.graphiql,
                 max_batch: settings.server.max_batch,
-                trust_forwarded_for: settings.server.trust_forwarded_for,
+                forwarded_for: crate::http::client_addr::ForwardedFor::new(
+                    settings.server.trust_forwarded_for,
+                    &settings.server.trusted_proxies,
+                ),
             },
             bus,
         });

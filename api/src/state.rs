@@ -9,6 +9,7 @@ use service::auth::Auth;
 
 use crate::events::EventBus;
 use crate::graphql::HelpdeskSchema;
+use crate::http::client_addr::ForwardedFor;
 use crate::metrics::Metrics;
 
 #[derive(Clone)]
@@ -39,11 +40,12 @@ pub struct Parts {
 }
 
 /// How the HTTP layer treats requests.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct HttpOptions {
     pub graphiql: bool,
     pub max_batch: usize,
-    pub trust_forwarded_for: bool,
+    /// Which `X-Forwarded-For` entries name the client.
+    pub forwarded_for: ForwardedFor,
 }
 
 impl AppState {
@@ -82,8 +84,8 @@ impl AppState {
         self.inner.parts.http.graphiql
     }
 
-    pub fn trust_forwarded_for(&self) -> bool {
-        self.inner.parts.http.trust_forwarded_for
+    pub fn forwarded_for(&self) -> &ForwardedFor {
+        &self.inner.parts.http.forwarded_for
     }
 
     /// The pool, counted as background work.

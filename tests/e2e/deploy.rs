@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use migration::{Migrator, MigratorTrait};
 
-use crate::helpers::{RunningServer, TestDatabase, error_code, helpdesk, run};
+use crate::helpers::{RunningServer, TestApp, TestDatabase, error_code, helpdesk, run};
 
 fn deploy_files() -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -295,4 +295,102 @@ async fn no_demo_wins_over_demo_on_loopback_too() {
     assert_eq!(user_count(&database).await, 0);
     let exit = server.terminate().await;
     assert!(exit.success(), "exit status {exit}");
+}
+
+/// Fails a sign-in with the given `X-Forwarded-For` headers and returns the address the audit
+/// log recorded for it.
+async fn audited_address(app: &TestApp, forwarded_for: &[&str]) -> String {
+    use entity::audit_log;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let failures = || {
+        audit_log::Entity::find()
+            .filter(audit_log::Column::Action.eq("auth.login_failed"))
+            .all(app.db())
+    };
+    let before: Vec<_> = failures()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    let mut request = app.client.post(format!("{}/graphql", app.address));
+    for value in forwarded_for {
+        request = request.header("x-forwarded-for", *value);
+    }
+    let response: serde_json::Value = request
+        .json(&serde_json::json!({
+            "query": "mutation($input: AuthLoginInput!) { authLogin(input: $input) { accessToken } }",
+            "variables": { "input": { "email": "nobody@example.com", "password": "wrong password" } },
+        }))
+        .send()
+        .await
+        .expect("POST /graphql")
+        .json()
+        .await
+        .expect("a JSON response");
+    assert_eq!(error_code(&response), "UNAUTHENTICATED", "{response}");
+    let mut new: Vec<_> = failures()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| !before.contains(&e.id))
+        .collect();
+    assert_eq!(new.len(), 1, "one audit entry per failed sign-in: {new:?}");
+    new.remove(0).ip_address.expect("an address")
+}
+
+#[tokio::test]
+async fn behind_one_proxy_the_audit_log_records_the_address_the_proxy_saw() {
+    let app = TestApp::spawn_with(|s| s.server.trust_forwarded_for = true).await;
+    // 6.6.6.6 is what the client wrote; the proxy appended the address it saw.
+    assert_eq!(
+        audited_address(&app, &["6.6.6.6, 203.0.113.7"]).await,
+        "203.0.113.7"
+    );
+    // Several headers are one list.
+    assert_eq!(
+        audited_address(&app, &["6.6.6.6", "203.0.113.8"]).await,
+        "203.0.113.8"
+    );
+    assert_eq!(audited_address(&app, &[]).await, "127.0.0.1");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn behind_several_proxies_the_audit_log_records_the_first_untrusted_hop() {
+    let app = TestApp::spawn_with(|s| {
+        s.server.trust_forwarded_for = true;
+        s.server.trusted_proxies = vec![
+            "127.0.0.1".parse().unwrap(),
+            "203.0.113.0/24".parse().unwrap(),
+        ];
+    })
+    .await;
+    assert_eq!(
+        audited_address(&app, &["6.6.6.6, 198.51.100.9, 203.0.113.7"]).await,
+        "198.51.100.9"
+    );
+    app.stop().await;
+
+    // A peer that is not one of the proxies is the client, whatever its header says.
+    let app = TestApp::spawn_with(|s| {
+        s.server.trust_forwarded_for = true;
+        s.server.trusted_proxies = vec!["203.0.113.0/24".parse().unwrap()];
+    })
+    .await;
+    assert_eq!(
+        audited_address(&app, &["6.6.6.6, 198.51.100.9, 203.0.113.7"]).await,
+        "127.0.0.1"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn without_trust_the_audit_log_records_the_peer_whatever_the_header_says() {
+    let app = TestApp::spawn().await;
+    assert_eq!(
+        audited_address(&app, &["6.6.6.6, 203.0.113.7"]).await,
+        "127.0.0.1"
+    );
+    app.stop().await;
 }

@@ -1,5 +1,6 @@
 //! The HTTP surface: GraphQL, GraphiQL, health, readiness and metrics.
 
+pub mod client_addr;
 mod graphql;
 mod health;
 mod metrics;
