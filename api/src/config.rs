@@ -138,6 +138,10 @@ pub struct ServerSettings {
     /// client.
     #[arg(long, env = "HELPDESK_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<ProxyNet>,
+    /// Serve `/metrics` on this address only (e.g. `0.0.0.0:9090`), not on the main listener.
+    /// Unset: `/metrics` is served on the main listener.
+    #[arg(long, env = "HELPDESK_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Default for ServerSettings {
@@ -154,6 +158,7 @@ impl Default for ServerSettings {
             max_batch: 10,
             trust_forwarded_for: false,
             trusted_proxies: Vec::new(),
+            metrics_addr: None,
         }
     }
 }

@@ -46,6 +46,8 @@ pub struct HttpOptions {
     pub max_batch: usize,
     /// Which `X-Forwarded-For` entries name the client.
     pub forwarded_for: ForwardedFor,
+    /// `/metrics` has a listener of its own, and the main router does not serve it.
+    pub separate_metrics: bool,
 }
 
 impl AppState {
@@ -86,6 +88,10 @@ impl AppState {
 
     pub fn forwarded_for(&self) -> &ForwardedFor {
         &self.inner.parts.http.forwarded_for
+    }
+
+    pub fn separate_metrics(&self) -> bool {
+        self.inner.parts.http.separate_metrics
     }
 
     /// The pool, counted as background work.

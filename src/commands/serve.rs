@@ -55,6 +55,9 @@ pub async fn run(args: ServeArgs) -> CommandResult {
     if graphiql {
         println!("GraphiQL: http://{addr}/graphql");
     }
+    if let Some(metrics) = app.metrics_addr() {
+        println!("Metrics: http://{metrics}/metrics");
+    }
     println!(
         "helpdesk {} listening on http://{addr}",
         env!("CARGO_PKG_VERSION")

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use migration::{Migrator, MigratorTrait};
 
-use crate::helpers::{RunningServer, TestApp, TestDatabase, error_code, helpdesk, run};
+use crate::helpers::{
+    RunningServer, TestApp, TestDatabase, error_code, helpdesk, run, settings_for,
+};
 
 fn deploy_files() -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -393,4 +395,74 @@ async fn without_trust_the_audit_log_records_the_peer_whatever_the_header_says()
         "127.0.0.1"
     );
     app.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_on_their_own_address_are_served_only_there_and_stop_with_the_server() {
+    let database = TestDatabase::create().await;
+    let mut settings = settings_for(&database);
+    settings.server.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+    let app = api::Application::build(settings).await.expect("starts");
+    let main = format!("http://{}", app.local_addr());
+    let metrics = format!("http://{}", app.metrics_addr().expect("a metrics address"));
+    assert_ne!(main, metrics);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+
+    let on_main = client.get(format!("{main}/metrics")).send().await.unwrap();
+    assert_eq!(on_main.status(), 404);
+    let scraped = client
+        .get(format!("{metrics}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scraped.status(), 200);
+    let body = scraped.text().await.unwrap();
+    assert!(
+        body.contains("helpdesk_db_statements_total") && body.trim_end().ends_with("# EOF"),
+        "{body}"
+    );
+    // The metrics listener serves nothing else.
+    let graphql = client
+        .get(format!("{metrics}/graphql"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(graphql.status(), 404);
+    assert_eq!(
+        client
+            .get(format!("{main}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let _ = stop.send(());
+    server.await.unwrap().expect("stopped cleanly");
+    assert!(
+        client
+            .get(format!("{metrics}/metrics"))
+            .send()
+            .await
+            .is_err(),
+        "the metrics listener outlived the server"
+    );
+}
+
+#[tokio::test]
+async fn a_metrics_address_that_cannot_be_bound_is_a_startup_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let database = TestDatabase::create().await;
+    let mut settings = settings_for(&database);
+    settings.server.metrics_addr = Some(taken.local_addr().unwrap());
+    let error = match api::Application::build(settings).await {
+        Ok(_) => panic!("started on a taken metrics address"),
+        Err(error) => error.to_string(),
+    };
+    assert!(error.starts_with("cannot listen on 127.0.0.1:"), "{error}");
 }
