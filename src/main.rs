@@ -27,6 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the GraphQL API (the default when no command is given).
+    // Boxed: the server's settings dwarf every other command's arguments.
     Serve(Box<commands::serve::ServeArgs>),
     /// Inspect and apply database migrations.
     Migrate(commands::migrate::MigrateArgs),

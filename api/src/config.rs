@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use crate::http::client_addr::ProxyNet;
+
 /// Where the data lives.
 #[derive(Args, Clone)]
 pub struct DatabaseSettings {
@@ -146,6 +148,17 @@ pub struct ServerSettings {
     #[cfg(feature = "test-hooks")]
     #[arg(skip)]
     pub panic_in_field: Option<String>,
+    /// With `--trust-forwarded-for`: the proxies in front of the server, comma-separated
+    /// addresses or CIDR networks (`10.0.0.0/8,fd00::/8`). The client is the first
+    /// `X-Forwarded-For` entry from the right that is not one of them, and a peer that is not
+    /// one of them is the client itself. Unset: one proxy, whose entry (the rightmost) is the
+    /// client.
+    #[arg(long, env = "HELPDESK_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ProxyNet>,
+    /// Serve `/metrics` on this address only (e.g. `0.0.0.0:9090`), not on the main listener.
+    /// Unset: `/metrics` is served on the main listener.
+    #[arg(long, env = "HELPDESK_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Default for ServerSettings {
@@ -167,6 +180,8 @@ impl Default for ServerSettings {
             max_concurrent_replays: 8,
             #[cfg(feature = "test-hooks")]
             panic_in_field: None,
+            trusted_proxies: Vec::new(),
+            metrics_addr: None,
         }
     }
 }

@@ -36,6 +36,8 @@ pub enum StartupError {
 
 pub struct Application {
     listener: TcpListener,
+    /// `/metrics` on an address of its own, when one is configured.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     settings: Settings,
 }
@@ -143,20 +145,24 @@ impl Application {
             http: crate::state::HttpOptions {
                 graphiql: settings.server.graphiql,
                 max_batch: settings.server.max_batch,
-                trust_forwarded_for: settings.server.trust_forwarded_for,
                 max_sockets_per_user: settings.server.max_sockets_per_user,
                 max_sockets_per_address: settings.server.max_sockets_per_address,
+                forwarded_for: crate::http::client_addr::ForwardedFor::new(
+                    settings.server.trust_forwarded_for,
+                    &settings.server.trusted_proxies,
+                ),
+                separate_metrics: settings.server.metrics_addr.is_some(),
             },
             bus,
         });
-        let listener = TcpListener::bind(settings.server.addr)
-            .await
-            .map_err(|source| StartupError::Bind {
-                addr: settings.server.addr,
-                source,
-            })?;
+        let listener = bind(settings.server.addr).await?;
+        let metrics_listener = match settings.server.metrics_addr {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
         Ok(Self {
             listener,
+            metrics_listener,
             state,
             settings,
         })
@@ -167,6 +173,15 @@ impl Application {
         self.listener
             .local_addr()
             .unwrap_or(self.settings.server.addr)
+    }
+
+    /// The address `/metrics` is served on when it has a listener of its own.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        let listener = self.metrics_listener.as_ref()?;
+        listener
+            .local_addr()
+            .ok()
+            .or(self.settings.server.metrics_addr)
     }
 
     pub fn port(&self) -> u16 {
@@ -186,10 +201,21 @@ impl Application {
     {
         let Application {
             listener,
+            metrics_listener,
             state,
             settings,
         } = self;
         let app = crate::http::router(state.clone());
+        // The metrics listener serves through the drain (a scrape then shows it) and stops
+        // once the main server has.
+        let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        let metrics_server = metrics_listener.map(|listener| {
+            let server = axum::serve(listener, crate::http::metrics_router(state.clone()))
+                .with_graceful_shutdown(async move {
+                    let _ = metrics_stopped.await;
+                });
+            tokio::spawn(async move { server.await })
+        });
         // The relay runs while the server does.
         let relay = tokio::spawn(state.bus().clone().run(state.background_db().clone()));
         let deliverer = service::webhook::deliver::Deliverer::new(
@@ -251,6 +277,17 @@ impl Application {
                 }
             }
         };
+        let _ = metrics_stop.send(());
+        if let Some(mut metrics_server) = metrics_server {
+            // A scrape takes milliseconds; a scraper holding its connection open must not keep
+            // the process alive.
+            if tokio::time::timeout(Duration::from_secs(5), &mut metrics_server)
+                .await
+                .is_err()
+            {
+                metrics_server.abort();
+            }
+        }
         relay.abort();
         deliveries.abort();
         jobs.abort();
@@ -412,6 +449,12 @@ async fn seal_stored_secrets(
             error_chain(&err)
         ))),
     }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::Bind { addr, source })
 }
 
 fn flatten(result: Result<std::io::Result<()>, tokio::task::JoinError>) -> std::io::Result<()> {

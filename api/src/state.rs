@@ -9,6 +9,7 @@ use service::auth::Auth;
 
 use crate::events::EventBus;
 use crate::graphql::HelpdeskSchema;
+use crate::http::client_addr::ForwardedFor;
 use crate::metrics::Metrics;
 
 #[derive(Clone)]
@@ -50,13 +51,16 @@ pub struct Parts {
 }
 
 /// How the HTTP layer treats requests.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct HttpOptions {
     pub graphiql: bool,
     pub max_batch: usize,
-    pub trust_forwarded_for: bool,
     pub max_sockets_per_user: usize,
     pub max_sockets_per_address: usize,
+    /// Which `X-Forwarded-For` entries name the client.
+    pub forwarded_for: ForwardedFor,
+    /// `/metrics` has a listener of its own, and the main router does not serve it.
+    pub separate_metrics: bool,
 }
 
 impl AppState {
@@ -100,8 +104,12 @@ impl AppState {
         self.inner.parts.http.graphiql
     }
 
-    pub fn trust_forwarded_for(&self) -> bool {
-        self.inner.parts.http.trust_forwarded_for
+    pub fn forwarded_for(&self) -> &ForwardedFor {
+        &self.inner.parts.http.forwarded_for
+    }
+
+    pub fn separate_metrics(&self) -> bool {
+        self.inner.parts.http.separate_metrics
     }
 
     /// The pool, counted as background work.

@@ -181,7 +181,7 @@ async fn run(
         }
     };
     let client = ClientInfo {
-        ip: Some(client_ip(headers, peer, state.trust_forwarded_for())),
+        ip: Some(state.forwarded_for().client_ip(headers, peer).to_string()),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
@@ -394,25 +394,6 @@ async fn viewer(
     let claims = state.auth().verify_access_token(token)?;
     let actor = service::auth::actor(state.db(), &claims).await?;
     Ok(Some(actor))
-}
-
-/// The client's address: the peer's, or — behind a trusted proxy — the first
-/// `X-Forwarded-For` hop.
-pub(crate) fn client_ip(
-    headers: &HeaderMap,
-    peer: SocketAddr,
-    trust_forwarded_for: bool,
-) -> String {
-    if !trust_forwarded_for {
-        return peer.ip().to_string();
-    }
-    headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|ip| ip.trim().to_string())
-        .filter(|ip| !ip.is_empty())
-        .unwrap_or_else(|| peer.ip().to_string())
 }
 
 /// Gives every error an `extensions.code`. Resolver errors carry theirs already; what is left

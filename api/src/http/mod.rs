@@ -1,5 +1,6 @@
 //! The HTTP surface: GraphQL, GraphiQL, health, readiness and metrics.
 
+pub mod client_addr;
 mod graphql;
 mod health;
 mod metrics;
@@ -40,12 +41,17 @@ pub(crate) fn bearer(value: &str) -> Option<&str> {
 
 pub fn router(state: AppState) -> Router {
     let request_id = axum::http::HeaderName::from_static("x-request-id");
-    Router::new()
+    let mut routes = Router::new()
         .route("/graphql", get(graphql_get).post(graphql::post))
         .route("/graphql/ws", get(ws::upgrade))
         .route("/healthz", get(health::alive))
-        .route("/readyz", get(health::ready))
-        .route("/metrics", get(metrics::render))
+        .route("/readyz", get(health::ready));
+    // With a listener of its own (on an address only the scraper reaches), `/metrics` is not
+    // served to the clients of the API.
+    if !state.separate_metrics() {
+        routes = routes.route("/metrics", get(metrics::render));
+    }
+    routes
         .layer(middleware::from_fn(catch_panics))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -123,6 +129,18 @@ async fn catch_panics(req: Request, next: Next) -> Response {
             response
         }
     }
+}
+
+/// The metrics listener's router, when `HELPDESK_METRICS_ADDR` gives `/metrics` an address of
+/// its own: that and nothing else.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::render))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .with_state(state)
 }
 
 async fn count_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {

@@ -68,7 +68,10 @@ pub async fn upgrade(State(state): State<AppState>, request: Request) -> Respons
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|info| info.0)
         .unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
-    let address = super::graphql::client_ip(&parts.headers, peer, state.trust_forwarded_for());
+    let address = state
+        .forwarded_for()
+        .client_ip(&parts.headers, peer)
+        .to_string();
     let header_token = parts
         .headers
         .get(axum::http::header::AUTHORIZATION)
