@@ -131,6 +131,14 @@ impl Application {
                 graphiql: settings.server.graphiql,
                 max_batch: settings.server.max_batch,
                 trust_forwarded_for: settings.server.trust_forwarded_for,
+                // Checked to be plain origins (or empty) when the settings were read.
+                cors_origins: settings
+                    .server
+                    .cors_origins
+                    .iter()
+                    .filter(|origin| !origin.is_empty())
+                    .filter_map(|origin| axum::http::HeaderValue::from_str(origin).ok())
+                    .collect(),
             },
             bus,
         });

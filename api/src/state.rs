@@ -39,11 +39,13 @@ pub struct Parts {
 }
 
 /// How the HTTP layer treats requests.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct HttpOptions {
     pub graphiql: bool,
     pub max_batch: usize,
     pub trust_forwarded_for: bool,
+    /// Other origins whose pages may call the API (CORS) and open subscriptions.
+    pub cors_origins: Vec<axum::http::HeaderValue>,
 }
 
 impl AppState {
@@ -80,6 +82,11 @@ impl AppState {
 
     pub fn graphiql(&self) -> bool {
         self.inner.parts.http.graphiql
+    }
+
+    /// Other origins whose pages may call the API and open subscriptions.
+    pub fn cors_origins(&self) -> &[axum::http::HeaderValue] {
+        &self.inner.parts.http.cors_origins
     }
 
     pub fn trust_forwarded_for(&self) -> bool {

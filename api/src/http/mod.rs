@@ -1,5 +1,6 @@
 //! The HTTP surface: GraphQL, GraphiQL, health, readiness and metrics.
 
+mod browser;
 mod graphql;
 mod health;
 mod metrics;
@@ -78,6 +79,12 @@ pub fn router(state: AppState) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
+        // Outermost, so answers made by the layers inside (413, 408) get them too.
+        .layer(middleware::from_fn_with_state(
+            browser::Cors::new(state.cors_origins()),
+            browser::cors,
+        ))
+        .layer(middleware::from_fn(browser::security_headers))
         .with_state(state)
 }
 

@@ -52,6 +52,11 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// `GET /graphql/ws`.
 pub async fn upgrade(State(state): State<AppState>, request: Request) -> Response {
     let (mut parts, _) = request.into_parts();
+    if let Err(refused) =
+        super::browser::check_websocket_origin(&parts.headers, state.cors_origins())
+    {
+        return refused;
+    }
     let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &state).await {
         Ok(protocol) => protocol,
         Err(refused) => return refused.into_response(),
