@@ -1,6 +1,7 @@
 //! The HTTP surface: GraphQL, GraphiQL, health, readiness and metrics.
 
 mod browser;
+mod graphiql;
 mod graphql;
 mod health;
 mod metrics;
@@ -44,6 +45,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql::post))
         .route("/graphql/ws", get(ws::upgrade))
+        .route("/graphql/assets/{hash}/{name}", get(graphiql::asset))
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(metrics::render))
