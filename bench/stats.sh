@@ -23,6 +23,8 @@ command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"
 cargo build --release --quiet --bin helpdesk
 BIN="$(pwd)/target/release/helpdesk"
 export HELPDESK_JWT_SECRET="bench-signing-key-of-at-least-thirty-two-bytes"
+# Seals webhook secrets; PostgreSQL requires one (a throwaway key for a throwaway database).
+export HELPDESK_DATA_KEY="$(openssl rand -base64 32 2>/dev/null || head -c 32 /dev/urandom | base64)"
 export RUST_LOG=warn
 export BENCH_TO="$(date -u +%F)"
 export BENCH_FROM="$(date -u -d '-364 days' +%F)"

@@ -23,10 +23,12 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size of the serve variant's settings costs nothing.
 #[derive(Subcommand)]
 enum Command {
     /// Serve the GraphQL API (the default when no command is given).
-    Serve(commands::serve::ServeArgs),
+    // Boxed: the server's settings dwarf every other command's arguments.
+    Serve(Box<commands::serve::ServeArgs>),
     /// Inspect and apply database migrations.
     Migrate(commands::migrate::MigrateArgs),
     /// Fill the database with demo data.
@@ -37,10 +39,12 @@ enum Command {
     Schema,
     /// Check that the database (and Redis, when configured) answer; exit 0 when all do.
     Health(commands::health::HealthArgs),
+    /// Manage the data key that seals secrets at rest.
+    DataKey(commands::data_key::DataKeyArgs),
 }
 
 const COMMANDS: &[&str] = &[
-    "serve", "migrate", "seed", "user", "schema", "health", "help",
+    "serve", "migrate", "seed", "user", "schema", "health", "data-key", "help",
 ];
 
 /// `helpdesk [FLAGS]` means `helpdesk serve [FLAGS]`. Global flags may come before a command
@@ -82,11 +86,12 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => commands::serve::run(args).await,
+            Command::Serve(args) => commands::serve::run(*args).await,
             Command::Migrate(args) => commands::migrate::run(args).await,
             Command::Seed(args) => commands::seed::run(args).await,
             Command::User(args) => commands::user::run(args).await,
             Command::Health(args) => commands::health::run(args).await,
+            Command::DataKey(args) => commands::data_key::run(args).await,
             Command::Schema => unreachable!("handled before the runtime starts"),
         }
     });

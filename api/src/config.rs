@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use crate::http::client_addr::ProxyNet;
+
 /// Where the data lives.
 #[derive(Args, Clone)]
 pub struct DatabaseSettings {
@@ -129,6 +131,34 @@ pub struct ServerSettings {
     /// that sets it: otherwise clients could write any address they like there.
     #[arg(long, env = "HELPDESK_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
+    /// Largest response body, in bytes: a query whose answer grows past it is abandoned with
+    /// `RESPONSE_TOO_LARGE` while it runs.
+    #[arg(long, env = "HELPDESK_MAX_RESPONSE_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_response_bytes: usize,
+    /// Subscription sockets one user may have open at once.
+    #[arg(long, env = "HELPDESK_MAX_SOCKETS_PER_USER", default_value_t = 20)]
+    pub max_sockets_per_user: usize,
+    /// Subscription sockets one client address may have open at once.
+    #[arg(long, env = "HELPDESK_MAX_SOCKETS_PER_ADDRESS", default_value_t = 200)]
+    pub max_sockets_per_address: usize,
+    /// Subscriptions catching up from the event log (`after:`) at once; more wait their turn.
+    #[arg(long, env = "HELPDESK_MAX_CONCURRENT_REPLAYS", default_value_t = 8)]
+    pub max_concurrent_replays: usize,
+    /// Test builds only: the field whose resolver panics.
+    #[cfg(feature = "test-hooks")]
+    #[arg(skip)]
+    pub panic_in_field: Option<String>,
+    /// With `--trust-forwarded-for`: the proxies in front of the server, comma-separated
+    /// addresses or CIDR networks (`10.0.0.0/8,fd00::/8`). The client is the first
+    /// `X-Forwarded-For` entry from the right that is not one of them, and a peer that is not
+    /// one of them is the client itself. Unset: one proxy, whose entry (the rightmost) is the
+    /// client.
+    #[arg(long, env = "HELPDESK_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ProxyNet>,
+    /// Serve `/metrics` on this address only (e.g. `0.0.0.0:9090`), not on the main listener.
+    /// Unset: `/metrics` is served on the main listener.
+    #[arg(long, env = "HELPDESK_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
     /// Origins (`https://dashboard.example.com`, comma-separated, exact) whose pages may call
     /// `/graphql` from a browser and open subscriptions; none by default. Pages of this
     /// server's own origin need no entry.
@@ -176,6 +206,14 @@ impl Default for ServerSettings {
             max_query_complexity: 20_000,
             max_batch: 10,
             trust_forwarded_for: false,
+            max_response_bytes: 16 * 1024 * 1024,
+            max_sockets_per_user: 20,
+            max_sockets_per_address: 200,
+            max_concurrent_replays: 8,
+            #[cfg(feature = "test-hooks")]
+            panic_in_field: None,
+            trusted_proxies: Vec::new(),
+            metrics_addr: None,
             cors_origins: Vec::new(),
         }
     }
@@ -200,6 +238,17 @@ pub struct AuthSettings {
     /// Minutes an account stays locked after too many failed logins.
     #[arg(long, env = "HELPDESK_LOCKOUT_MINUTES", default_value_t = 15)]
     pub lockout_minutes: u64,
+    /// Days a sign-in lasts at most, however often its refresh token is used; then the user
+    /// signs in again.
+    #[arg(long, env = "HELPDESK_SESSION_MAX_DAYS", default_value_t = 90)]
+    pub session_max_days: u64,
+    /// Credential checks (sign-in, password change) per minute for one account, before any
+    /// password is hashed; more get `RATE_LIMITED`.
+    #[arg(long, env = "HELPDESK_LOGIN_RATE_PER_ACCOUNT", default_value_t = 10)]
+    pub login_rate_per_account: u32,
+    /// Credential checks (sign-in, refresh, password change) per minute from one client address.
+    #[arg(long, env = "HELPDESK_LOGIN_RATE_PER_ADDRESS", default_value_t = 60)]
+    pub login_rate_per_address: u32,
 }
 
 impl Default for AuthSettings {
@@ -210,6 +259,9 @@ impl Default for AuthSettings {
             refresh_token_ttl_days: 30,
             lockout_threshold: 5,
             lockout_minutes: 15,
+            session_max_days: 90,
+            login_rate_per_account: 10,
+            login_rate_per_address: 60,
         }
     }
 }
@@ -222,6 +274,37 @@ impl fmt::Debug for AuthSettings {
             .field("refresh_token_ttl_days", &self.refresh_token_ttl_days)
             .field("lockout_threshold", &self.lockout_threshold)
             .field("lockout_minutes", &self.lockout_minutes)
+            .field("session_max_days", &self.session_max_days)
+            .field("login_rate_per_account", &self.login_rate_per_account)
+            .field("login_rate_per_address", &self.login_rate_per_address)
+            .finish()
+    }
+}
+
+/// The data key that seals secrets at rest (webhook signing secrets).
+#[derive(Args, Clone, Default)]
+pub struct DataKeySettings {
+    /// Key sealing secrets at rest: base64 of 32 random bytes (`openssl rand -base64 32`).
+    /// Required on PostgreSQL; on the embedded default a key file beside the SQLite database
+    /// (`<database>.key`) is made once and used.
+    #[arg(long, env = "HELPDESK_DATA_KEY", hide_env_values = true)]
+    pub data_key: Option<String>,
+    /// Earlier data keys, comma-separated base64, that still open what they sealed. Drop one
+    /// after `helpdesk data-key rewrap` has sealed everything under the current key.
+    #[arg(
+        long,
+        env = "HELPDESK_DATA_KEY_PREVIOUS",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub data_key_previous: Vec<String>,
+}
+
+impl fmt::Debug for DataKeySettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DataKeySettings")
+            .field("data_key", &self.data_key.as_ref().map(|_| "***"))
+            .field("data_key_previous", &self.data_key_previous.len())
             .finish()
     }
 }
@@ -237,6 +320,8 @@ pub struct Settings {
     pub redis: RedisSettings,
     #[command(flatten)]
     pub auth: AuthSettings,
+    #[command(flatten)]
+    pub data_key: DataKeySettings,
     #[command(flatten)]
     pub webhooks: WebhookSettings,
     #[command(flatten)]

@@ -37,7 +37,7 @@ pub async fn run(
         match service::jobs::retention(&db, now, settings.audit_retention_days).await {
             Ok(gone) => metrics.record_job(
                 "retention",
-                gone.audit_entries + gone.deliveries + gone.refresh_tokens,
+                gone.audit_entries + gone.deliveries + gone.refresh_tokens + gone.previous_secrets,
             ),
             Err(err) => tracing::warn!(%err, "retention clean-up failed"),
         }

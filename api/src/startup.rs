@@ -25,6 +25,8 @@ pub enum StartupError {
     Migrations(String),
     #[error("{0}")]
     Auth(String),
+    #[error("{0}")]
+    DataKey(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -34,6 +36,8 @@ pub enum StartupError {
 
 pub struct Application {
     listener: TcpListener,
+    /// `/metrics` on an address of its own, when one is configured.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     settings: Settings,
 }
@@ -44,6 +48,10 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let backend = service::db::backend_of(&settings.database.database_url)?;
         let auth = std::sync::Arc::new(build_auth(&settings.auth, backend)?);
+        let keyring = std::sync::Arc::new(build_keyring(
+            &settings.data_key,
+            &settings.database.database_url,
+        )?);
         let metrics = Metrics::new();
         let hook_metrics = metrics.clone();
         let db = service::db::connect(
@@ -63,6 +71,7 @@ impl Application {
         service::sla::install_defaults(&db)
             .await
             .map_err(|e| StartupError::Migrations(e.to_string()))?;
+        seal_stored_secrets(&db, &keyring).await?;
         let redis = match &settings.redis.redis_url {
             Some(url) => Some(service::redis::connect(url).await?),
             None => None,
@@ -80,6 +89,7 @@ impl Application {
             webhook_policy: service::webhook::UrlPolicy {
                 allow_private: settings.webhooks.webhook_allow_private,
             },
+            keyring: Some(keyring.clone()),
             stats_cache: Some(std::sync::Arc::new(stats_cache(
                 &settings,
                 redis.clone(),
@@ -88,6 +98,10 @@ impl Application {
             stats_push_interval: crate::graphql::subscription::StatsPushInterval(
                 Duration::from_millis(settings.jobs.stats_push_interval_ms.max(1)),
             ),
+            max_response_bytes: settings.server.max_response_bytes,
+            max_concurrent_replays: settings.server.max_concurrent_replays,
+            #[cfg(feature = "test-hooks")]
+            panic_in_field: settings.server.panic_in_field.clone(),
         };
         if settings.webhooks.webhook_allow_private {
             tracing::warn!(
@@ -123,6 +137,7 @@ impl Application {
         let state = AppState::new(crate::state::Parts {
             db,
             background_db,
+            keyring,
             redis,
             auth,
             metrics,
@@ -130,7 +145,6 @@ impl Application {
             http: crate::state::HttpOptions {
                 graphiql: settings.server.graphiql,
                 max_batch: settings.server.max_batch,
-                trust_forwarded_for: settings.server.trust_forwarded_for,
                 // Checked to be plain origins (or empty) when the settings were read.
                 cors_origins: settings
                     .server
@@ -139,17 +153,24 @@ impl Application {
                     .filter(|origin| !origin.is_empty())
                     .filter_map(|origin| axum::http::HeaderValue::from_str(origin).ok())
                     .collect(),
+                max_sockets_per_user: settings.server.max_sockets_per_user,
+                max_sockets_per_address: settings.server.max_sockets_per_address,
+                forwarded_for: crate::http::client_addr::ForwardedFor::new(
+                    settings.server.trust_forwarded_for,
+                    &settings.server.trusted_proxies,
+                ),
+                separate_metrics: settings.server.metrics_addr.is_some(),
             },
             bus,
         });
-        let listener = TcpListener::bind(settings.server.addr)
-            .await
-            .map_err(|source| StartupError::Bind {
-                addr: settings.server.addr,
-                source,
-            })?;
+        let listener = bind(settings.server.addr).await?;
+        let metrics_listener = match settings.server.metrics_addr {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
         Ok(Self {
             listener,
+            metrics_listener,
             state,
             settings,
         })
@@ -160,6 +181,15 @@ impl Application {
         self.listener
             .local_addr()
             .unwrap_or(self.settings.server.addr)
+    }
+
+    /// The address `/metrics` is served on when it has a listener of its own.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        let listener = self.metrics_listener.as_ref()?;
+        listener
+            .local_addr()
+            .ok()
+            .or(self.settings.server.metrics_addr)
     }
 
     pub fn port(&self) -> u16 {
@@ -179,10 +209,21 @@ impl Application {
     {
         let Application {
             listener,
+            metrics_listener,
             state,
             settings,
         } = self;
         let app = crate::http::router(state.clone());
+        // The metrics listener serves through the drain (a scrape then shows it) and stops
+        // once the main server has.
+        let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        let metrics_server = metrics_listener.map(|listener| {
+            let server = axum::serve(listener, crate::http::metrics_router(state.clone()))
+                .with_graceful_shutdown(async move {
+                    let _ = metrics_stopped.await;
+                });
+            tokio::spawn(async move { server.await })
+        });
         // The relay runs while the server does.
         let relay = tokio::spawn(state.bus().clone().run(state.background_db().clone()));
         let deliverer = service::webhook::deliver::Deliverer::new(
@@ -190,6 +231,7 @@ impl Application {
                 allow_private: settings.webhooks.webhook_allow_private,
             },
             Duration::from_secs(settings.webhooks.webhook_timeout_secs.max(1)),
+            state.keyring().clone(),
         );
         let deliveries = tokio::spawn(
             state
@@ -243,6 +285,17 @@ impl Application {
                 }
             }
         };
+        let _ = metrics_stop.send(());
+        if let Some(mut metrics_server) = metrics_server {
+            // A scrape takes milliseconds; a scraper holding its connection open must not keep
+            // the process alive.
+            if tokio::time::timeout(Duration::from_secs(5), &mut metrics_server)
+                .await
+                .is_err()
+            {
+                metrics_server.abort();
+            }
+        }
         relay.abort();
         deliveries.abort();
         jobs.abort();
@@ -301,10 +354,115 @@ fn build_auth(
     };
     let mut config = AuthConfig::with_secret(secret);
     config.access_ttl = Duration::from_secs(settings.access_token_ttl_secs);
-    config.refresh_ttl = Duration::from_secs(settings.refresh_token_ttl_days * 24 * 3600);
+    config.refresh_ttl =
+        Duration::from_secs(settings.refresh_token_ttl_days.saturating_mul(24 * 3600));
     config.lockout_threshold = settings.lockout_threshold.max(1);
-    config.lockout_duration = Duration::from_secs(settings.lockout_minutes * 60);
+    config.lockout_duration = Duration::from_secs(settings.lockout_minutes.saturating_mul(60));
+    config.refresh_family_lifetime =
+        Duration::from_secs(settings.session_max_days.saturating_mul(24 * 3600));
+    config.throttle = service::throttle::ThrottleConfig {
+        per_account_per_minute: settings.login_rate_per_account,
+        per_address_per_minute: settings.login_rate_per_address,
+    };
     Auth::new(config).map_err(|e| StartupError::Auth(e.to_string()))
+}
+
+/// The data keyring: `HELPDESK_DATA_KEY` (and the previous keys) when set; without it, the
+/// key file beside the SQLite database on the embedded default (made on the first start), and
+/// a startup error on PostgreSQL, where every replica must share the key and a file on one
+/// machine would not do.
+pub fn build_keyring(
+    settings: &crate::config::DataKeySettings,
+    database_url: &str,
+) -> Result<service::crypto::Keyring, StartupError> {
+    use service::crypto::{DataKey, Keyring};
+    let bad = |name: &str, err: service::crypto::CryptoError| {
+        StartupError::DataKey(format!("{name} {err}"))
+    };
+    let mut previous = Vec::new();
+    for (n, text) in settings
+        .data_key_previous
+        .iter()
+        .filter(|t| !t.trim().is_empty())
+        .enumerate()
+    {
+        previous.push(
+            DataKey::from_base64(text)
+                .map_err(|e| bad(&format!("HELPDESK_DATA_KEY_PREVIOUS (key {})", n + 1), e))?,
+        );
+    }
+    let current = match settings
+        .data_key
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())
+    {
+        Some(text) => DataKey::from_base64(text).map_err(|e| bad("HELPDESK_DATA_KEY", e))?,
+        None => match service::db::backend_of(database_url)? {
+            service::db::Backend::Sqlite => {
+                let database = service::db::target_of(database_url);
+                if database.is_empty() || database.starts_with(":memory:") {
+                    tracing::warn!(
+                        "HELPDESK_DATA_KEY is not set and the database is in memory: sealing \
+                         secrets with a random key that dies with the process"
+                    );
+                    DataKey::generate()
+                } else {
+                    let path = service::crypto::key_file_of(std::path::Path::new(&database));
+                    let (key, created) = service::crypto::load_or_create_key_file(&path)
+                        .map_err(|e| StartupError::DataKey(e.to_string()))?;
+                    tracing::warn!(
+                        file = %path.display(),
+                        key_id = key.id(),
+                        created,
+                        "HELPDESK_DATA_KEY is not set: secrets at rest are sealed with the key \
+                         in this file; back it up with the database (without it they are lost)"
+                    );
+                    key
+                }
+            }
+            service::db::Backend::Postgres => {
+                return Err(StartupError::DataKey(
+                    "HELPDESK_DATA_KEY is required on PostgreSQL (base64 of 32 random bytes; \
+                     generate one with `openssl rand -base64 32`)"
+                        .into(),
+                ));
+            }
+        },
+    };
+    Ok(Keyring::new(current, previous))
+}
+
+/// Seals webhook secrets stored before sealing began, and refuses to start when stored
+/// secrets name a data key this server was not given.
+async fn seal_stored_secrets(
+    db: &DatabaseConnection,
+    keyring: &service::crypto::Keyring,
+) -> Result<(), StartupError> {
+    match service::webhook::secret::seal_stored(db, keyring).await {
+        Ok(report) => {
+            if report.endpoints > 0 {
+                tracing::info!(
+                    endpoints = report.endpoints,
+                    key_id = keyring.current_id(),
+                    "sealed webhook signing secrets stored in plain text"
+                );
+            }
+            Ok(())
+        }
+        Err(service::Error::Crypto(err)) => Err(StartupError::DataKey(format!(
+            "webhook signing secrets cannot be opened: {err}"
+        ))),
+        Err(err) => Err(StartupError::DataKey(format!(
+            "sealing stored webhook secrets failed: {}",
+            error_chain(&err)
+        ))),
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::Bind { addr, source })
 }
 
 fn flatten(result: Result<std::io::Result<()>, tokio::task::JoinError>) -> std::io::Result<()> {

@@ -9,6 +9,7 @@ use service::auth::Auth;
 
 use crate::events::EventBus;
 use crate::graphql::HelpdeskSchema;
+use crate::http::client_addr::ForwardedFor;
 use crate::metrics::Metrics;
 
 #[derive(Clone)]
@@ -23,6 +24,15 @@ struct Inner {
     closing: tokio::sync::watch::Sender<bool>,
     /// Subscription sockets open now.
     sockets: tokio::sync::watch::Sender<usize>,
+    /// Open sockets per client address and per user, for their caps.
+    owners: std::sync::Mutex<std::collections::HashMap<SocketOwner, usize>>,
+}
+
+/// Who a subscription socket counts against.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SocketOwner {
+    Address(String),
+    User(uuid::Uuid),
 }
 
 /// What the server is built from.
@@ -30,6 +40,8 @@ pub struct Parts {
     pub db: DatabaseConnection,
     /// The same pool, with its statements counted as background work.
     pub background_db: DatabaseConnection,
+    /// Seals and opens secrets at rest.
+    pub keyring: Arc<service::crypto::Keyring>,
     pub redis: Option<ConnectionManager>,
     pub auth: Arc<Auth>,
     pub metrics: Arc<Metrics>,
@@ -43,9 +55,14 @@ pub struct Parts {
 pub struct HttpOptions {
     pub graphiql: bool,
     pub max_batch: usize,
-    pub trust_forwarded_for: bool,
     /// Other origins whose pages may call the API (CORS) and open subscriptions.
     pub cors_origins: Vec<axum::http::HeaderValue>,
+    pub max_sockets_per_user: usize,
+    pub max_sockets_per_address: usize,
+    /// Which `X-Forwarded-For` entries name the client.
+    pub forwarded_for: ForwardedFor,
+    /// `/metrics` has a listener of its own, and the main router does not serve it.
+    pub separate_metrics: bool,
 }
 
 impl AppState {
@@ -56,12 +73,17 @@ impl AppState {
                 draining: AtomicBool::new(false),
                 closing: tokio::sync::watch::Sender::new(false),
                 sockets: tokio::sync::watch::Sender::new(0),
+                owners: Default::default(),
             }),
         }
     }
 
     pub fn db(&self) -> &DatabaseConnection {
         &self.inner.parts.db
+    }
+
+    pub fn keyring(&self) -> &Arc<service::crypto::Keyring> {
+        &self.inner.parts.keyring
     }
 
     pub fn auth(&self) -> &Auth {
@@ -89,8 +111,12 @@ impl AppState {
         &self.inner.parts.http.cors_origins
     }
 
-    pub fn trust_forwarded_for(&self) -> bool {
-        self.inner.parts.http.trust_forwarded_for
+    pub fn forwarded_for(&self) -> &ForwardedFor {
+        &self.inner.parts.http.forwarded_for
+    }
+
+    pub fn separate_metrics(&self) -> bool {
+        self.inner.parts.http.separate_metrics
     }
 
     /// The pool, counted as background work.
@@ -137,6 +163,44 @@ impl AppState {
     pub async fn sockets_closed(&self) {
         let mut open = self.inner.sockets.subscribe();
         let _ = open.wait_for(|n| *n == 0).await;
+    }
+}
+
+impl AppState {
+    /// Counts a socket against its owner's cap until the slot is dropped; `None` when the
+    /// owner has as many open as allowed.
+    pub fn socket_slot(&self, owner: SocketOwner) -> Option<SocketSlot> {
+        let cap = match owner {
+            SocketOwner::Address(_) => self.inner.parts.http.max_sockets_per_address,
+            SocketOwner::User(_) => self.inner.parts.http.max_sockets_per_user,
+        };
+        let mut owners = self.inner.owners.lock().unwrap_or_else(|e| e.into_inner());
+        let open = owners.entry(owner.clone()).or_insert(0);
+        if *open >= cap {
+            return None;
+        }
+        *open += 1;
+        Some(SocketSlot(self.clone(), owner))
+    }
+}
+
+/// A socket counted against its owner's cap; see [`AppState::socket_slot`].
+pub struct SocketSlot(AppState, SocketOwner);
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        let mut owners = self
+            .0
+            .inner
+            .owners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(open) = owners.get_mut(&self.1) {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                owners.remove(&self.1);
+            }
+        }
     }
 }
 

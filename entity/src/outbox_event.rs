@@ -13,6 +13,9 @@ pub struct Model {
     pub kind: String,
     /// 1, 2, 3, ... per ticket.
     pub sequence: i64,
+    /// 1, 2, 3, ... per ticket over the events clients may see; `None` for internal ones.
+    #[serde(default)]
+    pub client_sequence: Option<i64>,
     pub actor_id: Option<Uuid>,
     /// About an internal note: staff only.
     pub internal: bool,

@@ -21,6 +21,8 @@ pub struct Model {
     pub locked_until: Option<DateTimeUtc>,
     pub failed_login_count: i32,
     pub last_login_at: Option<DateTimeUtc>,
+    /// Access tokens carry the epoch they were issued under; raising it ends every session.
+    pub session_epoch: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -12,9 +12,12 @@ pub struct Model {
     pub events: Json,
     /// Only this organization's events; `None` means all.
     pub organization_id: Option<Uuid>,
-    /// `whsec_` and the base64 key.
+    /// The `whsec_...` signing secret, sealed with the data key (`v1:<key id>:...`, see
+    /// `service::webhook::secret`); rows from before sealing began hold it as it is until the
+    /// next start.
     pub secret: String,
-    /// The secret before the last rotation; signs alongside until `previous_secret_expires_at`.
+    /// The secret before the last rotation, sealed the same way; signs alongside until
+    /// `previous_secret_expires_at`, and is erased once that has passed.
     pub previous_secret: Option<String>,
     pub previous_secret_expires_at: Option<DateTimeUtc>,
     pub enabled: bool,

@@ -18,6 +18,8 @@ mod m20261122_000007_create_idempotency_keys;
 mod m20261122_000008_create_outbox_events;
 mod m20261122_000009_create_webhooks;
 mod m20261122_000010_create_sla_clock_and_stats;
+mod m20261201_000011_add_session_epoch_and_client_sequence;
+mod m20261201_000012_widen_webhook_secrets;
 
 pub struct Migrator;
 
@@ -35,6 +37,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000008_create_outbox_events::Migration),
             Box::new(m20261122_000009_create_webhooks::Migration),
             Box::new(m20261122_000010_create_sla_clock_and_stats::Migration),
+            Box::new(m20261201_000011_add_session_epoch_and_client_sequence::Migration),
+            Box::new(m20261201_000012_widen_webhook_secrets::Migration),
         ]
     }
 }

@@ -28,13 +28,43 @@ pub fn ticket_scope(actor: &Actor) -> Condition {
     }
 }
 
+/// Whether `actor` may learn anything of internal notes: their text, that they exist, when
+/// they were written. Only staff; every place that shows comments, events, counts, search
+/// results or sequence numbers asks this.
+pub fn sees_internal_notes(actor: &Actor) -> bool {
+    actor.is_staff()
+}
+
 /// The SQL condition selecting the comments `actor` may read on tickets they may read.
 pub fn comment_scope(actor: &Actor) -> Condition {
-    if actor.is_staff() {
+    if sees_internal_notes(actor) {
         Condition::all()
     } else {
         Condition::all().add(comment::Column::IsInternal.eq(false))
     }
+}
+
+/// Whether `actor` may see an event (about an internal note when `internal`) of a ticket they
+/// may read.
+pub fn can_see_event(actor: &Actor, internal: bool) -> bool {
+    !internal || sees_internal_notes(actor)
+}
+
+/// Whether `actor` may see SLA policies and business calendars (names, warnings, escalation
+/// ladders): staff. Clients see a ticket's targets and due dates only.
+pub fn can_see_sla_policies(actor: &Actor) -> bool {
+    actor.is_staff()
+}
+
+/// Whether `viewer` may see a user's email address and account state: staff, and the user.
+pub fn can_see_account_details(viewer: &Actor, user_id: uuid::Uuid) -> bool {
+    viewer.is_staff() || viewer.user_id == user_id
+}
+
+/// Whether `viewer` may see a member of an organization they see: staff see everyone, clients
+/// the staff and themselves (not the organization's other customers).
+pub fn can_see_member(viewer: &Actor, member_id: uuid::Uuid, member_role: Role) -> bool {
+    viewer.is_staff() || member_role.is_staff() || member_id == viewer.user_id
 }
 
 pub fn can_read(actor: &Actor, ticket: &ticket::Model) -> bool {

@@ -12,6 +12,9 @@ pub struct Actor {
     pub role: Role,
     /// The organizations the user belongs to.
     pub organization_ids: Vec<Uuid>,
+    /// The account's session epoch when it was read: a token issued under another epoch
+    /// belongs to a session that has ended.
+    pub session_epoch: i32,
 }
 
 impl Actor {

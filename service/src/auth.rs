@@ -5,7 +5,15 @@
 //!   included, is refused) carrying sub, role, iat, nbf, exp, iss, aud and jti, all required.
 //! - Refresh tokens are 256 random bits, stored only as a SHA-256 hash. Each use rotates the
 //!   token; presenting an already rotated token means it was stolen or replayed, so the whole
-//!   family (every token descended from that login) is revoked and the event audited.
+//!   family (every token descended from that login) is revoked and the event audited. A family
+//!   lives at most `refresh_family_lifetime` from its login, however often it is refreshed.
+//! - Every access token carries the account's session epoch. A password change, a lock, an
+//!   unapproval or a role change raises it ([`end_sessions`]), so tokens issued before are
+//!   refused at their next use, not when they expire.
+//! - Credential checks are throttled per address and per account before any hashing
+//!   ([`crate::throttle`]). While an account is locked, every attempt gets the answer of a wrong
+//!   password and no password is checked, so the lock tells an attacker nothing and costs them
+//!   the time it lasts.
 
 use std::time::Duration;
 
@@ -14,7 +22,7 @@ use entity::enums::Role;
 use entity::{organization_member, refresh_token, user};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
     TransactionSession, TransactionTrait,
@@ -26,6 +34,7 @@ use uuid::Uuid;
 
 use crate::actor::Actor;
 use crate::audit::{self, ClientInfo};
+use crate::throttle::{Throttle, ThrottleConfig};
 use crate::{Error, Result, password};
 
 /// The shortest signing key accepted: HS256 is only as strong as its key.
@@ -43,6 +52,9 @@ pub struct AuthConfig {
     /// Consecutive failed logins that lock an account.
     pub lockout_threshold: u32,
     pub lockout_duration: Duration,
+    /// How long a refresh token family (one login) lives, however often it is refreshed.
+    pub refresh_family_lifetime: Duration,
+    pub throttle: ThrottleConfig,
 }
 
 impl AuthConfig {
@@ -55,6 +67,8 @@ impl AuthConfig {
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             lockout_threshold: 5,
             lockout_duration: Duration::from_secs(15 * 60),
+            refresh_family_lifetime: Duration::from_secs(90 * 24 * 3600),
+            throttle: ThrottleConfig::default(),
         }
     }
 }
@@ -72,6 +86,7 @@ pub struct Auth {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    throttle: Throttle,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -84,6 +99,9 @@ pub struct Claims {
     pub iss: String,
     pub aud: String,
     pub jti: Uuid,
+    /// The account's session epoch at issue.
+    #[serde(default)]
+    pub sv: i32,
 }
 
 /// What a successful login or refresh hands the client.
@@ -114,12 +132,18 @@ impl Auth {
             encoding: EncodingKey::from_secret(&config.secret),
             decoding: DecodingKey::from_secret(&config.secret),
             validation,
+            throttle: Throttle::new(config.throttle),
             config,
         })
     }
 
     pub fn config(&self) -> &AuthConfig {
         &self.config
+    }
+
+    /// Counts a credential check against the address's and the account's limits.
+    pub fn throttle(&self, client: &ClientInfo, account: Option<&str>) -> Result<()> {
+        self.throttle.check(client.ip.as_deref(), account)
     }
 
     /// Signs an access token for `user`.
@@ -137,6 +161,7 @@ impl Auth {
             iss: self.config.issuer.clone(),
             aud: self.config.audience.clone(),
             jti: Uuid::new_v4(),
+            sv: user.session_epoch,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| Error::Internal(format!("signing an access token failed: {e}")))?;
@@ -186,8 +211,8 @@ fn locked_now(user: &user::Model, now: DateTime<Utc>) -> bool {
 
 /// Logs a user in with email and password.
 ///
-/// A wrong password, an unknown email and a locked account all give the same error unless the
-/// password was right, so the answer never tells which emails exist.
+/// A wrong password, an unknown email and a locked account all give the same error (and take
+/// the same time), so the answer never tells which emails exist or which accounts are locked.
 #[tracing::instrument(skip_all)]
 pub async fn login<C>(
     db: &C,
@@ -199,12 +224,27 @@ pub async fn login<C>(
 where
     C: ConnectionTrait + TransactionTrait,
 {
+    auth.throttle(client, Some(email.trim()))?;
     let found = crate::user::find_by_email(db, email).await?;
     let Some(user) = found else {
         password::verify(password_text, dummy_hash().await?).await?;
         audit::record(db, None, "auth.login_failed", None, "unknown email", client).await?;
         return Err(unauthenticated());
     };
+    if locked_now(&user, Utc::now()) {
+        // Not even checked: the answer and its timing are those of a wrong password.
+        password::verify(password_text, dummy_hash().await?).await?;
+        audit::record(
+            db,
+            Some(user.id),
+            "auth.login_refused",
+            None,
+            "account is locked",
+            client,
+        )
+        .await?;
+        return Err(unauthenticated());
+    }
     let matches = password::verify(password_text, &user.password_hash).await?;
     if !matches {
         record_failure(db, auth, user.id, client).await?;
@@ -231,7 +271,7 @@ where
         )
         .await?;
         txn.commit().await?;
-        return Err(Error::Unauthenticated("the account is locked".into()));
+        return Err(unauthenticated());
     }
     if !user.is_approved {
         audit::record(
@@ -277,7 +317,12 @@ where
 
 /// Counts a failed login, in one transaction; the threshold-th consecutive failure locks the
 /// account for the lockout duration. A lockout that has run out starts the count again.
-async fn record_failure<C>(db: &C, auth: &Auth, user_id: Uuid, client: &ClientInfo) -> Result<()>
+pub(crate) async fn record_failure<C>(
+    db: &C,
+    auth: &Auth,
+    user_id: Uuid,
+    client: &ClientInfo,
+) -> Result<()>
 where
     C: ConnectionTrait + TransactionTrait,
 {
@@ -405,6 +450,7 @@ where
     C: ConnectionTrait + TransactionTrait,
 {
     let invalid = || Error::Unauthenticated("invalid or expired refresh token".into());
+    auth.throttle(client, None)?;
     let hash = token_hash(token);
     let txn = crate::db::begin_write(db).await?;
     let Some(found) = refresh_token::Entity::find()
@@ -422,6 +468,24 @@ where
     let now = Utc::now();
     if stored.revoked_at.is_some() || stored.expires_at <= now {
         return Err(invalid());
+    }
+    // The family's absolute end: its login plus the family lifetime.
+    let started = family
+        .iter()
+        .map(|t| t.created_at)
+        .min()
+        .unwrap_or(stored.created_at);
+    let lifetime = chrono::Duration::from_std(auth.config.refresh_family_lifetime)
+        .unwrap_or(chrono::Duration::MAX);
+    if started
+        .checked_add_signed(lifetime)
+        .is_some_and(|end| end <= now)
+    {
+        revoke_locked_family(&txn, stored.family_id, now).await?;
+        txn.commit().await?;
+        return Err(Error::Unauthenticated(
+            "this sign-in has reached its maximum age; sign in again".into(),
+        ));
     }
     if stored.used_at.is_some() {
         // Already rotated: someone is replaying it. The whole family goes, and it is audited.
@@ -504,7 +568,23 @@ where
     Ok(())
 }
 
-/// Revokes every refresh token of a user (on lock, password change).
+/// Ends every session of a user at once (on a password change, lock, unapproval or role
+/// change): their refresh tokens are revoked and the session epoch raised, so every access
+/// token issued before is refused from now on. Call inside the change's transaction.
+pub async fn end_sessions(db: &impl ConnectionTrait, user_id: Uuid) -> Result<()> {
+    revoke_all(db, user_id).await?;
+    user::Entity::update_many()
+        .col_expr(
+            user::Column::SessionEpoch,
+            Expr::col(user::Column::SessionEpoch).add(1),
+        )
+        .filter(user::Column::Id.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Revokes every refresh token of a user.
 pub async fn revoke_all(db: &impl ConnectionTrait, user_id: Uuid) -> Result<()> {
     refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::RevokedAt, Expr::value(Utc::now()))
@@ -517,8 +597,18 @@ pub async fn revoke_all(db: &impl ConnectionTrait, user_id: Uuid) -> Result<()> 
 
 /// The actor behind a verified access token: the user's current role and memberships, read
 /// in one statement. A deleted or locked account is refused even while its token is valid.
+/// A token from before the account's sessions were ended is refused.
 pub async fn actor(db: &impl ConnectionTrait, claims: &Claims) -> Result<Actor> {
-    actor_for_user(db, claims.sub).await
+    let actor = actor_for_user(db, claims.sub).await?;
+    if actor.session_epoch != claims.sv {
+        return Err(session_ended());
+    }
+    Ok(actor)
+}
+
+/// The error for a token whose session was ended (password change, lock, role change).
+pub fn session_ended() -> Error {
+    Error::Unauthenticated("this session has ended; sign in again".into())
 }
 
 /// The actor for a user id (current role and memberships; locked or unapproved is refused).
@@ -542,5 +632,6 @@ pub async fn actor_for_user(db: &impl ConnectionTrait, user_id: Uuid) -> Result<
         user_id: user.id,
         role: user.role,
         organization_ids: memberships.into_iter().map(|m| m.organization_id).collect(),
+        session_epoch: user.session_epoch,
     })
 }

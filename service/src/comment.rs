@@ -260,7 +260,8 @@ pub async fn first_of_tickets(
     ticket_ids: &[Uuid],
     first: u64,
 ) -> Result<HashMap<Uuid, Vec<comment::Model>>> {
-    let only = (!actor.is_staff()).then(|| Expr::col(comment::Column::IsInternal).eq(false));
+    let only = (!crate::access::sees_internal_notes(actor))
+        .then(|| Expr::col(comment::Column::IsInternal).eq(false));
     let mut by_ticket: HashMap<Uuid, Vec<comment::Model>> = HashMap::new();
     for row in crate::page::first_per_ticket::<comment::Entity>(db, ticket_ids, first, only).await?
     {

@@ -27,6 +27,10 @@ pub enum Error {
     Unauthenticated(String),
     #[error("not allowed")]
     Forbidden,
+    /// Too many attempts (credential checks) from one address or for one account; the caller
+    /// may try again after the given number of seconds.
+    #[error("too many attempts; try again in {retry_after_seconds} s")]
+    RateLimited { retry_after_seconds: u64 },
     /// The ticket's state machine has no such edge (for this viewer).
     #[error("cannot move a ticket from {from} to {to}")]
     InvalidTransition { from: String, to: String },
@@ -34,6 +38,9 @@ pub enum Error {
     Database(#[source] DbErr),
     #[error("redis error")]
     Redis(#[source] ::redis::RedisError),
+    /// A stored secret that the configured data keys do not open.
+    #[error("a stored secret cannot be opened")]
+    Crypto(#[source] crate::crypto::CryptoError),
     #[error("{0}")]
     Internal(String),
 }
@@ -47,8 +54,11 @@ impl Error {
             Error::Conflict { .. } => "CONFLICT",
             Error::Unauthenticated(_) => "UNAUTHENTICATED",
             Error::Forbidden => "FORBIDDEN",
+            Error::RateLimited { .. } => "RATE_LIMITED",
             Error::InvalidTransition { .. } => "INVALID_TRANSITION",
-            Error::Database(_) | Error::Redis(_) | Error::Internal(_) => "INTERNAL",
+            Error::Database(_) | Error::Redis(_) | Error::Crypto(_) | Error::Internal(_) => {
+                "INTERNAL"
+            }
         }
     }
 
@@ -58,6 +68,16 @@ impl Error {
             Error::InvalidInput { field, .. } => Some(field),
             Error::Conflict { field, .. } => *field,
             Error::InvalidTransition { .. } => Some("to"),
+            _ => None,
+        }
+    }
+
+    /// Seconds to wait before trying again, for `RATE_LIMITED`.
+    pub fn retry_after_seconds(&self) -> Option<u64> {
+        match self {
+            Error::RateLimited {
+                retry_after_seconds,
+            } => Some(*retry_after_seconds),
             _ => None,
         }
     }
@@ -80,6 +100,12 @@ impl Error {
 impl From<DbErr> for Error {
     fn from(err: DbErr) -> Self {
         Error::Database(err)
+    }
+}
+
+impl From<crate::crypto::CryptoError> for Error {
+    fn from(err: crate::crypto::CryptoError) -> Self {
+        Error::Crypto(err)
     }
 }
 

@@ -84,14 +84,19 @@ async fn append(
     comment: Option<&comment::Model>,
     sla: Option<serde_json::Value>,
 ) -> Result<outbox_event::Model> {
-    let last: Option<Option<i64>> = outbox_event::Entity::find()
+    let internal = comment.is_some_and(|c| c.is_internal);
+    let last: Option<(Option<i64>, Option<i64>)> = outbox_event::Entity::find()
         .select_only()
         .column_as(outbox_event::Column::Sequence.max(), "last")
+        .column_as(outbox_event::Column::ClientSequence.max(), "last_client")
         .filter(outbox_event::Column::TicketId.eq(ticket.id))
         .into_tuple()
         .one(db)
         .await?;
-    let sequence = last.flatten().unwrap_or(0) + 1;
+    let (last, last_client) = last.unwrap_or_default();
+    let sequence = last.unwrap_or(0) + 1;
+    // Clients count only what they may see, so their numbers have no gaps.
+    let client_sequence = (!internal).then(|| last_client.unwrap_or(0) + 1);
     let mut payload = json!({
         "version": PAYLOAD_VERSION,
         "ticket": {
@@ -124,8 +129,9 @@ async fn append(
         organization_id: Set(ticket.organization_id),
         kind: Set(kind.to_string()),
         sequence: Set(sequence),
+        client_sequence: Set(client_sequence),
         actor_id: Set(actor_id),
-        internal: Set(comment.is_some_and(|c| c.is_internal)),
+        internal: Set(internal),
         payload: Set(payload),
         created_at: Set(Utc::now()),
         published_at: Set(None),
@@ -151,7 +157,7 @@ pub fn scope(actor: &Actor) -> Condition {
         .cond_where(access::ticket_scope(actor))
         .to_owned();
     let mut condition = Condition::all().add(outbox_event::Column::TicketId.in_subquery(readable));
-    if !actor.is_staff() {
+    if !access::sees_internal_notes(actor) {
         condition = condition.add(outbox_event::Column::Internal.eq(false));
     }
     condition
@@ -276,7 +282,7 @@ pub async fn visible_to(
     actor: &Actor,
     event: &outbox_event::Model,
 ) -> Result<bool> {
-    if event.internal && !actor.is_staff() {
+    if !access::can_see_event(actor, event.internal) {
         return Ok(false);
     }
     Ok(ticket::Entity::find_by_id(event.ticket_id)

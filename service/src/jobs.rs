@@ -99,10 +99,13 @@ pub struct Retained {
     pub audit_entries: u64,
     pub deliveries: u64,
     pub refresh_tokens: u64,
+    /// Previous webhook secrets erased because their overlap ended.
+    pub previous_secrets: u64,
 }
 
 /// Deletes audit log entries older than `audit_days`, delivered webhook deliveries older than
-/// [`DELIVERY_RETENTION_DAYS`], and refresh tokens that expired.
+/// [`DELIVERY_RETENTION_DAYS`], refresh tokens that expired, and previous webhook secrets
+/// whose overlap ended.
 pub async fn retention<C>(db: &C, now: DateTime<Utc>, audit_days: i64) -> Result<Retained>
 where
     C: ConnectionTrait + TransactionTrait,
@@ -129,10 +132,12 @@ where
         .exec(&txn)
         .await?
         .rows_affected;
+    let previous_secrets = crate::webhook::secret::erase_expired(&txn, now).await?;
     txn.commit().await?;
     Ok(Retained {
         audit_entries,
         deliveries,
         refresh_tokens,
+        previous_secrets,
     })
 }

@@ -108,6 +108,7 @@ pub async fn insert(
 ) -> Result<user::Model> {
     let now = Utc::now();
     let model = user::ActiveModel {
+        session_epoch: Set(0),
         id: Set(Uuid::now_v7()),
         email: Set(email),
         name: Set(name),
@@ -178,7 +179,7 @@ pub async fn delete(db: &impl ConnectionTrait, id: Uuid) -> Result<()> {
 
 /// Which users `actor` may look up: staff see everyone, clients themselves.
 pub fn can_read(actor: &crate::actor::Actor, user_id: Uuid) -> bool {
-    actor.is_staff() || actor.user_id == user_id
+    crate::access::can_see_account_details(actor, user_id)
 }
 
 pub async fn get(
@@ -344,7 +345,7 @@ where
     if let Some(approved) = changes.approved {
         row.is_approved = Set(approved);
         if !approved {
-            crate::auth::revoke_all(&txn, id).await?;
+            crate::auth::end_sessions(&txn, id).await?;
         }
     }
     match changes.lock {
@@ -353,7 +354,7 @@ where
             row.locked_until = Set(None);
             row.lock_reason = Set(Some(reason.chars().take(500).collect()));
             // A locked account keeps no session alive.
-            crate::auth::revoke_all(&txn, id).await?;
+            crate::auth::end_sessions(&txn, id).await?;
             crate::audit::record(
                 &txn,
                 Some(id),
@@ -382,6 +383,8 @@ where
         None => {}
     }
     if let Some(role) = changes.role.filter(|r| *r != current.role) {
+        // Tokens carry the role they were issued with: none may outlive the change.
+        crate::auth::end_sessions(&txn, id).await?;
         crate::audit::record(
             &txn,
             Some(id),
@@ -399,8 +402,12 @@ where
 
 /// Changes the actor's own password after checking the current one; every session of the
 /// account ends, so a stolen session does not outlive the change.
+///
+/// The check of the current password is a credential check like a login: throttled, and a
+/// wrong one counts toward the lockout, so a stolen access token cannot be used to guess it.
 pub async fn change_password<C>(
     db: &C,
+    auth: &crate::auth::Auth,
     actor: &crate::actor::Actor,
     current_password: &str,
     new_password: &str,
@@ -423,7 +430,9 @@ where
         .one(db)
         .await?
         .ok_or(Error::NotFound { entity: "user" })?;
+    auth.throttle(client, Some(&user.email))?;
     if !password::verify(current_password, &user.password_hash).await? {
+        crate::auth::record_failure(db, auth, user.id, client).await?;
         return Err(Error::invalid(
             "currentPassword",
             "is not your current password",
@@ -439,7 +448,7 @@ where
     })
     .exec(&txn)
     .await?;
-    crate::auth::revoke_all(&txn, user.id).await?;
+    crate::auth::end_sessions(&txn, user.id).await?;
     crate::audit::record(
         &txn,
         Some(user.id),

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod data_key;
 pub mod health;
 pub mod migrate;
 pub mod seed;

@@ -151,35 +151,241 @@ async fn an_expired_token_in_the_header_does_not_stop_signing_in_again() {
 }
 
 #[tokio::test]
-async fn a_locked_account_is_told_apart_only_with_the_right_password() {
+async fn during_a_lock_right_and_wrong_passwords_get_the_same_answer_and_count_nothing() {
+    let app = TestApp::spawn().await;
+    World::build(app.db()).await;
+    let email = email_of("client_a");
+    for _ in 1..=5 {
+        login(&app, &email, "not the password").await;
+    }
+    let failures_at_lock = failed_logins(&app, &email).await;
+    let wrong = login(&app, &email, "not the password").await;
+    let right = login(&app, &email, PASSWORD).await;
+    let unknown = login(&app, "nobody@world.example", "not the password").await;
+    assert_eq!(error_code(&right), "UNAUTHENTICATED", "{right}");
+    assert_eq!(
+        right, wrong,
+        "the right password is told apart during a lock"
+    );
+    assert_eq!(right, unknown);
+    // No guess during the lock was checked, so none was counted.
+    assert_eq!(failed_logins(&app, &email).await, failures_at_lock);
+}
+
+async fn failed_logins(app: &TestApp, email: &str) -> i32 {
+    entity::user::Entity::find()
+        .filter(entity::user::Column::Email.eq(email))
+        .one(app.db())
+        .await
+        .unwrap()
+        .unwrap()
+        .failed_login_count
+}
+
+#[tokio::test]
+async fn guesses_over_the_account_and_address_limits_are_rate_limited_before_any_hashing() {
+    let app = TestApp::spawn_with(|s| {
+        s.auth.login_rate_per_account = 3;
+        s.auth.login_rate_per_address = 5;
+        s.auth.lockout_threshold = 100;
+    })
+    .await;
+    World::build(app.db()).await;
+    let email = email_of("agent_a");
+    for attempt in 1..=3 {
+        let response = login(&app, &email, "wrong password!").await;
+        assert_eq!(
+            error_code(&response),
+            "UNAUTHENTICATED",
+            "attempt {attempt}"
+        );
+    }
+    let limited = login(&app, &email, PASSWORD).await;
+    assert_eq!(error_code(&limited), "RATE_LIMITED", "{limited}");
+    let wait = limited["errors"][0]["extensions"]["retryAfterSeconds"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no retryAfterSeconds in {limited}"));
+    assert!((1..=60).contains(&wait), "{wait}");
+    // Refused before the password was checked: the attempt was not counted as a failure.
+    assert_eq!(failed_logins(&app, &email).await, 3);
+
+    // The address counted every attempt, the refused one too: one check is left, then every
+    // account is refused from it.
+    let response = login(&app, &email_of("agent_b"), "wrong password!").await;
+    assert_eq!(error_code(&response), "UNAUTHENTICATED", "{response}");
+    let limited = login(&app, &email_of("admin"), PASSWORD).await;
+    assert_eq!(error_code(&limited), "RATE_LIMITED", "{limited}");
+    let refresh = refresh(&app, "not-a-token").await;
+    assert_eq!(error_code(&refresh), "RATE_LIMITED", "{refresh}");
+}
+
+#[tokio::test]
+async fn a_request_with_two_credential_checks_is_refused_before_any_password_is_hashed() {
+    let app = TestApp::spawn().await;
+    World::build(app.db()).await;
+    let email = email_of("agent_a");
+    let input = json!({ "email": email, "password": "wrong password!" });
+    let aliases = format!(
+        "mutation($i: AuthLoginInput!) {{ {} }}",
+        (0..101)
+            .map(|n| format!("a{n}: authLogin(input: $i) {{ accessToken }}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let fragments = "mutation($i: AuthLoginInput!) { ...Twice }
+        fragment Twice on Mutation { a: authLogin(input: $i) { accessToken } ...Once }
+        fragment Once on Mutation { b: authRefresh(input: { refreshToken: \"x\" }) { accessToken } }";
+    let one = json!({ "query": LOGIN, "variables": { "input": input } });
+    let bodies = [
+        json!([one, one]),
+        json!({ "query": aliases, "variables": { "i": input } }),
+        json!({ "query": fragments, "variables": { "i": input } }),
+        json!([one, { "query": "mutation { userPasswordChange(input: { currentPassword: \"a\", newPassword: \"bbbbbbbbbbbb\" }) { success } }" }]),
+    ];
+    for body in bodies {
+        let response = app
+            .client
+            .post(format!("{}/graphql", app.address))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(error_code(&answer), "CREDENTIAL_LIMIT", "{answer}");
+    }
+    // Nothing was checked: no failure counted, no audit row.
+    assert_eq!(failed_logins(&app, &email).await, 0);
+    let audited = audit_log::Entity::find()
+        .filter(audit_log::Column::Action.eq("auth.login_failed"))
+        .count(app.db())
+        .await
+        .unwrap();
+    assert_eq!(audited, 0);
+    // One check per request still works.
+    let single = login(&app, &email, PASSWORD).await;
+    assert!(
+        single["data"]["authLogin"]["accessToken"].is_string(),
+        "{single}"
+    );
+}
+
+#[tokio::test]
+async fn guessing_the_current_password_with_a_stolen_token_locks_the_account() {
+    let app = TestApp::spawn().await;
+    World::build(app.db()).await;
+    let email = email_of("agent_a");
+    let token = app.login(&email, PASSWORD).await;
+    let change = "mutation($current: String!) {
+        userPasswordChange(input: { currentPassword: $current, newPassword: \"a brand new password\" }) {
+            success userErrors { field code }
+        }
+    }";
+    for attempt in 1..=5 {
+        let response = app
+            .graphql_as(
+                &token,
+                change,
+                json!({ "current": format!("guess {attempt}") }),
+            )
+            .await;
+        assert_eq!(
+            response["data"]["userPasswordChange"]["userErrors"][0]["field"], "currentPassword",
+            "attempt {attempt}: {response}"
+        );
+    }
+    let user = entity::user::Entity::find()
+        .filter(entity::user::Column::Email.eq(email.as_str()))
+        .one(app.db())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(user.is_locked, "five wrong guesses lock the account");
+    // The stolen token is useless while the account is locked, and so is the right password.
+    let next = app
+        .graphql_as(&token, change, json!({ "current": PASSWORD }))
+        .await;
+    assert_eq!(error_code(&next), "UNAUTHENTICATED", "{next}");
+    let me = app.graphql_as(&token, ME, json!({})).await;
+    assert_eq!(error_code(&me), "UNAUTHENTICATED", "{me}");
+}
+
+#[tokio::test]
+async fn a_password_change_ends_every_session_at_once() {
+    let app = TestApp::spawn().await;
+    World::build(app.db()).await;
+    let email = email_of("agent_a");
+    let first = app.login(&email, PASSWORD).await;
+    let second = app.login(&email, PASSWORD).await;
+    app.change_password(&first, "a brand new password").await;
+    for token in [&first, &second] {
+        let me = app.graphql_as(token, ME, json!({})).await;
+        assert_eq!(error_code(&me), "UNAUTHENTICATED", "{me}");
+    }
+    let fresh = app.login(&email, "a brand new password").await;
+    let me = app.graphql_as(&fresh, ME, json!({})).await;
+    assert_eq!(me["data"]["me"]["email"], email.as_str(), "{me}");
+}
+
+#[tokio::test]
+async fn a_role_change_ends_the_sessions_of_that_user_only() {
     let app = TestApp::spawn().await;
     let world = World::build(app.db()).await;
-    let admin = crate::helpers::actor_of(app.db(), world.admin).await;
-    service::user::update_as(
-        app.db(),
-        &admin,
-        world.client_a,
-        service::user::UserChanges {
-            lock: Some(Some("abuse".into())),
-            ..Default::default()
-        },
-        &Default::default(),
-    )
-    .await
-    .unwrap();
-    let wrong = login(&app, &email_of("client_a"), "not the password").await;
-    let unknown = login(&app, "nobody@world.example", "not the password").await;
+    let agent = app.login(&email_of("agent_a"), PASSWORD).await;
+    let other = app.login(&email_of("agent_b"), PASSWORD).await;
+    let admin = app.login(&email_of("admin"), PASSWORD).await;
+    let demoted = app
+        .graphql_as(
+            &admin,
+            "mutation($id: ID!) { userUpdate(input: { id: $id, role: CLIENT }) { user { role } userErrors { code } } }",
+            json!({ "id": crate::helpers::gid("User", world.agent_a) }),
+        )
+        .await;
     assert_eq!(
-        wrong["errors"][0]["message"], unknown["errors"][0]["message"],
-        "{wrong}"
+        demoted["data"]["userUpdate"]["user"]["role"], "CLIENT",
+        "{demoted}"
     );
-    let right = login(&app, &email_of("client_a"), PASSWORD).await;
+    let me = app.graphql_as(&agent, ME, json!({})).await;
+    assert_eq!(error_code(&me), "UNAUTHENTICATED", "{me}");
+    let me = app.graphql_as(&other, ME, json!({})).await;
+    assert!(me["data"]["me"]["name"].is_string(), "{me}");
+}
+
+#[tokio::test]
+async fn a_sign_in_ends_after_its_maximum_age_however_often_it_is_refreshed() {
+    let app = TestApp::spawn().await;
+    let world = World::build(app.db()).await;
+    let session = login(&app, &email_of("client_a"), PASSWORD).await;
+    let token = session["data"]["authLogin"]["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let renewed = refresh(&app, &token).await;
+    let token = renewed["data"]["authRefresh"]["refreshToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{renewed}"))
+        .to_string();
+    // The login happened 91 days ago (the default maximum is 90); the tokens themselves are
+    // still within their own lifetime.
+    use sea_orm::sea_query::Expr;
+    refresh_token::Entity::update_many()
+        .col_expr(
+            refresh_token::Column::CreatedAt,
+            Expr::value(chrono::Utc::now() - chrono::Duration::days(91)),
+        )
+        .filter(refresh_token::Column::UserId.eq(world.client_a))
+        .filter(refresh_token::Column::ParentId.is_null())
+        .exec(app.db())
+        .await
+        .unwrap();
+    let refused = refresh(&app, &token).await;
+    assert_eq!(error_code(&refused), "UNAUTHENTICATED", "{refused}");
     assert!(
-        right["errors"][0]["message"]
+        refused["errors"][0]["message"]
             .as_str()
             .unwrap()
-            .contains("locked"),
-        "{right}"
+            .contains("maximum age"),
+        "{refused}"
     );
 }
 
@@ -239,13 +445,7 @@ async fn five_failures_lock_the_account_and_a_locked_user_is_refused() {
     }
     let locked = login(&app, &email, PASSWORD).await;
     assert_eq!(error_code(&locked), "UNAUTHENTICATED", "{locked}");
-    assert!(
-        locked["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("locked"),
-        "{locked}"
-    );
+    assert!(locked["data"].is_null(), "{locked}");
 
     let count = |action: &'static str| {
         audit_log::Entity::find()

@@ -287,6 +287,7 @@ async fn every_subcommand_has_help() {
         &["user", "create", "--help"][..],
         &["schema", "--help"][..],
         &["health", "--help"][..],
+        &["data-key", "rewrap", "--help"][..],
     ] {
         let mut command = helpdesk(&database);
         command.args(args);
@@ -306,10 +307,22 @@ async fn every_subcommand_has_help() {
         "DATABASE_URL",
         "REDIS_URL",
         "HELPDESK_SLOW_QUERY_MS",
+        "HELPDESK_DATA_KEY",
+        "HELPDESK_DATA_KEY_PREVIOUS",
     ] {
         assert!(
             help.contains(variable),
             "serve --help does not mention {variable}"
+        );
+    }
+    // The harness sets both secrets; help names them, never shows them.
+    for secret in [
+        crate::helpers::TEST_DATA_KEY,
+        crate::helpers::TEST_JWT_SECRET,
+    ] {
+        assert!(
+            !help.contains(secret),
+            "serve --help shows a secret:\n{help}"
         );
     }
 }

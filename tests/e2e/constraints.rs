@@ -46,6 +46,7 @@ async fn duplicate_email_in_another_letter_case_is_refused() {
         locked_until: Set(None),
         failed_login_count: Set(0),
         last_login_at: Set(None),
+        session_epoch: Set(0),
         created_at: Set(Utc::now()),
         updated_at: Set(Utc::now()),
     })

@@ -13,7 +13,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use api::config::{
-    AuthSettings, DatabaseSettings, JobSettings, RedisSettings, ServerSettings, WebhookSettings,
+    AuthSettings, DataKeySettings, DatabaseSettings, JobSettings, RedisSettings, ServerSettings,
+    WebhookSettings,
 };
 use api::{AppState, Application, Settings};
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
@@ -158,9 +159,16 @@ pub fn settings_for(database: &TestDatabase) -> Settings {
             redis_url: redis_url(),
             redis_prefix: database.redis_prefix(),
         },
+        // Tests sign in far more often than a person; the throttling tests set their own limits.
         auth: AuthSettings {
             jwt_secret: Some(TEST_JWT_SECRET.into()),
+            login_rate_per_account: 10_000,
+            login_rate_per_address: 10_000,
             ..AuthSettings::default()
+        },
+        data_key: DataKeySettings {
+            data_key: Some(TEST_DATA_KEY.into()),
+            data_key_previous: vec![],
         },
         // Test receivers listen on loopback.
         webhooks: WebhookSettings {
@@ -177,6 +185,18 @@ pub fn settings_for(database: &TestDatabase) -> Settings {
 
 /// The signing key of test servers (PostgreSQL requires one to be configured).
 pub const TEST_JWT_SECRET: &str = "test-signing-key-of-at-least-32-bytes!";
+
+/// The data key of test servers and commands (PostgreSQL requires one to be configured; the
+/// embedded default's key file has tests of its own).
+pub const TEST_DATA_KEY: &str = "ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoM=";
+
+/// The keyring test servers and commands use, for tests that write sealed values themselves.
+pub fn test_keyring() -> service::crypto::Keyring {
+    service::crypto::Keyring::new(
+        service::crypto::DataKey::from_base64(TEST_DATA_KEY).expect("the test data key"),
+        vec![],
+    )
+}
 
 pub struct TestApp {
     pub address: String,
@@ -304,6 +324,7 @@ pub fn helpdesk(database: &TestDatabase) -> tokio::process::Command {
     command
         .env("DATABASE_URL", database.url())
         .env("HELPDESK_JWT_SECRET", TEST_JWT_SECRET)
+        .env("HELPDESK_DATA_KEY", TEST_DATA_KEY)
         .current_dir(database.scratch_dir())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -545,17 +566,9 @@ pub async fn actor_of(db: &DatabaseConnection, user_id: uuid::Uuid) -> service::
         .await
         .expect("query")
         .expect("user");
-    let claims = service::auth::Claims {
-        sub: user.id,
-        role: user.role,
-        iat: 0,
-        nbf: 0,
-        exp: 0,
-        iss: String::new(),
-        aud: String::new(),
-        jti: uuid::Uuid::nil(),
-    };
-    service::auth::actor(db, &claims).await.expect("actor")
+    service::auth::actor_for_user(db, user.id)
+        .await
+        .expect("actor")
 }
 
 /// A global ID as the API shows it.
@@ -577,6 +590,36 @@ impl TestApp {
             .as_str()
             .unwrap_or_else(|| panic!("login as {email} failed: {response}"))
             .to_string()
+    }
+
+    /// Changes the password of the user behind `token` from [`PASSWORD`] to `new_password`.
+    pub async fn change_password(&self, token: &str, new_password: &str) {
+        let changed = self
+            .graphql_as(
+                token,
+                "mutation($current: String!, $new: String!) { userPasswordChange(input: { currentPassword: $current, newPassword: $new }) { success } }",
+                json!({ "current": PASSWORD, "new": new_password }),
+            )
+            .await;
+        assert_eq!(
+            changed["data"]["userPasswordChange"]["success"], true,
+            "{changed}"
+        );
+    }
+
+    /// Writes a comment (an internal note when `internal`) on a ticket, given its global id.
+    pub async fn comment_as(&self, token: &str, ticket: &str, body: &str, internal: bool) {
+        let response = self
+            .graphql_as(
+                token,
+                "mutation($input: CommentCreateInput!) { commentCreate(input: $input) { comment { id } } }",
+                json!({ "input": { "ticketId": ticket, "body": body, "internal": internal } }),
+            )
+            .await;
+        assert!(
+            response["data"]["commentCreate"]["comment"]["id"].is_string(),
+            "{response}"
+        );
     }
 
     /// POSTs a GraphQL operation with a bearer token.

@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::helpers::{
     PASSWORD, RunningServer, TestApp, TestDatabase, World, actor_of, email_of, gid, helpdesk,
+    test_keyring,
 };
 use crate::subscriptions::{connected, next, send};
 
@@ -352,6 +353,7 @@ async fn webhook_for(
         UrlPolicy {
             allow_private: true,
         },
+        &test_keyring(),
     )
     .await
     .unwrap()
@@ -390,6 +392,7 @@ fn deliverer() -> Deliverer {
             allow_private: true,
         },
         Duration::from_secs(5),
+        Arc::new(test_keyring()),
     )
 }
 
@@ -541,7 +544,11 @@ async fn webhooks_to_internal_addresses_are_refused_at_registration_and_at_deliv
     // An endpoint registered where private addresses were allowed is still refused by a
     // server that does not allow them, for an IP literal and for a name.
     let db = app.db();
-    let strict = Deliverer::new(UrlPolicy::default(), Duration::from_secs(5));
+    let strict = Deliverer::new(
+        UrlPolicy::default(),
+        Duration::from_secs(5),
+        Arc::new(test_keyring()),
+    );
     for url in [
         receiver.url.clone(),
         format!("http://localhost:{}/hook", receiver.port),
@@ -656,4 +663,433 @@ async fn a_delivery_cut_short_by_a_crash_is_sent_after_the_restart_with_the_same
     assert_eq!(event["id"], comment_event.to_string(), "{message}");
     assert_eq!(event["comment"]["body"], "Before the crash");
     assert!(second.terminate().await.success());
+}
+
+/// A data key made from one repeated byte (base64 of 32 bytes).
+fn data_key(byte: u8) -> String {
+    base64::engine::general_purpose::STANDARD.encode([byte; 32])
+}
+
+fn key_id(key: &str) -> String {
+    service::crypto::DataKey::from_base64(key)
+        .unwrap()
+        .id()
+        .to_string()
+}
+
+/// A stored value gives nothing of `secret` away: neither the text, nor its key, nor base64 of
+/// either.
+fn assert_sealed(stored: &str, secret: &str) {
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let key = secret.strip_prefix("whsec_").unwrap();
+    let key_bytes = base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .unwrap();
+    assert!(stored.starts_with("v1:"), "{stored}");
+    for leak in [
+        secret.to_string(),
+        key.to_string(),
+        b64(secret.as_bytes()),
+        b64(&key_bytes),
+        // base64 of the key without padding, and any long stretch of it
+        key[..20].to_string(),
+    ] {
+        assert!(!stored.contains(&leak), "{stored} contains {leak}");
+    }
+}
+
+#[tokio::test]
+async fn webhook_secrets_are_stored_sealed_and_bound_to_their_row() {
+    let app = TestApp::spawn().await;
+    World::build(app.db()).await;
+    let admin = app.login(&email_of("admin"), PASSWORD).await;
+    let created = create_webhook(&app, &admin, json!({ "url": "http://127.0.0.1:9/hook" })).await;
+    let secret = created["data"]["webhookCreate"]["secret"]
+        .as_str()
+        .expect("the secret, once")
+        .to_string();
+    let id = created["data"]["webhookCreate"]["webhook"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rotated = app
+        .graphql_as(
+            &admin,
+            "mutation($id: ID!) { webhookRotateSecret(id: $id) { secret } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let new_secret = rotated["data"]["webhookRotateSecret"]["secret"]
+        .as_str()
+        .expect("the new secret")
+        .to_string();
+
+    // The row itself, as the database holds it.
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = app.db();
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT secret, previous_secret FROM webhooks",
+        ))
+        .await
+        .unwrap()
+        .expect("the webhook row");
+    let stored: String = row.try_get("", "secret").unwrap();
+    let previous: String = row.try_get("", "previous_secret").unwrap();
+    let test_key = key_id(crate::helpers::TEST_DATA_KEY);
+    assert!(stored.starts_with(&format!("v1:{test_key}:")), "{stored}");
+    assert!(
+        previous.starts_with(&format!("v1:{test_key}:")),
+        "{previous}"
+    );
+    for value in [&stored, &previous] {
+        assert_sealed(value, &secret);
+        assert_sealed(value, &new_secret);
+    }
+
+    // Copied to another column (or row), a sealed value does not open.
+    let mut hook = {
+        use sea_orm::EntityTrait;
+        entity::webhook::Entity::find()
+            .one(db)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let keyring = crate::helpers::test_keyring();
+    assert_eq!(
+        service::webhook::secret::current(&keyring, &hook).unwrap(),
+        new_secret
+    );
+    hook.secret = previous.clone();
+    assert!(service::webhook::secret::current(&keyring, &hook).is_err());
+    // Nothing reads them back through the API.
+    let shown = app
+        .graphql_as(&admin, "{ webhooks { id url } }", json!({}))
+        .await
+        .to_string();
+    assert!(
+        !shown.contains(&new_secret) && !shown.contains(&stored),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn the_previous_secret_signs_during_the_overlap_and_is_erased_when_it_ends() {
+    use service::webhook::secret::signing;
+    let (_database, db, world) = quiet_database().await;
+    let keyring = crate::helpers::test_keyring();
+    let hook = webhook_to(&db, &world, "http://127.0.0.1:9/hook").await;
+    let admin = actor_of(&db, world.admin).await;
+    let (rotated, _) = service::webhook::rotate_secret(&db, &admin, hook.id, &keyring)
+        .await
+        .unwrap();
+    let until = rotated.previous_secret_expires_at.expect("an overlap");
+    assert!(
+        signing(&keyring, &rotated, until - chrono::Duration::minutes(1))
+            .unwrap()
+            .previous
+            .is_some()
+    );
+    assert!(
+        signing(&keyring, &rotated, until)
+            .unwrap()
+            .previous
+            .is_none()
+    );
+
+    // During the overlap the retention job keeps it.
+    let before = service::jobs::retention(&db, until - chrono::Duration::minutes(1), 365)
+        .await
+        .unwrap();
+    assert_eq!(before.previous_secrets, 0);
+    assert!(webhook(&db, hook.id).await.previous_secret.is_some());
+    // After it, the secret is gone from the row, not only unused.
+    let after = service::jobs::retention(&db, until, 365).await.unwrap();
+    assert_eq!(after.previous_secrets, 1);
+    let row = webhook(&db, hook.id).await;
+    assert_eq!(row.previous_secret, None);
+    assert_eq!(row.previous_secret_expires_at, None);
+    assert_eq!(row.secret, rotated.secret, "the current secret stays");
+}
+
+#[tokio::test]
+async fn secrets_stored_in_plain_text_are_sealed_at_start_and_deliveries_still_verify() {
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    let (database, db, world) = quiet_database().await;
+    let mut receiver = Receiver::start(ok()).await;
+    let hook = webhook_to(&db, &world, &receiver.url).await;
+    // As a version before sealing stored them.
+    let (current, previous) = (
+        service::webhook::new_secret(),
+        service::webhook::new_secret(),
+    );
+    entity::webhook::Entity::update(entity::webhook::ActiveModel {
+        id: sea_orm::ActiveValue::Unchanged(hook.id),
+        secret: Set(current.clone()),
+        previous_secret: Set(Some(previous.clone())),
+        previous_secret_expires_at: Set(Some(Utc::now() + chrono::Duration::hours(1))),
+        ..Default::default()
+    })
+    .exec(&db)
+    .await
+    .unwrap();
+
+    let started = api::Application::build(crate::helpers::settings_for(&database))
+        .await
+        .expect("starts");
+    drop(started);
+    let sealed = webhook(&db, hook.id).await;
+    assert_sealed(&sealed.secret, &current);
+    assert_sealed(sealed.previous_secret.as_deref().unwrap(), &previous);
+    // A second start changes nothing.
+    drop(
+        api::Application::build(crate::helpers::settings_for(&database))
+            .await
+            .expect("starts again"),
+    );
+    assert_eq!(webhook(&db, hook.id).await, sealed);
+
+    ping(&db, &world, &hook).await;
+    assert_eq!(deliverer().run_due(&db, Utc::now(), 10).await.unwrap(), 1);
+    let received = receiver.next().await;
+    assert!(verify(&current, &received), "{received:?}");
+    assert!(verify(&previous, &received), "{received:?}");
+}
+
+#[tokio::test]
+async fn rewrap_seals_under_the_new_key_and_a_server_with_only_that_key_delivers() {
+    let (database, db, world) = quiet_database().await;
+    let mut receiver = Receiver::start(ok()).await;
+    let hook = webhook_to(&db, &world, &receiver.url).await;
+    let keyring = crate::helpers::test_keyring();
+    let admin = actor_of(&db, world.admin).await;
+    let old_secret = service::webhook::secret::current(&keyring, &hook).unwrap();
+    let (_, new_secret) = service::webhook::rotate_secret(&db, &admin, hook.id, &keyring)
+        .await
+        .unwrap();
+    let (old_key, new_key) = (crate::helpers::TEST_DATA_KEY.to_string(), data_key(7));
+    let rewrap = |current: &str, previous: &str| {
+        let mut command = helpdesk(&database);
+        command
+            .args(["data-key", "rewrap"])
+            .env("HELPDESK_DATA_KEY", current)
+            .env("HELPDESK_DATA_KEY_PREVIOUS", previous);
+        crate::helpers::run(command, None)
+    };
+
+    let done = rewrap(&new_key, &old_key).await;
+    assert_eq!(done.code, Some(0), "{}{}", done.stdout, done.stderr);
+    assert!(
+        done.stdout.contains(&format!(
+            "1 webhook endpoint(s) again under data key {}",
+            key_id(&new_key)
+        )),
+        "{}",
+        done.stdout
+    );
+    let row = webhook(&db, hook.id).await;
+    for stored in [&row.secret, row.previous_secret.as_ref().unwrap()] {
+        assert!(
+            stored.starts_with(&format!("v1:{}:", key_id(&new_key))),
+            "{stored}"
+        );
+        assert_sealed(stored, &old_secret);
+        assert_sealed(stored, &new_secret);
+    }
+    // Without the key that sealed them now, a rewrap changes nothing and says which key it
+    // misses, never a key or a secret.
+    let refused = rewrap(&old_key, "").await;
+    assert_eq!(refused.code, Some(1), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("nothing changed"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains(&key_id(&new_key)),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(webhook(&db, hook.id).await, row);
+
+    let serve = |key: &str| {
+        let mut command = helpdesk(&database);
+        command
+            .args(["serve", "--no-demo"])
+            .env("HELPDESK_ADDR", "127.0.0.1:0")
+            .env("HELPDESK_WEBHOOK_ALLOW_PRIVATE", "true")
+            .env("HELPDESK_DATA_KEY", key);
+        command
+    };
+    // A server with a key that does not open them refuses to start, in one line.
+    let wrong = crate::helpers::run(serve(&old_key), None).await;
+    assert_eq!(wrong.code, Some(1), "{}", wrong.stderr);
+    let last = wrong.stderr.lines().last().unwrap_or_default();
+    assert!(last.starts_with("error: "), "{}", wrong.stderr);
+    assert!(last.contains("cannot be opened"), "{last}");
+    assert!(last.contains(&key_id(&new_key)), "{last}");
+    for leak in [&old_key, &new_key, &old_secret, &new_secret] {
+        assert!(!wrong.stderr.contains(leak.as_str()), "{}", wrong.stderr);
+        assert!(!wrong.stdout.contains(leak.as_str()), "{}", wrong.stdout);
+    }
+
+    // With only the new key, deliveries verify under both secrets of the overlap.
+    let server = RunningServer::start(serve(&new_key)).await;
+    ping(&db, &world, &hook).await;
+    let received = receiver.next().await;
+    assert!(verify(&new_secret, &received), "{received:?}");
+    assert!(verify(&old_secret, &received), "{received:?}");
+    assert!(server.terminate().await.success());
+}
+
+#[tokio::test]
+async fn without_a_data_key_postgresql_refuses_and_sqlite_keeps_one_in_a_file() {
+    let database = TestDatabase::create().await;
+    // A key that is not 32 bytes of base64 is refused, in one line naming the variable.
+    for bad in ["short", "not base64 at all!", &data_key(1)[..20]] {
+        let mut command = helpdesk(&database);
+        command
+            .args(["serve", "--no-demo"])
+            .env("HELPDESK_ADDR", "127.0.0.1:0")
+            .env("HELPDESK_DATA_KEY", bad);
+        let output = crate::helpers::run(command, None).await;
+        assert_eq!(output.code, Some(1), "{bad}: {}", output.stderr);
+        assert_eq!(output.stderr.lines().count(), 1, "{}", output.stderr);
+        assert!(
+            output.stderr.starts_with("error: HELPDESK_DATA_KEY "),
+            "{}",
+            output.stderr
+        );
+    }
+    let mut command = helpdesk(&database);
+    command
+        .args(["serve", "--no-demo"])
+        .env("HELPDESK_ADDR", "127.0.0.1:0")
+        .env_remove("HELPDESK_DATA_KEY");
+    if database.is_postgres() {
+        let output = crate::helpers::run(command, None).await;
+        assert_eq!(output.code, Some(1), "{}", output.stderr);
+        assert_eq!(output.stderr.lines().count(), 1, "{}", output.stderr);
+        assert!(
+            output
+                .stderr
+                .contains("HELPDESK_DATA_KEY is required on PostgreSQL"),
+            "{}",
+            output.stderr
+        );
+        return;
+    }
+    // SQLite: a key file beside the database, owner-only, reused on the next start.
+    let file = database.scratch_dir().join("helpdesk.db.key");
+    let first = RunningServer::start(command).await;
+    // Served a request: its SIGTERM handler is in place.
+    let alive = reqwest::get(format!("{}/healthz", first.address))
+        .await
+        .unwrap();
+    assert!(alive.status().is_success());
+    assert!(first.terminate().await.success());
+    let key = std::fs::read_to_string(&file).expect("a key file beside the database");
+    assert!(service::crypto::DataKey::from_base64(&key).is_ok(), "{key}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
+    let mut again = helpdesk(&database);
+    again
+        .args(["data-key", "rewrap"])
+        .env_remove("HELPDESK_DATA_KEY")
+        .env("RUST_LOG", "warn")
+        .env("NO_COLOR", "1");
+    let output = crate::helpers::run(again, None).await;
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    assert!(
+        output.stderr.contains("helpdesk.db.key"),
+        "{}",
+        output.stderr
+    );
+    assert!(output.stderr.contains("back it up"), "{}", output.stderr);
+    assert!(!output.stderr.contains(key.trim()), "{}", output.stderr);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), key, "reused");
+}
+
+#[tokio::test]
+async fn after_a_lost_key_rewrap_can_replace_the_unreadable_secrets_and_disable_their_endpoints() {
+    let (database, db, world) = quiet_database().await;
+    let hook = webhook_to(&db, &world, "http://127.0.0.1:9/hook").await;
+    // Sealed with the test key, which is now lost: only a new one is configured.
+    let new_key = data_key(9);
+    let mut command = helpdesk(&database);
+    command
+        .args(["data-key", "rewrap", "--replace-unreadable"])
+        .env("HELPDESK_DATA_KEY", &new_key);
+    let output = crate::helpers::run(command, None).await;
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    assert!(
+        output
+            .stdout
+            .contains("replaced the unreadable secrets of 1 endpoint(s)"),
+        "{}",
+        output.stdout
+    );
+    let row = webhook(&db, hook.id).await;
+    assert!(!row.enabled);
+    assert!(
+        row.disabled_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("rotate the secret")),
+        "{row:?}"
+    );
+    assert!(
+        row.secret.starts_with(&format!("v1:{}:", key_id(&new_key))),
+        "{}",
+        row.secret
+    );
+    assert_eq!(row.previous_secret, None);
+    // An administrator rotates it under the new key and gets a secret that signs.
+    let keyring = service::crypto::Keyring::new(
+        service::crypto::DataKey::from_base64(&new_key).unwrap(),
+        vec![],
+    );
+    let admin = actor_of(&db, world.admin).await;
+    let (_, secret) = service::webhook::rotate_secret(&db, &admin, hook.id, &keyring)
+        .await
+        .unwrap();
+    assert!(secret.starts_with("whsec_"));
+}
+
+#[tokio::test]
+async fn a_worker_without_the_key_sends_nothing_and_records_why_without_the_secret() {
+    let (_database, db, world) = quiet_database().await;
+    let mut receiver = Receiver::start(ok()).await;
+    let hook = webhook_to(&db, &world, &receiver.url).await;
+    let secret = service::webhook::secret::current(&crate::helpers::test_keyring(), &hook).unwrap();
+    let other_key = data_key(11);
+    let keyless = Deliverer::new(
+        UrlPolicy {
+            allow_private: true,
+        },
+        Duration::from_secs(5),
+        Arc::new(service::crypto::Keyring::new(
+            service::crypto::DataKey::from_base64(&other_key).unwrap(),
+            vec![],
+        )),
+    );
+    let id = ping(&db, &world, &hook).await;
+    assert_eq!(keyless.run_due(&db, Utc::now(), 10).await.unwrap(), 1);
+    let failed = delivery(&db, id).await;
+    let error = failed.error.clone().unwrap_or_default();
+    assert!(error.contains("cannot open the signing secret"), "{error}");
+    assert!(
+        error.contains(&key_id(crate::helpers::TEST_DATA_KEY)),
+        "{error}"
+    );
+    for leak in [secret.as_str(), crate::helpers::TEST_DATA_KEY, &other_key] {
+        assert!(!error.contains(leak), "{error}");
+    }
+    assert_eq!(failed.status, "PENDING", "retried once the key is there");
+    assert!(receiver.nothing_yet(), "nothing was sent unsigned");
 }

@@ -33,6 +33,10 @@ const BATCH: u64 = 200;
 /// As many as one worker sends at once, so each claimed delivery is sent within its lease.
 const DELIVERY_BATCH: u64 = service::webhook::deliver::CONCURRENCY as u64;
 const POLL: Duration = Duration::from_secs(1);
+/// Ended sessions waiting for slow sockets; a socket that falls behind re-checks its account.
+const SESSIONS_CAPACITY: usize = 256;
+/// The key of a fan-out message naming a user whose sessions ended.
+const SESSIONS_ENDED: &str = "sessionsEnded";
 const RECONNECT: Duration = Duration::from_secs(1);
 
 pub type Event = Arc<outbox_event::Model>;
@@ -41,6 +45,9 @@ pub type Event = Arc<outbox_event::Model>;
 #[derive(Clone)]
 pub struct EventBus {
     sender: broadcast::Sender<Event>,
+    /// Users whose sessions just ended (password change, lock, role change): their sockets
+    /// close. Fanned out through Redis like events, so every replica's sockets hear it.
+    sessions: broadcast::Sender<uuid::Uuid>,
     wake: Arc<Notify>,
     /// Wakes the webhook worker.
     deliveries: Arc<Notify>,
@@ -111,8 +118,10 @@ type Failure = Box<dyn std::error::Error + Send + Sync>;
 impl EventBus {
     pub fn new(metrics: Arc<Metrics>, fanout: Option<Fanout>) -> Self {
         let (sender, _) = broadcast::channel(BUS_CAPACITY);
+        let (sessions, _) = broadcast::channel(SESSIONS_CAPACITY);
         Self {
             sender,
+            sessions,
             wake: Arc::new(Notify::new()),
             deliveries: Arc::new(Notify::new()),
             fanout: fanout.map(Arc::new),
@@ -126,6 +135,32 @@ impl EventBus {
             receiver: self.sender.subscribe(),
             metrics: self.metrics.clone(),
         }
+    }
+
+    /// Tells every socket of `user_id`, on every replica, that the user's sessions ended; each
+    /// re-reads the account and closes with 4403 when its token's session is over.
+    pub async fn end_sessions(&self, user_id: uuid::Uuid) {
+        if let Some(fanout) = &self.fanout {
+            let message = serde_json::json!({ SESSIONS_ENDED: user_id }).to_string();
+            let published: redis::RedisResult<()> = redis::cmd("PUBLISH")
+                .arg(&fanout.channel)
+                .arg(message)
+                .query_async(&mut fanout.publisher.clone())
+                .await;
+            match published {
+                Ok(()) => return,
+                Err(err) => tracing::warn!(
+                    error = %err,
+                    "cannot tell other replicas that sessions ended; their sockets close at the next event or token expiry"
+                ),
+            }
+        }
+        let _ = self.sessions.send(user_id);
+    }
+
+    /// Listens for ended sessions.
+    pub fn sessions_ended(&self) -> broadcast::Receiver<uuid::Uuid> {
+        self.sessions.subscribe()
     }
 
     /// Asks the relay to look at the log now.
@@ -164,7 +199,8 @@ impl EventBus {
     pub async fn run(self, db: DatabaseConnection) {
         let listener = self.fanout.clone().map(|fanout| {
             let sender = self.sender.clone();
-            tokio::spawn(listen(fanout, sender))
+            let sessions = self.sessions.clone();
+            tokio::spawn(listen(fanout, sender, sessions))
         });
         struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
         impl Drop for AbortOnDrop {
@@ -249,7 +285,11 @@ where
 }
 
 /// Forwards the Redis channel into the in-process bus, reconnecting when the connection drops.
-async fn listen(fanout: Arc<Fanout>, sender: broadcast::Sender<Event>) {
+async fn listen(
+    fanout: Arc<Fanout>,
+    sender: broadcast::Sender<Event>,
+    sessions: broadcast::Sender<uuid::Uuid>,
+) {
     let mut pubsub = fanout.first.lock().await.take();
     loop {
         let mut current = match pubsub.take() {
@@ -268,17 +308,16 @@ async fn listen(fanout: Arc<Fanout>, sender: broadcast::Sender<Event>) {
         };
         let mut messages = current.on_message();
         while let Some(message) = messages.next().await {
-            let event = message
-                .get_payload::<String>()
+            let text = message.get_payload::<String>().unwrap_or_default();
+            if let Ok(event) = serde_json::from_str::<outbox_event::Model>(&text) {
+                let _ = sender.send(Arc::new(event));
+            } else if let Some(user_id) = serde_json::from_str::<serde_json::Value>(&text)
                 .ok()
-                .and_then(|text| serde_json::from_str::<outbox_event::Model>(&text).ok());
-            match event {
-                Some(event) => {
-                    let _ = sender.send(Arc::new(event));
-                }
-                None => {
-                    tracing::warn!("ignoring a message on the event channel that is not an event")
-                }
+                .and_then(|v| v.get(SESSIONS_ENDED)?.as_str()?.parse::<uuid::Uuid>().ok())
+            {
+                let _ = sessions.send(user_id);
+            } else {
+                tracing::warn!("ignoring a message on the event channel that is not an event");
             }
         }
         tracing::warn!(

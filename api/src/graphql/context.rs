@@ -15,24 +15,29 @@ use super::loader::Loaders;
 /// `authLogin` and `authRefresh` still work — a client whose token expired needs exactly those.
 /// Signing in sets the viewer for the rest of the request, so the `AuthPayload` is answered
 /// as the user who just signed in.
-#[derive(Default)]
+///
+/// Clones share one actor: the loaders of a request hold a clone, and on a subscription socket
+/// each push first replaces the actor with the account as it is now, so a push is resolved
+/// (comments, counts, tickets) with current access, not with the access the socket had when
+/// it connected.
+#[derive(Default, Clone)]
 pub struct Viewer {
-    actor: std::sync::RwLock<Option<Actor>>,
-    refused: Option<String>,
+    actor: Arc<std::sync::RwLock<Option<Actor>>>,
+    refused: Option<Arc<str>>,
 }
 
 impl Viewer {
     pub fn signed_in(actor: Option<Actor>) -> Self {
         Self {
-            actor: std::sync::RwLock::new(actor),
+            actor: Arc::new(std::sync::RwLock::new(actor)),
             refused: None,
         }
     }
 
     pub fn refused(reason: String) -> Self {
         Self {
-            actor: std::sync::RwLock::new(None),
-            refused: Some(reason),
+            actor: Arc::new(std::sync::RwLock::new(None)),
+            refused: Some(reason.into()),
         }
     }
 
@@ -52,7 +57,7 @@ pub fn actor(ctx: &Context<'_>) -> async_graphql::Result<Actor> {
         return Ok(actor);
     }
     let message = viewer
-        .and_then(|v| v.refused.clone())
+        .and_then(|v| v.refused.as_deref().map(str::to_string))
         .unwrap_or_else(|| "sign in first: send `Authorization: Bearer <access token>`".into());
     Err(async_graphql::Error::new(message).extend_with(|_, ext| ext.set("code", "UNAUTHENTICATED")))
 }

@@ -22,10 +22,14 @@ pub fn gql_ref(err: &service::Error) -> Error {
         err.to_string()
     };
     let field = err.field();
+    let retry_after = err.retry_after_seconds();
     Error::new(message).extend_with(|_, ext| {
         ext.set("code", code);
         if let Some(field) = field {
             ext.set("field", field);
+        }
+        if let Some(seconds) = retry_after {
+            ext.set("retryAfterSeconds", seconds);
         }
     })
 }

@@ -10,6 +10,7 @@ use service::auth::Auth;
 
 use super::extension::limits::{DocumentLimits, Limits};
 use super::extension::metrics::OperationMetrics;
+use super::extension::response_size::ResponseSize;
 use super::mutation::MutationRoot;
 use super::query::QueryRoot;
 use super::subscription::SubscriptionRoot;
@@ -38,9 +39,18 @@ pub struct SchemaOptions {
     pub max_complexity: usize,
     /// Where webhooks may point.
     pub webhook_policy: service::webhook::UrlPolicy,
+    /// Seals webhook secrets; managing webhooks is an internal error without it.
+    pub keyring: Option<Arc<service::crypto::Keyring>>,
     /// The statistics cache; an in-process one when not given.
     pub stats_cache: Option<Arc<service::stats::cache::StatsCache>>,
     pub stats_push_interval: crate::graphql::subscription::StatsPushInterval,
+    /// Largest response, in bytes, before execution is abandoned.
+    pub max_response_bytes: usize,
+    /// Subscriptions catching up from the log at once.
+    pub max_concurrent_replays: usize,
+    /// Test builds: the field whose resolver panics.
+    #[cfg(feature = "test-hooks")]
+    pub panic_in_field: Option<String>,
 }
 
 impl Default for SchemaOptions {
@@ -50,8 +60,13 @@ impl Default for SchemaOptions {
             limits: Limits::default(),
             max_complexity: 20_000,
             webhook_policy: Default::default(),
+            keyring: None,
             stats_cache: None,
             stats_push_interval: Default::default(),
+            max_response_bytes: 16 * 1024 * 1024,
+            max_concurrent_replays: 8,
+            #[cfg(feature = "test-hooks")]
+            panic_in_field: None,
         }
     }
 }
@@ -74,6 +89,7 @@ pub fn build_schema(
         .extension(Tracing)
         .extension(OperationMetrics::new(metrics))
         .extension(DocumentLimits(options.limits))
+        .extension(ResponseSize::new(options.max_response_bytes))
         .limit_depth(options.limits.max_depth as usize)
         .limit_complexity(options.max_complexity)
         .limit_directives(options.limits.max_directives as usize)
@@ -82,7 +98,17 @@ pub fn build_schema(
         .data(bus)
         .data(options.webhook_policy)
         .data(stats_cache)
-        .data(options.stats_push_interval);
+        .data(options.stats_push_interval)
+        .data(crate::graphql::subscription::ReplayPermits::new(
+            options.max_concurrent_replays,
+        ));
+    if let Some(keyring) = options.keyring {
+        builder = builder.data(keyring);
+    }
+    #[cfg(feature = "test-hooks")]
+    if let Some(field) = options.panic_in_field {
+        builder = builder.extension(super::extension::panic_probe::PanicProbe(field));
+    }
     if !options.introspection {
         builder = builder.disable_introspection().disable_suggestions();
     }

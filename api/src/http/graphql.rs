@@ -180,12 +180,26 @@ async fn run(
         }
     };
     let client = ClientInfo {
-        ip: Some(client_ip(headers, peer, state.trust_forwarded_for())),
+        ip: Some(state.forwarded_for().client_ip(headers, peer).to_string()),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
     };
+    // Each credential field hashes a password (or a token): one per HTTP request, batch and
+    // aliases included, so a single POST can be neither a guessing tool nor a CPU sink.
+    let checks: usize = requests.iter().map(credential_checks).sum();
+    if checks > MAX_CREDENTIAL_CHECKS {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "CREDENTIAL_LIMIT",
+            &format!(
+                "a request may check credentials at most once ({} in this one); send sign-ins separately",
+                checks
+            ),
+            media,
+        );
+    }
     let mut responses = Vec::with_capacity(requests.len());
     for request in requests {
         if request.query.len() > MAX_DOCUMENT_BYTES {
@@ -198,11 +212,11 @@ async fn run(
             )]));
             continue;
         }
-        let loaders = Loaders::new(state.db(), actor.as_ref());
         let viewer = match &refused {
             Some(reason) => Viewer::refused(reason.clone()),
             None => Viewer::signed_in(actor.clone()),
         };
+        let loaders = Loaders::new(state.db(), &viewer);
         let request = request.data(viewer).data(loaders).data(client.clone());
         let mut response = state.schema().execute(request).await;
         for error in &mut response.errors {
@@ -234,6 +248,73 @@ async fn run(
             )
         }
     }
+}
+
+/// Fields that check a password or a token: at most [`MAX_CREDENTIAL_CHECKS`] per request.
+const CREDENTIAL_FIELDS: &[&str] = &["authLogin", "authRefresh", "userPasswordChange"];
+const MAX_CREDENTIAL_CHECKS: usize = 1;
+
+/// How many credential fields the operation `request` would run holds, counting aliases and
+/// fields reached through fragments. A document that does not parse counts 0: it runs nothing.
+fn credential_checks(request: &Request) -> usize {
+    use async_graphql::parser::types::{DocumentOperations, Selection, SelectionSet};
+    if !CREDENTIAL_FIELDS
+        .iter()
+        .any(|name| request.query.contains(name))
+    {
+        return 0;
+    }
+    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+        return 0;
+    };
+    fn count<'a>(
+        set: &'a SelectionSet,
+        document: &'a async_graphql::parser::types::ExecutableDocument,
+        visited: &mut Vec<&'a str>,
+    ) -> usize {
+        set.items
+            .iter()
+            .map(|item| match &item.node {
+                Selection::Field(field) => {
+                    usize::from(CREDENTIAL_FIELDS.contains(&field.node.name.node.as_str()))
+                }
+                Selection::InlineFragment(fragment) => {
+                    count(&fragment.node.selection_set.node, document, visited)
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.as_str();
+                    if visited.contains(&name) {
+                        return 0;
+                    }
+                    visited.push(name);
+                    document.fragments.get(name).map_or(0, |fragment| {
+                        count(&fragment.node.selection_set.node, document, visited)
+                    })
+                }
+            })
+            .sum()
+    }
+    let operations: Vec<_> = match &document.operations {
+        DocumentOperations::Single(operation) => vec![operation],
+        DocumentOperations::Multiple(operations) => match &request.operation_name {
+            Some(name) => operations
+                .iter()
+                .filter(|(n, _)| n.as_str() == name)
+                .map(|(_, operation)| operation)
+                .collect(),
+            None => operations.values().collect(),
+        },
+    };
+    operations
+        .into_iter()
+        .map(|operation| {
+            count(
+                &operation.node.selection_set.node,
+                &document,
+                &mut Vec::new(),
+            )
+        })
+        .sum()
 }
 
 /// 400 for a document that did not parse, 422 for one that failed validation or a limit
@@ -312,21 +393,6 @@ async fn viewer(
     let claims = state.auth().verify_access_token(token)?;
     let actor = service::auth::actor(state.db(), &claims).await?;
     Ok(Some(actor))
-}
-
-/// The client's address: the peer's, or — behind a trusted proxy — the first
-/// `X-Forwarded-For` hop.
-fn client_ip(headers: &HeaderMap, peer: SocketAddr, trust_forwarded_for: bool) -> String {
-    if !trust_forwarded_for {
-        return peer.ip().to_string();
-    }
-    headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|ip| ip.trim().to_string())
-        .filter(|ip| !ip.is_empty())
-        .unwrap_or_else(|| peer.ip().to_string())
 }
 
 /// Gives every error an `extensions.code`. Resolver errors carry theirs already; what is left

@@ -2,6 +2,7 @@
 
 mod browser;
 mod graphiql;
+pub mod client_addr;
 mod graphql;
 mod health;
 mod metrics;
@@ -12,7 +13,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -42,13 +43,19 @@ pub(crate) fn bearer(value: &str) -> Option<&str> {
 
 pub fn router(state: AppState) -> Router {
     let request_id = axum::http::HeaderName::from_static("x-request-id");
-    Router::new()
+    let mut routes = Router::new()
         .route("/graphql", get(graphql_get).post(graphql::post))
         .route("/graphql/ws", get(ws::upgrade))
         .route("/graphql/assets/{hash}/{name}", get(graphiql::asset))
         .route("/healthz", get(health::alive))
-        .route("/readyz", get(health::ready))
-        .route("/metrics", get(metrics::render))
+        .route("/readyz", get(health::ready));
+    // With a listener of its own (on an address only the scraper reaches), `/metrics` is not
+    // served to the clients of the API.
+    if !state.separate_metrics() {
+        routes = routes.route("/metrics", get(metrics::render));
+    }
+    routes
+        .layer(middleware::from_fn(catch_panics))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,
@@ -87,6 +94,61 @@ pub fn router(state: AppState) -> Router {
             browser::cors,
         ))
         .layer(middleware::from_fn(browser::security_headers))
+        .with_state(state)
+}
+
+/// A panic while handling a request becomes `INTERNAL` with the request id (and a log line
+/// with the panic's message), never a reset connection. tower-http's `CatchPanicLayer` would
+/// do the catching, but its handler does not see the request, so it cannot name the request id.
+async fn catch_panics(req: Request, next: Next) -> Response {
+    use futures_util::FutureExt;
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    match std::panic::AssertUnwindSafe(next.run(req))
+        .catch_unwind()
+        .await
+    {
+        Ok(response) => response,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".into());
+            tracing::error!(request_id, panic = %message, "a request handler panicked");
+            let body = serde_json::json!({
+                "errors": [{
+                    "message": "internal error",
+                    "extensions": { "code": "INTERNAL", "requestId": request_id },
+                }]
+            });
+            let mut response = (
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                body.to_string(),
+            )
+                .into_response();
+            response.headers_mut().insert(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+    }
+}
+
+/// The metrics listener's router, when `HELPDESK_METRICS_ADDR` gives `/metrics` an address of
+/// its own: that and nothing else.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::render))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
         .with_state(state)
 }
 

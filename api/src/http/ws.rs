@@ -9,7 +9,9 @@
 //! - no `connection_init` within 3 s: 4408; a missing or bad token: 4403; a subscription
 //!   before the handshake: 4401; a second `connection_init`: 4429; an operation id already in
 //!   use: 4409; anything that is not a protocol message: 4400;
-//! - the access token expires: 4403 (the client signs in again and reconnects);
+//! - the access token expires, or the user's sessions end (password change, lock, role change):
+//!   4403 (the client signs in again and reconnects);
+//! - more sockets than allowed from one client address or for one user: 4429;
 //! - the server stops: 1012, and the server waits for the socket to close.
 //!
 //! A socket holds at most [`MAX_SUBSCRIPTIONS`] operations; one more is answered with an
@@ -35,7 +37,7 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::graphql::context::Viewer;
 use crate::graphql::loader::Loaders;
-use crate::state::AppState;
+use crate::state::{AppState, SocketOwner};
 
 /// Operations one socket may run at once.
 pub const MAX_SUBSCRIPTIONS: usize = 20;
@@ -71,6 +73,15 @@ pub async fn upgrade(State(state): State<AppState>, request: Request) -> Respons
         Err(refused) => return refused.into_response(),
     };
     let legacy = is_legacy(&parts.headers);
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0)
+        .unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+    let address = state
+        .forwarded_for()
+        .client_ip(&parts.headers, peer)
+        .to_string();
     let header_token = parts
         .headers
         .get(axum::http::header::AUTHORIZATION)
@@ -92,6 +103,7 @@ pub async fn upgrade(State(state): State<AppState>, request: Request) -> Respons
                     protocol,
                     legacy,
                     header_token,
+                    address,
                 },
                 socket,
             )
@@ -124,11 +136,17 @@ struct Client {
     protocol: GraphQLProtocol,
     legacy: bool,
     header_token: Option<String>,
+    /// The client's address, as the audit log records it.
+    address: String,
 }
 
 async fn handshake(state: AppState, client: Client, socket: WebSocket) {
     let _open = state.socket_opened();
     let (mut sink, mut stream) = socket.split();
+    let Some(_address_slot) = state.socket_slot(SocketOwner::Address(client.address.clone()))
+    else {
+        return close(&mut sink, 4429, "Too many connections from this address").await;
+    };
     let first = match tokio::time::timeout(INIT_TIMEOUT, first_text(&mut stream)).await {
         Err(_) => return close(&mut sink, 4408, "Connection initialisation timeout").await,
         Ok(None) => return,
@@ -148,12 +166,21 @@ async fn handshake(state: AppState, client: Client, socket: WebSocket) {
         .and_then(|v| v.as_str().and_then(super::bearer))
         .map(str::to_string)
         .or(client.header_token.clone());
-    let (data, expires_at) = match connection_data(&state, token.as_deref()).await {
+    let (data, expires_at, account) = match connection_data(&state, token.as_deref()).await {
         Ok(accepted) => accepted,
         Err(reason) => {
             tracing::debug!(%reason, "subscription handshake refused");
             return close(&mut sink, 4403, "Forbidden").await;
         }
+    };
+    let Some(_user_slot) = state.socket_slot(SocketOwner::User(account.user_id)) else {
+        return close(&mut sink, 4429, "Too many connections for this user").await;
+    };
+    let watch = SessionWatch {
+        db: state.db().clone(),
+        user_id: account.user_id,
+        epoch: account.session_epoch,
+        ended: Some(state.bus().sessions_ended()),
     };
 
     let session = Arc::new(Session {
@@ -183,7 +210,7 @@ async fn handshake(state: AppState, client: Client, socket: WebSocket) {
     )
     .with_data(data)
     .serve();
-    let writer = write(sink, queued, session, state.closing(), expires_at);
+    let writer = write(sink, queued, session, state.closing(), expires_at, watch);
     tokio::pin!(writer);
     tokio::select! {
         // The writer ended: the socket was closed or the client is gone.
@@ -206,7 +233,7 @@ struct Session {
 
 impl Session {
     fn close(&self, code: u16, reason: String) {
-        let mut close = self.close.lock().expect("session lock");
+        let mut close = self.close.lock().unwrap_or_else(|e| e.into_inner());
         if close.is_none() {
             *close = Some((code, reason));
         }
@@ -236,7 +263,7 @@ impl Session {
             }
             (Some("subscribe" | "start"), Some(id)) => {
                 let refused = {
-                    let mut active = self.active.lock().expect("session lock");
+                    let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
                     if active.contains(id) {
                         self.close(4409, format!("Subscriber for {id} already exists"));
                         return None;
@@ -254,7 +281,10 @@ impl Session {
                     return None;
                 }
                 if !only_subscriptions(&value["payload"]["query"]) {
-                    self.active.lock().expect("session lock").remove(id);
+                    self.active
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(id);
                     let _ = queue
                         .send(self.refusal(id, SUBSCRIPTIONS_ONLY, "BAD_REQUEST"))
                         .await;
@@ -263,7 +293,10 @@ impl Session {
                 Some(message)
             }
             (Some("complete" | "stop"), Some(id)) => {
-                self.active.lock().expect("session lock").remove(id);
+                self.active
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(id);
                 Some(message)
             }
             (Some("ping" | "pong" | "connection_terminate"), _) => Some(message),
@@ -302,7 +335,11 @@ impl Session {
             && let Some(kind @ ("complete" | "error")) = value["type"].as_str()
             && let Some(id) = value["id"].as_str()
         {
-            let was_active = self.active.lock().expect("session lock").remove(id);
+            let was_active = self
+                .active
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(id);
             return was_active || kind == "error";
         }
         true
@@ -328,6 +365,43 @@ fn only_subscriptions(query: &Value) -> bool {
     }
 }
 
+/// Watches for the end of the socket user's sessions.
+struct SessionWatch {
+    db: sea_orm::DatabaseConnection,
+    user_id: uuid::Uuid,
+    /// The session epoch the socket's token was issued under.
+    epoch: i32,
+    /// `None` once the bus is gone (the server is stopping).
+    ended: Option<tokio::sync::broadcast::Receiver<uuid::Uuid>>,
+}
+
+impl SessionWatch {
+    /// Waits until a notice may concern this socket's user (one for them, or one it missed).
+    async fn notice(&mut self) {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            let Some(ended) = &mut self.ended else {
+                return std::future::pending().await;
+            };
+            match ended.recv().await {
+                Ok(user_id) if user_id == self.user_id => return,
+                Ok(_) => {}
+                Err(RecvError::Lagged(_)) => return,
+                Err(RecvError::Closed) => self.ended = None,
+            }
+        }
+    }
+
+    /// Whether the socket's session still holds: the account may sign in and its epoch is the
+    /// token's. A database error keeps the socket (the next event re-checks the account).
+    async fn holds(&self) -> bool {
+        match service::auth::actor_for_user(&self.db, self.user_id).await {
+            Ok(actor) => actor.session_epoch == self.epoch,
+            Err(err) => err.code() != "UNAUTHENTICATED",
+        }
+    }
+}
+
 /// Owns the socket: sends what was queued, and closes it with the reason that came first.
 async fn write(
     mut sink: SplitSink<WebSocket, Message>,
@@ -335,6 +409,7 @@ async fn write(
     session: Arc<Session>,
     mut stopping: tokio::sync::watch::Receiver<bool>,
     expires_at: tokio::time::Instant,
+    mut watch: SessionWatch,
 ) {
     let expiry = tokio::time::sleep_until(expires_at);
     tokio::pin!(expiry);
@@ -355,12 +430,17 @@ async fn write(
                 None => break (1000, String::new()),
             },
             _ = session.closed.notified() => {
-                break session.close.lock().expect("session lock").take().unwrap_or((1000, String::new()));
+                break session.close.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or((1000, String::new()));
             }
             _ = async { let _ = stopping.wait_for(|stopping| *stopping).await; } => {
                 break (1012, "Service restart".into());
             }
             _ = &mut expiry => break (4403, "Forbidden: the access token expired".into()),
+            () = watch.notice() => {
+                if !watch.holds().await {
+                    break (4403, "Forbidden: the session has ended".into());
+                }
+            }
         };
     };
     let frame = CloseFrame {
@@ -391,11 +471,11 @@ async fn close(sink: &mut SplitSink<WebSocket, Message>, code: u16, reason: &'st
     let _ = sink.send(Message::Close(Some(frame))).await;
 }
 
-/// The connection's viewer and loaders, and when its token expires.
+/// The connection's viewer and loaders, when its token expires, and its account.
 async fn connection_data(
     state: &AppState,
     token: Option<&str>,
-) -> Result<(Data, tokio::time::Instant), String> {
+) -> Result<(Data, tokio::time::Instant, service::actor::Actor), String> {
     let token = token.ok_or("send { \"authorization\": \"Bearer <token>\" } in connection_init")?;
     let claims = state
         .auth()
@@ -408,7 +488,8 @@ async fn connection_data(
     let expires_at = tokio::time::Instant::now() + Duration::from_secs(left);
     let mut data = Data::default();
     // Loaders without a cache: a socket lives long, and every event must show current rows.
-    data.insert(Loaders::uncached(state.db(), Some(&actor)));
-    data.insert(Viewer::signed_in(Some(actor)));
-    Ok((data, expires_at))
+    let viewer = Viewer::signed_in(Some(actor.clone()));
+    data.insert(Loaders::uncached(state.db(), &viewer));
+    data.insert(viewer);
+    Ok((data, expires_at, actor))
 }

@@ -116,7 +116,7 @@ pub async fn list(
     actor: &Actor,
     include_inactive: bool,
 ) -> Result<Vec<sla_policy::Model>> {
-    access::require(actor.is_staff())?;
+    access::require(access::can_see_sla_policies(actor))?;
     let mut query = sla_policy::Entity::find();
     if !include_inactive {
         query = query.filter(sla_policy::Column::IsActive.eq(true));
@@ -130,7 +130,7 @@ pub async fn list(
 }
 
 pub async fn get(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<sla_policy::Model> {
-    access::require(actor.is_staff())?;
+    access::require(access::can_see_sla_policies(actor))?;
     sla_policy::Entity::find_by_id(id)
         .one(db)
         .await?
@@ -276,7 +276,7 @@ pub async fn calendars(
     db: &impl ConnectionTrait,
     actor: &Actor,
 ) -> Result<Vec<business_calendar::Model>> {
-    access::require(actor.is_staff())?;
+    access::require(access::can_see_sla_policies(actor))?;
     Ok(business_calendar::Entity::find()
         .order_by_asc(business_calendar::Column::Name)
         .all(db)
@@ -288,7 +288,7 @@ pub async fn calendar(
     actor: &Actor,
     id: Uuid,
 ) -> Result<business_calendar::Model> {
-    access::require(actor.is_staff())?;
+    access::require(access::can_see_sla_policies(actor))?;
     business_calendar::Entity::find_by_id(id)
         .one(db)
         .await?

@@ -163,12 +163,12 @@ impl StatsCache {
 
     /// Whether Redis failed recently enough to be left alone.
     fn resting(&self) -> bool {
-        let down = self.down_since.lock().expect("cache state");
+        let down = self.down_since.lock().unwrap_or_else(|e| e.into_inner());
         down.is_some_and(|since| since.elapsed() < BACKOFF)
     }
 
     fn failed(&self, reason: &str) {
-        let mut down = self.down_since.lock().expect("cache state");
+        let mut down = self.down_since.lock().unwrap_or_else(|e| e.into_inner());
         if down.is_none() {
             tracing::warn!(
                 reason,
@@ -179,7 +179,7 @@ impl StatsCache {
     }
 
     fn recovered(&self) {
-        let mut down = self.down_since.lock().expect("cache state");
+        let mut down = self.down_since.lock().unwrap_or_else(|e| e.into_inner());
         if down.take().is_some() {
             tracing::info!("Redis is reachable again: statistics are cached again");
         }

@@ -60,12 +60,34 @@ impl Scope {
     }
 }
 
+/// The days statistics can be asked about: every date arithmetic below stays far inside
+/// chrono's range for them.
+const FIRST_DAY: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date");
+const LAST_DAY: NaiveDate = NaiveDate::from_ymd_opt(9999, 12, 31).expect("a valid date");
+
+fn in_range(day: Option<NaiveDate>, field: &'static str) -> Result<Option<NaiveDate>> {
+    match day {
+        Some(day) if !(FIRST_DAY..=LAST_DAY).contains(&day) => Err(Error::invalid(
+            field,
+            format!("must be between {FIRST_DAY} and {LAST_DAY}"),
+        )),
+        day => Ok(day),
+    }
+}
+
 /// Who may see which statistics: administrators and superagents any; an agent their own
 /// organizations, and their own figures anywhere; clients none.
 pub fn scope(actor: &Actor, filter: &StatsFilter, today: NaiveDate) -> Result<Scope> {
     access::require(actor.is_staff())?;
-    let to = filter.to.unwrap_or(today);
-    let from = filter.from.unwrap_or(to - Duration::days(DEFAULT_DAYS - 1));
+    let to = in_range(filter.to, "to")?.unwrap_or(today);
+    let from = match in_range(filter.from, "from")? {
+        Some(from) => from,
+        None => std::cmp::Ord::max(
+            to.checked_sub_signed(Duration::days(DEFAULT_DAYS - 1))
+                .unwrap_or(FIRST_DAY),
+            FIRST_DAY,
+        ),
+    };
     if from > to {
         return Err(Error::invalid("from", "must not be after `to`"));
     }
@@ -123,22 +145,29 @@ impl Interval {
     pub fn start_of(self, day: NaiveDate) -> NaiveDate {
         match self {
             Interval::Day => day,
-            Interval::Week => day - Duration::days(day.weekday().num_days_from_monday().into()),
-            Interval::Month => day.with_day(1).expect("day 1 exists"),
-            Interval::Year => NaiveDate::from_ymd_opt(day.year(), 1, 1).expect("January 1"),
+            Interval::Week => day
+                .checked_sub_signed(Duration::days(day.weekday().num_days_from_monday().into()))
+                .unwrap_or(day),
+            Interval::Month => day.with_day(1).unwrap_or(day),
+            Interval::Year => NaiveDate::from_ymd_opt(day.year(), 1, 1).unwrap_or(day),
         }
     }
 
     fn next(self, start: NaiveDate) -> NaiveDate {
         match self {
-            Interval::Day => start + Duration::days(1),
-            Interval::Week => start + Duration::days(7),
+            Interval::Day => start
+                .checked_add_signed(Duration::days(1))
+                .unwrap_or(NaiveDate::MAX),
+            Interval::Week => start
+                .checked_add_signed(Duration::days(7))
+                .unwrap_or(NaiveDate::MAX),
+            // Past chrono's last day nothing follows; the caller's loop ends there.
             Interval::Month => start
                 .checked_add_months(chrono::Months::new(1))
-                .expect("in range"),
+                .unwrap_or(NaiveDate::MAX),
             Interval::Year => start
                 .checked_add_months(chrono::Months::new(12))
-                .expect("in range"),
+                .unwrap_or(NaiveDate::MAX),
         }
     }
 }

@@ -237,7 +237,7 @@ struct Search {
 
 fn search_sql(backend: sea_orm::DbBackend, actor: &Actor, words: &[String]) -> Search {
     let id = "\"tickets\".\"id\"";
-    let visible = if actor.is_staff() {
+    let visible = if crate::access::sees_internal_notes(actor) {
         ""
     } else {
         " AND NOT c.is_internal"
@@ -274,7 +274,7 @@ fn search_sql(backend: sea_orm::DbBackend, actor: &Actor, words: &[String]) -> S
                 .map(|w| format!("title : \"{w}\""))
                 .collect::<Vec<_>>()
                 .join(" AND ");
-            let visible = if actor.is_staff() {
+            let visible = if crate::access::sees_internal_notes(actor) {
                 ""
             } else {
                 " AND internal = 0"

@@ -24,9 +24,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::secret::SigningSecrets;
 use super::ssrf::{self, UrlPolicy};
 use super::{FAILED, PENDING, SUCCEEDED};
 use crate::Result;
+use crate::crypto::Keyring;
 
 /// Waits after failed attempts 1, 2, ...; after the last, the delivery has failed.
 pub const SCHEDULE: [Duration; 7] = [
@@ -67,16 +69,13 @@ pub fn secret_key(secret: &str) -> Vec<u8> {
 /// The `webhook-signature` header: the current secret's signature, and the previous one's
 /// while it still signs.
 pub fn signatures(
-    hook: &webhook::Model,
+    secrets: &SigningSecrets,
     message_id: &str,
     timestamp: i64,
     body: &str,
-    now: DateTime<Utc>,
 ) -> String {
-    let mut header = sign(&hook.secret, message_id, timestamp, body);
-    if let (Some(previous), Some(until)) = (&hook.previous_secret, hook.previous_secret_expires_at)
-        && now < until
-    {
+    let mut header = sign(&secrets.current, message_id, timestamp, body);
+    if let Some(previous) = &secrets.previous {
         header.push(' ');
         header.push_str(&sign(previous, message_id, timestamp, body));
     }
@@ -98,10 +97,12 @@ pub struct Deliverer {
     client: reqwest::Client,
     policy: UrlPolicy,
     timeout: Duration,
+    /// Opens the stored signing secrets.
+    keyring: std::sync::Arc<Keyring>,
 }
 
 impl Deliverer {
-    pub fn new(policy: UrlPolicy, timeout: Duration) -> Self {
+    pub fn new(policy: UrlPolicy, timeout: Duration, keyring: std::sync::Arc<Keyring>) -> Self {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -115,6 +116,7 @@ impl Deliverer {
             client,
             policy,
             timeout,
+            keyring,
         }
     }
 
@@ -166,8 +168,17 @@ impl Deliverer {
         if let Err(refused) = ssrf::check_literal(&url, self.policy) {
             return failed(refused);
         }
+        let secrets = match super::secret::signing(&self.keyring, hook, now) {
+            Ok(secrets) => secrets,
+            Err(err) => {
+                // Nothing is sent unsigned; the delivery is retried on the schedule, so it
+                // goes out once the server has the right key.
+                tracing::error!(webhook = %hook.id, %err, "cannot open the endpoint's signing secret");
+                return failed(format!("cannot open the signing secret: {err}"));
+            }
+        };
         let timestamp = now.timestamp();
-        let signature = signatures(hook, &delivery.message_id, timestamp, &delivery.body, now);
+        let signature = signatures(&secrets, &delivery.message_id, timestamp, &delivery.body);
         let sent = self
             .client
             .post(url)

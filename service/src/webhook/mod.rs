@@ -9,6 +9,7 @@
 //! Managing webhooks is for administrators.
 
 pub mod deliver;
+pub mod secret;
 pub mod ssrf;
 
 use base64::Engine;
@@ -22,6 +23,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::actor::Actor;
+use crate::crypto::Keyring;
 use crate::page::{Page, PageRequest, Position};
 use crate::{Error, Result};
 pub use ssrf::UrlPolicy;
@@ -105,12 +107,13 @@ fn check_description(description: Option<String>) -> Result<String> {
     Ok(description)
 }
 
-/// Registers an endpoint; returns it and its secret (shown this once).
+/// Registers an endpoint; returns it and its secret (shown this once; stored sealed).
 pub async fn create(
     db: &impl ConnectionTrait,
     actor: &Actor,
     new: NewWebhook,
     policy: UrlPolicy,
+    keyring: &Keyring,
 ) -> Result<(webhook::Model, String)> {
     require_admin(actor)?;
     let url = ssrf::check_url(&new.url, policy).await?;
@@ -124,15 +127,16 @@ pub async fn create(
     {
         return Err(Error::invalid("organizationId", "no such organization"));
     }
-    let secret = new_secret();
+    let signing_secret = new_secret();
     let now = Utc::now();
+    let id = Uuid::now_v7();
     let model = webhook::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(id),
         url: Set(url.to_string()),
         description: Set(description),
         events: Set(events),
         organization_id: Set(new.organization_id),
-        secret: Set(secret.clone()),
+        secret: Set(secret::seal_current(keyring, id, &signing_secret)),
         previous_secret: Set(None),
         previous_secret_expires_at: Set(None),
         enabled: Set(true),
@@ -145,7 +149,7 @@ pub async fn create(
     }
     .insert(db)
     .await?;
-    Ok((model, secret))
+    Ok((model, signing_secret))
 }
 
 pub async fn get(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<webhook::Model> {
@@ -219,21 +223,23 @@ pub async fn delete(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Resul
 }
 
 /// A new secret; the old one keeps signing alongside it for [`ROTATION_OVERLAP`], so
-/// receivers can switch without losing a delivery.
+/// receivers can switch without losing a delivery. Both are stored sealed.
 pub async fn rotate_secret(
     db: &impl ConnectionTrait,
     actor: &Actor,
     id: Uuid,
+    keyring: &Keyring,
 ) -> Result<(webhook::Model, String)> {
     let current = get(db, actor, id).await?;
-    let secret = new_secret();
+    let old = secret::current(keyring, &current)?;
+    let new = new_secret();
     let now = Utc::now();
-    let mut model = current.clone().into_active_model();
-    model.previous_secret = Set(Some(current.secret));
+    let mut model = current.into_active_model();
+    model.previous_secret = Set(Some(secret::seal_previous(keyring, id, &old)));
     model.previous_secret_expires_at = Set(Some(now + ROTATION_OVERLAP));
-    model.secret = Set(secret.clone());
+    model.secret = Set(secret::seal_current(keyring, id, &new));
     model.updated_at = Set(now);
-    Ok((model.update(db).await?, secret))
+    Ok((model.update(db).await?, new))
 }
 
 /// Queues a `webhook.ping` delivery to the endpoint.

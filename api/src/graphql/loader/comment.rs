@@ -3,10 +3,10 @@ use std::collections::HashMap;
 use async_graphql::dataloader::Loader;
 use entity::comment;
 use sea_orm::DatabaseConnection;
-use service::actor::Actor;
 use uuid::Uuid;
 
 use super::LoadError;
+use crate::graphql::context::Viewer;
 
 /// The first `first` comments of a ticket, as the viewer may see them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -17,7 +17,7 @@ pub struct CommentWindow {
 
 pub struct CommentWindowLoader {
     pub db: DatabaseConnection,
-    pub actor: Option<Actor>,
+    pub viewer: Viewer,
 }
 
 impl Loader<CommentWindow> for CommentWindowLoader {
@@ -28,7 +28,7 @@ impl Loader<CommentWindow> for CommentWindowLoader {
         &self,
         keys: &[CommentWindow],
     ) -> Result<HashMap<CommentWindow, Self::Value>, Self::Error> {
-        let Some(actor) = &self.actor else {
+        let Some(actor) = &self.viewer.current() else {
             return Ok(HashMap::new());
         };
         // One statement per distinct window size; a page asks for one size.
@@ -53,7 +53,7 @@ impl Loader<CommentWindow> for CommentWindowLoader {
 /// How many comments the viewer may see on a ticket.
 pub struct CommentCountLoader {
     pub db: DatabaseConnection,
-    pub actor: Option<Actor>,
+    pub viewer: Viewer,
 }
 
 impl Loader<Uuid> for CommentCountLoader {
@@ -61,7 +61,7 @@ impl Loader<Uuid> for CommentCountLoader {
     type Error = LoadError;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        let Some(actor) = &self.actor else {
+        let Some(actor) = &self.viewer.current() else {
             return Ok(HashMap::new());
         };
         let counts = service::comment::counts_of_tickets(&self.db, actor, keys)

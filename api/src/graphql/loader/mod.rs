@@ -15,9 +15,9 @@ mod user;
 
 use std::sync::Arc;
 
+use crate::graphql::context::Viewer;
 use async_graphql::dataloader::{DataLoader, HashMapCache};
 use sea_orm::DatabaseConnection;
-use service::actor::Actor;
 
 pub use comment::{CommentCountLoader, CommentWindow, CommentWindowLoader, HistoryWindowLoader};
 pub use membership::{MembersLoader, UserOrganizationsLoader};
@@ -43,8 +43,8 @@ pub struct Loaders {
 
 impl Loaders {
     /// A set for a long-lived connection: batching, but no cache, so nothing goes stale.
-    pub fn uncached(db: &DatabaseConnection, actor: Option<&Actor>) -> Self {
-        let loaders = Self::new(db, actor);
+    pub fn uncached(db: &DatabaseConnection, viewer: &Viewer) -> Self {
+        let loaders = Self::new(db, viewer);
         loaders.users.enable_all_cache(false);
         loaders.organizations.enable_all_cache(false);
         loaders.comment_windows.enable_all_cache(false);
@@ -57,31 +57,31 @@ impl Loaders {
         loaders
     }
 
-    /// A fresh set for one request by `actor`.
-    pub fn new(db: &DatabaseConnection, actor: Option<&Actor>) -> Self {
+    /// A fresh set for one request by `viewer` (read at each load, so a viewer who signs in
+    /// during the request, or a socket's account re-read before a push, is the one loaded for).
+    pub fn new(db: &DatabaseConnection, viewer: &Viewer) -> Self {
         fn loader<T>(loader: T) -> DataLoader<T, HashMapCache>
         where
             T: Send + Sync + 'static,
         {
             DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default())
         }
-        let actor = actor.cloned();
         Self {
             users: loader(UserLoader { db: db.clone() }),
             organizations: loader(OrganizationLoader { db: db.clone() }),
             comment_windows: loader(CommentWindowLoader {
                 db: db.clone(),
-                actor: actor.clone(),
+                viewer: viewer.clone(),
             }),
             comment_counts: loader(CommentCountLoader {
                 db: db.clone(),
-                actor: actor.clone(),
+                viewer: viewer.clone(),
             }),
             history_windows: loader(HistoryWindowLoader { db: db.clone() }),
             members: loader(MembersLoader { db: db.clone() }),
             tickets: loader(TicketLoader {
                 db: db.clone(),
-                actor: actor.clone(),
+                viewer: viewer.clone(),
             }),
             user_organizations: loader(UserOrganizationsLoader { db: db.clone() }),
             measures: loader(MeasureLoader { db: db.clone() }),

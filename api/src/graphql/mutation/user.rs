@@ -1,5 +1,6 @@
 use async_graphql::{Context, Object, Result};
 
+use crate::events::EventBus;
 use crate::graphql::context::{actor, client_info, db, service_db};
 use crate::graphql::id::{Kind, expect};
 use crate::graphql::input::user::{UserCreateInput, UserPasswordChangeInput, UserUpdateInput};
@@ -38,7 +39,8 @@ impl UserMutation {
     }
 
     /// Changes an account: its name (the user or an administrator); role, approval and
-    /// locks (administrators). Locking ends every session of the account.
+    /// locks (administrators). A role change, a lock or an unapproval ends every session of
+    /// the account at once: its tokens are refused and its sockets close with 4403.
     async fn user_update(
         &self,
         ctx: &Context<'_>,
@@ -58,7 +60,19 @@ impl UserMutation {
                 approved: input.approved,
                 lock: input.locked.map(|locked| locked.then_some(reason)),
             };
-            service::user::update_as(service_db(ctx)?, viewer, id, changes, &client).await
+            let ends_sessions = changes.role.is_some()
+                || changes.approved == Some(false)
+                || matches!(changes.lock, Some(Some(_)));
+            let updated =
+                service::user::update_as(service_db(ctx)?, viewer, id, changes, &client).await?;
+            if ends_sessions {
+                // Sockets re-read the account and close only if their session really ended.
+                ctx.data::<EventBus>()
+                    .map_err(|e| service::Error::Internal(e.message))?
+                    .end_sessions(id)
+                    .await;
+            }
+            Ok(updated)
         };
         UserUpdatePayload::from_result(result.await)
     }
@@ -72,6 +86,7 @@ impl UserMutation {
         let viewer = &actor(ctx)?;
         match service::user::change_password(
             db(ctx)?,
+            crate::graphql::context::auth(ctx)?,
             viewer,
             &input.current_password,
             &input.new_password,
@@ -79,10 +94,13 @@ impl UserMutation {
         )
         .await
         {
-            Ok(()) => Ok(UserPasswordChangePayload {
-                success: true,
-                user_errors: vec![],
-            }),
+            Ok(()) => {
+                ctx.data::<EventBus>()?.end_sessions(viewer.user_id).await;
+                Ok(UserPasswordChangePayload {
+                    success: true,
+                    user_errors: vec![],
+                })
+            }
             Err(err) => Ok(UserPasswordChangePayload {
                 success: false,
                 user_errors: user_errors(err)?,

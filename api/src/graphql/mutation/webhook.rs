@@ -18,6 +18,12 @@ fn policy(ctx: &Context<'_>) -> UrlPolicy {
     ctx.data_opt::<UrlPolicy>().copied().unwrap_or_default()
 }
 
+fn keyring<'a>(ctx: &'a Context<'_>) -> service::Result<&'a service::crypto::Keyring> {
+    ctx.data::<std::sync::Arc<service::crypto::Keyring>>()
+        .map(|keyring| keyring.as_ref())
+        .map_err(|_| service::Error::Internal("the schema has no data keyring".into()))
+}
+
 fn wake(ctx: &Context<'_>) {
     if let Ok(bus) = ctx.data::<EventBus>() {
         bus.wake_deliveries();
@@ -60,7 +66,8 @@ impl WebhookMutation {
                     .map(|id| expect(Kind::Organization, id, "organizationId"))
                     .transpose()?,
             };
-            service::webhook::create(service_db(ctx)?, viewer, new, policy(ctx)).await
+            service::webhook::create(service_db(ctx)?, viewer, new, policy(ctx), keyring(ctx)?)
+                .await
         };
         secret_payload(result.await)
     }
@@ -119,7 +126,7 @@ impl WebhookMutation {
         let viewer = &actor(ctx)?;
         let result = async {
             let id = expect(Kind::Webhook, &id, "id")?;
-            service::webhook::rotate_secret(service_db(ctx)?, viewer, id).await
+            service::webhook::rotate_secret(service_db(ctx)?, viewer, id, keyring(ctx)?).await
         };
         secret_payload(result.await)
     }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use super::comment::Comment;
 use super::ticket::Ticket;
 use super::user::User;
-use crate::graphql::context::loaders;
+use crate::graphql::context::{actor, loaders};
 use crate::graphql::error::ResultExt;
 
 /// One committed change of a ticket, from the event log.
@@ -38,9 +38,15 @@ impl TicketEvent {
         ID(self.0.id.to_string())
     }
 
-    /// 1, 2, 3, ... per ticket, in the order its changes committed.
-    async fn sequence(&self) -> i64 {
-        self.0.sequence
+    /// 1, 2, 3, ... per ticket, in the order its changes committed, counting the events you
+    /// may see: no gaps.
+    async fn sequence(&self, ctx: &Context<'_>) -> Result<i64> {
+        let viewer = actor(ctx)?;
+        Ok(if service::access::sees_internal_notes(&viewer) {
+            self.0.sequence
+        } else {
+            self.0.client_sequence.unwrap_or_default()
+        })
     }
 
     /// `ticket.created`, `ticket.updated`, `ticket.assigned`, `ticket.status_changed`,

@@ -55,9 +55,14 @@ impl Organization {
         self.0.created_at
     }
 
-    /// The people of this organization, by name. Clients see only the staff among them and
-    /// themselves.
-    async fn members(&self, ctx: &Context<'_>) -> Result<Vec<User>> {
+    /// The people of this organization, by name: the first `first` (at most 100). Clients see
+    /// only the staff among them and themselves.
+    #[graphql(complexity = "(first.clamp(0, 100) as usize) * child_complexity + 1")]
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 100, validator(minimum = 0, maximum = 100))] first: i32,
+    ) -> Result<Vec<User>> {
         let viewer = &actor(ctx)?;
         let members = loaders(ctx)?
             .members
@@ -67,7 +72,8 @@ impl Organization {
             .unwrap_or_default();
         Ok(members
             .into_iter()
-            .filter(|m| viewer.is_staff() || m.role.is_staff() || m.id == viewer.user_id)
+            .filter(|m| service::access::can_see_member(viewer, m.id, m.role))
+            .take(first as usize)
             .map(User)
             .collect())
     }

@@ -13,12 +13,16 @@ use crate::graphql::id::{Kind, encode};
 pub struct TicketSla {
     pub first_response: SlaClock,
     pub resolution: SlaResolutionClock,
-    pub policy: SlaPolicy,
+    /// The policy the ticket is measured against; staff only (null for clients, who see the
+    /// targets and due dates).
+    pub policy: Option<SlaPolicy>,
 }
 
 /// The first-response target: met by the first public reply of staff.
 #[derive(SimpleObject, Clone)]
 pub struct SlaClock {
+    /// The target, in working minutes from the ticket's creation.
+    pub target_minutes: i32,
     pub due_at: DateTime<Utc>,
     pub status: SlaStatus,
     /// Working minutes left, negative when overdue; null once finished.
@@ -30,6 +34,8 @@ pub struct SlaClock {
 /// when the priority (and so the policy) changes.
 #[derive(SimpleObject, Clone)]
 pub struct SlaResolutionClock {
+    /// The target, in working minutes the clock runs.
+    pub target_minutes: i32,
     /// While paused: the due date if the clock resumed now.
     pub due_at: DateTime<Utc>,
     pub status: SlaStatus,
@@ -40,23 +46,31 @@ pub struct SlaResolutionClock {
 }
 
 impl TicketSla {
-    pub fn of(measure: &service::sla::Measure, ticket: &entity::ticket::Model) -> Self {
+    /// The ticket's clocks as `viewer` may see them.
+    pub fn of(
+        measure: &service::sla::Measure,
+        ticket: &entity::ticket::Model,
+        viewer: &service::actor::Actor,
+    ) -> Self {
         let evaluation = measure.evaluate(ticket, Utc::now());
         let first = evaluation.first_response;
         let resolution = evaluation.resolution;
         Self {
             first_response: SlaClock {
+                target_minutes: measure.policy.first_response_minutes,
                 due_at: first.due_at,
                 status: first.status.into(),
                 remaining_minutes: first.remaining_minutes,
             },
             resolution: SlaResolutionClock {
+                target_minutes: measure.policy.resolution_minutes,
                 due_at: resolution.due_at,
                 status: resolution.status.into(),
                 remaining_minutes: resolution.remaining_minutes,
                 paused_minutes: resolution.paused_minutes,
             },
-            policy: SlaPolicy(measure.policy.clone()),
+            policy: service::access::can_see_sla_policies(viewer)
+                .then(|| SlaPolicy(measure.policy.clone())),
         }
     }
 }

@@ -67,12 +67,13 @@ impl Ticket {
         let Some(policy_id) = self.0.sla_policy_id else {
             return Ok(None);
         };
+        let viewer = actor(ctx)?;
         Ok(loaders(ctx)?
             .measures
             .load_one(policy_id)
             .await
             .gql()?
-            .map(|measure| super::sla::TicketSla::of(&measure, &self.0)))
+            .map(|measure| super::sla::TicketSla::of(&measure, &self.0, &viewer)))
     }
 
     /// Who raised the ticket.

@@ -35,23 +35,31 @@ impl User {
     /// Visible to staff and to the user themselves; null for everyone else.
     async fn email(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
         let viewer = &actor(ctx)?;
-        Ok((viewer.is_staff() || viewer.user_id == self.0.id).then_some(self.0.email.as_str()))
+        Ok(service::access::can_see_account_details(viewer, self.0.id)
+            .then_some(self.0.email.as_str()))
     }
 
     /// Whether the account is locked; visible to staff and to the user themselves.
     async fn is_locked(&self, ctx: &Context<'_>) -> Result<Option<bool>> {
         let viewer = &actor(ctx)?;
-        Ok((viewer.is_staff() || viewer.user_id == self.0.id).then_some(self.0.is_locked))
+        Ok(service::access::can_see_account_details(viewer, self.0.id).then_some(self.0.is_locked))
     }
 
     /// Whether the account may sign in yet; visible to staff and to the user themselves.
     async fn is_approved(&self, ctx: &Context<'_>) -> Result<Option<bool>> {
         let viewer = &actor(ctx)?;
-        Ok((viewer.is_staff() || viewer.user_id == self.0.id).then_some(self.0.is_approved))
+        Ok(service::access::can_see_account_details(viewer, self.0.id)
+            .then_some(self.0.is_approved))
     }
 
-    /// The organizations the user belongs to, among those you may see.
-    async fn organizations(&self, ctx: &Context<'_>) -> Result<Vec<Organization>> {
+    /// The organizations the user belongs to, among those you may see, by name: the first
+    /// `first` (at most 100).
+    #[graphql(complexity = "(first.clamp(0, 100) as usize) * child_complexity + 1")]
+    async fn organizations(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 100, validator(minimum = 0, maximum = 100))] first: i32,
+    ) -> Result<Vec<Organization>> {
         let viewer = &actor(ctx)?;
         let found = loaders(ctx)?
             .user_organizations
@@ -62,6 +70,7 @@ impl User {
         Ok(found
             .into_iter()
             .filter(|o| service::organization::visible(viewer, o.id))
+            .take(first as usize)
             .map(Organization)
             .collect())
     }

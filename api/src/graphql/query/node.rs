@@ -24,6 +24,7 @@ impl NodeQuery {
 
     /// Several nodes by global ID, in the order asked; null for each one that does not exist
     /// or you may not see. At most 100.
+    #[graphql(complexity = "ids.len().max(1) * child_complexity + 1")]
     async fn nodes(
         &self,
         ctx: &Context<'_>,

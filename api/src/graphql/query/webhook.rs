@@ -8,9 +8,14 @@ use crate::graphql::object::webhook::Webhook;
 #[derive(Default)]
 pub struct WebhookQuery;
 
+/// What the unpaginated webhook list counts for in a query's cost.
+const WEBHOOKS_CHARGED: usize = 50;
+
 #[Object]
 impl WebhookQuery {
-    /// Every webhook endpoint, oldest first (administrators).
+    /// Every webhook endpoint, oldest first (administrators). Charged as
+    /// [`WEBHOOKS_CHARGED`] endpoints in a query's cost, since the list has no page size.
+    #[graphql(complexity = "WEBHOOKS_CHARGED * child_complexity + 1")]
     async fn webhooks(&self, ctx: &Context<'_>) -> Result<Vec<Webhook>> {
         let viewer = &actor(ctx)?;
         Ok(service::webhook::list(db(ctx)?, viewer)

@@ -6,8 +6,9 @@ use futures_util::Stream;
 use service::page::{Key, PageRequest, Position};
 use tokio::sync::broadcast::error::RecvError;
 
+use super::ReplayPermits;
 use crate::events::{BUS_CAPACITY, Event, EventBus};
-use crate::graphql::context::{actor, db};
+use crate::graphql::context::{Viewer, actor, db};
 use crate::graphql::error::{ResultExt, gql};
 use crate::graphql::id::{Kind, expect};
 use crate::graphql::object::event::TicketEvent;
@@ -48,15 +49,20 @@ impl TicketEventsSubscription {
             })
             .transpose()
             .gql()?;
+        let shared = ctx.data::<Viewer>()?.clone();
+        let permits = ctx.data::<ReplayPermits>()?.clone();
         // Listen before reading the log, so nothing committed in between is missed.
         let mut live = ctx.data::<EventBus>()?.subscribe();
         Ok(async_stream::stream! {
             let mut replayed = HashSet::new();
             if let Some(mut cursor) = after {
+                let _permit = permits.acquire().await;
                 loop {
-                    let Ok(current) = service::auth::actor_for_user(&db, viewer.user_id).await else {
+                    let Some(current) = current_account(&db, &viewer).await else {
+                        yield Err(gql(service::auth::session_ended()));
                         return;
                     };
+                    shared.sign_in(current.clone());
                     let page = PageRequest {
                         first: Some(100),
                         after: Some(Position { key: Key::Int(cursor), id: uuid::Uuid::nil() }),
@@ -106,11 +112,18 @@ impl TicketEventsSubscription {
                 if after.is_some_and(|after| event.id <= after) || !matches(&filter, &event) {
                     continue;
                 }
-                match visible(&db, viewer.user_id, &event).await {
-                    Some(true) => yield Ok(TicketEvent((*event).clone())),
-                    Some(false) => {}
-                    // The account is gone or disabled.
-                    None => return,
+                match visible(&db, &viewer, &event).await {
+                    Some((current, true)) => {
+                        // The push resolves with the account as it is now.
+                        shared.sign_in(current);
+                        yield Ok(TicketEvent((*event).clone()));
+                    }
+                    Some((_, false)) => {}
+                    // The account is gone or disabled, or its sessions ended.
+                    None => {
+                        yield Err(gql(service::auth::session_ended()));
+                        return;
+                    }
                 }
             }
         })
@@ -126,6 +139,7 @@ impl TicketEventsSubscription {
         initial: Option<bool>,
     ) -> Result<impl Stream<Item = Result<Ticket>> + use<>> {
         let viewer = actor(ctx)?;
+        let shared = ctx.data::<Viewer>()?.clone();
         let db = db(ctx)?.clone();
         let ticket_id = expect(Kind::Ticket, &id, "id").gql()?;
         // Listen first, then read: a change committed in between is in both, and is skipped
@@ -157,11 +171,19 @@ impl TicketEventsSubscription {
                 if event.kind == service::event::TICKET_DELETED {
                     return;
                 }
-                let Ok(actor) = service::auth::actor_for_user(&db, viewer.user_id).await else {
+                let Some(actor) = current_account(&db, &viewer).await else {
+                    yield Err(gql(service::auth::session_ended()));
                     return;
                 };
+                // A client learns nothing of internal notes, not even that one was written.
+                if !service::access::can_see_event(&actor, event.internal) {
+                    continue;
+                }
                 match service::ticket::query::get(&db, &actor, ticket_id).await {
-                    Ok(ticket) => yield Ok(Ticket(ticket)),
+                    Ok(ticket) => {
+                        shared.sign_in(actor);
+                        yield Ok(Ticket(ticket));
+                    }
                     // Out of reach now (moved to another organization, or deleted).
                     Err(service::Error::NotFound { .. }) => {}
                     Err(err) => {
@@ -182,19 +204,30 @@ fn matches(filter: &service::event::EventFilter, event: &Event) -> bool {
         && (filter.kinds.is_empty() || filter.kinds.contains(&event.kind))
 }
 
-/// Whether the user may receive `event` now (current role and memberships, the ticket as it is
-/// now); `None` when the account is gone or disabled.
+/// The account as it is now, and whether it may receive `event` (current role and
+/// memberships, the ticket as it is now); `None` when the account is gone or disabled, or the
+/// session the subscription was made in has ended.
 async fn visible(
     db: &sea_orm::DatabaseConnection,
-    user_id: uuid::Uuid,
+    viewer: &service::actor::Actor,
     event: &Event,
-) -> Option<bool> {
-    let current = service::auth::actor_for_user(db, user_id).await.ok()?;
-    Some(
-        service::event::visible_to(db, &current, event)
-            .await
-            .unwrap_or(false),
-    )
+) -> Option<(service::actor::Actor, bool)> {
+    let current = current_account(db, viewer).await?;
+    let visible = service::event::visible_to(db, &current, event)
+        .await
+        .unwrap_or(false);
+    Some((current, visible))
+}
+
+/// The subscriber's account as it is now, while the session it subscribed in lasts.
+pub(super) async fn current_account(
+    db: &sea_orm::DatabaseConnection,
+    viewer: &service::actor::Actor,
+) -> Option<service::actor::Actor> {
+    service::auth::actor_for_user(db, viewer.user_id)
+        .await
+        .ok()
+        .filter(|current| current.session_epoch == viewer.session_epoch)
 }
 
 fn slow_consumer() -> async_graphql::Error {

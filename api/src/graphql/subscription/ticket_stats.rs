@@ -75,6 +75,19 @@ impl TicketStatsSubscription {
                         Ok(_) => {}
                     }
                 }
+                // Answered with the account as it is now: a demoted or removed agent gets no
+                // figures they may no longer see.
+                let Some(current) = super::ticket_events::current_account(&db, &viewer).await else {
+                    yield Err(gql(service::auth::session_ended()));
+                    return;
+                };
+                let scope = match service::stats::scope(&current, &filter, service::stats::today()) {
+                    Ok(scope) => scope,
+                    Err(err) => {
+                        yield Err(gql(err));
+                        return;
+                    }
+                };
                 match service::stats::ticket_stats(&db, &cache, &scope).await {
                     Ok(stats) => yield Ok(TicketStats::of(&scope, stats)),
                     Err(err) => {
