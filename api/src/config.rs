@@ -159,6 +159,38 @@ pub struct ServerSettings {
     /// Unset: `/metrics` is served on the main listener.
     #[arg(long, env = "HELPDESK_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
+    /// Origins (`https://dashboard.example.com`, comma-separated, exact) whose pages may call
+    /// `/graphql` from a browser and open subscriptions; none by default. Pages of this
+    /// server's own origin need no entry.
+    #[arg(
+        long,
+        env = "HELPDESK_CORS_ORIGINS",
+        value_delimiter = ',',
+        value_parser = parse_origin
+    )]
+    pub cors_origins: Vec<String>,
+}
+
+/// An origin as browsers send it in `Origin`: `scheme://host[:port]`, nothing after, in lower
+/// case. Compared exactly, so a path, a trailing slash or a wildcard would silently match
+/// nothing: refuse them instead. An empty entry (`HELPDESK_CORS_ORIGINS=` in a compose file)
+/// stands for none and is dropped when the server starts.
+fn parse_origin(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(String::new());
+    }
+    let authority = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+        .ok_or_else(|| format!("`{value}` is not an origin: it starts with http:// or https://"))?;
+    let bad = |c: char| matches!(c, '/' | '?' | '#' | '*' | '@') || c.is_whitespace();
+    if authority.is_empty() || authority.contains(bad) {
+        return Err(format!(
+            "`{value}` is not an origin: scheme and host (and port) only, like https://app.example.com"
+        ));
+    }
+    Ok(value.to_ascii_lowercase())
 }
 
 impl Default for ServerSettings {
@@ -182,6 +214,7 @@ impl Default for ServerSettings {
             panic_in_field: None,
             trusted_proxies: Vec::new(),
             metrics_addr: None,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -392,4 +425,38 @@ pub struct TelemetrySettings {
         global = true
     )]
     pub service_name: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_origin;
+
+    #[test]
+    fn cors_origins_must_be_plain_origins() {
+        assert_eq!(
+            parse_origin(" https://Dash.Example.com:8443 ").as_deref(),
+            Ok("https://dash.example.com:8443")
+        );
+        assert_eq!(
+            parse_origin("http://127.0.0.1:3000").as_deref(),
+            Ok("http://127.0.0.1:3000")
+        );
+        assert_eq!(
+            parse_origin("").as_deref(),
+            Ok(""),
+            "an empty variable means none"
+        );
+        for refused in [
+            "dash.example.com",
+            "https://dash.example.com/",
+            "https://dash.example.com/app",
+            "https://*.example.com",
+            "*",
+            "https://",
+            "ftp://dash.example.com",
+            "https://user@dash.example.com",
+        ] {
+            assert!(parse_origin(refused).is_err(), "{refused} was accepted");
+        }
+    }
 }

@@ -145,6 +145,14 @@ impl Application {
             http: crate::state::HttpOptions {
                 graphiql: settings.server.graphiql,
                 max_batch: settings.server.max_batch,
+                // Checked to be plain origins (or empty) when the settings were read.
+                cors_origins: settings
+                    .server
+                    .cors_origins
+                    .iter()
+                    .filter(|origin| !origin.is_empty())
+                    .filter_map(|origin| axum::http::HeaderValue::from_str(origin).ok())
+                    .collect(),
                 max_sockets_per_user: settings.server.max_sockets_per_user,
                 max_sockets_per_address: settings.server.max_sockets_per_address,
                 forwarded_for: crate::http::client_addr::ForwardedFor::new(

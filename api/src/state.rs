@@ -55,6 +55,8 @@ pub struct Parts {
 pub struct HttpOptions {
     pub graphiql: bool,
     pub max_batch: usize,
+    /// Other origins whose pages may call the API (CORS) and open subscriptions.
+    pub cors_origins: Vec<axum::http::HeaderValue>,
     pub max_sockets_per_user: usize,
     pub max_sockets_per_address: usize,
     /// Which `X-Forwarded-For` entries name the client.
@@ -102,6 +104,11 @@ impl AppState {
 
     pub fn graphiql(&self) -> bool {
         self.inner.parts.http.graphiql
+    }
+
+    /// Other origins whose pages may call the API and open subscriptions.
+    pub fn cors_origins(&self) -> &[axum::http::HeaderValue] {
+        &self.inner.parts.http.cors_origins
     }
 
     pub fn forwarded_for(&self) -> &ForwardedFor {

@@ -7,6 +7,7 @@ mod helpers;
 mod access;
 mod admin;
 mod auth;
+mod browser;
 mod budget;
 mod cli;
 mod constraints;

@@ -13,13 +13,12 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, ErrorExtensionValues, Request, ServerError};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use service::audit::ClientInfo;
 
@@ -97,7 +96,7 @@ pub async fn get(
 ) -> Response {
     let media = response_media(&headers);
     let Some(query) = params.get("query") else {
-        return graphiql(&state);
+        return super::graphiql::page(&state);
     };
     let mut request = Request::new(query.clone());
     if let Some(name) = params.get("operationName") {
@@ -456,21 +455,4 @@ fn argument_of(message: &str) -> Option<String> {
     let start = message.find('"')? + 1;
     let end = start + message[start..].find('"')?;
     message[start..end].rsplit('.').next().map(str::to_string)
-}
-
-fn graphiql(state: &AppState) -> Response {
-    if !state.graphiql() {
-        return (
-            StatusCode::NOT_FOUND,
-            "GraphiQL is turned off on this server",
-        )
-            .into_response();
-    }
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .title("helpdesk GraphiQL")
-            .finish(),
-    )
-    .into_response()
 }

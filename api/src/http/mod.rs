@@ -1,5 +1,7 @@
 //! The HTTP surface: GraphQL, GraphiQL, health, readiness and metrics.
 
+mod browser;
+mod graphiql;
 pub mod client_addr;
 mod graphql;
 mod health;
@@ -44,6 +46,7 @@ pub fn router(state: AppState) -> Router {
     let mut routes = Router::new()
         .route("/graphql", get(graphql_get).post(graphql::post))
         .route("/graphql/ws", get(ws::upgrade))
+        .route("/graphql/assets/{hash}/{name}", get(graphiql::asset))
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready));
     // With a listener of its own (on an address only the scraper reaches), `/metrics` is not
@@ -85,6 +88,12 @@ pub fn router(state: AppState) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
+        // Outermost, so answers made by the layers inside (413, 408) get them too.
+        .layer(middleware::from_fn_with_state(
+            browser::Cors::new(state.cors_origins()),
+            browser::cors,
+        ))
+        .layer(middleware::from_fn(browser::security_headers))
         .with_state(state)
 }
 

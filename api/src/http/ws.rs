@@ -54,6 +54,16 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// `GET /graphql/ws`.
 pub async fn upgrade(State(state): State<AppState>, request: Request) -> Response {
     let (mut parts, _) = request.into_parts();
+    // A browser sends no preflight before an upgrade: pages of foreign origins are refused
+    // here, even though their token would still have to pass `connection_init`.
+    if !super::browser::websocket_origin_allowed(&parts.headers, state.cors_origins()) {
+        tracing::debug!(origin = ?parts.headers.get(axum::http::header::ORIGIN), "WebSocket upgrade from a foreign origin refused");
+        return (
+            axum::http::StatusCode::FORBIDDEN,
+            "WebSocket connections from this origin are not allowed",
+        )
+            .into_response();
+    }
     let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &state).await {
         Ok(protocol) => protocol,
         Err(refused) => return refused.into_response(),
