@@ -1,8 +1,8 @@
 //! The HTTP surface: GraphQL, GraphiQL, health, readiness and metrics.
 
 mod browser;
-mod graphiql;
 pub mod client_addr;
+mod graphiql;
 mod graphql;
 mod health;
 mod metrics;
