@@ -175,11 +175,10 @@ impl AppState {
             SocketOwner::User(_) => self.inner.parts.http.max_sockets_per_user,
         };
         let mut owners = self.inner.owners.lock().unwrap_or_else(|e| e.into_inner());
-        let open = owners.entry(owner.clone()).or_insert(0);
-        if *open >= cap {
+        if owners.get(&owner).copied().unwrap_or(0) >= cap {
             return None;
         }
-        *open += 1;
+        *owners.entry(owner.clone()).or_insert(0) += 1;
         Some(SocketSlot(self.clone(), owner))
     }
 }

@@ -460,6 +460,14 @@ where
     else {
         return Err(invalid());
     };
+    // The account first, then the family, as `end_sessions` takes them: a password change or
+    // lock that commits while this refresh runs either waits for it (and then revokes the
+    // token it issues) or is seen by it.
+    let user = user::Entity::find_by_id(found.user_id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or_else(invalid)?;
     // The token as it is under the family's lock.
     let family = lock_family(&txn, found.family_id).await?;
     let Some(stored) = family.iter().find(|t| t.id == found.id).cloned() else {
@@ -469,12 +477,9 @@ where
     if stored.revoked_at.is_some() || stored.expires_at <= now {
         return Err(invalid());
     }
-    // The family's absolute end: its login plus the family lifetime.
-    let started = family
-        .iter()
-        .map(|t| t.created_at)
-        .min()
-        .unwrap_or(stored.created_at);
+    // The family's absolute end: its login plus the family lifetime. The login time is in the
+    // family id (a UUIDv7 made at sign-in), which outlives the rows retention deletes.
+    let started = family_started(stored.family_id).unwrap_or(stored.created_at);
     let lifetime = chrono::Duration::from_std(auth.config.refresh_family_lifetime)
         .unwrap_or(chrono::Duration::MAX);
     if started
@@ -512,10 +517,6 @@ where
     })
     .exec(&txn)
     .await?;
-    let user = user::Entity::find_by_id(stored.user_id)
-        .one(&txn)
-        .await?
-        .ok_or_else(invalid)?;
     if locked_now(&user, now) || !user.is_approved {
         return Err(invalid());
     }
@@ -523,6 +524,12 @@ where
         issue_session(&txn, auth, user, stored.family_id, Some(stored.id), client).await?;
     txn.commit().await?;
     Ok(session)
+}
+
+/// When the sign-in that started a family happened, from its UUIDv7 family id.
+fn family_started(family_id: Uuid) -> Option<DateTime<Utc>> {
+    let (seconds, nanos) = family_id.get_timestamp()?.to_unix();
+    DateTime::from_timestamp(i64::try_from(seconds).ok()?, nanos)
 }
 
 async fn revoke_locked_family(
@@ -572,7 +579,8 @@ where
 /// change): their refresh tokens are revoked and the session epoch raised, so every access
 /// token issued before is refused from now on. Call inside the change's transaction.
 pub async fn end_sessions(db: &impl ConnectionTrait, user_id: Uuid) -> Result<()> {
-    revoke_all(db, user_id).await?;
+    // The account row first (its lock orders this against a concurrent refresh, which takes
+    // it before the family), then the refresh tokens.
     user::Entity::update_many()
         .col_expr(
             user::Column::SessionEpoch,
@@ -581,7 +589,7 @@ pub async fn end_sessions(db: &impl ConnectionTrait, user_id: Uuid) -> Result<()
         .filter(user::Column::Id.eq(user_id))
         .exec(db)
         .await?;
-    Ok(())
+    revoke_all(db, user_id).await
 }
 
 /// Revokes every refresh token of a user.
@@ -599,8 +607,19 @@ pub async fn revoke_all(db: &impl ConnectionTrait, user_id: Uuid) -> Result<()> 
 /// in one statement. A deleted or locked account is refused even while its token is valid.
 /// A token from before the account's sessions were ended is refused.
 pub async fn actor(db: &impl ConnectionTrait, claims: &Claims) -> Result<Actor> {
-    let actor = actor_for_user(db, claims.sub).await?;
-    if actor.session_epoch != claims.sv {
+    session_account(db, claims.sub, claims.sv).await
+}
+
+/// The account of a session made under `epoch`, as it is now; `UNAUTHENTICATED` once that
+/// session has ended (or the account is gone, locked or unapproved). For long-lived
+/// connections, which check at each push.
+pub async fn session_account(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    epoch: i32,
+) -> Result<Actor> {
+    let actor = actor_for_user(db, user_id).await?;
+    if actor.session_epoch != epoch {
         return Err(session_ended());
     }
     Ok(actor)

@@ -67,7 +67,7 @@ impl Throttle {
     /// spread over many accounts from one address are stopped as well.
     pub fn check(&self, address: Option<&str>, account: Option<&str>) -> Result<()> {
         if let Some(address) = address {
-            Self::take(&self.per_address, &self.clock, address)?;
+            Self::take(&self.per_address, &self.clock, &address_key(address))?;
         }
         if let Some(account) = account {
             Self::take(&self.per_account, &self.clock, &account.to_lowercase())?;
@@ -89,6 +89,21 @@ impl Throttle {
                 retry_after_seconds: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
             }
         })
+    }
+}
+
+/// The key an address is counted under: an IPv4 address as it is, an IPv6 address by its /64
+/// (one subscriber's usual allocation, whose 2^64 addresses would otherwise each get a quota).
+pub fn address_key(address: &str) -> String {
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(ip)) => match ip.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = ip.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        _ => address.to_string(),
     }
 }
 
@@ -117,6 +132,20 @@ mod tests {
         throttle
             .check(Some("10.0.0.2"), Some("bob@example.com"))
             .unwrap();
+    }
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64_bit_prefix() {
+        assert_eq!(
+            address_key("2001:db8:1:2::5"),
+            address_key("2001:db8:1:2:ffff::9")
+        );
+        assert_ne!(
+            address_key("2001:db8:1:2::5"),
+            address_key("2001:db8:1:3::5")
+        );
+        assert_eq!(address_key("::ffff:10.0.0.1"), "10.0.0.1");
+        assert_eq!(address_key("10.0.0.1"), "10.0.0.1");
     }
 
     #[test]

@@ -235,11 +235,14 @@ async fn a_request_with_two_credential_checks_is_refused_before_any_password_is_
     let fragments = "mutation($i: AuthLoginInput!) { ...Twice }
         fragment Twice on Mutation { a: authLogin(input: $i) { accessToken } ...Once }
         fragment Once on Mutation { b: authRefresh(input: { refreshToken: \"x\" }) { accessToken } }";
+    let repeated = "mutation($i: AuthLoginInput!) { ...L ...L }
+        fragment L on Mutation { authLogin(input: $i) { accessToken } }";
     let one = json!({ "query": LOGIN, "variables": { "input": input } });
     let bodies = [
         json!([one, one]),
         json!({ "query": aliases, "variables": { "i": input } }),
         json!({ "query": fragments, "variables": { "i": input } }),
+        json!({ "query": repeated, "variables": { "i": input } }),
         json!([one, { "query": "mutation { userPasswordChange(input: { currentPassword: \"a\", newPassword: \"bbbbbbbbbbbb\" }) { success } }" }]),
     ];
     for body in bodies {
@@ -365,14 +368,19 @@ async fn a_sign_in_ends_after_its_maximum_age_however_often_it_is_refreshed() {
         .as_str()
         .unwrap_or_else(|| panic!("{renewed}"))
         .to_string();
-    // The login happened 91 days ago (the default maximum is 90); the tokens themselves are
-    // still within their own lifetime.
+    // The login happened 91 days ago (the default maximum is 90): the family id, a UUIDv7
+    // made at sign-in, says so. The tokens themselves are still within their own lifetime,
+    // and the login's own row may long be gone (retention deletes expired tokens).
     use sea_orm::sea_query::Expr;
+    let then = (chrono::Utc::now() - chrono::Duration::days(91)).timestamp() as u64;
+    let old_family = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, then, 0));
     refresh_token::Entity::update_many()
-        .col_expr(
-            refresh_token::Column::CreatedAt,
-            Expr::value(chrono::Utc::now() - chrono::Duration::days(91)),
-        )
+        .col_expr(refresh_token::Column::FamilyId, Expr::value(old_family))
+        .filter(refresh_token::Column::UserId.eq(world.client_a))
+        .exec(app.db())
+        .await
+        .unwrap();
+    refresh_token::Entity::delete_many()
         .filter(refresh_token::Column::UserId.eq(world.client_a))
         .filter(refresh_token::Column::ParentId.is_null())
         .exec(app.db())

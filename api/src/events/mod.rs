@@ -147,14 +147,15 @@ impl EventBus {
                 .arg(message)
                 .query_async(&mut fanout.publisher.clone())
                 .await;
-            match published {
-                Ok(()) => return,
-                Err(err) => tracing::warn!(
+            if let Err(err) = published {
+                tracing::warn!(
                     error = %err,
                     "cannot tell other replicas that sessions ended; their sockets close at the next event or token expiry"
-                ),
+                );
             }
         }
+        // This replica's sockets hear it directly too, even while its Redis subscription is
+        // reconnecting; a socket that hears it twice checks its account twice.
         let _ = self.sessions.send(user_id);
     }
 

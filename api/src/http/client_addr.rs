@@ -116,15 +116,18 @@ impl ForwardedFor {
             return peer;
         }
         // Several headers are one list, in order (RFC 9110, section 5.3).
-        let values: Vec<&str> = headers
+        // Split as bytes: a client may put bytes that are not text in its part of a line, and
+        // the entry the proxy appended after them must still be read. An entry that is not
+        // text parses as nothing and ends the walk, like any other garbage.
+        let values: Vec<&[u8]> = headers
             .get_all("x-forwarded-for")
             .iter()
-            .filter_map(|value| value.to_str().ok())
+            .map(|value| value.as_bytes())
             .collect();
         let mut entries = values
             .iter()
-            .flat_map(|value| value.split(','))
-            .map(str::trim)
+            .flat_map(|value| value.split(|b| *b == b','))
+            .map(|entry| std::str::from_utf8(entry).unwrap_or("\u{fffd}").trim())
             .filter(|entry| !entry.is_empty())
             .rev();
         // The nearest address known to be real: the peer, then each trusted hop passed.

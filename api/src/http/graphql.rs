@@ -267,32 +267,51 @@ fn credential_checks(request: &Request) -> usize {
     let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
         return 0;
     };
-    fn count<'a>(
-        set: &'a SelectionSet,
+    /// Each fragment is counted once and its count reused at every spread (each spread runs
+    /// its fields again), so a document of fragments spreading each other many times costs
+    /// time linear in its size; a fragment being expanded (a cycle, which validation refuses)
+    /// counts nothing.
+    struct Counter<'a> {
         document: &'a async_graphql::parser::types::ExecutableDocument,
-        visited: &mut Vec<&'a str>,
-    ) -> usize {
-        set.items
-            .iter()
-            .map(|item| match &item.node {
-                Selection::Field(field) => {
-                    usize::from(CREDENTIAL_FIELDS.contains(&field.node.name.node.as_str()))
-                }
-                Selection::InlineFragment(fragment) => {
-                    count(&fragment.node.selection_set.node, document, visited)
-                }
-                Selection::FragmentSpread(spread) => {
-                    let name = spread.node.fragment_name.node.as_str();
-                    if visited.contains(&name) {
-                        return 0;
+        done: HashMap<&'a str, usize>,
+        visiting: Vec<&'a str>,
+    }
+    impl<'a> Counter<'a> {
+        fn set(&mut self, set: &'a SelectionSet) -> usize {
+            let mut total = 0usize;
+            for item in &set.items {
+                let found = match &item.node {
+                    Selection::Field(field) => {
+                        usize::from(CREDENTIAL_FIELDS.contains(&field.node.name.node.as_str()))
                     }
-                    visited.push(name);
-                    document.fragments.get(name).map_or(0, |fragment| {
-                        count(&fragment.node.selection_set.node, document, visited)
-                    })
-                }
-            })
-            .sum()
+                    Selection::InlineFragment(fragment) => {
+                        self.set(&fragment.node.selection_set.node)
+                    }
+                    Selection::FragmentSpread(spread) => {
+                        self.fragment(spread.node.fragment_name.node.as_str())
+                    }
+                };
+                total = total.saturating_add(found);
+            }
+            total
+        }
+
+        fn fragment(&mut self, name: &'a str) -> usize {
+            if let Some(done) = self.done.get(name) {
+                return *done;
+            }
+            if self.visiting.contains(&name) {
+                return 0;
+            }
+            let Some(fragment) = self.document.fragments.get(name) else {
+                return 0;
+            };
+            self.visiting.push(name);
+            let found = self.set(&fragment.node.selection_set.node);
+            self.visiting.pop();
+            self.done.insert(name, found);
+            found
+        }
     }
     let operations: Vec<_> = match &document.operations {
         DocumentOperations::Single(operation) => vec![operation],
@@ -305,16 +324,14 @@ fn credential_checks(request: &Request) -> usize {
             None => operations.values().collect(),
         },
     };
-    operations
-        .into_iter()
-        .map(|operation| {
-            count(
-                &operation.node.selection_set.node,
-                &document,
-                &mut Vec::new(),
-            )
-        })
-        .sum()
+    let mut counter = Counter {
+        document: &document,
+        done: HashMap::new(),
+        visiting: Vec::new(),
+    };
+    operations.into_iter().fold(0usize, |total, operation| {
+        total.saturating_add(counter.set(&operation.node.selection_set.node))
+    })
 }
 
 /// 400 for a document that did not parse, 422 for one that failed validation or a limit

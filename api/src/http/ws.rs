@@ -143,8 +143,9 @@ struct Client {
 async fn handshake(state: AppState, client: Client, socket: WebSocket) {
     let _open = state.socket_opened();
     let (mut sink, mut stream) = socket.split();
-    let Some(_address_slot) = state.socket_slot(SocketOwner::Address(client.address.clone()))
-    else {
+    let Some(_address_slot) = state.socket_slot(SocketOwner::Address(
+        service::throttle::address_key(&client.address),
+    )) else {
         return close(&mut sink, 4429, "Too many connections from this address").await;
     };
     let first = match tokio::time::timeout(INIT_TIMEOUT, first_text(&mut stream)).await {
@@ -166,6 +167,8 @@ async fn handshake(state: AppState, client: Client, socket: WebSocket) {
         .and_then(|v| v.as_str().and_then(super::bearer))
         .map(str::to_string)
         .or(client.header_token.clone());
+    // Listening before the account is read: a session ended in between is still heard of.
+    let ended = state.bus().sessions_ended();
     let (data, expires_at, account) = match connection_data(&state, token.as_deref()).await {
         Ok(accepted) => accepted,
         Err(reason) => {
@@ -180,7 +183,7 @@ async fn handshake(state: AppState, client: Client, socket: WebSocket) {
         db: state.db().clone(),
         user_id: account.user_id,
         epoch: account.session_epoch,
-        ended: Some(state.bus().sessions_ended()),
+        ended: Some(ended),
     };
 
     let session = Arc::new(Session {
@@ -395,8 +398,8 @@ impl SessionWatch {
     /// Whether the socket's session still holds: the account may sign in and its epoch is the
     /// token's. A database error keeps the socket (the next event re-checks the account).
     async fn holds(&self) -> bool {
-        match service::auth::actor_for_user(&self.db, self.user_id).await {
-            Ok(actor) => actor.session_epoch == self.epoch,
+        match service::auth::session_account(&self.db, self.user_id, self.epoch).await {
+            Ok(_) => true,
             Err(err) => err.code() != "UNAUTHENTICATED",
         }
     }

@@ -6,9 +6,12 @@
 //! the response would become. Once the total passes the cap no further field runs (each fails
 //! at once, so no subtree below it is built), the execution future is dropped if it is still
 //! waiting, and the whole answer is replaced by one `RESPONSE_TOO_LARGE` error.
+//!
+//! Mutations are exempt: cutting one short after it committed would hide what it did (and a
+//! secret shown once, such as a new webhook's). Their payloads are small by construction.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextResolve, ResolveInfo,
@@ -31,6 +34,7 @@ impl ExtensionFactory for ResponseSize {
         Arc::new(Budget {
             max_bytes: self.max_bytes,
             used: AtomicUsize::new(0),
+            exempt: AtomicBool::new(false),
             exceeded: Notify::new(),
         })
     }
@@ -39,6 +43,10 @@ impl ExtensionFactory for ResponseSize {
 struct Budget {
     max_bytes: usize,
     used: AtomicUsize,
+    /// A mutation is running.
+    exempt: AtomicBool,
+    /// Wakes an execution that waits on a resolver once the cap is passed. `notify_waiters`
+    /// stores no permit, so a later push of a subscription never sees a stale one.
     exceeded: Notify,
 }
 
@@ -59,7 +67,7 @@ fn scalar_bytes(value: &Value) -> usize {
 
 impl Budget {
     fn over(&self) -> bool {
-        self.used.load(Ordering::Relaxed) > self.max_bytes
+        !self.exempt.load(Ordering::Relaxed) && self.used.load(Ordering::Relaxed) > self.max_bytes
     }
 }
 
@@ -74,6 +82,9 @@ impl Extension for Budget {
         // A subscription executes once per event: each push has the whole budget.
         self.used.store(0, Ordering::Relaxed);
         let exceeded = self.exceeded.notified();
+        tokio::pin!(exceeded);
+        // Registered before the execution starts, so a `notify_waiters` during it reaches us.
+        exceeded.as_mut().enable();
         let response = tokio::select! {
             biased;
             () = exceeded => None,
@@ -104,6 +115,9 @@ impl Extension for Budget {
         info: ResolveInfo<'_>,
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
+        if info.parent_type == "Mutation" {
+            self.exempt.store(true, Ordering::Relaxed);
+        }
         if self.over() {
             return Err(ServerError::new("the response is too large", None));
         }
@@ -111,8 +125,8 @@ impl Extension for Budget {
         let value = next.run(ctx, info).await?;
         let size = name + value.as_ref().map_or(4, scalar_bytes);
         let used = self.used.fetch_add(size, Ordering::Relaxed) + size;
-        if used > self.max_bytes {
-            self.exceeded.notify_one();
+        if used > self.max_bytes && !self.exempt.load(Ordering::Relaxed) {
+            self.exceeded.notify_waiters();
         }
         Ok(value)
     }

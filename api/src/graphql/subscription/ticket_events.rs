@@ -37,8 +37,8 @@ impl TicketEventsSubscription {
         filter: Option<EventFilter>,
         after: Option<ID>,
     ) -> Result<impl Stream<Item = Result<TicketEvent>> + use<>> {
-        let viewer = actor(ctx)?;
         let db = db(ctx)?.clone();
+        let viewer = current_account(&db, &actor(ctx)?).await?;
         let filter = filter.unwrap_or_default().into_service().gql()?;
         let after = after
             .map(|id| {
@@ -58,9 +58,12 @@ impl TicketEventsSubscription {
             if let Some(mut cursor) = after {
                 let _permit = permits.acquire().await;
                 loop {
-                    let Some(current) = current_account(&db, &viewer).await else {
-                        yield Err(gql(service::auth::session_ended()));
-                        return;
+                    let current = match current_account(&db, &viewer).await {
+                        Ok(current) => current,
+                        Err(err) => {
+                            yield Err(err);
+                            return;
+                        }
                     };
                     shared.sign_in(current.clone());
                     let page = PageRequest {
@@ -113,15 +116,15 @@ impl TicketEventsSubscription {
                     continue;
                 }
                 match visible(&db, &viewer, &event).await {
-                    Some((current, true)) => {
+                    Ok((current, true)) => {
                         // The push resolves with the account as it is now.
                         shared.sign_in(current);
                         yield Ok(TicketEvent((*event).clone()));
                     }
-                    Some((_, false)) => {}
-                    // The account is gone or disabled, or its sessions ended.
-                    None => {
-                        yield Err(gql(service::auth::session_ended()));
+                    Ok((_, false)) => {}
+                    // The account is gone or disabled, or its session ended.
+                    Err(err) => {
+                        yield Err(err);
                         return;
                     }
                 }
@@ -138,9 +141,11 @@ impl TicketEventsSubscription {
         id: ID,
         initial: Option<bool>,
     ) -> Result<impl Stream<Item = Result<Ticket>> + use<>> {
-        let viewer = actor(ctx)?;
-        let shared = ctx.data::<Viewer>()?.clone();
         let db = db(ctx)?.clone();
+        // The account as it is now, not as the socket found it when it connected.
+        let viewer = current_account(&db, &actor(ctx)?).await?;
+        let shared = ctx.data::<Viewer>()?.clone();
+        shared.sign_in(viewer.clone());
         let ticket_id = expect(Kind::Ticket, &id, "id").gql()?;
         // Listen first, then read: a change committed in between is in both, and is skipped
         // live because the state read already shows it. The ticket must be readable now;
@@ -171,9 +176,12 @@ impl TicketEventsSubscription {
                 if event.kind == service::event::TICKET_DELETED {
                     return;
                 }
-                let Some(actor) = current_account(&db, &viewer).await else {
-                    yield Err(gql(service::auth::session_ended()));
-                    return;
+                let actor = match current_account(&db, &viewer).await {
+                    Ok(actor) => actor,
+                    Err(err) => {
+                        yield Err(err);
+                        return;
+                    }
                 };
                 // A client learns nothing of internal notes, not even that one was written.
                 if !service::access::can_see_event(&actor, event.internal) {
@@ -205,29 +213,29 @@ fn matches(filter: &service::event::EventFilter, event: &Event) -> bool {
 }
 
 /// The account as it is now, and whether it may receive `event` (current role and
-/// memberships, the ticket as it is now); `None` when the account is gone or disabled, or the
-/// session the subscription was made in has ended.
+/// memberships, the ticket as it is now); an error when the account is gone or disabled, or
+/// the session the subscription was made in has ended.
 async fn visible(
     db: &sea_orm::DatabaseConnection,
     viewer: &service::actor::Actor,
     event: &Event,
-) -> Option<(service::actor::Actor, bool)> {
+) -> Result<(service::actor::Actor, bool)> {
     let current = current_account(db, viewer).await?;
     let visible = service::event::visible_to(db, &current, event)
         .await
         .unwrap_or(false);
-    Some((current, visible))
+    Ok((current, visible))
 }
 
-/// The subscriber's account as it is now, while the session it subscribed in lasts.
+/// The subscriber's account as it is now, while the session it subscribed in lasts
+/// (`UNAUTHENTICATED` once it has ended).
 pub(super) async fn current_account(
     db: &sea_orm::DatabaseConnection,
     viewer: &service::actor::Actor,
-) -> Option<service::actor::Actor> {
-    service::auth::actor_for_user(db, viewer.user_id)
+) -> Result<service::actor::Actor> {
+    service::auth::session_account(db, viewer.user_id, viewer.session_epoch)
         .await
-        .ok()
-        .filter(|current| current.session_epoch == viewer.session_epoch)
+        .gql()
 }
 
 fn slow_consumer() -> async_graphql::Error {

@@ -35,8 +35,9 @@ impl TicketStatsSubscription {
         ctx: &Context<'_>,
         filter: Option<TicketStatsFilter>,
     ) -> Result<impl Stream<Item = Result<TicketStats>> + use<>> {
-        let viewer = actor(ctx)?;
         let db = db(ctx)?.clone();
+        // The account as it is now, not as the socket found it when it connected.
+        let viewer = super::ticket_events::current_account(&db, &actor(ctx)?).await?;
         let cache: Arc<StatsCache> = ctx.data::<Arc<StatsCache>>()?.clone();
         let window = ctx
             .data_opt::<StatsPushInterval>()
@@ -77,9 +78,12 @@ impl TicketStatsSubscription {
                 }
                 // Answered with the account as it is now: a demoted or removed agent gets no
                 // figures they may no longer see.
-                let Some(current) = super::ticket_events::current_account(&db, &viewer).await else {
-                    yield Err(gql(service::auth::session_ended()));
-                    return;
+                let current = match super::ticket_events::current_account(&db, &viewer).await {
+                    Ok(current) => current,
+                    Err(err) => {
+                        yield Err(err);
+                        return;
+                    }
                 };
                 let scope = match service::stats::scope(&current, &filter, service::stats::today()) {
                     Ok(scope) => scope,
