@@ -226,28 +226,34 @@ pub struct AuthSettings {
     /// embedded default a random key is made at each start (tokens then die with the process).
     #[arg(long, env = "HELPDESK_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
-    /// Access token lifetime in seconds.
-    #[arg(long, env = "HELPDESK_ACCESS_TOKEN_TTL", default_value_t = 900)]
+    /// Access token lifetime in seconds (at most 30 days).
+    #[arg(long, env = "HELPDESK_ACCESS_TOKEN_TTL", default_value_t = 900,
+        value_parser = clap::value_parser!(u64).range(1..=30 * 24 * 3600))]
     pub access_token_ttl_secs: u64,
-    /// Refresh token lifetime in days.
-    #[arg(long, env = "HELPDESK_REFRESH_TOKEN_TTL_DAYS", default_value_t = 30)]
+    /// Refresh token lifetime in days (at most 3650).
+    #[arg(long, env = "HELPDESK_REFRESH_TOKEN_TTL_DAYS", default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=3650))]
     pub refresh_token_ttl_days: u64,
     /// Consecutive failed logins that lock an account.
     #[arg(long, env = "HELPDESK_LOCKOUT_THRESHOLD", default_value_t = 5)]
     pub lockout_threshold: u32,
     /// Minutes an account stays locked after too many failed logins.
-    #[arg(long, env = "HELPDESK_LOCKOUT_MINUTES", default_value_t = 15)]
+    #[arg(long, env = "HELPDESK_LOCKOUT_MINUTES", default_value_t = 15,
+        value_parser = clap::value_parser!(u64).range(1..=365 * 24 * 60))]
     pub lockout_minutes: u64,
     /// Days a sign-in lasts at most, however often its refresh token is used; then the user
     /// signs in again.
-    #[arg(long, env = "HELPDESK_SESSION_MAX_DAYS", default_value_t = 90)]
+    #[arg(long, env = "HELPDESK_SESSION_MAX_DAYS", default_value_t = 90,
+        value_parser = clap::value_parser!(u64).range(1..=3650))]
     pub session_max_days: u64,
     /// Credential checks (sign-in, password change) per minute for one account, before any
     /// password is hashed; more get `RATE_LIMITED`.
-    #[arg(long, env = "HELPDESK_LOGIN_RATE_PER_ACCOUNT", default_value_t = 10)]
+    #[arg(long, env = "HELPDESK_LOGIN_RATE_PER_ACCOUNT", default_value_t = 10,
+        value_parser = clap::value_parser!(u32).range(1..))]
     pub login_rate_per_account: u32,
     /// Credential checks (sign-in, refresh, password change) per minute from one client address.
-    #[arg(long, env = "HELPDESK_LOGIN_RATE_PER_ADDRESS", default_value_t = 60)]
+    #[arg(long, env = "HELPDESK_LOGIN_RATE_PER_ADDRESS", default_value_t = 60,
+        value_parser = clap::value_parser!(u32).range(1..))]
     pub login_rate_per_address: u32,
 }
 

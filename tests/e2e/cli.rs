@@ -72,9 +72,13 @@ async fn a_bad_flag_or_variable_is_one_line_and_exit_2() {
         &'static [&'static str],
         &'static [(&'static str, &'static str)],
     );
-    let cases: [Case; 4] = [
+    let cases: [Case; 7] = [
         (&[], &[("HELPDESK_ADDR", "localhost:8000")]),
         (&[], &[("HELPDESK_DEMO", "maybe")]),
+        // Lifetimes so long that adding them to now would overflow, and a limit of nothing.
+        (&[], &[("HELPDESK_REFRESH_TOKEN_TTL_DAYS", "100000000")]),
+        (&[], &[("HELPDESK_SESSION_MAX_DAYS", "0")]),
+        (&[], &[("HELPDESK_LOGIN_RATE_PER_ADDRESS", "0")]),
         (&["serve", "--no-such-flag"], &[]),
         (&["migrate", "sideways"], &[]),
     ];
