@@ -209,3 +209,52 @@ async fn the_feed_resumes_after_a_cursor_with_no_gap_and_no_duplicate() {
     };
     assert_eq!(ids, sorted, "in order, without duplicates");
 }
+
+/// Reads commit nothing, so they never wake the relay: the only background statements while
+/// they run are the relay's and the delivery worker's one-second polls.
+#[tokio::test]
+async fn read_only_requests_cause_no_background_statements() {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let app = TestApp::spawn().await;
+    let world = World::build(app.db()).await;
+    let agent = app.login(&email_of("agent_a"), PASSWORD).await;
+    // Wait until the relay has handed on the fixtures' events.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let pending = outbox_event::Entity::find()
+            .filter(outbox_event::Column::PublishedAt.is_null())
+            .count(app.db())
+            .await
+            .unwrap();
+        if pending == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "events never published"
+        );
+        tokio::task::yield_now().await;
+    }
+    let before = app.metric("helpdesk_db_background_statements_total").await;
+    let started = std::time::Instant::now();
+    let reads = 50;
+    for _ in 0..reads {
+        let read = app
+            .graphql_as(
+                &agent,
+                "query($id: ID!) { ticket(id: $id) { title comments { nodes { body } } } }",
+                json!({ "id": gid("Ticket", world.ticket_a) }),
+            )
+            .await;
+        assert!(read["data"]["ticket"]["title"].is_string(), "{read}");
+    }
+    let background = app.metric("helpdesk_db_background_statements_total").await - before;
+    // A poll round of the relay and the delivery worker costs up to about 8 statements, one a
+    // second; a read that woke the relay would cost one or two each (50 to 100 here).
+    let rounds = started.elapsed().as_secs() as f64 + 2.0;
+    assert!(
+        background <= 8.0 * rounds,
+        "{background} background statements during {reads} reads in {:?}",
+        started.elapsed()
+    );
+}

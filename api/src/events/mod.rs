@@ -10,7 +10,7 @@
 //! In the same transaction the relay creates the webhook deliveries of the events; the
 //! delivery worker sends them (see `service::webhook::deliver`).
 //!
-//! The relay is woken right after a request that may have committed a change, and polls every
+//! The relay is woken right after a request that ran a mutation (never by a read), and polls every
 //! second as a safety net (for changes made by another process, or a wake-up that was missed).
 //! An event is marked published in the transaction that claims it, after it was handed on; a
 //! crash before the commit leaves it for the next pass, which hands it on again with the same

@@ -50,6 +50,22 @@ impl Viewer {
     }
 }
 
+/// Set for a request whose operation is a mutation (or could not be told apart): it may have
+/// committed events, so the relay is woken after it. Reads never wake the relay, which then
+/// costs them no background statements.
+#[derive(Default, Clone)]
+pub struct MayHaveWritten(pub Arc<std::sync::atomic::AtomicBool>);
+
+impl MayHaveWritten {
+    pub fn mark(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// The actor, or an `UNAUTHENTICATED` error when the request has no valid token.
 pub fn actor(ctx: &Context<'_>) -> async_graphql::Result<Actor> {
     let viewer = ctx.data_opt::<Viewer>();

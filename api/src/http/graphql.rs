@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use service::audit::ClientInfo;
 
-use crate::graphql::context::Viewer;
+use crate::graphql::context::{MayHaveWritten, Viewer};
 use crate::graphql::loader::Loaders;
 use crate::state::AppState;
 
@@ -201,6 +201,7 @@ async fn run(
         );
     }
     let mut responses = Vec::with_capacity(requests.len());
+    let written = MayHaveWritten::default();
     for request in requests {
         if request.query.len() > MAX_DOCUMENT_BYTES {
             responses.push(async_graphql::Response::from_errors(vec![coded(
@@ -217,7 +218,11 @@ async fn run(
             None => Viewer::signed_in(actor.clone()),
         };
         let loaders = Loaders::new(state.db(), &viewer);
-        let request = request.data(viewer).data(loaders).data(client.clone());
+        let request = request
+            .data(viewer)
+            .data(loaders)
+            .data(client.clone())
+            .data(written.clone());
         let mut response = state.schema().execute(request).await;
         for error in &mut response.errors {
             classify(error, &request_id);
@@ -225,7 +230,10 @@ async fn run(
         responses.push(response);
     }
     // A mutation may have committed events: hand them on now rather than at the next poll.
-    state.bus().wake_relay();
+    // A read committed nothing and wakes nothing.
+    if written.is_set() {
+        state.bus().wake_relay();
+    }
     let status = if single {
         status_of(&responses[0])
     } else {

@@ -9,6 +9,7 @@ use async_graphql::extensions::{
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType as Op};
 use async_graphql::{Response, ServerResult, Variables};
 
+use crate::graphql::context::MayHaveWritten;
 use crate::metrics::{Metrics, OperationType};
 
 pub struct OperationMetrics {
@@ -95,6 +96,15 @@ impl Extension for PerRequest {
             };
             if let Some(found) = found {
                 *self.chosen.lock().unwrap_or_else(|e| e.into_inner()) = found;
+            }
+            // The operation is known here, once per request: a mutation (or one that cannot be
+            // told) is marked for the relay's wake-up.
+            if !matches!(
+                found,
+                Some(OperationType::query | OperationType::subscription)
+            ) && let Some(written) = ctx.data_opt::<MayHaveWritten>()
+            {
+                written.mark();
             }
         }
         next.run(ctx, operation_name).await
