@@ -10,6 +10,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+// A request allocates and frees many small objects (rows, values, futures); mimalloc serves
+// them from per-thread pages, where glibc's malloc spent a quarter of the server's CPU.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "helpdesk",

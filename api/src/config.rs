@@ -135,6 +135,10 @@ pub struct ServerSettings {
     /// `RESPONSE_TOO_LARGE` while it runs.
     #[arg(long, env = "HELPDESK_MAX_RESPONSE_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_response_bytes: usize,
+    /// A tracing span per resolved field of every `/graphql` request, besides the one per
+    /// operation. Costs more CPU than resolving most fields: turn it on to find a slow resolver.
+    #[arg(long, env = "HELPDESK_TRACE_FIELDS")]
+    pub trace_fields: bool,
     /// Subscription sockets one user may have open at once.
     #[arg(long, env = "HELPDESK_MAX_SOCKETS_PER_USER", default_value_t = 20)]
     pub max_sockets_per_user: usize,
@@ -207,6 +211,7 @@ impl Default for ServerSettings {
             max_batch: 10,
             trust_forwarded_for: false,
             max_response_bytes: 16 * 1024 * 1024,
+            trace_fields: false,
             max_sockets_per_user: 20,
             max_sockets_per_address: 200,
             max_concurrent_replays: 8,

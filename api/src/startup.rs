@@ -76,15 +76,16 @@ impl Application {
             Some(url) => Some(service::redis::connect(url).await?),
             None => None,
         };
+        let options_limits = crate::graphql::Limits {
+            max_depth: settings.server.max_query_depth,
+            ..Default::default()
+        };
         let options = crate::graphql::SchemaOptions {
             introspection: settings
                 .server
                 .introspection
                 .unwrap_or(backend == service::db::Backend::Sqlite),
-            limits: crate::graphql::Limits {
-                max_depth: settings.server.max_query_depth,
-                ..Default::default()
-            },
+            limits: options_limits,
             max_complexity: settings.server.max_query_complexity,
             webhook_policy: service::webhook::UrlPolicy {
                 allow_private: settings.webhooks.webhook_allow_private,
@@ -100,6 +101,7 @@ impl Application {
             ),
             max_response_bytes: settings.server.max_response_bytes,
             max_concurrent_replays: settings.server.max_concurrent_replays,
+            trace_fields: settings.server.trace_fields,
             #[cfg(feature = "test-hooks")]
             panic_in_field: settings.server.panic_in_field.clone(),
         };
@@ -127,7 +129,7 @@ impl Application {
             settings.database.slow_statement(),
             std::sync::Arc::new(move |_| background_metrics.record_background_statement()),
         );
-        let schema = crate::graphql::build_schema(
+        let schemas = crate::graphql::build_schema(
             db.clone(),
             auth.clone(),
             metrics.clone(),
@@ -141,7 +143,9 @@ impl Application {
             redis,
             auth,
             metrics,
-            schema,
+            schemas,
+            max_response_bytes: settings.server.max_response_bytes,
+            limits: options_limits,
             http: crate::state::HttpOptions {
                 graphiql: settings.server.graphiql,
                 max_batch: settings.server.max_batch,

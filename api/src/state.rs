@@ -8,7 +8,7 @@ use sea_orm::DatabaseConnection;
 use service::auth::Auth;
 
 use crate::events::EventBus;
-use crate::graphql::HelpdeskSchema;
+use crate::graphql::{HelpdeskSchema, Limits, Schemas};
 use crate::http::client_addr::ForwardedFor;
 use crate::metrics::Metrics;
 
@@ -45,7 +45,11 @@ pub struct Parts {
     pub redis: Option<ConnectionManager>,
     pub auth: Arc<Auth>,
     pub metrics: Arc<Metrics>,
-    pub schema: HelpdeskSchema,
+    pub schemas: Schemas,
+    /// Largest `/graphql` response body, in bytes.
+    pub max_response_bytes: usize,
+    /// Bounds on a document's shape, checked by `/graphql` before it runs.
+    pub limits: Limits,
     pub http: HttpOptions,
     pub bus: EventBus,
 }
@@ -98,8 +102,22 @@ impl AppState {
         &self.inner.parts.metrics
     }
 
+    /// The schema `/graphql` runs.
     pub fn schema(&self) -> &HelpdeskSchema {
-        &self.inner.parts.schema
+        &self.inner.parts.schemas.requests
+    }
+
+    /// The schema subscription sockets run.
+    pub fn socket_schema(&self) -> &HelpdeskSchema {
+        &self.inner.parts.schemas.sockets
+    }
+
+    pub fn max_response_bytes(&self) -> usize {
+        self.inner.parts.max_response_bytes
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.inner.parts.limits
     }
 
     pub fn graphiql(&self) -> bool {

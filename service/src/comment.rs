@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::actor::Actor;
 use crate::error::{Violation, violation};
-use crate::page::{Key, Page, PageRequest, Position};
+use crate::page::{Key, Position};
 use crate::ticket::history_entry;
 use crate::{Error, Result, access, lifecycle};
 
@@ -251,44 +251,24 @@ where
     Ok((created, ticket))
 }
 
-/// The first `first` comments (oldest first) of each ticket in `ticket_ids` that `actor` may
-/// read, in one statement: a window function numbers each ticket's comments and the outer
-/// query keeps the first ones.
+/// The first `first` comments (oldest first, after the `after` position when given) of each
+/// ticket in `ticket_ids` that `actor` may read, in one statement.
 pub async fn first_of_tickets(
     db: &impl ConnectionTrait,
     actor: &Actor,
     ticket_ids: &[Uuid],
     first: u64,
+    after: Option<(DateTime<Utc>, Uuid)>,
 ) -> Result<HashMap<Uuid, Vec<comment::Model>>> {
     let only = (!crate::access::sees_internal_notes(actor))
-        .then(|| Expr::col(comment::Column::IsInternal).eq(false));
+        .then(|| Expr::col((comment::Entity, comment::Column::IsInternal)).eq(false));
     let mut by_ticket: HashMap<Uuid, Vec<comment::Model>> = HashMap::new();
-    for row in crate::page::first_per_ticket::<comment::Entity>(db, ticket_ids, first, only).await?
+    for row in
+        crate::page::first_per_ticket::<comment::Entity>(db, ticket_ids, first, after, only).await?
     {
         by_ticket.entry(row.ticket_id).or_default().push(row);
     }
     Ok(by_ticket)
-}
-
-/// A page of one ticket's comments (oldest first), after a cursor. The ticket must already be
-/// known to be readable by `actor`.
-pub async fn page_of_ticket(
-    db: &impl ConnectionTrait,
-    actor: &Actor,
-    ticket_id: Uuid,
-    page: &PageRequest,
-) -> Result<Page<comment::Model>> {
-    let query = comment::Entity::find()
-        .filter(comment::Column::TicketId.eq(ticket_id))
-        .filter(access::comment_scope(actor));
-    crate::page::oldest_first(
-        db,
-        query,
-        comment::Column::CreatedAt,
-        comment::Column::Id,
-        page,
-    )
-    .await
 }
 
 pub fn position(comment: &comment::Model) -> Position {

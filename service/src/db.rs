@@ -176,6 +176,10 @@ pub async fn connect(url: &str, options: DbOptions) -> Result<DatabaseConnection
         .min_connections(1)
         .connect_timeout(options.connect_timeout)
         .acquire_timeout(options.connect_timeout.max(Duration::from_secs(30)))
+        // A connection handed out is pinged only after it has been idle a while (one lost to a
+        // restart or a firewall shows then); pinging at every checkout added a round trip to
+        // every statement.
+        .test_before_acquire_if_idle_for(Duration::from_secs(10))
         // sqlx would log every statement at INFO; statements are counted and slow ones logged
         // by the metric callback below instead.
         .sqlx_logging(false);

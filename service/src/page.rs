@@ -118,84 +118,177 @@ impl<T> Page<T> {
 }
 
 /// The first `first` rows for each ticket in `ticket_ids` of a table with `ticket_id`,
-/// `created_at` and `id` columns, oldest first, in one statement: a window function numbers
-/// each ticket's rows and the outer query keeps the first ones. `only` narrows the rows first
-/// (e.g. to public comments).
+/// `created_at` and `id` columns, oldest first (after the `after` position, when given), in
+/// one statement. `only` narrows the rows first (e.g. to public comments).
+///
+/// On PostgreSQL each ticket reads its own first rows through the `(ticket_id, created_at)`
+/// index (`CROSS JOIN LATERAL ... LIMIT`), and the ticket ids travel as one array, so the
+/// statement's text, and its prepared plan, are the same for any number of tickets. SQLite has
+/// no LATERAL: a window function numbers each ticket's rows and the outer query keeps the
+/// first ones.
 pub(crate) async fn first_per_ticket<E>(
     db: &impl sea_orm::ConnectionTrait,
     ticket_ids: &[Uuid],
     first: u64,
+    after: Option<(DateTime<Utc>, Uuid)>,
     only: Option<sea_orm::sea_query::SimpleExpr>,
 ) -> crate::Result<Vec<E::Model>>
 where
     E: sea_orm::EntityTrait + Default,
 {
-    use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query};
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
+    use sea_orm::{DatabaseBackend, Iterable, Statement};
     if ticket_ids.is_empty() || first == 0 {
         return Ok(Vec::new());
     }
-    let mut inner = Query::select();
-    inner
-        .column(Asterisk)
-        .expr_as(
-            Expr::cust("ROW_NUMBER() OVER (PARTITION BY ticket_id ORDER BY created_at, id)"),
-            Alias::new("rn"),
+    let column = |name: &str| Expr::col((E::default(), Alias::new(name)));
+    let after = after.map(|(at, id)| {
+        column("created_at")
+            .gt(at)
+            .or(column("created_at").eq(at).and(column("id").gt(id)))
+    });
+    let only = match (only, after) {
+        (Some(only), Some(after)) => Some(only.and(after)),
+        (only, after) => only.or(after),
+    };
+    let backend = db.get_database_backend();
+    let columns = || E::Column::iter().map(|c| (E::default(), c));
+    let ticket_id = Alias::new("ticket_id");
+    let statement = if backend == DatabaseBackend::Postgres {
+        let mut inner = Query::select();
+        inner.columns(columns()).from(E::default()).and_where(
+            Expr::col((E::default(), ticket_id.clone()))
+                .equals((Alias::new("parent"), Alias::new("id"))),
+        );
+        if let Some(only) = only {
+            inner.and_where(only);
+        }
+        inner
+            .order_by((E::default(), Alias::new("created_at")), Order::Asc)
+            .order_by((E::default(), Alias::new("id")), Order::Asc)
+            .limit(first);
+        let built = backend.build(&inner);
+        let mut values = built.values.map(|v| v.0).unwrap_or_default();
+        values.push(uuid_array(ticket_ids).into());
+        Statement::from_sql_and_values(
+            backend,
+            format!(
+                "SELECT w.* FROM unnest(CAST(${} AS uuid[])) AS parent(id) \
+                 CROSS JOIN LATERAL ({}) AS w ORDER BY w.ticket_id, w.created_at, w.id",
+                values.len(),
+                built.sql
+            ),
+            values,
         )
-        .from(E::default())
-        .and_where(Expr::col(Alias::new("ticket_id")).is_in(ticket_ids.iter().copied()));
-    if let Some(only) = only {
-        inner.and_where(only);
-    }
-    let outer = Query::select()
-        .column(Asterisk)
-        .from_subquery(inner.to_owned(), Alias::new("numbered"))
-        .and_where(Expr::col(Alias::new("rn")).lte(first as i64))
-        .order_by(Alias::new("ticket_id"), Order::Asc)
-        .order_by(Alias::new("rn"), Order::Asc)
-        .to_owned();
-    let statement = db.get_database_backend().build(&outer);
+    } else {
+        let mut inner = Query::select();
+        inner
+            .columns(columns())
+            .expr_as(
+                Expr::cust("ROW_NUMBER() OVER (PARTITION BY ticket_id ORDER BY created_at, id)"),
+                Alias::new("rn"),
+            )
+            .from(E::default())
+            .and_where(Expr::col(ticket_id.clone()).is_in(ticket_ids.iter().copied()));
+        if let Some(only) = only {
+            inner.and_where(only);
+        }
+        let outer = Query::select()
+            .columns(E::Column::iter().map(|c| (Alias::new("numbered"), c)))
+            .from_subquery(inner.to_owned(), Alias::new("numbered"))
+            .and_where(Expr::col(Alias::new("rn")).lte(first as i64))
+            .order_by(ticket_id, Order::Asc)
+            .order_by(Alias::new("rn"), Order::Asc)
+            .to_owned();
+        backend.build(&outer)
+    };
     Ok(E::find().from_raw_sql(statement).all(db).await?)
 }
 
-/// A page of `query`'s rows oldest first, after a (created_at, id) cursor.
-pub(crate) async fn oldest_first<E>(
+/// `query` run once for each of `parent_ids`, narrowed to the rows whose `parent` column is
+/// that id and cut at `limit` rows, all in one statement: the rows of every parent, in no
+/// particular order between or within parents. On PostgreSQL the ids travel as one array
+/// parameter (`CROSS JOIN LATERAL` over `unnest`), so the statement's text and plan are the
+/// same for any number of parents; SQLite has no LATERAL, and gets one `UNION ALL` term per
+/// parent.
+pub(crate) async fn per_parent<E>(
     db: &impl sea_orm::ConnectionTrait,
     query: sea_orm::Select<E>,
-    created_at: E::Column,
-    id: E::Column,
-    page: &PageRequest,
-) -> crate::Result<Page<E::Model>>
+    parent: E::Column,
+    parent_ids: &[Uuid],
+    limit: u64,
+) -> crate::Result<Vec<E::Model>>
 where
-    E: sea_orm::EntityTrait,
+    E: sea_orm::EntityTrait + Default,
 {
-    use sea_orm::{ColumnTrait, Condition, QueryFilter, QueryOrder, QuerySelect};
-    page.expect(KeyKind::Time)?;
-    let (limit, _) = page.window()?;
-    let mut query = query;
-    if let Some(Position {
-        key: Key::Time(at),
-        id: after,
-    }) = &page.after
-    {
-        query = query.filter(
-            Condition::any()
-                .add(created_at.gt(*at))
-                .add(Condition::all().add(created_at.eq(*at)).add(id.gt(*after))),
-        );
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait};
+    use sea_orm::{DatabaseBackend, QueryFilter, QuerySelect, QueryTrait, Statement};
+    if parent_ids.is_empty() || limit == 0 {
+        return Ok(Vec::new());
     }
-    let mut rows = query
-        .order_by_asc(created_at)
-        .order_by_asc(id)
-        .limit(limit + 1)
-        .all(db)
-        .await?;
-    let more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
-    Ok(Page {
-        items: rows,
-        has_next_page: more,
-        has_previous_page: page.after.is_some(),
-    })
+    let backend = db.get_database_backend();
+    let statement = if backend == DatabaseBackend::Postgres {
+        let inner = query
+            .filter(
+                Expr::col((E::default(), parent)).equals((Alias::new("parent"), Alias::new("id"))),
+            )
+            .limit(limit)
+            .build(backend);
+        let mut values = inner.values.map(|v| v.0).unwrap_or_default();
+        values.push(uuid_array(parent_ids).into());
+        Statement::from_sql_and_values(
+            backend,
+            format!(
+                "SELECT w.* FROM unnest(CAST(${} AS uuid[])) AS parent(id) CROSS JOIN LATERAL ({}) AS w",
+                values.len(),
+                inner.sql
+            ),
+            values,
+        )
+    } else {
+        let mut sql = String::new();
+        let mut values = Vec::new();
+        for (n, id) in parent_ids.iter().enumerate() {
+            let term = query
+                .clone()
+                .filter(Expr::col((E::default(), parent)).eq(*id))
+                .limit(limit)
+                .build(backend);
+            if n > 0 {
+                sql.push_str(" UNION ALL ");
+            }
+            sql.push_str("SELECT * FROM (");
+            sql.push_str(&term.sql);
+            sql.push(')');
+            values.extend(term.values.map(|v| v.0).unwrap_or_default());
+        }
+        Statement::from_sql_and_values(backend, sql, values)
+    };
+    Ok(E::find().from_raw_sql(statement).all(db).await?)
+}
+
+/// A PostgreSQL array literal of `ids`, bound as text and cast with `CAST($n AS uuid[])`.
+fn uuid_array(ids: &[Uuid]) -> String {
+    let mut text = String::with_capacity(ids.len() * 37 + 2);
+    text.push('{');
+    for (n, id) in ids.iter().enumerate() {
+        if n > 0 {
+            text.push(',');
+        }
+        text.push_str(&id.to_string());
+    }
+    text.push('}');
+    text
+}
+
+/// The order of two sort keys of the same kind (keys of different kinds are equal).
+pub(crate) fn compare_keys(a: &Key, b: &Key) -> std::cmp::Ordering {
+    match (a, b) {
+        (Key::Int(a), Key::Int(b)) => a.cmp(b),
+        (Key::Time(a), Key::Time(b)) => a.cmp(b),
+        (Key::Text(a), Key::Text(b)) => a.cmp(b),
+        _ => std::cmp::Ordering::Equal,
+    }
 }
 
 /// A page of `query`'s rows by name: forward after a (name, id) cursor, or backward before one.

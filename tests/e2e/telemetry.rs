@@ -65,7 +65,7 @@ async fn spans_of_http_requests_and_graphql_operations_are_exported_over_otlp() 
     let mut received = Vec::new();
     while let Ok(Some(body)) = tokio::time::timeout(Duration::from_secs(10), exports.recv()).await {
         received.extend_from_slice(&body);
-        if contains(&received, "http_request") && contains(&received, "execute") {
+        if contains(&received, "http_request") && contains(&received, "graphql.operation.type") {
             break;
         }
     }
@@ -78,7 +78,7 @@ async fn spans_of_http_requests_and_graphql_operations_are_exported_over_otlp() 
         "a span per HTTP request"
     );
     assert!(
-        contains(&received, "execute"),
+        contains(&received, "graphql.operation.type"),
         "a span per GraphQL operation"
     );
 }

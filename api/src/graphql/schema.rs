@@ -27,8 +27,6 @@ fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     )
 }
 
-/// The schema the server runs: with the database, per-operation metrics and a tracing span
-/// per operation.
 /// What a client may ask of the schema.
 #[derive(Clone)]
 pub struct SchemaOptions {
@@ -48,6 +46,10 @@ pub struct SchemaOptions {
     pub max_response_bytes: usize,
     /// Subscriptions catching up from the log at once.
     pub max_concurrent_replays: usize,
+    /// A tracing span per resolved field on `/graphql` too (subscriptions always have them).
+    /// Off by default: any extension puts every field of every request through the extension
+    /// chain, which costs more than resolving most fields.
+    pub trace_fields: bool,
     /// Test builds: the field whose resolver panics.
     #[cfg(feature = "test-hooks")]
     pub panic_in_field: Option<String>,
@@ -65,10 +67,24 @@ impl Default for SchemaOptions {
             stats_push_interval: Default::default(),
             max_response_bytes: 16 * 1024 * 1024,
             max_concurrent_replays: 8,
+            trace_fields: false,
             #[cfg(feature = "test-hooks")]
             panic_in_field: None,
         }
     }
+}
+
+/// The two schemas the server runs, over the same types and data.
+#[derive(Clone)]
+pub struct Schemas {
+    /// `/graphql`: no extensions, so fields resolve without the extension chain. What the
+    /// extensions do for sockets, the HTTP handler does once per request: it parses the
+    /// document and checks its limits, times and counts the operation, opens its tracing span,
+    /// and holds the response to its size cap (see `http::graphql`).
+    pub requests: HelpdeskSchema,
+    /// Subscription sockets, where async-graphql runs the operations itself: the same checks
+    /// as extensions.
+    pub sockets: HelpdeskSchema,
 }
 
 pub fn build_schema(
@@ -77,42 +93,52 @@ pub fn build_schema(
     metrics: Arc<Metrics>,
     bus: EventBus,
     options: SchemaOptions,
-) -> HelpdeskSchema {
-    let stats_cache = options.stats_cache.unwrap_or_else(|| {
+) -> Schemas {
+    let stats_cache = options.stats_cache.clone().unwrap_or_else(|| {
         Arc::new(service::stats::cache::StatsCache::local(
             std::time::Duration::from_secs(300),
             10_000,
             metrics.stats_cache_observer(),
         ))
     });
-    let mut builder = builder()
+    let replays = crate::graphql::subscription::ReplayPermits::new(options.max_concurrent_replays);
+    let common = |mut builder: SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot>| {
+        builder = builder
+            .limit_depth(options.limits.max_depth as usize)
+            .limit_complexity(options.max_complexity)
+            .limit_directives(options.limits.max_directives as usize)
+            .data(db.clone())
+            .data(auth.clone())
+            .data(bus.clone())
+            .data(options.webhook_policy)
+            .data(stats_cache.clone())
+            .data(options.stats_push_interval)
+            .data(replays.clone());
+        if let Some(keyring) = &options.keyring {
+            builder = builder.data(keyring.clone());
+        }
+        #[cfg(feature = "test-hooks")]
+        if let Some(field) = &options.panic_in_field {
+            builder = builder.extension(super::extension::panic_probe::PanicProbe(field.clone()));
+        }
+        if !options.introspection {
+            builder = builder.disable_introspection().disable_suggestions();
+        }
+        builder
+    };
+    let mut requests = builder();
+    if options.trace_fields {
+        requests = requests.extension(Tracing);
+    }
+    let sockets = builder()
         .extension(Tracing)
         .extension(OperationMetrics::new(metrics))
         .extension(DocumentLimits(options.limits))
-        .extension(ResponseSize::new(options.max_response_bytes))
-        .limit_depth(options.limits.max_depth as usize)
-        .limit_complexity(options.max_complexity)
-        .limit_directives(options.limits.max_directives as usize)
-        .data(db)
-        .data(auth)
-        .data(bus)
-        .data(options.webhook_policy)
-        .data(stats_cache)
-        .data(options.stats_push_interval)
-        .data(crate::graphql::subscription::ReplayPermits::new(
-            options.max_concurrent_replays,
-        ));
-    if let Some(keyring) = options.keyring {
-        builder = builder.data(keyring);
+        .extension(ResponseSize::new(options.max_response_bytes));
+    Schemas {
+        requests: common(requests).finish(),
+        sockets: common(sockets).finish(),
     }
-    #[cfg(feature = "test-hooks")]
-    if let Some(field) = options.panic_in_field {
-        builder = builder.extension(super::extension::panic_probe::PanicProbe(field));
-    }
-    if !options.introspection {
-        builder = builder.disable_introspection().disable_suggestions();
-    }
-    builder.finish()
 }
 
 /// The schema in SDL, as committed in `schema.graphql`.

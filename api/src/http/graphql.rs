@@ -13,8 +13,14 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use async_graphql::parser::types::OperationType;
-use async_graphql::{BatchRequest, BatchResponse, ErrorExtensionValues, Request, ServerError};
+use std::time::Instant;
+
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType,
+};
+use async_graphql::{
+    BatchRequest, BatchResponse, ErrorExtensionValues, Positioned, Request, ServerError,
+};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -22,7 +28,11 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use service::audit::ClientInfo;
 
+use tracing::Instrument;
+
+use crate::graphql::Limits;
 use crate::graphql::context::{MayHaveWritten, Viewer};
+use crate::graphql::extension::response_size::{ResponseBudget, too_large};
 use crate::graphql::loader::Loaders;
 use crate::state::AppState;
 
@@ -170,13 +180,13 @@ async fn run(
             error.extensions = Some(extensions);
             let answer = || async_graphql::Response::from_errors(vec![error.clone()]);
             let body = if single {
-                serde_json::to_value(answer())
+                serde_json::to_vec(&answer())
             } else {
-                serde_json::to_value(BatchResponse::Batch(
+                serde_json::to_vec(&BatchResponse::Batch(
                     requests.iter().map(|_| answer()).collect(),
                 ))
             };
-            return respond(StatusCode::OK, media, &body.unwrap_or_default());
+            return respond(StatusCode::OK, media, body.unwrap_or_default());
         }
     };
     let client = ClientInfo {
@@ -186,9 +196,11 @@ async fn run(
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
     };
+    // Each document is parsed once, here; async-graphql runs the parsed document.
+    let requests: Vec<Prepared> = requests.into_iter().map(Prepared::new).collect();
     // Each credential field hashes a password (or a token): one per HTTP request, batch and
     // aliases included, so a single POST can be neither a guessing tool nor a CPU sink.
-    let checks: usize = requests.iter().map(credential_checks).sum();
+    let checks: usize = requests.iter().map(Prepared::credential_checks).sum();
     if checks > MAX_CREDENTIAL_CHECKS {
         return refuse(
             StatusCode::BAD_REQUEST,
@@ -200,61 +212,189 @@ async fn run(
             media,
         );
     }
-    let mut responses = Vec::with_capacity(requests.len());
+    let mut bodies = Vec::with_capacity(requests.len());
+    let mut status = StatusCode::OK;
     let written = MayHaveWritten::default();
-    for request in requests {
-        if request.query.len() > MAX_DOCUMENT_BYTES {
-            responses.push(async_graphql::Response::from_errors(vec![coded(
-                ServerError::new(
-                    format!("the document is larger than {MAX_DOCUMENT_BYTES} bytes"),
-                    None,
-                ),
-                "DOCUMENT_TOO_LARGE",
-            )]));
-            continue;
-        }
-        let viewer = match &refused {
-            Some(reason) => Viewer::refused(reason.clone()),
-            None => Viewer::signed_in(actor.clone()),
+    for prepared in requests {
+        let started = Instant::now();
+        let kind = prepared.kind;
+        let budget = ResponseBudget::new(state.max_response_bytes());
+        let mut response = match prepared.runnable(state.limits()) {
+            Err(refusal) => async_graphql::Response::from_errors(vec![refusal]),
+            Ok(request) => {
+                // A mutation (or an operation that cannot be told) may commit events, and is
+                // not cut short by the size cap once it has run.
+                if !matches!(kind, Some(OperationType::Query)) {
+                    written.mark();
+                    budget.exempt();
+                }
+                let viewer = match &refused {
+                    Some(reason) => Viewer::refused(reason.clone()),
+                    None => Viewer::signed_in(actor.clone()),
+                };
+                let loaders = Loaders::new(state.db(), &viewer);
+                let request = request
+                    .data(viewer)
+                    .data(loaders)
+                    .data(client.clone())
+                    .data(written.clone())
+                    .data(budget.clone());
+                // One span per operation, named and described as OpenTelemetry's GraphQL
+                // conventions have it (`query Tickets`).
+                let span = tracing::info_span!(
+                    "graphql",
+                    otel.name = %match &request.operation_name {
+                        Some(name) => format!("{} {name}", operation_label(kind)),
+                        None => operation_label(kind).to_string(),
+                    },
+                    graphql.operation.type = operation_label(kind),
+                    graphql.operation.name = request.operation_name.as_deref(),
+                );
+                budget
+                    .run(state.schema().execute(request))
+                    .instrument(span)
+                    .await
+                    .unwrap_or_else(|| too_large(budget.max_bytes()))
+            }
         };
-        let loaders = Loaders::new(state.db(), &viewer);
-        let request = request
-            .data(viewer)
-            .data(loaders)
-            .data(client.clone())
-            .data(written.clone());
-        let mut response = state.schema().execute(request).await;
         for error in &mut response.errors {
             classify(error, &request_id);
         }
-        responses.push(response);
+        let mut body = serde_json::to_vec(&response);
+        if body.as_ref().is_ok_and(|body| budget.refuses(body.len())) {
+            // Whatever was built is dropped here, unsent.
+            response = too_large(budget.max_bytes());
+            body = serde_json::to_vec(&response);
+        }
+        state
+            .metrics()
+            .record_operation(metric_kind(kind), started.elapsed(), response.is_err());
+        if single {
+            status = status_of(&response);
+        }
+        match body {
+            Ok(body) => bodies.push(body),
+            Err(err) => {
+                tracing::error!(%err, "serializing a response failed");
+                return refuse(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL",
+                    "internal error",
+                    media,
+                );
+            }
+        }
     }
     // A mutation may have committed events: hand them on now rather than at the next poll.
     // A read committed nothing and wakes nothing.
     if written.is_set() {
         state.bus().wake_relay();
     }
-    let status = if single {
-        status_of(&responses[0])
-    } else {
-        StatusCode::OK
-    };
     let body = if single {
-        serde_json::to_value(&responses[0])
+        bodies.pop().unwrap_or_default()
     } else {
-        serde_json::to_value(BatchResponse::Batch(responses))
-    };
-    match body {
-        Ok(body) => respond(status, media, &body),
-        Err(err) => {
-            tracing::error!(%err, "serializing a response failed");
-            refuse(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL",
-                "internal error",
-                media,
-            )
+        let mut batch = Vec::with_capacity(bodies.iter().map(|b| b.len() + 1).sum::<usize>() + 2);
+        batch.push(b'[');
+        for (n, body) in bodies.iter().enumerate() {
+            if n > 0 {
+                batch.push(b',');
+            }
+            batch.extend_from_slice(body);
         }
+        batch.push(b']');
+        batch
+    };
+    respond(status, media, body)
+}
+
+/// One operation of a request, parsed.
+struct Prepared {
+    request: Request,
+    /// `None` for a document that does not parse, which async-graphql then reports.
+    document: Option<ExecutableDocument>,
+    /// Its type, when the document parsed and names one operation to run.
+    kind: Option<OperationType>,
+    too_large: bool,
+}
+
+impl Prepared {
+    fn new(request: Request) -> Self {
+        let too_large = request.query.len() > MAX_DOCUMENT_BYTES;
+        let document = if too_large {
+            None
+        } else {
+            async_graphql::parser::parse_query(&request.query).ok()
+        };
+        let kind = document
+            .as_ref()
+            .and_then(|document| chosen(document, request.operation_name.as_deref()))
+            .map(|operation| operation.node.ty);
+        Self {
+            request,
+            document,
+            kind,
+            too_large,
+        }
+    }
+
+    /// How many credential fields the operation it would run holds.
+    fn credential_checks(&self) -> usize {
+        self.document.as_ref().map_or(0, |document| {
+            credential_checks(document, self.request.operation_name.as_deref())
+        })
+    }
+
+    /// The request to execute, or why it may not run.
+    fn runnable(self, limits: &Limits) -> Result<Request, ServerError> {
+        if self.too_large {
+            return Err(coded(
+                ServerError::new(
+                    format!("the document is larger than {MAX_DOCUMENT_BYTES} bytes"),
+                    None,
+                ),
+                "DOCUMENT_TOO_LARGE",
+            ));
+        }
+        let mut request = self.request;
+        if let Some(document) = self.document {
+            crate::graphql::extension::limits::check(&document, limits)?;
+            request.set_parsed_query(document);
+        }
+        Ok(request)
+    }
+}
+
+/// The operation of `document` that runs under `name`.
+fn chosen<'a>(
+    document: &'a ExecutableDocument,
+    name: Option<&str>,
+) -> Option<&'a Positioned<OperationDefinition>> {
+    match (&document.operations, name) {
+        (DocumentOperations::Single(operation), None) => Some(operation),
+        (DocumentOperations::Single(_), Some(_)) => None,
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name),
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            operations.values().next()
+        }
+        (DocumentOperations::Multiple(_), None) => None,
+    }
+}
+
+fn metric_kind(kind: Option<OperationType>) -> crate::metrics::OperationType {
+    match kind {
+        Some(OperationType::Query) => crate::metrics::OperationType::query,
+        Some(OperationType::Mutation) => crate::metrics::OperationType::mutation,
+        Some(OperationType::Subscription) => crate::metrics::OperationType::subscription,
+        None => crate::metrics::OperationType::invalid,
+    }
+}
+
+fn operation_label(kind: Option<OperationType>) -> &'static str {
+    match kind {
+        Some(OperationType::Query) => "query",
+        Some(OperationType::Mutation) => "mutation",
+        Some(OperationType::Subscription) => "subscription",
+        None => "operation",
     }
 }
 
@@ -262,19 +402,10 @@ async fn run(
 const CREDENTIAL_FIELDS: &[&str] = &["authLogin", "authRefresh", "userPasswordChange"];
 const MAX_CREDENTIAL_CHECKS: usize = 1;
 
-/// How many credential fields the operation `request` would run holds, counting aliases and
-/// fields reached through fragments. A document that does not parse counts 0: it runs nothing.
-fn credential_checks(request: &Request) -> usize {
-    use async_graphql::parser::types::{DocumentOperations, Selection, SelectionSet};
-    if !CREDENTIAL_FIELDS
-        .iter()
-        .any(|name| request.query.contains(name))
-    {
-        return 0;
-    }
-    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
-        return 0;
-    };
+/// How many credential fields the operation named `operation_name` (each, without a name) of
+/// `document` holds, counting aliases and fields reached through fragments.
+fn credential_checks(document: &ExecutableDocument, operation_name: Option<&str>) -> usize {
+    use async_graphql::parser::types::{Selection, SelectionSet};
     /// Each fragment is counted once and its count reused at every spread (each spread runs
     /// its fields again), so a document of fragments spreading each other many times costs
     /// time linear in its size; a fragment being expanded (a cycle, which validation refuses)
@@ -323,7 +454,7 @@ fn credential_checks(request: &Request) -> usize {
     }
     let operations: Vec<_> = match &document.operations {
         DocumentOperations::Single(operation) => vec![operation],
-        DocumentOperations::Multiple(operations) => match &request.operation_name {
+        DocumentOperations::Multiple(operations) => match operation_name {
             Some(name) => operations
                 .iter()
                 .filter(|(n, _)| n.as_str() == name)
@@ -333,7 +464,7 @@ fn credential_checks(request: &Request) -> usize {
         },
     };
     let mut counter = Counter {
-        document: &document,
+        document,
         done: HashMap::new(),
         visiting: Vec::new(),
     };
@@ -378,8 +509,8 @@ fn response_media(headers: &HeaderMap) -> &'static str {
     }
 }
 
-fn respond(status: StatusCode, media: &'static str, body: &serde_json::Value) -> Response {
-    let mut response = (status, body.to_string()).into_response();
+fn respond(status: StatusCode, media: &'static str, body: Vec<u8>) -> Response {
+    let mut response = (status, body).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_str(&format!("{media}; charset=utf-8"))
@@ -392,7 +523,9 @@ fn refuse(status: StatusCode, code: &str, message: &str, media: &'static str) ->
     respond(
         status,
         media,
-        &json!({ "errors": [{ "message": message, "extensions": { "code": code } }] }),
+        json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })
+            .to_string()
+            .into_bytes(),
     )
 }
 

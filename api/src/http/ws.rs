@@ -208,7 +208,7 @@ async fn handshake(state: AppState, client: Client, socket: WebSocket) {
     let serve = GraphQLWebSocket::new_with_pair(
         Box::pin(to_queue),
         replayed.chain(incoming),
-        state.schema().clone(),
+        state.socket_schema().clone(),
         client.protocol,
     )
     .with_data(data)

@@ -1,6 +1,8 @@
 //! Reading tickets: one by id or number, and filtered, ordered, keyset-paginated lists — always
 //! within the actor's scope, applied in SQL.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use entity::enums::{TicketCategory, TicketPriority, TicketStatus};
 use entity::ticket;
@@ -12,7 +14,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::actor::Actor;
-use crate::page::{Direction, Key, KeyKind, Page, PageRequest, Position};
+use crate::page::{Direction, Key, KeyKind, PageRequest, Position};
 use crate::{Result, access};
 
 #[derive(Debug, Clone, Default)]
@@ -424,11 +426,31 @@ pub async fn list(
     {
         return search_page(db, actor, filter, &words, page).await;
     }
+    expect_cursors(page, order)?;
+    let (limit, direction) = page.window()?;
+    let rows = page_query(actor, filter, order, page, direction)?
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    Ok(cut_page(rows, limit, direction, order, page))
+}
+
+/// Cursors of the kind `order` pages by, or `BAD_USER_INPUT`.
+fn expect_cursors(page: &PageRequest, order: TicketOrder) -> Result<()> {
     page.expect(match order.field {
         TicketOrderField::CreatedAt | TicketOrderField::UpdatedAt => KeyKind::Time,
         TicketOrderField::Priority | TicketOrderField::Number => KeyKind::Int,
-    })?;
-    let (limit, direction) = page.window()?;
+    })
+}
+
+/// The query behind a page of `list`, without its limit; `filter` is not a search.
+fn page_query(
+    actor: &Actor,
+    filter: &TicketFilter,
+    order: TicketOrder,
+    page: &PageRequest,
+    direction: Direction,
+) -> Result<sea_orm::Select<ticket::Entity>> {
     // Backward pages scan the reversed order and are flipped back afterwards.
     let ascending = !order.descending ^ (direction == Direction::Backward);
     let mut query = ticket::Entity::find()
@@ -442,12 +464,19 @@ pub async fn list(
         query = query.filter(beyond(order.field, position, ascending));
     }
     let sort = if ascending { Order::Asc } else { Order::Desc };
-    let mut rows = query
+    Ok(query
         .order_by(order.field.expr(), sort.clone())
-        .order_by(ticket::Column::Id, sort)
-        .limit(limit + 1)
-        .all(db)
-        .await?;
+        .order_by(ticket::Column::Id, sort))
+}
+
+/// A page from the rows of its window, loaded one row larger than the page.
+fn cut_page(
+    mut rows: Vec<ticket::Model>,
+    limit: u64,
+    direction: Direction,
+    order: TicketOrder,
+    page: &PageRequest,
+) -> TicketPage {
     let more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
     if direction == Direction::Backward {
@@ -458,12 +487,115 @@ pub async fn list(
         Direction::Forward => (more, page.after.is_some()),
         Direction::Backward => (page.before.is_some(), more),
     };
-    Ok(TicketPage {
+    TicketPage {
         items: rows,
         positions,
         has_next_page,
         has_previous_page,
-    })
+    }
+}
+
+/// The same page of `list` for each of `organization_ids` (`filter.organization_id` is
+/// ignored), in one statement for the whole level (see [`crate::page::per_parent`]). A search
+/// ranks each organization's tickets on its own, one statement per organization.
+pub async fn list_per_organization(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    filter: &TicketFilter,
+    order: TicketOrder,
+    page: &PageRequest,
+    organization_ids: &[Uuid],
+) -> Result<HashMap<Uuid, TicketPage>> {
+    let mut pages = HashMap::new();
+    let searching = filter
+        .search
+        .as_deref()
+        .map(search_words)
+        .is_some_and(|w| !w.is_empty());
+    if searching {
+        for id in organization_ids {
+            let mut one = filter.clone();
+            one.organization_id = Some(*id);
+            pages.insert(*id, list(db, actor, &one, order, page).await?);
+        }
+        return Ok(pages);
+    }
+    let mut filter = filter.clone();
+    filter.organization_id = None;
+    expect_cursors(page, order)?;
+    let (limit, direction) = page.window()?;
+    let query = page_query(actor, &filter, order, page, direction)?;
+    let rows = crate::page::per_parent(
+        db,
+        query,
+        ticket::Column::OrganizationId,
+        organization_ids,
+        limit + 1,
+    )
+    .await?;
+    let mut by_organization: HashMap<Uuid, Vec<ticket::Model>> = HashMap::new();
+    for row in rows {
+        by_organization
+            .entry(row.organization_id)
+            .or_default()
+            .push(row);
+    }
+    let ascending = !order.descending ^ (direction == Direction::Backward);
+    for id in organization_ids {
+        let mut rows = by_organization.remove(id).unwrap_or_default();
+        // Each organization's rows in the page's order (the statement orders within a parent
+        // only in practice, not by contract).
+        rows.sort_by(|a, b| {
+            let by_key = crate::page::compare_keys(
+                &order.field.position(a).key,
+                &order.field.position(b).key,
+            )
+            .then(a.id.cmp(&b.id));
+            if ascending { by_key } else { by_key.reverse() }
+        });
+        pages.insert(*id, cut_page(rows, limit, direction, order, page));
+    }
+    Ok(pages)
+}
+
+/// How many tickets `actor` may read match `filter` in each of `organization_ids`
+/// (`filter.organization_id` is ignored): one statement for the level.
+pub async fn count_per_organization(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    filter: &TicketFilter,
+    organization_ids: &[Uuid],
+) -> Result<HashMap<Uuid, u64>> {
+    if organization_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut filter = filter.clone();
+    filter.organization_id = None;
+    let mut query = ticket::Entity::find()
+        .filter(access::ticket_scope(actor))
+        .filter(filter_condition(&filter))
+        .filter(ticket::Column::OrganizationId.is_in(organization_ids.iter().copied()));
+    if let Some(words) = filter
+        .search
+        .as_deref()
+        .map(search_words)
+        .filter(|w| !w.is_empty())
+    {
+        query = query.filter(search_sql(db.get_database_backend(), actor, &words).matches);
+    }
+    let rows: Vec<(Uuid, i64)> = query
+        .select_only()
+        .column(ticket::Column::OrganizationId)
+        .column_as(ticket::Column::Id.count(), "count")
+        .group_by(ticket::Column::OrganizationId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut counts: HashMap<Uuid, u64> = organization_ids.iter().map(|id| (*id, 0)).collect();
+    for (id, count) in rows {
+        counts.insert(id, u64::try_from(count).unwrap_or(0));
+    }
+    Ok(counts)
 }
 
 /// How many tickets `actor` may read match `filter` (one COUNT statement).
@@ -517,26 +649,6 @@ pub async fn by_ids(
         .await?)
 }
 
-/// A page of a ticket's history, oldest first. The ticket must already be known to be
-/// readable by the caller.
-pub async fn history_page(
-    db: &impl ConnectionTrait,
-    ticket_id: Uuid,
-    page: &PageRequest,
-) -> Result<Page<entity::ticket_history::Model>> {
-    use entity::ticket_history;
-    let query =
-        ticket_history::Entity::find().filter(ticket_history::Column::TicketId.eq(ticket_id));
-    crate::page::oldest_first(
-        db,
-        query,
-        ticket_history::Column::CreatedAt,
-        ticket_history::Column::Id,
-        page,
-    )
-    .await
-}
-
 /// The cursor position of a history entry.
 pub fn history_position(entry: &entity::ticket_history::Model) -> Position {
     Position {
@@ -545,17 +657,18 @@ pub fn history_position(entry: &entity::ticket_history::Model) -> Position {
     }
 }
 
-/// The first `first` history entries (oldest first) of each ticket in `ticket_ids`, in one
-/// statement (a window function numbers each ticket's entries).
+/// The first `first` history entries (oldest first, after the `after` position when given) of
+/// each ticket in `ticket_ids`, in one statement.
 pub async fn history_first_of_tickets(
     db: &impl ConnectionTrait,
     ticket_ids: &[Uuid],
     first: u64,
+    after: Option<(DateTime<Utc>, Uuid)>,
 ) -> Result<std::collections::HashMap<Uuid, Vec<entity::ticket_history::Model>>> {
     let mut by_ticket: std::collections::HashMap<Uuid, Vec<entity::ticket_history::Model>> =
         Default::default();
     let rows = crate::page::first_per_ticket::<entity::ticket_history::Entity>(
-        db, ticket_ids, first, None,
+        db, ticket_ids, first, after, None,
     )
     .await?;
     for row in rows {

@@ -1,6 +1,7 @@
 use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
+use chrono::{DateTime, Utc};
 use entity::comment;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
@@ -8,11 +9,28 @@ use uuid::Uuid;
 use super::LoadError;
 use crate::graphql::context::Viewer;
 
-/// The first `first` comments of a ticket, as the viewer may see them.
+/// The first `first` comments (or history entries) of a ticket after a position, as the viewer
+/// may see them: keys that differ only in their ticket share a statement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CommentWindow {
     pub ticket_id: Uuid,
     pub first: u64,
+    pub after: After,
+}
+
+/// The (created at, id) position a window starts after; from the start when `None`.
+pub type After = Option<(DateTime<Utc>, Uuid)>;
+
+/// Keys grouped by what they ask apart from the ticket.
+fn by_window(keys: &[CommentWindow]) -> HashMap<(u64, After), Vec<Uuid>> {
+    let mut groups: HashMap<_, Vec<Uuid>> = HashMap::new();
+    for key in keys {
+        groups
+            .entry((key.first, key.after))
+            .or_default()
+            .push(key.ticket_id);
+    }
+    groups
 }
 
 pub struct CommentWindowLoader {
@@ -31,19 +49,21 @@ impl Loader<CommentWindow> for CommentWindowLoader {
         let Some(actor) = &self.viewer.current() else {
             return Ok(HashMap::new());
         };
-        // One statement per distinct window size; a page asks for one size.
-        let mut by_size: HashMap<u64, Vec<Uuid>> = HashMap::new();
-        for key in keys {
-            by_size.entry(key.first).or_default().push(key.ticket_id);
-        }
+        // One statement per distinct window; a level asks for one.
         let mut out = HashMap::new();
-        for (first, ticket_ids) in by_size {
-            let mut found = service::comment::first_of_tickets(&self.db, actor, &ticket_ids, first)
-                .await
-                .map_err(LoadError::new)?;
+        for ((first, after), ticket_ids) in by_window(keys) {
+            let mut found =
+                service::comment::first_of_tickets(&self.db, actor, &ticket_ids, first, after)
+                    .await
+                    .map_err(LoadError::new)?;
             for ticket_id in ticket_ids {
                 let comments = found.remove(&ticket_id).unwrap_or_default();
-                out.insert(CommentWindow { ticket_id, first }, comments);
+                let key = CommentWindow {
+                    ticket_id,
+                    first,
+                    after,
+                };
+                out.insert(key, comments);
             }
         }
         Ok(out)
@@ -88,19 +108,24 @@ impl Loader<CommentWindow> for HistoryWindowLoader {
         &self,
         keys: &[CommentWindow],
     ) -> Result<HashMap<CommentWindow, Self::Value>, Self::Error> {
-        let mut by_size: HashMap<u64, Vec<Uuid>> = HashMap::new();
-        for key in keys {
-            by_size.entry(key.first).or_default().push(key.ticket_id);
-        }
         let mut out = HashMap::new();
-        for (first, ticket_ids) in by_size {
-            let mut found =
-                service::ticket::query::history_first_of_tickets(&self.db, &ticket_ids, first)
-                    .await
-                    .map_err(LoadError::new)?;
+        for ((first, after), ticket_ids) in by_window(keys) {
+            let mut found = service::ticket::query::history_first_of_tickets(
+                &self.db,
+                &ticket_ids,
+                first,
+                after,
+            )
+            .await
+            .map_err(LoadError::new)?;
             for ticket_id in ticket_ids {
                 let entries = found.remove(&ticket_id).unwrap_or_default();
-                out.insert(CommentWindow { ticket_id, first }, entries);
+                let key = CommentWindow {
+                    ticket_id,
+                    first,
+                    after,
+                };
+                out.insert(key, entries);
             }
         }
         Ok(out)

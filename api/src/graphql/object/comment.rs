@@ -5,6 +5,7 @@ use entity::comment;
 use super::user::User;
 use crate::graphql::context::loaders;
 use crate::graphql::error::ResultExt;
+use crate::graphql::extension::response_size::charge;
 use crate::graphql::id::{Kind, encode};
 
 /// A message on a ticket. Internal notes are visible to staff only.
@@ -17,8 +18,8 @@ impl Comment {
         encode(Kind::Comment, self.0.id)
     }
 
-    async fn body(&self) -> &str {
-        &self.0.body
+    async fn body(&self, ctx: &Context<'_>) -> Result<&str> {
+        charge(ctx, &self.0.body)
     }
 
     /// An internal note for staff; clients never receive these.

@@ -5,6 +5,7 @@ use entity::ticket_history;
 use super::user::User;
 use crate::graphql::context::loaders;
 use crate::graphql::error::ResultExt;
+use crate::graphql::extension::response_size::charge;
 
 /// One changed field of a ticket: who changed it, when, from what to what.
 #[derive(Clone)]
@@ -17,12 +18,20 @@ impl TicketHistoryEntry {
         &self.0.field
     }
 
-    async fn old_value(&self) -> Option<&str> {
-        self.0.old_value.as_deref()
+    async fn old_value(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        self.0
+            .old_value
+            .as_deref()
+            .map(|v| charge(ctx, v))
+            .transpose()
     }
 
-    async fn new_value(&self) -> Option<&str> {
-        self.0.new_value.as_deref()
+    async fn new_value(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        self.0
+            .new_value
+            .as_deref()
+            .map(|v| charge(ctx, v))
+            .transpose()
     }
 
     /// Who made the change; null when the system did (auto-close, escalation).

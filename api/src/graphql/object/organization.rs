@@ -7,8 +7,10 @@ use super::ticket_connection::TicketConnection;
 use super::user::User;
 use crate::graphql::context::{actor, loaders};
 use crate::graphql::error::ResultExt;
+use crate::graphql::extension::response_size::charge;
 use crate::graphql::id::{Kind, encode, parse_cursor};
 use crate::graphql::input::ticket::{TicketFilter, TicketOrder};
+use crate::graphql::loader::organization_ticket_page;
 
 /// A customer organization: its members raise tickets, its agents work them.
 #[derive(Clone)]
@@ -38,12 +40,20 @@ impl Organization {
         self.0.phone.as_deref()
     }
 
-    async fn address(&self) -> Option<&str> {
-        self.0.address.as_deref()
+    async fn address(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        self.0
+            .address
+            .as_deref()
+            .map(|v| charge(ctx, v))
+            .transpose()
     }
 
-    async fn description(&self) -> Option<&str> {
-        self.0.description.as_deref()
+    async fn description(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        self.0
+            .description
+            .as_deref()
+            .map(|v| charge(ctx, v))
+            .transpose()
     }
 
     /// The IANA zone of the organization's statistics days.
@@ -93,8 +103,7 @@ impl Organization {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<TicketConnection> {
-        let mut filter = filter.unwrap_or_default().into_service().gql()?;
-        filter.organization_id = Some(self.0.id);
+        let filter = filter.unwrap_or_default().into_service().gql()?;
         let page = PageRequest {
             first,
             after: after.map(|c| parse_cursor(&c, "after")).transpose().gql()?,
@@ -104,8 +113,14 @@ impl Organization {
                 .transpose()
                 .gql()?,
         };
-        crate::graphql::query::ticket_page(ctx, filter, order_by.unwrap_or_default().into(), page)
-            .await
+        organization_ticket_page(
+            ctx,
+            self.0.id,
+            filter,
+            order_by.unwrap_or_default().into(),
+            page,
+        )
+        .await
     }
 }
 

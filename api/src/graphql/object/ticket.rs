@@ -1,15 +1,17 @@
 use async_graphql::{Context, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::ticket;
-use service::page::{Page, PageRequest};
+use service::page::{Key, KeyKind, Page, PageRequest, Position};
+use uuid::Uuid;
 
 use super::comment::CommentConnection;
 use super::history::TicketHistoryEntry;
 use super::organization::Organization;
 use super::user::User;
-use crate::graphql::context::{actor, db, loaders};
+use crate::graphql::context::{actor, loaders};
 use crate::graphql::enums::{TicketCategory, TicketPriority, TicketStatus};
 use crate::graphql::error::ResultExt;
+use crate::graphql::extension::response_size::charge;
 use crate::graphql::id::{Kind, encode, parse_cursor};
 use crate::graphql::loader::CommentWindow;
 
@@ -46,8 +48,8 @@ impl Ticket {
         &self.0.title
     }
 
-    async fn description(&self) -> &str {
-        &self.0.description
+    async fn description(&self, ctx: &Context<'_>) -> Result<&str> {
+        charge(ctx, &self.0.description)
     }
 
     async fn status(&self) -> TicketStatus {
@@ -111,37 +113,14 @@ impl Ticket {
         #[graphql(default = 20, validator(minimum = 0, maximum = 100))] first: i32,
         after: Option<String>,
     ) -> Result<CommentConnection> {
-        let viewer = &actor(ctx)?;
-        match after {
-            None => {
-                // One more than asked tells whether there is a next page.
-                let key = CommentWindow {
-                    ticket_id: self.0.id,
-                    first: first as u64 + 1,
-                };
-                let window = loaders(ctx)?
-                    .comment_windows
-                    .load_one(key)
-                    .await
-                    .gql()?
-                    .unwrap_or_default();
-                Ok(CommentConnection::new(Page::first_of(
-                    window,
-                    first as usize,
-                )))
-            }
-            Some(after) => {
-                let page = PageRequest {
-                    first: Some(first),
-                    after: Some(parse_cursor(&after, "after").gql()?),
-                    ..Default::default()
-                };
-                let page = service::comment::page_of_ticket(db(ctx)?, viewer, self.0.id, &page)
-                    .await
-                    .gql()?;
-                Ok(CommentConnection::new(page))
-            }
-        }
+        let key = window(self.0.id, first, after)?;
+        let window = loaders(ctx)?
+            .comment_windows
+            .load_one(key)
+            .await
+            .gql()?
+            .unwrap_or_default();
+        Ok(CommentConnection::new(page_of(window, first, &key)))
     }
 
     /// How many comments the viewer can see.
@@ -162,32 +141,14 @@ impl Ticket {
         #[graphql(default = 20, validator(minimum = 0, maximum = 100))] first: i32,
         after: Option<String>,
     ) -> Result<TicketHistoryConnection> {
-        let page = match after {
-            // The first page goes through the loader: one statement for every ticket of a list.
-            None => {
-                let key = CommentWindow {
-                    ticket_id: self.0.id,
-                    first: first as u64 + 1,
-                };
-                let window = loaders(ctx)?
-                    .history_windows
-                    .load_one(key)
-                    .await
-                    .gql()?
-                    .unwrap_or_default();
-                Page::first_of(window, first as usize)
-            }
-            Some(after) => {
-                let page = PageRequest {
-                    first: Some(first),
-                    after: Some(parse_cursor(&after, "after").gql()?),
-                    ..Default::default()
-                };
-                service::ticket::query::history_page(db(ctx)?, self.0.id, &page)
-                    .await
-                    .gql()?
-            }
-        };
+        let key = window(self.0.id, first, after)?;
+        let window = loaders(ctx)?
+            .history_windows
+            .load_one(key)
+            .await
+            .gql()?
+            .unwrap_or_default();
+        let page = page_of(window, first, &key);
         Ok(TicketHistoryConnection::new(page))
     }
 
@@ -249,3 +210,37 @@ super::page_info::connection!(
     entity::ticket_history::Model,
     service::ticket::query::history_position
 );
+
+/// The loader key of a page of a ticket's comments or history: one row more than asked (to
+/// tell whether there is a next page), after the cursor's position. Through the loaders, the
+/// pages of every ticket of a list take one statement.
+fn window(ticket_id: Uuid, first: i32, after: Option<String>) -> Result<CommentWindow> {
+    let after = match after {
+        None => None,
+        Some(cursor) => {
+            let page = PageRequest {
+                after: Some(parse_cursor(&cursor, "after").gql()?),
+                ..Default::default()
+            };
+            page.expect(KeyKind::Time).gql()?;
+            match page.after {
+                Some(Position {
+                    key: Key::Time(at),
+                    id,
+                }) => Some((at, id)),
+                _ => None,
+            }
+        }
+    };
+    Ok(CommentWindow {
+        ticket_id,
+        first: first as u64 + 1,
+        after,
+    })
+}
+
+fn page_of<T>(window: Vec<T>, first: i32, key: &CommentWindow) -> Page<T> {
+    let mut page = Page::first_of(window, first as usize);
+    page.has_previous_page = key.after.is_some();
+    page
+}

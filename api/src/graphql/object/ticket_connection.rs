@@ -4,9 +4,10 @@ use service::ticket::query::{TicketFilter, TicketPage};
 
 use super::page_info::PageInfo;
 use super::ticket::Ticket;
-use crate::graphql::context::db;
+use crate::graphql::context::{db, loaders};
 use crate::graphql::error::ResultExt;
 use crate::graphql::id::cursor;
+use crate::graphql::loader::OrganizationTicketCount;
 
 #[derive(SimpleObject, Clone)]
 pub struct TicketEdge {
@@ -64,6 +65,17 @@ impl TicketConnection {
 
     /// How many tickets match the filter in all (one COUNT query; ask only when needed).
     async fn total_count(&self, ctx: &Context<'_>) -> Result<u64> {
+        // One organization's tickets may be one of a level of organizations: counted with
+        // their siblings, in one statement.
+        if let Some(organization_id) = self.filter.organization_id {
+            let key = OrganizationTicketCount::new(organization_id, self.filter.clone());
+            return Ok(loaders(ctx)?
+                .organization_ticket_counts
+                .load_one(key)
+                .await
+                .gql()?
+                .unwrap_or(0));
+        }
         service::ticket::query::count(db(ctx)?, &self.actor, &self.filter)
             .await
             .gql()

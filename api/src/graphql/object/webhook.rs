@@ -6,6 +6,7 @@ use super::organization::Organization;
 use super::payload::UserError;
 use crate::graphql::context::{actor, db, loaders};
 use crate::graphql::error::ResultExt;
+use crate::graphql::extension::response_size::charge;
 use crate::graphql::id::{Kind, encode, parse_cursor};
 
 /// An endpoint that receives signed deliveries of events (administrators).
@@ -51,8 +52,8 @@ impl Webhook {
         &self.0.url
     }
 
-    async fn description(&self) -> &str {
-        &self.0.description
+    async fn description(&self, ctx: &Context<'_>) -> Result<&str> {
+        charge(ctx, &self.0.description)
     }
 
     /// The event kinds delivered; empty means every kind.
@@ -179,8 +180,8 @@ impl WebhookDelivery {
     }
 
     /// Why the last attempt failed.
-    async fn error(&self) -> Option<&str> {
-        self.0.error.as_deref()
+    async fn error(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        self.0.error.as_deref().map(|v| charge(ctx, v)).transpose()
     }
 
     async fn created_at(&self) -> DateTime<Utc> {

@@ -10,7 +10,6 @@ mod viewer;
 mod webhook;
 
 pub use event::EventFilter;
-pub use ticket::ticket_page;
 
 use async_graphql::MergedObject;
 

@@ -4,6 +4,7 @@ use service::page::PageRequest;
 use crate::graphql::context::{actor, db};
 use crate::graphql::error::{ResultExt, gql};
 use crate::graphql::id::{Kind, expect, parse_cursor};
+use crate::graphql::loader::prefetch_organizations;
 use crate::graphql::object::organization::{Organization, OrganizationConnection};
 
 #[derive(Default)]
@@ -52,6 +53,7 @@ impl OrganizationQuery {
         } else {
             0
         };
+        prefetch_organizations(ctx, &page.items).await?;
         Ok(OrganizationConnection::new(page, total))
     }
 }

@@ -1,0 +1,356 @@
+//! Loading a level at once: a page of tickets, and what the selection below it asks of every
+//! ticket of the page (comments, history, people, organizations), in as few statements as the
+//! query's shape allows, whatever the number of rows. This is where the statement budget is
+//! kept: the field resolvers below then find everything in the request's loader caches.
+
+use async_graphql::{Context, InputType, Lookahead, Result};
+use entity::ticket;
+use service::page::PageRequest;
+use uuid::Uuid;
+
+use super::{CommentWindow, OrganizationTicketCount, OrganizationTickets, TicketSpec, prefetch};
+use crate::graphql::context::{actor, db, loaders};
+use crate::graphql::error::ResultExt;
+use crate::graphql::object::ticket_connection::TicketConnection;
+
+/// How a level's keys reach its loaders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Batching {
+    /// The level is the only one of its kind in the request (the top-level `tickets`): load
+    /// at once, without waiting for the loaders' batching window.
+    Now,
+    /// The level is one of many siblings (the tickets of each organization of a page): go
+    /// through the loaders' batching window, so the siblings' keys share one statement.
+    Window,
+}
+
+/// A page of the tickets the viewer may read, with what the selection below it needs
+/// prefetched level by level.
+pub async fn ticket_page(
+    ctx: &Context<'_>,
+    filter: service::ticket::query::TicketFilter,
+    order: service::ticket::query::TicketOrder,
+    page: PageRequest,
+) -> Result<TicketConnection> {
+    let viewer = &actor(ctx)?;
+    let page = service::ticket::query::list(db(ctx)?, viewer, &filter, order, &page)
+        .await
+        .gql()?;
+    prefetch_tickets(loaders(ctx)?, &ctx.look_ahead(), &page.items, Batching::Now).await?;
+    Ok(TicketConnection::new(page, viewer.clone(), filter))
+}
+
+/// A page of one organization's tickets, as one of a level of organizations: every
+/// organization's page is loaded in one statement, and so is each level below them.
+pub async fn organization_ticket_page(
+    ctx: &Context<'_>,
+    organization_id: uuid::Uuid,
+    mut filter: service::ticket::query::TicketFilter,
+    order: service::ticket::query::TicketOrder,
+    page: PageRequest,
+) -> Result<TicketConnection> {
+    let viewer = &actor(ctx)?;
+    let key = OrganizationTickets {
+        organization_id,
+        spec: TicketSpec::new(filter.clone(), order, page),
+    };
+    let page = loaders(ctx)?
+        .organization_tickets
+        .load_one(key)
+        .await
+        .gql()?
+        .unwrap_or_else(|| service::ticket::query::TicketPage {
+            items: Vec::new(),
+            positions: Vec::new(),
+            has_next_page: false,
+            has_previous_page: false,
+        });
+    // Usually loaded already, with the levels below, by the organizations' page.
+    prefetch_tickets(
+        loaders(ctx)?,
+        &ctx.look_ahead(),
+        &page.items,
+        Batching::Window,
+    )
+    .await?;
+    filter.organization_id = Some(organization_id);
+    Ok(TicketConnection::new(page, viewer.clone(), filter))
+}
+
+/// Loads, in as few statements as the query's shape allows, what the selection below a page
+/// of tickets will ask for: their comments window, then every user (requesters, assignees,
+/// comment authors) in one batch and every organization in another. The field resolvers then
+/// find everything in the request's loader caches. Doing this here rather than leaving it to
+/// the loaders' batching window keeps the statement count fixed under concurrent load.
+pub async fn prefetch_tickets(
+    loaders: &super::Loaders,
+    look: &Lookahead<'_>,
+    tickets: &[ticket::Model],
+    batching: Batching,
+) -> Result<()> {
+    if tickets.is_empty() {
+        return Ok(());
+    }
+    let levels = [look.field("nodes"), look.field("edges").field("node")];
+    let wants = |name: &str| levels.iter().any(|level| level.field(name).exists());
+
+    let mut user_ids = Vec::new();
+    if wants("requester") {
+        user_ids.extend(tickets.iter().map(|t| t.requester_id));
+    }
+    if wants("assignee") {
+        user_ids.extend(tickets.iter().filter_map(|t| t.assignee_id));
+    }
+
+    // The first page of each ticket's comments and history, when that is what every
+    // selection of them asks for, and the people they name.
+    if let Some((first, after, wants_people)) = first_page(&levels, "comments", "author")? {
+        let keys = tickets.iter().map(|t| CommentWindow {
+            ticket_id: t.id,
+            first,
+            after,
+        });
+        let windows = load(&loaders.comment_windows, keys, batching).await.gql()?;
+        if wants_people {
+            user_ids.extend(windows.values().flatten().map(|c| c.author_id));
+        }
+    }
+    if let Some((first, after, wants_people)) = first_page(&levels, "history", "actor")? {
+        let keys = tickets.iter().map(|t| CommentWindow {
+            ticket_id: t.id,
+            first,
+            after,
+        });
+        let windows = load(&loaders.history_windows, keys, batching).await.gql()?;
+        if wants_people {
+            user_ids.extend(windows.values().flatten().filter_map(|h| h.actor_id));
+        }
+    }
+    if wants("commentCount") {
+        load(
+            &loaders.comment_counts,
+            tickets.iter().map(|t| t.id),
+            batching,
+        )
+        .await
+        .gql()?;
+    }
+
+    let organizations = async {
+        if wants("organization") {
+            load(
+                &loaders.organizations,
+                tickets.iter().map(|t| t.organization_id),
+                batching,
+            )
+            .await
+            .gql()?;
+        }
+        Ok::<_, async_graphql::Error>(())
+    };
+    let users = async {
+        load(&loaders.users, user_ids.iter().copied(), batching)
+            .await
+            .gql()?;
+        Ok::<_, async_graphql::Error>(())
+    };
+    let (organizations, users) = futures_util::join!(organizations, users);
+    organizations?;
+    users?;
+    Ok(())
+}
+
+/// For a paged child field (`comments`, `history`) selected below a list of tickets: the window
+/// to load (one more than asked, to know whether there is a next page, after the position its
+/// `after` cursor names) and whether `person` (`author`, `actor`) is selected on its nodes.
+/// `None` when it is not selected, when its selections ask for different pages, or when an
+/// argument is not valid (its resolver then reports it).
+fn first_page(
+    levels: &[async_graphql::Lookahead<'_>],
+    field: &str,
+    person: &str,
+) -> Result<Option<(u64, super::comment::After, bool)>> {
+    let selections: Vec<_> = levels
+        .iter()
+        .flat_map(|level| level.field(field).selection_fields())
+        .collect();
+    let mut window = None;
+    for selection in &selections {
+        let arguments = selection
+            .arguments()
+            .map_err(|e| async_graphql::Error::new(e.message))?;
+        let mut first = 20;
+        let mut after = None;
+        for (name, value) in arguments {
+            match (name.as_str(), value) {
+                ("first", async_graphql::Value::Number(n)) => first = n.as_u64().unwrap_or(20),
+                ("after", async_graphql::Value::Null) => {}
+                ("after", async_graphql::Value::String(cursor)) => {
+                    match crate::graphql::id::parse_cursor(&cursor, "after") {
+                        Ok(service::page::Position {
+                            key: service::page::Key::Time(at),
+                            id,
+                        }) => after = Some((at, id)),
+                        _ => return Ok(None),
+                    }
+                }
+                ("first" | "after", _) => return Ok(None),
+                _ => {}
+            }
+        }
+        if first > 100 {
+            return Ok(None);
+        }
+        match window {
+            None => window = Some((first + 1, after)),
+            Some(other) if other == (first + 1, after) => {}
+            Some(_) => return Ok(None),
+        }
+    }
+    let Some((first, after)) = window else {
+        return Ok(None);
+    };
+    let wants_person = selections.iter().any(|s| {
+        s.selection_set().any(|f| {
+            (f.name() == "nodes" && f.selection_set().any(|g| g.name() == person))
+                || (f.name() == "edges"
+                    && f.selection_set().any(|g| {
+                        g.name() == "node" && g.selection_set().any(|h| h.name() == person)
+                    }))
+        })
+    });
+    Ok(Some((first, after, wants_person)))
+}
+
+/// `keys` through `loader`, as `batching` says.
+async fn load<K, T>(
+    loader: &async_graphql::dataloader::DataLoader<T, async_graphql::dataloader::HashMapCache>,
+    keys: impl IntoIterator<Item = K>,
+    batching: Batching,
+) -> std::result::Result<std::collections::HashMap<K, T::Value>, T::Error>
+where
+    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+    T: async_graphql::dataloader::Loader<K>,
+{
+    match batching {
+        Batching::Now => prefetch(loader, keys).await,
+        Batching::Window => loader.load_many(keys).await,
+    }
+}
+
+/// Loads what the selection below a page of organizations asks of every organization of the
+/// page: their tickets (and what is asked below those, and their count), their members, and
+/// those members' organizations, one statement each.
+pub async fn prefetch_organizations(
+    ctx: &Context<'_>,
+    organizations: &[entity::organization::Model],
+) -> Result<()> {
+    if organizations.is_empty() {
+        return Ok(());
+    }
+    let look = ctx.look_ahead();
+    let levels = [look.field("nodes"), look.field("edges").field("node")];
+    let loaders = loaders(ctx)?;
+    let ids: Vec<Uuid> = organizations.iter().map(|o| o.id).collect();
+    for selection in levels
+        .iter()
+        .flat_map(|level| level.field("tickets").selection_fields())
+    {
+        prefetch_organization_tickets(loaders, &ids, selection).await;
+    }
+    let members = levels.iter().map(|level| level.field("members"));
+    if !members.clone().any(|m| m.exists()) {
+        return Ok(());
+    }
+    let found = prefetch(&loaders.members, organizations.iter().map(|o| o.id))
+        .await
+        .gql()?;
+    if members.clone().any(|m| m.field("organizations").exists()) {
+        let people = found.values().flatten().map(|user| user.id);
+        prefetch(&loaders.user_organizations, people).await.gql()?;
+    }
+    Ok(())
+}
+
+/// One `tickets(...)` selection below a page of organizations: the page of every organization
+/// in one statement, its count when asked, and the levels below. What fails here (arguments
+/// that do not parse, a cursor of another list) is left for the field's resolver to run into
+/// and report, on that field.
+async fn prefetch_organization_tickets(
+    loaders: &super::Loaders,
+    organizations: &[Uuid],
+    selection: async_graphql::SelectionField<'_>,
+) {
+    let Some((filter, order, page)) = ticket_arguments(&selection) else {
+        return;
+    };
+    let _ = prefetch_level(loaders, organizations, selection, filter, order, page).await;
+}
+
+async fn prefetch_level(
+    loaders: &super::Loaders,
+    organizations: &[Uuid],
+    selection: async_graphql::SelectionField<'_>,
+    filter: service::ticket::query::TicketFilter,
+    order: service::ticket::query::TicketOrder,
+    page: PageRequest,
+) -> Result<()> {
+    let look = Lookahead::from(selection);
+    if look.field("totalCount").exists() {
+        let keys = organizations
+            .iter()
+            .map(|id| OrganizationTicketCount::new(*id, filter.clone()));
+        prefetch(&loaders.organization_ticket_counts, keys)
+            .await
+            .gql()?;
+    }
+    if !(look.field("nodes").exists()
+        || look.field("edges").exists()
+        || look.field("pageInfo").exists())
+    {
+        return Ok(());
+    }
+    let spec = TicketSpec::new(filter, order, page);
+    let keys = organizations.iter().map(|id| OrganizationTickets {
+        organization_id: *id,
+        spec: spec.clone(),
+    });
+    let pages = prefetch(&loaders.organization_tickets, keys).await.gql()?;
+    let tickets: Vec<ticket::Model> = pages.into_values().flat_map(|page| page.items).collect();
+    prefetch_tickets(loaders, &look, &tickets, Batching::Now).await
+}
+
+/// The arguments of a `tickets(...)` selection, as its resolver reads them; `None` when one
+/// does not parse.
+fn ticket_arguments(
+    selection: &async_graphql::SelectionField<'_>,
+) -> Option<(
+    service::ticket::query::TicketFilter,
+    service::ticket::query::TicketOrder,
+    PageRequest,
+)> {
+    use crate::graphql::input::ticket::{TicketFilter, TicketOrder};
+    let mut filter = None;
+    let mut order = None;
+    let mut page = PageRequest::default();
+    let cursor = |value: async_graphql::Value| match value {
+        async_graphql::Value::Null => Some(None),
+        async_graphql::Value::String(text) => crate::graphql::id::parse_cursor(&text, "after")
+            .ok()
+            .map(Some),
+        _ => None,
+    };
+    for (name, value) in selection.arguments().ok()? {
+        match name.as_str() {
+            "filter" => filter = <Option<TicketFilter>>::parse(Some(value)).ok()?,
+            "orderBy" => order = <Option<TicketOrder>>::parse(Some(value)).ok()?,
+            "first" => page.first = <Option<i32>>::parse(Some(value)).ok()?,
+            "last" => page.last = <Option<i32>>::parse(Some(value)).ok()?,
+            "after" => page.after = cursor(value)?,
+            "before" => page.before = cursor(value)?,
+            _ => return None,
+        }
+    }
+    let filter = filter.unwrap_or_default().into_service().ok()?;
+    Some((filter, order.unwrap_or_default().into(), page))
+}
