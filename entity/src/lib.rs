@@ -20,6 +20,7 @@ pub mod ticket;
 pub mod ticket_count;
 pub mod ticket_history;
 pub mod ticket_resolution_bucket;
+pub mod ticket_resolution_bucket_monthly;
 pub mod ticket_stats_daily;
 pub mod user;
 pub mod webhook;

@@ -20,6 +20,8 @@ mod m20261122_000009_create_webhooks;
 mod m20261122_000010_create_sla_clock_and_stats;
 mod m20261201_000011_add_session_epoch_and_client_sequence;
 mod m20261201_000012_widen_webhook_secrets;
+mod m20261201_000013_create_monthly_resolution_buckets;
+mod m20261201_000014_add_keyset_page_indexes;
 
 pub struct Migrator;
 
@@ -39,6 +41,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000010_create_sla_clock_and_stats::Migration),
             Box::new(m20261201_000011_add_session_epoch_and_client_sequence::Migration),
             Box::new(m20261201_000012_widen_webhook_secrets::Migration),
+            Box::new(m20261201_000013_create_monthly_resolution_buckets::Migration),
+            Box::new(m20261201_000014_add_keyset_page_indexes::Migration),
         ]
     }
 }
@@ -66,6 +70,7 @@ pub const TABLES: &[&str] = &[
     "ticket_counts",
     "ticket_stats_daily",
     "ticket_resolution_buckets",
+    "ticket_resolution_buckets_monthly",
 ];
 
 /// A CHECK constraint that keeps a string column inside its enumeration.

@@ -168,6 +168,48 @@ impl Measures {
     }
 }
 
+/// The policies of `ids` with the hours they count, in two statements (policies, then their
+/// calendars) however many there are; ids of no policy are absent.
+pub async fn measures_of(
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, Measure>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let policies = sla_policy::Entity::find()
+        .filter(sla_policy::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?;
+    let calendar_ids: Vec<Uuid> = policies
+        .iter()
+        .filter_map(|p| p.business_calendar_id)
+        .collect();
+    let calendars: HashMap<Uuid, business_calendar::Model> = if calendar_ids.is_empty() {
+        HashMap::new()
+    } else {
+        business_calendar::Entity::find()
+            .filter(business_calendar::Column::Id.is_in(calendar_ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c))
+            .collect()
+    };
+    let mut measures = HashMap::new();
+    for policy in policies {
+        let hours = match policy
+            .business_calendar_id
+            .and_then(|id| calendars.get(&id))
+        {
+            Some(calendar) => hours_of_calendar(calendar)?,
+            None => Hours::Always,
+        };
+        measures.insert(policy.id, Measure { policy, hours });
+    }
+    Ok(measures)
+}
+
 pub async fn measure_of(db: &impl ConnectionTrait, policy: sla_policy::Model) -> Result<Measure> {
     let hours = match policy.business_calendar_id {
         None => Hours::Always,

@@ -5,10 +5,11 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use entity::enums::{TicketPriority, TicketStatus};
 use entity::{
-    counter, organization, ticket, ticket_count, ticket_resolution_bucket, ticket_stats_daily,
+    counter, organization, ticket, ticket_count, ticket_resolution_bucket,
+    ticket_resolution_bucket_monthly, ticket_stats_daily,
 };
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict};
 use sea_orm::{
@@ -288,9 +289,13 @@ async fn add_days(txn: &impl ConnectionTrait, days: &[(DayKey, Day)]) -> Result<
             .await?;
     }
     let mut buckets: HashMap<(Uuid, Uuid, NaiveDate, i32), i64> = HashMap::new();
+    let mut months: HashMap<(Uuid, Uuid, NaiveDate, i32), i64> = HashMap::new();
     for ((org, agent, date), d) in days {
         for (bucket, n) in &d.buckets {
             *buckets.entry((*org, *agent, *date, *bucket)).or_default() += n;
+            *months
+                .entry((*org, *agent, month_of(*date), *bucket))
+                .or_default() += n;
         }
     }
     let buckets: Vec<_> = buckets.into_iter().collect();
@@ -325,7 +330,37 @@ async fn add_days(txn: &impl ConnectionTrait, days: &[(DayKey, Day)]) -> Result<
             .exec_without_returning(txn)
             .await?;
     }
+    let months: Vec<_> = months.into_iter().collect();
+    for chunk in months.chunks(500) {
+        use ticket_resolution_bucket_monthly::Column as M;
+        let rows = chunk.iter().map(|((org, agent, month, bucket), n)| {
+            ticket_resolution_bucket_monthly::ActiveModel {
+                organization_id: Set(*org),
+                agent_id: Set(*agent),
+                month: Set(*month),
+                bucket: Set(*bucket),
+                count: Set(*n),
+            }
+        });
+        ticket_resolution_bucket_monthly::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([M::OrganizationId, M::AgentId, M::Month, M::Bucket])
+                    .value(
+                        M::Count,
+                        Expr::col((ticket_resolution_bucket_monthly::Entity, M::Count))
+                            .add(excluded(M::Count)),
+                    )
+                    .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
+    }
     Ok(())
+}
+
+/// The first day of `day`'s month: the key of the monthly histogram.
+pub fn month_of(day: NaiveDate) -> NaiveDate {
+    day.with_day(1).unwrap_or(day)
 }
 
 /// Rebuilds the roll-ups from the tickets as they are (after a bulk load such as the demo
@@ -402,6 +437,9 @@ where
     ticket_count::Entity::delete_many().exec(&txn).await?;
     ticket_stats_daily::Entity::delete_many().exec(&txn).await?;
     ticket_resolution_bucket::Entity::delete_many()
+        .exec(&txn)
+        .await?;
+    ticket_resolution_bucket_monthly::Entity::delete_many()
         .exec(&txn)
         .await?;
     let counts: Vec<_> = counts.into_iter().collect();

@@ -110,10 +110,13 @@ pub async fn prefetch_tickets(
             first,
             after,
         });
-        let windows = load(&loaders.comment_windows, keys, batching).await.gql()?;
-        if wants_people {
-            user_ids.extend(windows.values().flatten().map(|c| c.author_id));
-        }
+        load(&loaders.comment_windows, keys, batching, |window| {
+            if wants_people {
+                user_ids.extend(window.iter().map(|c| c.author_id));
+            }
+        })
+        .await
+        .gql()?;
     }
     if let Some((first, after, wants_people)) = first_page(&levels, "history", "actor")? {
         let keys = tickets.iter().map(|t| CommentWindow {
@@ -121,16 +124,20 @@ pub async fn prefetch_tickets(
             first,
             after,
         });
-        let windows = load(&loaders.history_windows, keys, batching).await.gql()?;
-        if wants_people {
-            user_ids.extend(windows.values().flatten().filter_map(|h| h.actor_id));
-        }
+        load(&loaders.history_windows, keys, batching, |window| {
+            if wants_people {
+                user_ids.extend(window.iter().filter_map(|h| h.actor_id));
+            }
+        })
+        .await
+        .gql()?;
     }
     if wants("commentCount") {
         load(
             &loaders.comment_counts,
             tickets.iter().map(|t| t.id),
             batching,
+            |_| {},
         )
         .await
         .gql()?;
@@ -142,6 +149,7 @@ pub async fn prefetch_tickets(
                 &loaders.organizations,
                 tickets.iter().map(|t| t.organization_id),
                 batching,
+                |_| {},
             )
             .await
             .gql()?;
@@ -149,7 +157,7 @@ pub async fn prefetch_tickets(
         Ok::<_, async_graphql::Error>(())
     };
     let users = async {
-        load(&loaders.users, user_ids.iter().copied(), batching)
+        load(&loaders.users, user_ids.iter().copied(), batching, |_| {})
             .await
             .gql()?;
         Ok::<_, async_graphql::Error>(())
@@ -227,14 +235,18 @@ async fn load<K, T>(
     loader: &async_graphql::dataloader::DataLoader<T, async_graphql::dataloader::HashMapCache>,
     keys: impl IntoIterator<Item = K>,
     batching: Batching,
-) -> std::result::Result<std::collections::HashMap<K, T::Value>, T::Error>
+    inspect: impl FnMut(&T::Value),
+) -> std::result::Result<(), T::Error>
 where
     K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
     T: async_graphql::dataloader::Loader<K>,
 {
     match batching {
-        Batching::Now => prefetch(loader, keys).await,
-        Batching::Window => loader.load_many(keys).await,
+        Batching::Now => prefetch(loader, keys, inspect).await,
+        Batching::Window => {
+            loader.load_many(keys).await?.values().for_each(inspect);
+            Ok(())
+        }
     }
 }
 
@@ -262,12 +274,20 @@ pub async fn prefetch_organizations(
     if !members.clone().any(|m| m.exists()) {
         return Ok(());
     }
-    let found = prefetch(&loaders.members, organizations.iter().map(|o| o.id))
-        .await
-        .gql()?;
+    let mut people = Vec::new();
+    prefetch(
+        &loaders.members,
+        organizations.iter().map(|o| o.id),
+        |users| {
+            people.extend(users.iter().map(|user| user.id));
+        },
+    )
+    .await
+    .gql()?;
     if members.clone().any(|m| m.field("organizations").exists()) {
-        let people = found.values().flatten().map(|user| user.id);
-        prefetch(&loaders.user_organizations, people).await.gql()?;
+        prefetch(&loaders.user_organizations, people, |_| {})
+            .await
+            .gql()?;
     }
     Ok(())
 }
@@ -300,7 +320,7 @@ async fn prefetch_level(
         let keys = organizations
             .iter()
             .map(|id| OrganizationTicketCount::new(*id, filter.clone()));
-        prefetch(&loaders.organization_ticket_counts, keys)
+        prefetch(&loaders.organization_ticket_counts, keys, |_| {})
             .await
             .gql()?;
     }
@@ -315,8 +335,12 @@ async fn prefetch_level(
         organization_id: *id,
         spec: spec.clone(),
     });
-    let pages = prefetch(&loaders.organization_tickets, keys).await.gql()?;
-    let tickets: Vec<ticket::Model> = pages.into_values().flat_map(|page| page.items).collect();
+    let mut tickets: Vec<ticket::Model> = Vec::new();
+    prefetch(&loaders.organization_tickets, keys, |page| {
+        tickets.extend(page.items.iter().cloned());
+    })
+    .await
+    .gql()?;
     prefetch_tickets(loaders, &look, &tickets, Batching::Now).await
 }
 

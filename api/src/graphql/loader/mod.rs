@@ -14,7 +14,6 @@ mod sla;
 mod ticket;
 mod user;
 
-use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
 
@@ -108,15 +107,16 @@ impl Loaders {
     }
 }
 
-/// Loads a whole level's `keys` now, in one call of the loader, and keeps what it found in the
-/// request's cache for the field resolvers below. For a caller that knows every key of the
-/// level (a page knows its tickets' requesters): a `load_many` would wait out the loader's
-/// batching window first (a millisecond, on a timer thread), which is most of a small
-/// request's time.
+/// Loads a whole level's `keys` now, in one call of the loader, shows each value found to
+/// `inspect` (which gathers the keys of the next level), and keeps them in the request's cache
+/// for the field resolvers below. For a caller that knows every key of the level (a page knows
+/// its tickets' requesters): a `load_many` would wait out the loader's batching window first
+/// (a millisecond, on a timer thread), which is most of a small request's time.
 pub async fn prefetch<K, T>(
     loader: &DataLoader<T, HashMapCache>,
     keys: impl IntoIterator<Item = K>,
-) -> Result<HashMap<K, T::Value>, T::Error>
+    inspect: impl FnMut(&T::Value),
+) -> Result<(), T::Error>
 where
     K: Send + Sync + Hash + Eq + Clone + 'static,
     T: Loader<K>,
@@ -127,11 +127,10 @@ where
         .filter(|k| seen.insert(k.clone()))
         .collect();
     if keys.is_empty() {
-        return Ok(HashMap::new());
+        return Ok(());
     }
     let found = loader.loader().load(&keys).await?;
-    loader
-        .feed_many(found.iter().map(|(k, v)| (k.clone(), v.clone())))
-        .await;
-    Ok(found)
+    found.values().for_each(inspect);
+    loader.feed_many(found).await;
+    Ok(())
 }

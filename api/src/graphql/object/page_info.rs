@@ -12,7 +12,8 @@ pub struct PageInfo {
 /// A Relay connection type and its edge type over a page of service rows: `edges` with
 /// cursors, the `nodes` shortcut and `pageInfo`, plus any extra fields given after the cursor
 /// function (e.g. `totalCount`, which the caller counts only when it is selected); `new` takes
-/// their values after the page.
+/// their values after the page. Cursors are written only for the fields that show them, and
+/// `nodes` are the page's rows themselves, not copies.
 macro_rules! connection {
     (
         $(#[$doc:meta])* $connection:ident, $edge:ident, $node:ident, $model:ty, $position:path
@@ -24,38 +25,62 @@ macro_rules! connection {
             pub node: $node,
         }
 
-        $(#[$doc])*
-        #[derive(async_graphql::SimpleObject, Clone)]
+        #[derive(Clone)]
         pub struct $connection {
-            pub edges: Vec<$edge>,
-            /// The nodes of `edges`, without cursors.
-            pub nodes: Vec<$node>,
-            pub page_info: $crate::graphql::object::page_info::PageInfo,
-            $($(#[$extra_doc])* pub $extra: $extra_ty,)*
+            rows: Vec<$node>,
+            has_next_page: bool,
+            has_previous_page: bool,
+            $(pub $extra: $extra_ty,)*
         }
 
         impl $connection {
             pub fn new(page: service::page::Page<$model> $(, $extra: $extra_ty)*) -> Self {
-                let edges: Vec<$edge> = page
-                    .items
-                    .into_iter()
-                    .map(|row| $edge {
-                        cursor: $crate::graphql::id::cursor(&$position(&row)),
-                        node: $node(row),
-                    })
-                    .collect();
                 Self {
-                    page_info: $crate::graphql::object::page_info::PageInfo {
-                        has_next_page: page.has_next_page,
-                        has_previous_page: page.has_previous_page,
-                        start_cursor: edges.first().map(|e| e.cursor.clone()),
-                        end_cursor: edges.last().map(|e| e.cursor.clone()),
-                    },
-                    nodes: edges.iter().map(|e| e.node.clone()).collect(),
-                    edges,
+                    rows: page.items.into_iter().map($node).collect(),
+                    has_next_page: page.has_next_page,
+                    has_previous_page: page.has_previous_page,
                     $($extra,)*
                 }
             }
+
+            fn cursor(node: &$node) -> String {
+                $crate::graphql::id::cursor(&$position(&node.0))
+            }
+        }
+
+        $(#[$doc])*
+        #[async_graphql::Object]
+        impl $connection {
+            async fn edges(&self) -> Vec<$edge> {
+                self.rows
+                    .iter()
+                    .map(|node| $edge {
+                        cursor: Self::cursor(node),
+                        node: node.clone(),
+                    })
+                    .collect()
+            }
+
+            /// The nodes of `edges`, without cursors.
+            async fn nodes(&self) -> &[$node] {
+                &self.rows
+            }
+
+            async fn page_info(&self) -> $crate::graphql::object::page_info::PageInfo {
+                $crate::graphql::object::page_info::PageInfo {
+                    has_next_page: self.has_next_page,
+                    has_previous_page: self.has_previous_page,
+                    start_cursor: self.rows.first().map(Self::cursor),
+                    end_cursor: self.rows.last().map(Self::cursor),
+                }
+            }
+
+            $(
+                $(#[$extra_doc])*
+                async fn $extra(&self) -> &$extra_ty {
+                    &self.$extra
+                }
+            )*
         }
     };
 }

@@ -15,33 +15,23 @@ pub struct TicketEdge {
     pub node: Ticket,
 }
 
-/// A page of tickets.
+/// A page of tickets. Cursors are written only for the fields that show them.
 pub struct TicketConnection {
-    pub edges: Vec<TicketEdge>,
-    pub page_info: PageInfo,
+    tickets: Vec<Ticket>,
+    positions: Vec<service::page::Position>,
+    has_next_page: bool,
+    has_previous_page: bool,
     pub actor: Actor,
     pub filter: TicketFilter,
 }
 
 impl TicketConnection {
     pub fn new(page: TicketPage, actor: Actor, filter: TicketFilter) -> Self {
-        let edges: Vec<TicketEdge> = page
-            .items
-            .into_iter()
-            .zip(page.positions.iter())
-            .map(|(t, position)| TicketEdge {
-                cursor: cursor(position),
-                node: Ticket(t),
-            })
-            .collect();
         Self {
-            page_info: PageInfo {
-                has_next_page: page.has_next_page,
-                has_previous_page: page.has_previous_page,
-                start_cursor: edges.first().map(|e| e.cursor.clone()),
-                end_cursor: edges.last().map(|e| e.cursor.clone()),
-            },
-            edges,
+            tickets: page.items.into_iter().map(Ticket).collect(),
+            positions: page.positions,
+            has_next_page: page.has_next_page,
+            has_previous_page: page.has_previous_page,
             actor,
             filter,
         }
@@ -50,17 +40,29 @@ impl TicketConnection {
 
 #[Object]
 impl TicketConnection {
-    async fn edges(&self) -> &[TicketEdge] {
-        &self.edges
+    async fn edges(&self) -> Vec<TicketEdge> {
+        self.tickets
+            .iter()
+            .zip(&self.positions)
+            .map(|(ticket, position)| TicketEdge {
+                cursor: cursor(position),
+                node: ticket.clone(),
+            })
+            .collect()
     }
 
     /// The tickets of `edges`, without cursors.
-    async fn nodes(&self) -> Vec<Ticket> {
-        self.edges.iter().map(|e| e.node.clone()).collect()
+    async fn nodes(&self) -> &[Ticket] {
+        &self.tickets
     }
 
-    async fn page_info(&self) -> &PageInfo {
-        &self.page_info
+    async fn page_info(&self) -> PageInfo {
+        PageInfo {
+            has_next_page: self.has_next_page,
+            has_previous_page: self.has_previous_page,
+            start_cursor: self.positions.first().map(cursor),
+            end_cursor: self.positions.last().map(cursor),
+        }
     }
 
     /// How many tickets match the filter in all (one COUNT query; ask only when needed).
