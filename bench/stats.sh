@@ -8,7 +8,8 @@
 # with `helpdesk seed --demo` (which derives the statistics roll-ups from them), then measures
 # the year's `ticketStats` across every organization at concurrency 1 for SECONDS (default 10):
 # first with the cache off (HELPDESK_STATS_TTL=0: every request reads the roll-ups), then with
-# it on (in Redis when BENCH_REDIS_URL is set, in process otherwise). Needs wrk.
+# it on (in Redis when BENCH_REDIS_URL is set, in process otherwise); and the year's
+# `ticketStatsSeries` by MONTH, uncached. Needs wrk.
 set -euo pipefail
 : "${BENCH_ADMIN_URL:?set BENCH_ADMIN_URL to a PostgreSQL URL that may create databases}"
 source "$(dirname "$0")/common.sh"
@@ -32,12 +33,13 @@ serve() {
 }
 
 measure() {
-  wrk -t1 -c1 -d"${DURATION}s" -s bench/stats.lua "http://127.0.0.1:$PORT/graphql" | grep '^RESULT'
+  wrk -t1 -c1 -d"${DURATION}s" -s "bench/${1:-stats}.lua" "http://127.0.0.1:$PORT/graphql" | grep '^RESULT'
 }
 
 echo "ticketStats over $TICKETS tickets, $BENCH_FROM..$BENCH_TO, every organization, concurrency 1"
 serve HELPDESK_STATS_TTL=0
 result="$(measure)"; echo "uncached (roll-ups read per request): ${result#RESULT }"
+result="$(measure stats_series)"; echo "ticketStatsSeries by MONTH, uncached: ${result#RESULT }"
 bench_stop
 
 if [[ -n "${BENCH_REDIS_URL:-}" ]]; then
