@@ -4,7 +4,12 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Accept"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")
-wrk.body = '{"query":"query($f: TicketStatsFilter) { ticketStats(filter: $f) { total created resolved reopened backlog byStatus { status count } byPriority { priority count } avgFirstResponseMinutes avgResolutionMinutes medianResolutionMinutes slaCompliance breached } }","variables":{"f":{"from":"' .. os.getenv("BENCH_FROM") .. '","to":"' .. os.getenv("BENCH_TO") .. '"}}}'
+-- BENCH_STATS=series asks for the year's ticketStatsSeries by MONTH instead.
+local query = "query($f: TicketStatsFilter) { ticketStats(filter: $f) { total created resolved reopened backlog byStatus { status count } byPriority { priority count } avgFirstResponseMinutes avgResolutionMinutes medianResolutionMinutes slaCompliance breached } }"
+if os.getenv("BENCH_STATS") == "series" then
+  query = "query($f: TicketStatsFilter) { ticketStatsSeries(filter: $f, interval: MONTH) { timeZone points { periodStart created resolved avgResolutionMinutes slaCompliance } } }"
+end
+wrk.body = '{"query":"' .. query .. '","variables":{"f":{"from":"' .. os.getenv("BENCH_FROM") .. '","to":"' .. os.getenv("BENCH_TO") .. '"}}}'
 
 local errors = 0
 response = function(status, headers, body)

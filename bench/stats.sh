@@ -33,13 +33,13 @@ serve() {
 }
 
 measure() {
-  wrk -t1 -c1 -d"${DURATION}s" -s "bench/${1:-stats}.lua" "http://127.0.0.1:$PORT/graphql" | grep '^RESULT'
+  BENCH_STATS="${1:-}" wrk -t1 -c1 -d"${DURATION}s" -s bench/stats.lua "http://127.0.0.1:$PORT/graphql" | grep '^RESULT'
 }
 
 echo "ticketStats over $TICKETS tickets, $BENCH_FROM..$BENCH_TO, every organization, concurrency 1"
 serve HELPDESK_STATS_TTL=0
 result="$(measure)"; echo "uncached (roll-ups read per request): ${result#RESULT }"
-result="$(measure stats_series)"; echo "ticketStatsSeries by MONTH, uncached: ${result#RESULT }"
+result="$(measure series)"; echo "ticketStatsSeries by MONTH, uncached: ${result#RESULT }"
 bench_stop
 
 if [[ -n "${BENCH_REDIS_URL:-}" ]]; then
