@@ -137,7 +137,7 @@ where
     E: sea_orm::EntityTrait + Default,
 {
     use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
-    use sea_orm::{DatabaseBackend, Iterable, Statement};
+    use sea_orm::{DatabaseBackend, Iterable};
     if ticket_ids.is_empty() || first == 0 {
         return Ok(Vec::new());
     }
@@ -167,18 +167,10 @@ where
             .order_by((E::default(), Alias::new("created_at")), Order::Asc)
             .order_by((E::default(), Alias::new("id")), Order::Asc)
             .limit(first);
-        let built = backend.build(&inner);
-        let mut values = built.values.map(|v| v.0).unwrap_or_default();
-        values.push(uuid_array(ticket_ids).into());
-        Statement::from_sql_and_values(
-            backend,
-            format!(
-                "SELECT w.* FROM unnest(CAST(${} AS uuid[])) AS parent(id) \
-                 CROSS JOIN LATERAL ({}) AS w ORDER BY w.ticket_id, w.created_at, w.id",
-                values.len(),
-                built.sql
-            ),
-            values,
+        lateral(
+            backend.build(&inner),
+            ticket_ids,
+            " ORDER BY w.ticket_id, w.created_at, w.id",
         )
     } else {
         let mut inner = Query::select();
@@ -234,17 +226,7 @@ where
             )
             .limit(limit)
             .build(backend);
-        let mut values = inner.values.map(|v| v.0).unwrap_or_default();
-        values.push(uuid_array(parent_ids).into());
-        Statement::from_sql_and_values(
-            backend,
-            format!(
-                "SELECT w.* FROM unnest(CAST(${} AS uuid[])) AS parent(id) CROSS JOIN LATERAL ({}) AS w",
-                values.len(),
-                inner.sql
-            ),
-            values,
-        )
+        lateral(inner, parent_ids, "")
     } else {
         let mut sql = String::new();
         let mut values = Vec::new();
@@ -265,6 +247,23 @@ where
         Statement::from_sql_and_values(backend, sql, values)
     };
     Ok(E::find().from_raw_sql(statement).all(db).await?)
+}
+
+/// `inner` (a PostgreSQL statement that names `parent.id`) run for each of `parent_ids` in one
+/// statement: `CROSS JOIN LATERAL` over the ids, bound as one array parameter, so the text is
+/// the same for any number of parents. `order` follows, for the rows' order.
+fn lateral(inner: sea_orm::Statement, parent_ids: &[Uuid], order: &str) -> sea_orm::Statement {
+    let mut values = inner.values.map(|v| v.0).unwrap_or_default();
+    values.push(uuid_array(parent_ids).into());
+    sea_orm::Statement::from_sql_and_values(
+        sea_orm::DatabaseBackend::Postgres,
+        format!(
+            "SELECT w.* FROM unnest(CAST(${} AS uuid[])) AS parent(id) CROSS JOIN LATERAL ({}) AS w{order}",
+            values.len(),
+            inner.sql
+        ),
+        values,
+    )
 }
 
 /// A PostgreSQL array literal of `ids`, bound as text and cast with `CAST($n AS uuid[])`.

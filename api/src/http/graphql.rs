@@ -337,8 +337,15 @@ impl Prepared {
         }
     }
 
-    /// How many credential fields the operation it would run holds.
+    /// How many credential fields the operation it would run holds (none without their names
+    /// in the text: most documents are not walked at all).
     fn credential_checks(&self) -> usize {
+        if !CREDENTIAL_FIELDS
+            .iter()
+            .any(|name| self.request.query.contains(name))
+        {
+            return 0;
+        }
         self.document.as_ref().map_or(0, |document| {
             credential_checks(document, self.request.operation_name.as_deref())
         })

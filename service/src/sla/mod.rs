@@ -198,25 +198,30 @@ pub async fn measures_of(
     };
     let mut measures = HashMap::new();
     for policy in policies {
-        let hours = match policy
+        let calendar = policy
             .business_calendar_id
-            .and_then(|id| calendars.get(&id))
-        {
-            Some(calendar) => hours_of_calendar(calendar)?,
-            None => Hours::Always,
-        };
-        measures.insert(policy.id, Measure { policy, hours });
+            .and_then(|id| calendars.get(&id));
+        measures.insert(policy.id, measure_with(policy, calendar)?);
     }
     Ok(measures)
 }
 
 pub async fn measure_of(db: &impl ConnectionTrait, policy: sla_policy::Model) -> Result<Measure> {
-    let hours = match policy.business_calendar_id {
+    let calendar = match policy.business_calendar_id {
+        None => None,
+        Some(id) => business_calendar::Entity::find_by_id(id).one(db).await?,
+    };
+    measure_with(policy, calendar.as_ref())
+}
+
+/// A policy measured in its calendar's working hours, or around the clock without one.
+fn measure_with(
+    policy: sla_policy::Model,
+    calendar: Option<&business_calendar::Model>,
+) -> Result<Measure> {
+    let hours = match calendar {
+        Some(calendar) => hours_of_calendar(calendar)?,
         None => Hours::Always,
-        Some(id) => match business_calendar::Entity::find_by_id(id).one(db).await? {
-            Some(calendar) => hours_of_calendar(&calendar)?,
-            None => Hours::Always,
-        },
     };
     Ok(Measure { policy, hours })
 }

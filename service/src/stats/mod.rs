@@ -11,7 +11,7 @@
 pub mod cache;
 pub mod rollup;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use chrono::{Datelike, Duration, NaiveDate, Utc};
 use entity::enums::{TicketPriority, TicketStatus};
@@ -197,28 +197,32 @@ fn sum(column: impl sea_orm::IntoSimpleExpr) -> SimpleExpr {
     Expr::expr(Func::sum(column.into_simple_expr())).cast_as(Alias::new("BIGINT"))
 }
 
-fn counts_condition(scope: &Scope) -> Condition {
+/// The rows of a roll-up in the scope's organizations and for its agent (every roll-up has
+/// both columns).
+fn in_scope(scope: &Scope, organization: impl ColumnTrait, agent: impl ColumnTrait) -> Condition {
     let mut condition = Condition::all();
     if let Some(orgs) = &scope.organizations {
-        condition = condition.add(ticket_count::Column::OrganizationId.is_in(orgs.clone()));
+        condition = condition.add(organization.is_in(orgs.clone()));
     }
-    if let Some(agent) = scope.agent_id {
-        condition = condition.add(ticket_count::Column::AgentId.eq(agent));
+    if let Some(id) = scope.agent_id {
+        condition = condition.add(agent.eq(id));
     }
     condition
 }
 
+fn counts_condition(scope: &Scope) -> Condition {
+    in_scope(
+        scope,
+        ticket_count::Column::OrganizationId,
+        ticket_count::Column::AgentId,
+    )
+}
+
 fn days_condition(scope: &Scope) -> Condition {
-    let mut condition = Condition::all()
-        .add(ticket_stats_daily::Column::Day.gte(scope.from))
-        .add(ticket_stats_daily::Column::Day.lte(scope.to));
-    if let Some(orgs) = &scope.organizations {
-        condition = condition.add(ticket_stats_daily::Column::OrganizationId.is_in(orgs.clone()));
-    }
-    if let Some(agent) = scope.agent_id {
-        condition = condition.add(ticket_stats_daily::Column::AgentId.eq(agent));
-    }
-    condition
+    use ticket_stats_daily::Column as C;
+    in_scope(scope, C::OrganizationId, C::AgentId)
+        .add(C::Day.gte(scope.from))
+        .add(C::Day.lte(scope.to))
 }
 
 fn ratio(part: i64, whole: i64) -> Option<f64> {
@@ -330,66 +334,34 @@ async fn median(db: &impl ConnectionTrait, scope: &Scope) -> Result<Option<f64>>
     let (whole, days) = months_and_days(scope.from, scope.to);
     let from_days = async {
         use ticket_resolution_bucket::Column as C;
+        if days.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut by_day = Condition::any();
         for (from, to) in &days {
             by_day = by_day.add(C::Day.gte(*from).and(C::Day.lte(*to)));
         }
-        let mut condition = Condition::all().add(by_day);
-        if let Some(orgs) = &scope.organizations {
-            condition = condition.add(C::OrganizationId.is_in(orgs.clone()));
-        }
-        if let Some(agent) = scope.agent_id {
-            condition = condition.add(C::AgentId.eq(agent));
-        }
-        if days.is_empty() {
-            return Ok(Vec::new());
-        }
-        ticket_resolution_bucket::Entity::find()
-            .select_only()
-            .column(C::Bucket)
-            .column_as(sum(C::Count), "count")
-            .filter(condition)
-            .group_by(C::Bucket)
-            .into_tuple::<(i32, Option<i64>)>()
-            .all(db)
-            .await
+        let condition = in_scope(scope, C::OrganizationId, C::AgentId).add(by_day);
+        histogram::<ticket_resolution_bucket::Entity>(db, C::Bucket, C::Count, condition).await
     };
     let from_months = async {
         use ticket_resolution_bucket_monthly::Column as C;
         let Some((first, last)) = whole else {
             return Ok(Vec::new());
         };
-        let mut condition = Condition::all()
+        let condition = in_scope(scope, C::OrganizationId, C::AgentId)
             .add(C::Month.gte(first))
             .add(C::Month.lte(last));
-        if let Some(orgs) = &scope.organizations {
-            condition = condition.add(C::OrganizationId.is_in(orgs.clone()));
-        }
-        if let Some(agent) = scope.agent_id {
-            condition = condition.add(C::AgentId.eq(agent));
-        }
-        ticket_resolution_bucket_monthly::Entity::find()
-            .select_only()
-            .column(C::Bucket)
-            .column_as(sum(C::Count), "count")
-            .filter(condition)
-            .group_by(C::Bucket)
-            .into_tuple::<(i32, Option<i64>)>()
-            .all(db)
+        histogram::<ticket_resolution_bucket_monthly::Entity>(db, C::Bucket, C::Count, condition)
             .await
     };
     let (from_days, from_months) = futures_util::join!(from_days, from_months);
-    let mut merged: HashMap<i32, i64> = HashMap::new();
+    // Ordered by bucket, the days' and the months' counts added up.
+    let mut merged: BTreeMap<i32, i64> = BTreeMap::new();
     for (bucket, count) in from_days?.into_iter().chain(from_months?) {
         *merged.entry(bucket).or_default() += count.unwrap_or(0);
     }
-    let buckets: Vec<(i32, Option<i64>)> = merged.into_iter().map(|(b, n)| (b, Some(n))).collect();
-    let mut buckets: Vec<(i32, i64)> = buckets
-        .into_iter()
-        .map(|(b, n)| (b, n.unwrap_or(0)))
-        .filter(|(_, n)| *n > 0)
-        .collect();
-    buckets.sort_unstable();
+    let buckets: Vec<(i32, i64)> = merged.into_iter().filter(|(_, n)| *n > 0).collect();
     let n: i64 = buckets.iter().map(|(_, c)| c).sum();
     if n == 0 {
         return Ok(None);
@@ -405,6 +377,24 @@ async fn median(db: &impl ConnectionTrait, scope: &Scope) -> Result<Option<f64>>
         rollup::bucket_floor(buckets.last().expect("non-empty").0)
     };
     Ok(Some((nth((n - 1) / 2) + nth(n / 2)) as f64 / 2.0))
+}
+
+/// The counts per bucket of a histogram's rows under `condition`.
+async fn histogram<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    bucket: E::Column,
+    count: E::Column,
+    condition: Condition,
+) -> std::result::Result<Vec<(i32, Option<i64>)>, sea_orm::DbErr> {
+    E::find()
+        .select_only()
+        .column(bucket)
+        .column_as(sum(count), "count")
+        .filter(condition)
+        .group_by(bucket)
+        .into_tuple()
+        .all(db)
+        .await
 }
 
 /// From a first to a last day, both included.

@@ -8,7 +8,7 @@ use entity::ticket;
 use service::page::PageRequest;
 use uuid::Uuid;
 
-use super::{CommentWindow, OrganizationTicketCount, OrganizationTickets, TicketSpec, prefetch};
+use super::{CommentWindow, PerOrganization, prefetch, ticket_count_spec, ticket_page_spec};
 use crate::graphql::context::{actor, db, loaders};
 use crate::graphql::error::ResultExt;
 use crate::graphql::object::ticket_connection::TicketConnection;
@@ -50,10 +50,10 @@ pub async fn organization_ticket_page(
     page: PageRequest,
 ) -> Result<TicketConnection> {
     let viewer = &actor(ctx)?;
-    let key = OrganizationTickets {
+    let key = PerOrganization::of(
         organization_id,
-        spec: TicketSpec::new(filter.clone(), order, page),
-    };
+        &ticket_page_spec(filter.clone(), order, page),
+    );
     let page = loaders(ctx)?
         .organization_tickets
         .load_one(key)
@@ -317,9 +317,10 @@ async fn prefetch_level(
 ) -> Result<()> {
     let look = Lookahead::from(selection);
     if look.field("totalCount").exists() {
+        let spec = ticket_count_spec(filter.clone());
         let keys = organizations
             .iter()
-            .map(|id| OrganizationTicketCount::new(*id, filter.clone()));
+            .map(|id| PerOrganization::of(*id, &spec));
         prefetch(&loaders.organization_ticket_counts, keys, |_| {})
             .await
             .gql()?;
@@ -330,11 +331,10 @@ async fn prefetch_level(
     {
         return Ok(());
     }
-    let spec = TicketSpec::new(filter, order, page);
-    let keys = organizations.iter().map(|id| OrganizationTickets {
-        organization_id: *id,
-        spec: spec.clone(),
-    });
+    let spec = ticket_page_spec(filter, order, page);
+    let keys = organizations
+        .iter()
+        .map(|id| PerOrganization::of(*id, &spec));
     let mut tickets: Vec<ticket::Model> = Vec::new();
     prefetch(&loaders.organization_tickets, keys, |page| {
         tickets.extend(page.items.iter().cloned());

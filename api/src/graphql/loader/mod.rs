@@ -27,8 +27,8 @@ pub use membership::{MembersLoader, UserOrganizationsLoader};
 pub use organization::OrganizationLoader;
 pub use sla::MeasureLoader;
 pub use ticket::{
-    OrganizationTicketCount, OrganizationTicketCountLoader, OrganizationTickets,
-    OrganizationTicketsLoader, TicketLoader, TicketSpec,
+    OrganizationTicketCountLoader, OrganizationTicketsLoader, PerOrganization, TicketLoader,
+    ticket_count_spec, ticket_page_spec,
 };
 pub use user::UserLoader;
 

@@ -1,4 +1,5 @@
 use std::collections::HashMap;
+use std::fmt::Debug;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -33,48 +34,93 @@ impl Loader<Uuid> for TicketLoader {
     }
 }
 
-/// The same page of tickets, asked of each organization of a level
-/// (`organizations { nodes { tickets(first: 5) { ... } } }`).
-#[derive(Clone)]
-pub struct OrganizationTickets {
+/// What each organization of a level is asked (the same for all of them), with the parent it
+/// is asked of: keys with the same spec share a statement.
+pub struct PerOrganization<S> {
     pub organization_id: Uuid,
-    pub spec: Arc<TicketSpec>,
+    pub spec: Arc<Spec<S>>,
 }
 
-/// What every organization of a level asks for; keys with the same spec share a statement.
-pub struct TicketSpec {
-    /// Tells specs apart: the arguments, written out.
+/// Arguments asked of every parent of a level, and their text, which tells specs apart.
+pub struct Spec<S> {
     key: String,
-    pub filter: TicketFilter,
-    pub order: TicketOrder,
-    pub page: PageRequest,
+    pub value: S,
 }
 
-impl TicketSpec {
-    pub fn new(mut filter: TicketFilter, order: TicketOrder, page: PageRequest) -> Arc<Self> {
-        filter.organization_id = None;
+impl<S: Debug> Spec<S> {
+    pub fn new(value: S) -> Arc<Self> {
         Arc::new(Self {
-            key: format!("{filter:?}|{order:?}|{page:?}"),
-            filter,
-            order,
-            page,
+            key: format!("{value:?}"),
+            value,
         })
     }
 }
 
-impl PartialEq for OrganizationTickets {
+impl<S> PerOrganization<S> {
+    pub fn of(organization_id: Uuid, spec: &Arc<Spec<S>>) -> Self {
+        Self {
+            organization_id,
+            spec: spec.clone(),
+        }
+    }
+}
+
+impl<S> Clone for PerOrganization<S> {
+    fn clone(&self) -> Self {
+        Self::of(self.organization_id, &self.spec)
+    }
+}
+
+impl<S> PartialEq for PerOrganization<S> {
     fn eq(&self, other: &Self) -> bool {
         self.organization_id == other.organization_id && self.spec.key == other.spec.key
     }
 }
 
-impl Eq for OrganizationTickets {}
+impl<S> Eq for PerOrganization<S> {}
 
-impl Hash for OrganizationTickets {
+impl<S> Hash for PerOrganization<S> {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.organization_id.hash(state);
         self.spec.key.hash(state);
     }
+}
+
+/// The keys grouped by spec, each with the organizations it is asked of.
+fn by_spec<S>(keys: &[PerOrganization<S>]) -> Vec<(Arc<Spec<S>>, Vec<Uuid>)> {
+    let mut groups: Vec<(Arc<Spec<S>>, Vec<Uuid>)> = Vec::new();
+    for key in keys {
+        match groups.iter_mut().find(|(spec, _)| spec.key == key.spec.key) {
+            Some((_, parents)) => parents.push(key.organization_id),
+            None => groups.push((key.spec.clone(), vec![key.organization_id])),
+        }
+    }
+    groups
+}
+
+/// The same page of tickets, asked of each organization of a level
+/// (`organizations { nodes { tickets(first: 5) { ... } } }`); the filter's organization is
+/// each key's.
+pub type OrganizationTickets = PerOrganization<(TicketFilter, TicketOrder, PageRequest)>;
+
+/// How many tickets match a filter, asked of each organization of a level
+/// (`organizations { nodes { tickets { totalCount } } }`).
+pub type OrganizationTicketCount = PerOrganization<TicketFilter>;
+
+/// The spec of a page of tickets asked of a level: the filter without its organization.
+pub fn ticket_page_spec(
+    mut filter: TicketFilter,
+    order: TicketOrder,
+    page: PageRequest,
+) -> Arc<Spec<(TicketFilter, TicketOrder, PageRequest)>> {
+    filter.organization_id = None;
+    Spec::new((filter, order, page))
+}
+
+/// The spec of a ticket count asked of a level: the filter without its organization.
+pub fn ticket_count_spec(mut filter: TicketFilter) -> Arc<Spec<TicketFilter>> {
+    filter.organization_id = None;
+    Spec::new(filter)
 }
 
 /// A page of each organization's tickets, for a whole level in one statement per spec.
@@ -95,25 +141,21 @@ impl Loader<OrganizationTickets> for OrganizationTicketsLoader {
             return Ok(HashMap::new());
         };
         let mut out = HashMap::new();
-        for (spec, organization_ids) in by_spec(keys, |k| (&k.spec.key, &k.spec, k.organization_id))
-        {
+        for (spec, organization_ids) in by_spec(keys) {
+            let (filter, order, page) = &spec.value;
             let mut pages = service::ticket::query::list_per_organization(
                 &self.db,
                 actor,
-                &spec.filter,
-                spec.order,
-                &spec.page,
+                filter,
+                *order,
+                page,
                 &organization_ids,
             )
             .await
             .map_err(LoadError::new)?;
             for organization_id in organization_ids {
                 if let Some(page) = pages.remove(&organization_id) {
-                    let key = OrganizationTickets {
-                        organization_id,
-                        spec: spec.clone(),
-                    };
-                    out.insert(key, page);
+                    out.insert(PerOrganization::of(organization_id, &spec), page);
                 }
             }
         }
@@ -121,39 +163,7 @@ impl Loader<OrganizationTickets> for OrganizationTicketsLoader {
     }
 }
 
-/// How many tickets match a filter in each organization of a level
-/// (`organizations { nodes { tickets { totalCount } } }`).
-#[derive(Clone)]
-pub struct OrganizationTicketCount {
-    pub organization_id: Uuid,
-    pub filter: Arc<(String, TicketFilter)>,
-}
-
-impl OrganizationTicketCount {
-    pub fn new(organization_id: Uuid, mut filter: TicketFilter) -> Self {
-        filter.organization_id = None;
-        Self {
-            organization_id,
-            filter: Arc::new((format!("{filter:?}"), filter)),
-        }
-    }
-}
-
-impl PartialEq for OrganizationTicketCount {
-    fn eq(&self, other: &Self) -> bool {
-        self.organization_id == other.organization_id && self.filter.0 == other.filter.0
-    }
-}
-
-impl Eq for OrganizationTicketCount {}
-
-impl Hash for OrganizationTicketCount {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.organization_id.hash(state);
-        self.filter.0.hash(state);
-    }
-}
-
+/// The ticket count of each organization of a level, in one statement per filter.
 pub struct OrganizationTicketCountLoader {
     pub db: DatabaseConnection,
     pub viewer: Viewer,
@@ -171,44 +181,19 @@ impl Loader<OrganizationTicketCount> for OrganizationTicketCountLoader {
             return Ok(HashMap::new());
         };
         let mut out = HashMap::new();
-        for (filter, organization_ids) in
-            by_spec(keys, |k| (&k.filter.0, &k.filter, k.organization_id))
-        {
+        for (spec, organization_ids) in by_spec(keys) {
             let counts = service::ticket::query::count_per_organization(
                 &self.db,
                 actor,
-                &filter.1,
+                &spec.value,
                 &organization_ids,
             )
             .await
             .map_err(LoadError::new)?;
             for (organization_id, count) in counts {
-                let key = OrganizationTicketCount {
-                    organization_id,
-                    filter: filter.clone(),
-                };
-                out.insert(key, count);
+                out.insert(PerOrganization::of(organization_id, &spec), count);
             }
         }
         Ok(out)
     }
-}
-
-/// Keys grouped by what they ask (`part` gives a key's spec text, its spec and its parent).
-fn by_spec<'k, K, S: Clone + 'k>(
-    keys: &'k [K],
-    part: impl Fn(&'k K) -> (&'k String, &'k S, Uuid),
-) -> Vec<(S, Vec<Uuid>)> {
-    let mut groups: Vec<(&String, S, Vec<Uuid>)> = Vec::new();
-    for key in keys {
-        let (text, spec, parent) = part(key);
-        match groups.iter_mut().find(|(t, _, _)| *t == text) {
-            Some((_, _, parents)) => parents.push(parent),
-            None => groups.push((text, spec.clone(), vec![parent])),
-        }
-    }
-    groups
-        .into_iter()
-        .map(|(_, spec, parents)| (spec, parents))
-        .collect()
 }

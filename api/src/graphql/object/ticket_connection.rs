@@ -7,7 +7,7 @@ use super::ticket::Ticket;
 use crate::graphql::context::{db, loaders};
 use crate::graphql::error::ResultExt;
 use crate::graphql::id::cursor;
-use crate::graphql::loader::OrganizationTicketCount;
+use crate::graphql::loader::{PerOrganization, ticket_count_spec};
 
 #[derive(SimpleObject, Clone)]
 pub struct TicketEdge {
@@ -70,7 +70,7 @@ impl TicketConnection {
         // One organization's tickets may be one of a level of organizations: counted with
         // their siblings, in one statement.
         if let Some(organization_id) = self.filter.organization_id {
-            let key = OrganizationTicketCount::new(organization_id, self.filter.clone());
+            let key = PerOrganization::of(organization_id, &ticket_count_spec(self.filter.clone()));
             return Ok(loaders(ctx)?
                 .organization_ticket_counts
                 .load_one(key)
