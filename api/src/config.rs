@@ -351,6 +351,17 @@ pub struct JobSettings {
     /// Days audit log entries are kept.
     #[arg(long, env = "HELPDESK_AUDIT_RETENTION_DAYS", default_value_t = 365)]
     pub audit_retention_days: i64,
+    /// Days published events stay in the event log (history, change feed, resuming
+    /// subscriptions); an older cursor gets `CURSOR_EXPIRED`.
+    #[arg(long, env = "HELPDESK_EVENT_RETENTION_DAYS", default_value_t = 90)]
+    pub event_retention_days: i64,
+    /// Days webhook deliveries that failed for good stay in the delivery log.
+    #[arg(
+        long,
+        env = "HELPDESK_FAILED_DELIVERY_RETENTION_DAYS",
+        default_value_t = 30
+    )]
+    pub failed_delivery_retention_days: i64,
     /// Seconds a statistics answer stays cached (it is never served after a change); 0 turns
     /// the cache off.
     #[arg(long, env = "HELPDESK_STATS_TTL", default_value_t = 300)]
@@ -360,12 +371,24 @@ pub struct JobSettings {
     pub stats_push_interval_ms: u64,
 }
 
+impl JobSettings {
+    pub fn retention(&self) -> service::jobs::RetentionPolicy {
+        service::jobs::RetentionPolicy {
+            audit_days: self.audit_retention_days,
+            event_days: self.event_retention_days,
+            failed_delivery_days: self.failed_delivery_retention_days,
+        }
+    }
+}
+
 impl Default for JobSettings {
     fn default() -> Self {
         Self {
             jobs_interval_secs: 30,
             auto_close_days: 30,
             audit_retention_days: 365,
+            event_retention_days: 90,
+            failed_delivery_retention_days: 30,
             stats_ttl_secs: 300,
             stats_push_interval_ms: 1000,
         }

@@ -34,11 +34,8 @@ pub async fn run(
             Ok(closed) => metrics.record_job("auto_close", closed),
             Err(err) => tracing::warn!(%err, "auto-close failed"),
         }
-        match service::jobs::retention(&db, now, settings.audit_retention_days).await {
-            Ok(gone) => metrics.record_job(
-                "retention",
-                gone.audit_entries + gone.deliveries + gone.refresh_tokens + gone.previous_secrets,
-            ),
+        match service::jobs::retention(&db, now, &settings.retention()).await {
+            Ok(gone) => metrics.record_job("retention", gone.total()),
             Err(err) => tracing::warn!(%err, "retention clean-up failed"),
         }
         // Their events go out now rather than with the next request.

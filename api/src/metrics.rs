@@ -68,6 +68,9 @@ pub struct Metrics {
     http_requests: Family<HttpLabels, Counter>,
     subscriptions_active: Gauge,
     sockets_open: Gauge,
+    redis_degraded: Gauge,
+    events_replayed: Counter,
+    events_fanout_failures: Counter,
 }
 
 impl Metrics {
@@ -130,6 +133,27 @@ impl Metrics {
             "Subscription WebSockets open on this server",
             sockets_open.clone(),
         );
+        let redis_degraded = Gauge::default();
+        registry.register(
+            "redis_degraded",
+            "1 while Redis does not answer: the server keeps serving, with live updates between \
+             replicas read from the event log and statistics computed uncached",
+            redis_degraded.clone(),
+        );
+        let events_replayed = Counter::default();
+        registry.register(
+            "events_replayed",
+            "Events this server read back from the event log because the fan-out through Redis \
+             missed them (an outage, a reconnect, a relay that stopped before publishing)",
+            events_replayed.clone(),
+        );
+        let events_fanout_failures = Counter::default();
+        registry.register(
+            "events_fanout_failures",
+            "Batches of events the relay could not publish to Redis; other replicas read them \
+             from the event log instead",
+            events_fanout_failures.clone(),
+        );
         let stats_cache = Family::<CacheLabels, Counter>::default();
         registry.register(
             "stats_cache_requests",
@@ -162,6 +186,9 @@ impl Metrics {
             http_requests,
             subscriptions_active,
             sockets_open,
+            redis_degraded,
+            events_replayed,
+            events_fanout_failures,
         })
     }
 
@@ -206,6 +233,19 @@ impl Metrics {
 
     pub fn socket_closed(&self) {
         self.sockets_open.dec();
+    }
+
+    /// Whether Redis answers; `/readyz` and the event fan-out report it.
+    pub fn set_redis_degraded(&self, degraded: bool) {
+        self.redis_degraded.set(i64::from(degraded));
+    }
+
+    pub fn record_replayed_events(&self, count: usize) {
+        self.events_replayed.inc_by(count as u64);
+    }
+
+    pub fn record_fanout_failure(&self) {
+        self.events_fanout_failures.inc();
     }
 
     pub fn record_background_statement(&self) {

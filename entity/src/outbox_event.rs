@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-/// One committed change, in the order changes committed.
+/// One committed change of a ticket.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "outbox_events")]
 pub struct Model {
@@ -24,6 +24,11 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// When the relay handed it to subscribers and webhooks; `None` until then.
     pub published_at: Option<DateTimeUtc>,
+    /// 1, 2, 3, ... over the whole log in the order the relay published events, which is the
+    /// order they committed in: the cursor of the change feed and of subscriptions. `None`
+    /// until published.
+    #[serde(default)]
+    pub position: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

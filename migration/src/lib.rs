@@ -22,6 +22,7 @@ mod m20261201_000011_add_session_epoch_and_client_sequence;
 mod m20261201_000012_widen_webhook_secrets;
 mod m20261201_000013_create_monthly_resolution_buckets;
 mod m20261201_000014_add_keyset_page_indexes;
+mod m20261201_000015_add_event_positions;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000012_widen_webhook_secrets::Migration),
             Box::new(m20261201_000013_create_monthly_resolution_buckets::Migration),
             Box::new(m20261201_000014_add_keyset_page_indexes::Migration),
+            Box::new(m20261201_000015_add_event_positions::Migration),
         ]
     }
 }

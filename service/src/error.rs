@@ -34,6 +34,12 @@ pub enum Error {
     /// The ticket's state machine has no such edge (for this viewer).
     #[error("cannot move a ticket from {from} to {to}")]
     InvalidTransition { from: String, to: String },
+    /// A change-feed cursor older than what the event log keeps: the events after it were
+    /// removed by retention, so the reader must resynchronise instead of resuming.
+    #[error(
+        "events after this cursor were removed by retention; read the current state again, then follow the feed after position {oldest}"
+    )]
+    CursorExpired { oldest: i64 },
     #[error("database error")]
     Database(#[source] DbErr),
     #[error("redis error")]
@@ -56,6 +62,7 @@ impl Error {
             Error::Forbidden => "FORBIDDEN",
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::InvalidTransition { .. } => "INVALID_TRANSITION",
+            Error::CursorExpired { .. } => "CURSOR_EXPIRED",
             Error::Database(_) | Error::Redis(_) | Error::Crypto(_) | Error::Internal(_) => {
                 "INTERNAL"
             }
@@ -68,6 +75,7 @@ impl Error {
             Error::InvalidInput { field, .. } => Some(field),
             Error::Conflict { field, .. } => *field,
             Error::InvalidTransition { .. } => Some("to"),
+            Error::CursorExpired { .. } => Some("after"),
             _ => None,
         }
     }

@@ -31,11 +31,19 @@ pub async fn database(db: &DatabaseConnection) -> Check {
     }
 }
 
+/// Redis answers `PING` within a second (a readiness probe must not wait out the client's
+/// reconnect attempts).
 pub async fn redis(conn: &ConnectionManager) -> Check {
     let mut conn = conn.clone();
-    let result = match crate::redis::ping(&mut conn).await {
-        Ok(()) => Ok("PONG".to_string()),
-        Err(err) => Err(err.to_string()),
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        crate::redis::ping(&mut conn),
+    )
+    .await;
+    let result = match answer {
+        Ok(Ok(())) => Ok("PONG".to_string()),
+        Ok(Err(err)) => Err(err.to_string()),
+        Err(_) => Err("no answer within a second".to_string()),
     };
     Check {
         part: "redis",

@@ -103,3 +103,13 @@ pub async fn remember(
         },
     }
 }
+
+/// Deletes keys older than their 24 hours; returns how many. (A key found expired when it is
+/// used again is replaced then; this removes the ones never used again.)
+pub async fn remove_expired(db: &impl ConnectionTrait, now: chrono::DateTime<Utc>) -> Result<u64> {
+    Ok(idempotency_key::Entity::delete_many()
+        .filter(idempotency_key::Column::CreatedAt.lt(now - Duration::hours(LIFETIME_HOURS)))
+        .exec(db)
+        .await?
+        .rows_affected)
+}

@@ -93,20 +93,60 @@ where
     }
 }
 
+/// How long each kind of record is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Audit log entries.
+    pub audit_days: i64,
+    /// Published events of the log; a change-feed cursor older than what is kept gets
+    /// `CURSOR_EXPIRED`.
+    pub event_days: i64,
+    /// Webhook deliveries that failed for good (`FAILED`).
+    pub failed_delivery_days: i64,
+}
+
+impl Default for RetentionPolicy {
+    fn default() -> Self {
+        Self {
+            audit_days: 365,
+            event_days: 90,
+            failed_delivery_days: 30,
+        }
+    }
+}
+
 /// What one retention round deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Retained {
     pub audit_entries: u64,
+    /// Delivered webhook deliveries.
     pub deliveries: u64,
+    /// Webhook deliveries that failed for good.
+    pub failed_deliveries: u64,
+    pub events: u64,
+    pub idempotency_keys: u64,
     pub refresh_tokens: u64,
     /// Previous webhook secrets erased because their overlap ended.
     pub previous_secrets: u64,
 }
 
-/// Deletes audit log entries older than `audit_days`, delivered webhook deliveries older than
-/// [`DELIVERY_RETENTION_DAYS`], refresh tokens that expired, and previous webhook secrets
-/// whose overlap ended.
-pub async fn retention<C>(db: &C, now: DateTime<Utc>, audit_days: i64) -> Result<Retained>
+impl Retained {
+    pub fn total(&self) -> u64 {
+        self.audit_entries
+            + self.deliveries
+            + self.failed_deliveries
+            + self.events
+            + self.idempotency_keys
+            + self.refresh_tokens
+            + self.previous_secrets
+    }
+}
+
+/// Deletes what `policy` no longer keeps: audit log entries, published events, webhook
+/// deliveries that failed for good, delivered ones older than [`DELIVERY_RETENTION_DAYS`],
+/// idempotency keys past their 24 hours, refresh tokens that expired, and previous webhook
+/// secrets whose overlap ended. All in one transaction.
+pub async fn retention<C>(db: &C, now: DateTime<Utc>, policy: &RetentionPolicy) -> Result<Retained>
 where
     C: ConnectionTrait + TransactionTrait,
 {
@@ -115,7 +155,7 @@ where
         return Ok(Retained::default());
     }
     let audit_entries = audit_log::Entity::delete_many()
-        .filter(audit_log::Column::CreatedAt.lt(now - Duration::days(audit_days)))
+        .filter(audit_log::Column::CreatedAt.lt(now - Duration::days(policy.audit_days)))
         .exec(&txn)
         .await?
         .rows_affected;
@@ -127,6 +167,17 @@ where
         .exec(&txn)
         .await?
         .rows_affected;
+    let failed_deliveries = webhook_delivery::Entity::delete_many()
+        .filter(webhook_delivery::Column::Status.eq(crate::webhook::FAILED))
+        .filter(
+            webhook_delivery::Column::CreatedAt
+                .lt(now - Duration::days(policy.failed_delivery_days)),
+        )
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    let events = crate::event::remove_before(&txn, now - Duration::days(policy.event_days)).await?;
+    let idempotency_keys = crate::idempotency::remove_expired(&txn, now).await?;
     let refresh_tokens = refresh_token::Entity::delete_many()
         .filter(refresh_token::Column::ExpiresAt.lt(now))
         .exec(&txn)
@@ -137,6 +188,9 @@ where
     Ok(Retained {
         audit_entries,
         deliveries,
+        failed_deliveries,
+        events,
+        idempotency_keys,
         refresh_tokens,
         previous_secrets,
     })

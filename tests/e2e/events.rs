@@ -58,6 +58,7 @@ async fn every_change_writes_its_event_in_commit_order_with_a_per_ticket_sequenc
     .unwrap();
 
     let token = app.login(&email_of("admin"), PASSWORD).await;
+    app.published().await;
     let feed = app
         .graphql_as(
             &token,
@@ -130,6 +131,7 @@ async fn the_feed_shows_only_what_the_reader_may_see_now() {
         .unwrap();
 
     let client_a = app.login(&email_of("client_a"), PASSWORD).await;
+    app.published().await;
     let feed = app.graphql_as(&client_a, FEED, json!({})).await;
     assert_eq!(
         kinds(&feed),
@@ -168,6 +170,7 @@ async fn the_feed_shows_only_what_the_reader_may_see_now() {
     service::ticket::assign(db, &admin, world.ticket_a, None)
         .await
         .unwrap();
+    app.published().await;
     assert_eq!(
         kinds(&app.graphql_as(&agent_b, FEED, filter).await),
         Vec::<String>::new()
@@ -181,6 +184,7 @@ async fn the_feed_resumes_after_a_cursor_with_no_gap_and_no_duplicate() {
     let world = World::build(db).await;
     let agent = actor_of(db, world.agent_a).await;
     let token = app.login(&email_of("admin"), PASSWORD).await;
+    app.published().await;
     let first = app.graphql_as(&token, FEED, json!({ "first": 1 })).await;
     let cursor = first["data"]["events"]["pageInfo"]["endCursor"].clone();
     assert_eq!(first["data"]["events"]["pageInfo"]["hasNextPage"], true);
@@ -189,6 +193,7 @@ async fn the_feed_resumes_after_a_cursor_with_no_gap_and_no_duplicate() {
             .await
             .unwrap();
     }
+    app.published().await;
     let rest = app
         .graphql_as(&token, FEED, json!({ "after": cursor }))
         .await;

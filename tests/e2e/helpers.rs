@@ -269,6 +269,29 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("GET {path}: {e}"))
     }
 
+    /// Waits until the relay has published every event written so far, so the change feed
+    /// shows them. Changes made straight through `service` do not wake the relay; this does.
+    pub async fn published(&self) {
+        use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let pending = entity::outbox_event::Entity::find()
+                .filter(entity::outbox_event::Column::PublishedAt.is_null())
+                .count(self.db())
+                .await
+                .expect("count unpublished events");
+            if pending == 0 {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{pending} event(s) not published within 20 s"
+            );
+            self.state.bus().wake_relay();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// The current value of one unlabelled metric from `/metrics`.
     pub async fn metric(&self, name: &str) -> f64 {
         let body = self

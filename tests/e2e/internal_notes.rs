@@ -35,11 +35,14 @@ async fn a_client_sees_no_trace_of_an_internal_note() {
     let client = app.login(&email_of("client_a"), PASSWORD).await;
     comment(&app, &agent, &ticket, "public before", false).await;
     let variables = json!({ "id": ticket, "word": "xyzzy" });
+    // The change feed shows events once the relay has published them.
+    app.published().await;
     let before = app
         .graphql_as(&client, CLIENT_VIEW, variables.clone())
         .await;
 
     comment(&app, &agent, &ticket, NOTE, true).await;
+    app.published().await;
     let after = app
         .graphql_as(&client, CLIENT_VIEW, variables.clone())
         .await;
@@ -58,6 +61,7 @@ async fn a_client_sees_no_trace_of_an_internal_note() {
 
     // A public reply after the note: the client's event numbers run on without a gap.
     comment(&app, &agent, &ticket, "public after", false).await;
+    app.published().await;
     let now = app
         .graphql_as(&client, CLIENT_VIEW, variables.clone())
         .await;

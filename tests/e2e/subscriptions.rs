@@ -15,7 +15,7 @@ pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Comment events only: the fixtures' own ticket.created events may still be on their way.
-const EVENTS: &str = "subscription { ticketEvents(filter: { kinds: [\"comment.created\"] }) { id kind ticket { title } comment { body internal } } }";
+const EVENTS: &str = "subscription { ticketEvents(filter: { kinds: [\"comment.created\"] }) { id position kind ticket { title } comment { body internal } } }";
 
 pub async fn open_at(address: &str, path: &str, protocol: &'static str) -> Socket {
     let url = format!("{}{path}", address.replace("http://", "ws://"));
@@ -284,7 +284,7 @@ async fn a_resuming_subscriber_gets_what_it_missed_then_live_events_without_gap_
     comment(&app, "client_a", world.ticket_a, "one", false).await;
     let first = next(&mut socket).await;
     assert_eq!(body_of(&first), "one");
-    let last_seen = first["payload"]["data"]["ticketEvents"]["id"].clone();
+    let last_seen = first["payload"]["data"]["ticketEvents"]["position"].clone();
     drop(socket);
     listening(&app.address, 0).await;
 

@@ -1,50 +1,148 @@
-//! Getting committed events to subscribers: the relay reads the event log in order and
-//! publishes each event to the bus, which every subscription listens to.
+//! Getting committed events to subscribers: the relay (`service::event::relay`) publishes the
+//! log in commit order, numbering every event with a log-wide `position`, and this module hands
+//! what it published to the subscriptions of this server and, through Redis, of every replica.
 //!
-//! The bus is in process (tokio broadcast) on the embedded default. With Redis configured the
-//! relay publishes to a Redis channel instead, and every replica forwards that channel into its
-//! own in-process bus, so a change made through one replica reaches the subscribers of all.
-//! Redis only fans out: the log is the truth, and a subscriber that missed something (a Redis
-//! outage, a reconnect) resumes from the log with `after`.
+//! - **In order, without gaps.** Events enter this server's bus through one [`Forwarder`], in
+//!   position order. An event whose predecessors did not arrive (a Redis message lost in an
+//!   outage or a reconnect, a replica whose relay stopped between its commit and its publish) is
+//!   preceded by the missing ones, read from the log. Every second, and right after the Redis
+//!   subscription is restored, the forwarder also reads whatever the log has beyond the last
+//!   position it forwarded. When the log cannot be read the subscriptions are told
+//!   (`RESUBSCRIBE`, with the position to resume after) instead of silently missing events.
+//! - **Redis only fans out.** This server's own events reach its subscribers directly; Redis
+//!   carries them to the other replicas. The relay publishes to Redis after its transaction
+//!   commits, so webhook deliveries never wait for Redis, and a Redis outage slows the other
+//!   replicas' subscribers to the one-second read of the log instead of stopping them.
+//! - **One decision per event and account.** An event is shared by every subscription as a
+//!   [`Published`]: its ticket is read once, and whether an account may receive it is decided
+//!   once per distinct account (with the account's current role and memberships), whatever the
+//!   number of that account's subscriptions.
 //!
-//! In the same transaction the relay creates the webhook deliveries of the events; the
-//! delivery worker sends them (see `service::webhook::deliver`).
-//!
-//! The relay is woken right after a request that ran a mutation (never by a read), and polls every
-//! second as a safety net (for changes made by another process, or a wake-up that was missed).
-//! An event is marked published in the transaction that claims it, after it was handed on; a
-//! crash before the commit leaves it for the next pass, which hands it on again with the same
-//! id (at least once).
+//! The relay is woken right after a request that ran a mutation (never by a read), and polls
+//! every second as a safety net (for changes made by another process, or a wake-up that was
+//! missed). A crash before the relay's commit leaves the events for the next pass (at least
+//! once, with the same id and `webhook-id`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use entity::outbox_event;
+use entity::{outbox_event, ticket};
 use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, PubSub};
 use sea_orm::DatabaseConnection;
-use tokio::sync::{Mutex, Notify, broadcast};
+use service::actor::Actor;
+use tokio::sync::{Mutex, Notify, OnceCell, broadcast};
 
 use crate::metrics::Metrics;
 
-/// Events waiting in a slow subscriber's buffer before it is cut off.
+/// Messages waiting in a slow subscriber's buffer before it is cut off.
 pub const BUS_CAPACITY: usize = 1024;
 const BATCH: u64 = 200;
-/// As many as one worker sends at once, so each claimed delivery is sent within its lease.
-const DELIVERY_BATCH: u64 = service::webhook::deliver::CONCURRENCY as u64;
+/// Deliveries one worker claims at once (see `service::webhook::deliver::run_due`).
+const DELIVERY_BATCH: u64 = service::webhook::deliver::BATCH;
 const POLL: Duration = Duration::from_secs(1);
 /// Ended sessions waiting for slow sockets; a socket that falls behind re-checks its account.
 const SESSIONS_CAPACITY: usize = 256;
 /// The key of a fan-out message naming a user whose sessions ended.
 const SESSIONS_ENDED: &str = "sessionsEnded";
 const RECONNECT: Duration = Duration::from_secs(1);
+/// How long the relay waits for Redis to take a batch before it goes on without it.
+const FANOUT_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub type Event = Arc<outbox_event::Model>;
+/// An event as every subscription of this server shares it.
+pub type Event = Arc<Published>;
+
+/// What the bus carries, in position order.
+#[derive(Clone)]
+pub enum Delivery {
+    Event(Event),
+    /// The events after this position could not be forwarded (the log could not be read):
+    /// every subscription ends with `RESUBSCRIBE` and resumes with `after`.
+    Gap {
+        after: i64,
+    },
+}
+
+/// A published event, with what subscriptions decide about it, decided once.
+pub struct Published {
+    pub event: outbox_event::Model,
+    /// The event's ticket as it is when the first subscription asks (`None`: deleted).
+    ticket: OnceCell<Option<ticket::Model>>,
+    /// Per account and session: the account as it is now, or why its subscriptions end.
+    accounts: std::sync::Mutex<HashMap<(uuid::Uuid, i32), Arc<AccountCell>>>,
+}
+
+type AccountCell = OnceCell<Result<Actor, async_graphql::Error>>;
+
+impl Published {
+    pub fn new(event: outbox_event::Model) -> Self {
+        Self {
+            event,
+            ticket: OnceCell::new(),
+            accounts: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn position(&self) -> i64 {
+        self.event.position.unwrap_or_default()
+    }
+
+    /// The subscriber's account as it is now, read once per event for all its subscriptions;
+    /// an error (`UNAUTHENTICATED`) once the session the subscription was made in has ended,
+    /// or the account is gone, locked or unapproved.
+    pub async fn account(
+        &self,
+        db: &DatabaseConnection,
+        viewer: &Actor,
+    ) -> Result<Actor, async_graphql::Error> {
+        let cell = {
+            let mut accounts = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
+            accounts
+                .entry((viewer.user_id, viewer.session_epoch))
+                .or_default()
+                .clone()
+        };
+        cell.get_or_init(|| async {
+            use crate::graphql::error::ResultExt;
+            service::auth::session_account(db, viewer.user_id, viewer.session_epoch)
+                .await
+                .gql()
+        })
+        .await
+        .clone()
+    }
+
+    /// The event's ticket as it is now (read once per event), when `account` (as it is now)
+    /// may receive the event: the change feed's rules. `None` otherwise.
+    pub async fn ticket_for(
+        &self,
+        db: &DatabaseConnection,
+        account: &Actor,
+    ) -> Result<Option<&ticket::Model>, async_graphql::Error> {
+        if !service::access::can_see_event(account, self.event.internal) {
+            return Ok(None);
+        }
+        let ticket = self
+            .ticket
+            .get_or_try_init(|| async {
+                use sea_orm::EntityTrait;
+                ticket::Entity::find_by_id(self.event.ticket_id)
+                    .one(db)
+                    .await
+            })
+            .await
+            .map_err(|err| crate::graphql::error::gql(err.into()))?;
+        Ok(ticket
+            .as_ref()
+            .filter(|t| service::access::can_read(account, t)))
+    }
+}
 
 /// The event bus of one server.
 #[derive(Clone)]
 pub struct EventBus {
-    sender: broadcast::Sender<Event>,
+    forwarder: Arc<Forwarder>,
     /// Users whose sessions just ended (password change, lock, role change): their sockets
     /// close. Fanned out through Redis like events, so every replica's sockets hear it.
     sessions: broadcast::Sender<uuid::Uuid>,
@@ -103,7 +201,7 @@ async fn subscribe(client: &redis::Client, channel: &str) -> redis::RedisResult<
 
 /// A subscriber's view of the bus; counted in `helpdesk_subscriptions_active` while it lives.
 pub struct Subscription {
-    pub receiver: broadcast::Receiver<Event>,
+    pub receiver: broadcast::Receiver<Delivery>,
     metrics: Arc<Metrics>,
 }
 
@@ -115,12 +213,119 @@ impl Drop for Subscription {
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
+/// The one way into this server's bus: forwards events in position order, each once, reading
+/// from the log what did not arrive.
+struct Forwarder {
+    sender: broadcast::Sender<Delivery>,
+    /// The last position forwarded; `None` until the relay task has read where the log ends.
+    last: Mutex<Option<i64>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Forwarder {
+    /// Starts after the end of the log as it is now: subscriptions made from here on get
+    /// every later event.
+    async fn start(&self, db: &DatabaseConnection) {
+        loop {
+            match service::event::last_position(db).await {
+                Ok(position) => {
+                    *self.last.lock().await = Some(position);
+                    return;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot read where the event log ends; retrying");
+                    tokio::time::sleep(RECONNECT).await;
+                }
+            }
+        }
+    }
+
+    /// Forwards `events` (in position order), first reading from the log any that precede
+    /// them and were not forwarded.
+    async fn offer(&self, db: &DatabaseConnection, events: Vec<outbox_event::Model>) {
+        let mut last = self.last.lock().await;
+        let Some(current) = *last else {
+            // Not started: the start reads past these.
+            return;
+        };
+        let mut current = current;
+        for event in events {
+            let Some(position) = event.position else {
+                continue;
+            };
+            if position <= current {
+                continue;
+            }
+            if position > current + 1 {
+                self.read_log(db, current, Some(position)).await;
+            }
+            let _ = self
+                .sender
+                .send(Delivery::Event(Arc::new(Published::new(event))));
+            current = position;
+        }
+        *last = Some(current);
+    }
+
+    /// Forwards whatever the log has beyond the last position forwarded.
+    async fn catch_up(&self, db: &DatabaseConnection) {
+        let mut last = self.last.lock().await;
+        if let Some(current) = *last {
+            *last = Some(self.read_log(db, current, None).await);
+        }
+    }
+
+    /// Forwards the published events after `after` (and before `before`) from the log;
+    /// returns the last position forwarded. When the log cannot be read, subscriptions are
+    /// told to resume, and forwarding goes on from `before`.
+    async fn read_log(&self, db: &DatabaseConnection, after: i64, before: Option<i64>) -> i64 {
+        let mut current = after;
+        loop {
+            let wanted = before.map_or(BATCH, |b| (b - current - 1).clamp(0, BATCH as i64) as u64);
+            if wanted == 0 {
+                return current;
+            }
+            match service::event::published_after(db, current, wanted).await {
+                Ok(events) => {
+                    let count = events.len();
+                    if count > 0 {
+                        self.metrics.record_replayed_events(count);
+                    }
+                    for event in events {
+                        let position = event.position.unwrap_or(current);
+                        if before.is_some_and(|before| position >= before) {
+                            break;
+                        }
+                        current = position;
+                        let _ = self
+                            .sender
+                            .send(Delivery::Event(Arc::new(Published::new(event))));
+                    }
+                    if (count as u64) < wanted {
+                        // The rest of a gap was removed by retention: nothing more to read.
+                        return before.map_or(current, |b| b - 1);
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, after = current, "cannot read missed events from the log; subscriptions resume by themselves");
+                    let _ = self.sender.send(Delivery::Gap { after: current });
+                    return before.map_or(current, |b| b - 1);
+                }
+            }
+        }
+    }
+}
+
 impl EventBus {
     pub fn new(metrics: Arc<Metrics>, fanout: Option<Fanout>) -> Self {
         let (sender, _) = broadcast::channel(BUS_CAPACITY);
         let (sessions, _) = broadcast::channel(SESSIONS_CAPACITY);
         Self {
-            sender,
+            forwarder: Arc::new(Forwarder {
+                sender,
+                last: Mutex::new(None),
+                metrics: metrics.clone(),
+            }),
             sessions,
             wake: Arc::new(Notify::new()),
             deliveries: Arc::new(Notify::new()),
@@ -132,7 +337,7 @@ impl EventBus {
     pub fn subscribe(&self) -> Subscription {
         self.metrics.subscription_started();
         Subscription {
-            receiver: self.sender.subscribe(),
+            receiver: self.forwarder.sender.subscribe(),
             metrics: self.metrics.clone(),
         }
     }
@@ -183,25 +388,35 @@ impl EventBus {
     ) {
         let db = &db;
         let deliverer = &deliverer;
-        work(
-            &self.deliveries,
-            DELIVERY_BATCH,
-            "delivering webhooks",
-            || async move {
-                deliverer
+        loop {
+            loop {
+                match deliverer
                     .run_due(db, chrono::Utc::now(), DELIVERY_BATCH)
                     .await
-            },
-        )
-        .await
+                {
+                    Ok(count) if count as u64 == DELIVERY_BATCH => continue,
+                    Ok(_) => break,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "delivering webhooks failed; retrying");
+                        break;
+                    }
+                }
+            }
+            let _ = tokio::time::timeout(POLL, self.deliveries.notified()).await;
+        }
     }
 
     /// Runs the relay (and, with Redis, the listener) until the task is dropped.
     pub async fn run(self, db: DatabaseConnection) {
+        self.forwarder.start(&db).await;
         let listener = self.fanout.clone().map(|fanout| {
-            let sender = self.sender.clone();
-            let sessions = self.sessions.clone();
-            tokio::spawn(listen(fanout, sender, sessions))
+            tokio::spawn(listen(
+                fanout,
+                self.forwarder.clone(),
+                self.sessions.clone(),
+                self.metrics.clone(),
+                db.clone(),
+            ))
         });
         struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
         impl Drop for AbortOnDrop {
@@ -212,84 +427,79 @@ impl EventBus {
             }
         }
         let _listener = AbortOnDrop(listener);
-        let db = &db;
-        work(&self.wake, BATCH, "relaying events", || {
-            self.relay_batch(db)
-        })
-        .await
+        let mut checked = Instant::now();
+        loop {
+            loop {
+                match self.relay_batch(&db).await {
+                    Ok(count) if count as u64 == BATCH => continue,
+                    Ok(_) => break,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "relaying events failed; retrying");
+                        break;
+                    }
+                }
+            }
+            // Once a second: what other replicas published that did not reach this one.
+            if checked.elapsed() >= POLL {
+                self.forwarder.catch_up(&db).await;
+                checked = Instant::now();
+            }
+            let _ = tokio::time::timeout(POLL, self.wake.notified()).await;
+        }
     }
 
-    /// Claims a batch of unpublished events, hands them on, and marks them published.
+    /// One pass of the relay; then its events go to this server's subscriptions and, through
+    /// Redis, to the other replicas'.
     async fn relay_batch(&self, db: &DatabaseConnection) -> Result<usize, Failure> {
-        let txn = service::db::begin_write(db).await?;
-        let events = service::event::claim_unpublished(&txn, BATCH).await?;
-        let mut queued = 0;
-        if !events.is_empty() {
-            queued = service::webhook::enqueue(&txn, &events).await?;
-            // Published before the commit: when Redis fails, the whole batch is retried, so
-            // no subscriber misses an event (webhook deliveries wait for the retry too).
-            self.publish(&events).await?;
-            service::event::mark_published(&txn, &events).await?;
-        }
-        txn.commit().await?;
-        if queued > 0 {
+        let relayed = service::event::relay::publish_next(db, BATCH).await?;
+        if relayed.deliveries > 0 {
             self.wake_deliveries();
         }
-        Ok(events.len())
-    }
-
-    async fn publish(&self, events: &[outbox_event::Model]) -> Result<(), Failure> {
-        match &self.fanout {
-            None => {
-                for event in events {
-                    // No subscriber is not an error: the log keeps the event.
-                    let _ = self.sender.send(Arc::new(event.clone()));
-                }
-            }
-            Some(fanout) => {
-                let mut pipe = redis::pipe();
-                for event in events {
-                    pipe.cmd("PUBLISH")
-                        .arg(&fanout.channel)
-                        .arg(serde_json::to_string(event)?)
-                        .ignore();
-                }
-                pipe.query_async::<()>(&mut fanout.publisher.clone())
-                    .await?;
-            }
+        let count = relayed.events.len();
+        if count == 0 {
+            return Ok(0);
         }
-        Ok(())
+        let events = relayed.events;
+        if let Some(fanout) = &self.fanout {
+            let mut pipe = redis::pipe();
+            for event in &events {
+                pipe.cmd("PUBLISH")
+                    .arg(&fanout.channel)
+                    .arg(serde_json::to_string(event)?)
+                    .ignore();
+            }
+            // This server's subscribers first: they never wait for Redis.
+            self.forwarder.offer(db, events).await;
+            let published = tokio::time::timeout(
+                FANOUT_TIMEOUT,
+                pipe.query_async::<()>(&mut fanout.publisher.clone()),
+            )
+            .await;
+            if !matches!(published, Ok(Ok(()))) {
+                // The events are in the log: the other replicas read them from there within
+                // a second.
+                self.metrics.record_fanout_failure();
+                let reason = match published {
+                    Ok(Err(err)) => err.to_string(),
+                    _ => "timed out".to_string(),
+                };
+                tracing::warn!(error = %reason, "cannot publish events to Redis; other replicas read them from the event log");
+            }
+        } else {
+            self.forwarder.offer(db, events).await;
+        }
+        Ok(count)
     }
 }
 
-/// Runs `batch` until it does less than a full batch, then waits to be woken (or one poll
-/// interval), forever.
-async fn work<F, Fut, E>(wake: &Notify, full: u64, what: &str, mut batch: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<usize, E>>,
-    E: std::fmt::Display,
-{
-    loop {
-        loop {
-            match batch().await {
-                Ok(count) if count as u64 == full => continue,
-                Ok(_) => break,
-                Err(err) => {
-                    tracing::warn!(error = %err, "{what} failed; retrying");
-                    break;
-                }
-            }
-        }
-        let _ = tokio::time::timeout(POLL, wake.notified()).await;
-    }
-}
-
-/// Forwards the Redis channel into the in-process bus, reconnecting when the connection drops.
+/// Forwards the Redis channel into this server's bus, reconnecting when the connection drops
+/// and then reading from the log what was published meanwhile.
 async fn listen(
     fanout: Arc<Fanout>,
-    sender: broadcast::Sender<Event>,
+    forwarder: Arc<Forwarder>,
     sessions: broadcast::Sender<uuid::Uuid>,
+    metrics: Arc<Metrics>,
+    db: DatabaseConnection,
 ) {
     let mut pubsub = fanout.first.lock().await.take();
     loop {
@@ -298,6 +508,8 @@ async fn listen(
             None => match subscribe(&fanout.client, &fanout.channel).await {
                 Ok(current) => {
                     tracing::info!("event fan-out subscription to Redis restored");
+                    metrics.set_redis_degraded(false);
+                    forwarder.catch_up(&db).await;
                     current
                 }
                 Err(err) => {
@@ -311,7 +523,7 @@ async fn listen(
         while let Some(message) = messages.next().await {
             let text = message.get_payload::<String>().unwrap_or_default();
             if let Ok(event) = serde_json::from_str::<outbox_event::Model>(&text) {
-                let _ = sender.send(Arc::new(event));
+                forwarder.offer(&db, vec![event]).await;
             } else if let Some(user_id) = serde_json::from_str::<serde_json::Value>(&text)
                 .ok()
                 .and_then(|v| v.get(SESSIONS_ENDED)?.as_str()?.parse::<uuid::Uuid>().ok())
@@ -321,8 +533,9 @@ async fn listen(
                 tracing::warn!("ignoring a message on the event channel that is not an event");
             }
         }
+        metrics.set_redis_degraded(true);
         tracing::warn!(
-            "lost the Redis event subscription; reconnecting (subscribers resume from the log)"
+            "lost the Redis event subscription; reconnecting, and reading the event log meanwhile"
         );
     }
 }

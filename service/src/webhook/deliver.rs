@@ -17,10 +17,10 @@ use chrono::{DateTime, Utc};
 use entity::{webhook, webhook_delivery};
 use futures_util::StreamExt;
 use hmac::{KeyInit, Mac};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, LockBehavior, LockType, Query};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
+    QueryFilter, QueryOrder, TransactionSession, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -43,8 +43,13 @@ pub const SCHEDULE: [Duration; 7] = [
 /// Continuous failure for this long disables an endpoint.
 pub const DISABLE_AFTER: chrono::Duration = chrono::Duration::days(5);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
-/// Deliveries sent at once by one worker.
-pub const CONCURRENCY: usize = 32;
+/// Deliveries sent at once by one worker: one per (endpoint, ticket) chain.
+pub const CONCURRENCY: usize = 64;
+/// Most deliveries a worker claims at once.
+pub const BATCH: u64 = 512;
+/// Most deliveries of one endpoint and ticket claimed at once; they are sent one after the
+/// other, in event order.
+const CHAIN: i64 = 32;
 
 /// `v1,` and the base64 HMAC-SHA256 of `id.timestamp.body` under the secret's key.
 pub fn sign(secret: &str, message_id: &str, timestamp: i64, body: &str) -> String {
@@ -91,6 +96,29 @@ pub struct Outcome {
     pub retry_after: Option<Duration>,
 }
 
+impl Outcome {
+    /// A 2xx answer.
+    pub fn succeeded(&self) -> bool {
+        self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+/// One attempt made, with what it came to.
+struct Attempted {
+    hook: webhook::Model,
+    delivery: webhook_delivery::Model,
+    outcome: Outcome,
+    sent_at: DateTime<Utc>,
+}
+
+/// What came of one chain: the attempts made, and the deliveries released unattempted
+/// behind a failed one.
+#[derive(Default)]
+struct Chain {
+    attempted: Vec<Attempted>,
+    released: Vec<Uuid>,
+}
+
 /// Sends deliveries.
 #[derive(Clone)]
 pub struct Deliverer {
@@ -126,26 +154,60 @@ impl Deliverer {
     }
 
     /// Claims up to `limit` due deliveries, sends them, records the outcomes. Returns how many
-    /// were attempted.
+    /// were claimed.
+    ///
+    /// The deliveries of one endpoint and ticket form a chain, sent one after the other in
+    /// event order; chains go out concurrently. A failed attempt ends its chain: the rest are
+    /// released, and wait behind it; so are those the claim's hold would not cover. The
+    /// outcomes are recorded together, in one transaction.
     pub async fn run_due<C>(&self, db: &C, now: DateTime<Utc>, limit: u64) -> Result<usize>
     where
         C: ConnectionTrait + TransactionTrait,
     {
         let claimed = claim_due(db, now, limit, self.lease()).await?;
+        let held_from = Instant::now();
         let count = claimed.len();
-        let results: Vec<Result<()>> = futures_util::stream::iter(claimed)
-            .map(|(delivery, hook)| async move {
-                // The real time when it is later (a test's clock may be ahead of it).
-                let sent_at = std::cmp::Ord::max(now, Utc::now());
-                let outcome = self.attempt(&hook, &delivery, sent_at).await;
-                record(db, &hook, &delivery, &outcome, sent_at).await
+        let mut chains: Vec<Vec<(webhook_delivery::Model, webhook::Model)>> = Vec::new();
+        for (delivery, hook) in claimed {
+            match chains.iter_mut().find(|c| {
+                c[0].0.webhook_id == delivery.webhook_id && c[0].0.ticket_id == delivery.ticket_id
+            }) {
+                Some(chain) => chain.push((delivery, hook)),
+                None => chains.push(vec![(delivery, hook)]),
+            }
+        }
+        let sent: Vec<Chain> = futures_util::stream::iter(chains)
+            .map(|chain| async move {
+                let mut done = Chain::default();
+                let mut chain = chain.into_iter();
+                for (delivery, hook) in chain.by_ref() {
+                    // An attempt that could outlast the claim's hold is left for the next
+                    // claim (another worker may take it once the hold ends).
+                    if held_from.elapsed() + self.timeout >= self.lease() {
+                        done.released.push(delivery.id);
+                        break;
+                    }
+                    // The real time when it is later (a test's clock may be ahead of it).
+                    let sent_at = std::cmp::Ord::max(now, Utc::now());
+                    let outcome = self.attempt(&hook, &delivery, sent_at).await;
+                    let succeeded = outcome.succeeded();
+                    done.attempted.push(Attempted {
+                        hook,
+                        delivery,
+                        outcome,
+                        sent_at,
+                    });
+                    if !succeeded {
+                        break;
+                    }
+                }
+                done.released.extend(chain.map(|(delivery, _)| delivery.id));
+                done
             })
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
-        for result in results {
-            result?;
-        }
+        record_all(db, sent).await?;
         Ok(count)
     }
 
@@ -258,9 +320,16 @@ pub fn next_attempt(attempt: i32, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     Some(now + chrono::Duration::from_std(wait.mul_f64(jitter)).ok()?)
 }
 
-/// Claims due deliveries of enabled endpoints, oldest first, holding each for `lease`. A
-/// delivery waits while an earlier one of the same ticket to the same endpoint is pending, so
-/// an endpoint receives each ticket's events in order.
+/// The advisory lock key claims of all workers take turns on.
+const CLAIM_LOCK: i64 = 0x6864_6573_6b05;
+
+/// Claims due deliveries of enabled endpoints, holding each for `lease`: of every endpoint and
+/// ticket, the first pending ones in event order (at most [`CHAIN`]) up to the first that is
+/// not due or is held by another worker, so an endpoint receives each ticket's events in
+/// order. The first of every chain come first, then the second, and so on: a claim cut short
+/// by `limit` still holds whole beginnings of chains. Claims take turns (an advisory lock on
+/// PostgreSQL, the write transaction on SQLite); a worker that finds the lock taken claims
+/// nothing this time.
 pub async fn claim_due<C>(
     db: &C,
     now: DateTime<Utc>,
@@ -272,43 +341,45 @@ where
 {
     use webhook_delivery::Column as D;
     let txn = crate::db::begin_write(db).await?;
-    let earlier = Alias::new("earlier");
-    let blocked = Query::select()
-        .expr(Expr::val(1))
-        .from_as(webhook_delivery::Entity, earlier.clone())
-        .and_where(
-            Expr::col((earlier.clone(), D::WebhookId))
-                .equals((webhook_delivery::Entity, D::WebhookId)),
-        )
-        .and_where(
-            Expr::col((earlier.clone(), D::TicketId))
-                .equals((webhook_delivery::Entity, D::TicketId)),
-        )
-        .and_where(Expr::col((earlier.clone(), D::Status)).eq(PENDING))
-        .and_where(
-            Expr::col((earlier.clone(), D::EventId))
-                .lt(Expr::col((webhook_delivery::Entity, D::EventId))),
-        )
-        .to_owned();
-    let enabled = Query::select()
-        .column(webhook::Column::Id)
-        .from(webhook::Entity)
-        .and_where(Expr::col(webhook::Column::Enabled).eq(true))
-        .to_owned();
+    if !crate::db::try_job_lock(&txn, CLAIM_LOCK).await? {
+        txn.rollback().await?;
+        return Ok(Vec::new());
+    }
+    let backend = txn.get_database_backend();
+    let (p1, p2, p3, p4, p5) = match backend {
+        sea_orm::DatabaseBackend::Postgres => ("$1", "$2", "$3", "$4", "$5"),
+        _ => ("?", "?", "?", "?", "?"),
+    };
+    // `held` counts, along a chain, the deliveries not yet due or held by a worker: a
+    // delivery may go only when none before it (itself included) is.
+    let sql = format!(
+        "SELECT * FROM (\
+           SELECT d.*, \
+             ROW_NUMBER() OVER chain AS chain_rank, \
+             SUM(CASE WHEN d.next_attempt_at > {p1} \
+                   OR (d.locked_until IS NOT NULL AND d.locked_until > {p2}) THEN 1 ELSE 0 END) \
+               OVER (chain ROWS UNBOUNDED PRECEDING) AS held \
+           FROM webhook_deliveries d \
+           WHERE d.status = {p3} \
+             AND d.webhook_id IN (SELECT id FROM webhooks WHERE enabled = {p4}) \
+           WINDOW chain AS (PARTITION BY d.webhook_id, d.ticket_id ORDER BY d.event_id, d.id)\
+         ) c \
+         WHERE c.held = 0 AND c.chain_rank <= {CHAIN} \
+         ORDER BY c.chain_rank, c.next_attempt_at, c.id \
+         LIMIT {p5}"
+    );
     let due = webhook_delivery::Entity::find()
-        .filter(D::Status.eq(PENDING))
-        .filter(D::NextAttemptAt.lte(now))
-        .filter(
-            sea_orm::Condition::any()
-                .add(D::LockedUntil.is_null())
-                .add(D::LockedUntil.lte(now)),
-        )
-        .filter(D::WebhookId.in_subquery(enabled))
-        .filter(Expr::exists(blocked).not())
-        .order_by_asc(D::NextAttemptAt)
-        .order_by_asc(D::Id)
-        .limit(limit)
-        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .from_raw_sql(sea_orm::Statement::from_sql_and_values(
+            backend,
+            sql,
+            [
+                now.into(),
+                now.into(),
+                PENDING.into(),
+                true.into(),
+                (limit as i64).into(),
+            ],
+        ))
         .all(&txn)
         .await?;
     if due.is_empty() {
@@ -317,17 +388,31 @@ where
     }
     let until = now + chrono::Duration::from_std(lease).unwrap_or_default();
     let ids: Vec<Uuid> = due.iter().map(|d| d.id).collect();
-    webhook_delivery::Entity::update_many()
-        .col_expr(D::LockedUntil, Expr::value(until))
-        .filter(D::Id.is_in(ids))
-        .exec(&txn)
-        .await?;
-    let hook_ids: Vec<Uuid> = due.iter().map(|d| d.webhook_id).collect();
+    for chunk in ids.chunks(500) {
+        webhook_delivery::Entity::update_many()
+            .col_expr(D::LockedUntil, Expr::value(until))
+            .filter(D::Id.is_in(chunk.to_vec()))
+            .exec(&txn)
+            .await?;
+    }
+    let mut hook_ids: Vec<Uuid> = due.iter().map(|d| d.webhook_id).collect();
+    hook_ids.sort();
+    hook_ids.dedup();
     let hooks = webhook::Entity::find()
         .filter(webhook::Column::Id.is_in(hook_ids))
         .all(&txn)
         .await?;
     txn.commit().await?;
+    // In chain order: by endpoint and ticket, then event.
+    let mut due = due;
+    due.sort_by(|a, b| {
+        (a.webhook_id, a.ticket_id, a.event_id, a.id).cmp(&(
+            b.webhook_id,
+            b.ticket_id,
+            b.event_id,
+            b.id,
+        ))
+    });
     Ok(due
         .into_iter()
         .filter_map(|d| {
@@ -335,6 +420,84 @@ where
             Some((d, hook))
         })
         .collect())
+}
+
+/// Records what a round of chains came to, in one transaction: the successes in one
+/// statement, each failure with its next attempt, the endpoints' failure records, and the
+/// released deliveries let go.
+async fn record_all<C>(db: &C, chains: Vec<Chain>) -> Result<()>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    use sea_orm::sea_query::CaseStatement;
+    use webhook_delivery::Column as D;
+    let mut succeeded = Vec::new();
+    let mut failed = Vec::new();
+    let mut released = Vec::new();
+    for chain in chains {
+        released.extend(chain.released);
+        for attempted in chain.attempted {
+            if attempted.outcome.succeeded() {
+                succeeded.push(attempted);
+            } else {
+                failed.push(attempted);
+            }
+        }
+    }
+    if succeeded.is_empty() && failed.is_empty() && released.is_empty() {
+        return Ok(());
+    }
+    let txn = crate::db::begin_write(db).await?;
+    for chunk in succeeded.chunks(200) {
+        let mut status = CaseStatement::new();
+        let mut duration = CaseStatement::new();
+        let mut at = CaseStatement::new();
+        for a in chunk {
+            let this = D::Id.eq(a.delivery.id);
+            status = status.case(this.clone(), a.outcome.status.map(i32::from));
+            duration = duration.case(this.clone(), a.outcome.duration_ms);
+            at = at.case(this, a.sent_at);
+        }
+        webhook_delivery::Entity::update_many()
+            .col_expr(D::Status, Expr::value(SUCCEEDED))
+            .col_expr(D::Attempt, Expr::col(D::Attempt).add(1))
+            .col_expr(D::NextAttemptAt, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(D::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(D::ResponseStatus, status.into())
+            .col_expr(D::DurationMs, duration.into())
+            .col_expr(D::Error, Expr::value(Option::<String>::None))
+            .col_expr(D::LastAttemptAt, at.into())
+            .filter(D::Id.is_in(chunk.iter().map(|a| a.delivery.id)))
+            .exec(&txn)
+            .await?;
+    }
+    // An endpoint that answered is no longer failing.
+    let mut answered: Vec<Uuid> = succeeded.iter().map(|a| a.hook.id).collect();
+    answered.sort();
+    answered.dedup();
+    if !answered.is_empty() {
+        webhook::Entity::update_many()
+            .col_expr(
+                webhook::Column::FailingSince,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .filter(webhook::Column::Id.is_in(answered))
+            .filter(webhook::Column::FailingSince.is_not_null())
+            .exec(&txn)
+            .await?;
+    }
+    for a in &failed {
+        record_in(&txn, &a.hook, &a.delivery, &a.outcome, a.sent_at).await?;
+    }
+    for chunk in released.chunks(500) {
+        webhook_delivery::Entity::update_many()
+            .col_expr(D::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+            .filter(D::Id.is_in(chunk.to_vec()))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(())
 }
 
 /// Stores an attempt's outcome, schedules the next one, and disables the endpoint when it
@@ -350,8 +513,21 @@ where
     C: ConnectionTrait + TransactionTrait,
 {
     let txn = crate::db::begin_write(db).await?;
+    record_in(&txn, hook, delivery, outcome, now).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// [`record`], inside the caller's write transaction.
+async fn record_in(
+    txn: &impl ConnectionTrait,
+    hook: &webhook::Model,
+    delivery: &webhook_delivery::Model,
+    outcome: &Outcome,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let attempt = delivery.attempt + 1;
-    let succeeded = outcome.status.is_some_and(|s| (200..300).contains(&s));
+    let succeeded = outcome.succeeded();
     let gone = outcome.status == Some(410);
     let (status, next) = if succeeded {
         (SUCCEEDED, None)
@@ -377,10 +553,10 @@ where
     row.duration_ms = Set(Some(outcome.duration_ms));
     row.error = Set(outcome.error.clone());
     row.last_attempt_at = Set(Some(now));
-    row.update(&txn).await?;
+    row.update(txn).await?;
 
     // The endpoint's record, read again inside the transaction (other attempts ran too).
-    if let Some(current) = webhook::Entity::find_by_id(hook.id).one(&txn).await? {
+    if let Some(current) = webhook::Entity::find_by_id(hook.id).one(txn).await? {
         let mut endpoint = current.clone().into_active_model();
         let mut changed = true;
         if succeeded {
@@ -404,10 +580,9 @@ where
             }
         }
         if changed {
-            endpoint.update(&txn).await?;
+            endpoint.update(txn).await?;
         }
     }
-    txn.commit().await?;
     Ok(())
 }
 

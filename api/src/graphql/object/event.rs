@@ -33,9 +33,17 @@ struct CommentSnapshot {
 
 #[Object]
 impl TicketEvent {
-    /// The event's position in the log: increasing in commit order; resume after it.
+    /// The event's identity: the same in the change feed, in subscriptions and as the
+    /// `eventId` (and `webhook-id`) of its webhook deliveries.
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
+    }
+
+    /// Where the event is in the log: 1, 2, 3, ... in the order changes committed, over every
+    /// ticket. Resume a subscription after it (`ticketEvents(after:)`); the change feed's
+    /// cursors are positions too.
+    async fn position(&self) -> ID {
+        ID(self.0.position.unwrap_or_default().to_string())
     }
 
     /// 1, 2, 3, ... per ticket, in the order its changes committed, counting the events you

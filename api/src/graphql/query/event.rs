@@ -38,8 +38,10 @@ impl EventFilter {
 #[Object]
 impl EventQuery {
     /// The change feed for sync and ETL clients: every committed change of the tickets you may
-    /// see, oldest first. Keep the last `endCursor` and ask again with `after` to get only
-    /// what is new.
+    /// see, in the order the changes committed (by `position`). Keep the last `endCursor` and
+    /// ask again with `after` to get only what is new: no event is skipped or repeated. A
+    /// cursor older than the log keeps (`HELPDESK_EVENT_RETENTION_DAYS`) is refused with
+    /// `CURSOR_EXPIRED`: read the current state again, then follow the feed.
     #[graphql(complexity = "(first.unwrap_or(20).clamp(0, 100) as usize) * child_complexity + 1")]
     async fn events(
         &self,

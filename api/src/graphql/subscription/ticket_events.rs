@@ -1,13 +1,10 @@
-use std::collections::HashSet;
-use std::time::{Duration, Instant};
-
 use async_graphql::{Context, ErrorExtensions, ID, Result, Subscription};
 use futures_util::Stream;
 use service::page::{Key, PageRequest, Position};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::ReplayPermits;
-use crate::events::{BUS_CAPACITY, Event, EventBus};
+use crate::events::{BUS_CAPACITY, Delivery, EventBus};
 use crate::graphql::context::{Viewer, actor, db};
 use crate::graphql::error::{ResultExt, gql};
 use crate::graphql::id::{Kind, expect};
@@ -18,8 +15,6 @@ use crate::graphql::query::EventFilter;
 /// Most events a resuming subscriber is sent from the log before it goes live; further
 /// behind, it reads the change feed first.
 const MAX_REPLAY: usize = 10_000;
-/// How long after catching up an event read from the log may still arrive live.
-const REPLAY_OVERLAP: Duration = Duration::from_secs(60);
 
 #[derive(Default)]
 pub struct TicketEventsSubscription;
@@ -27,10 +22,15 @@ pub struct TicketEventsSubscription;
 #[Subscription]
 impl TicketEventsSubscription {
     /// Every change of the tickets you may see, as it commits: the same events as the change
-    /// feed (`events`), each checked against your access at the moment it is sent.
+    /// feed (`events`), in the same order, each checked against your access at the moment it is
+    /// sent.
     ///
-    /// With `after` (the `id` of the last event you received), you first get what you missed
-    /// from the log, then live events, with no gap and no duplicate.
+    /// With `after` (the `position` of the last event you received), you first get what you
+    /// missed from the log, then live events, with no gap and no duplicate. A subscription
+    /// that cannot go on without a gap ends with an error whose `extensions.code` is
+    /// `RESUBSCRIBE` (or `SLOW_CONSUMER` when it fell behind) and whose `extensions.after` is the
+    /// position to resume after; a position older than the log keeps is refused with
+    /// `CURSOR_EXPIRED`.
     async fn ticket_events(
         &self,
         ctx: &Context<'_>,
@@ -45,18 +45,24 @@ impl TicketEventsSubscription {
                 id.parse::<i64>()
                     .ok()
                     .filter(|id| *id >= 0)
-                    .ok_or_else(|| service::Error::invalid("after", "not an event id"))
+                    .ok_or_else(|| service::Error::invalid("after", "not an event position"))
             })
             .transpose()
             .gql()?;
+        if let Some(after) = after {
+            service::event::check_cursor(&db, after).await.gql()?;
+        }
         let shared = ctx.data::<Viewer>()?.clone();
         let permits = ctx.data::<ReplayPermits>()?.clone();
         // Listen before reading the log, so nothing committed in between is missed.
         let mut live = ctx.data::<EventBus>()?.subscribe();
         Ok(async_stream::stream! {
-            let mut replayed = HashSet::new();
-            if let Some(mut cursor) = after {
+            // The last position sent or passed over: the bus delivers in position order, so a
+            // live event at or before it was already read from the log.
+            let mut cursor = after;
+            if let Some(mut position) = after {
                 let _permit = permits.acquire().await;
+                let mut replayed = 0;
                 loop {
                     let current = match current_account(&db, &viewer).await {
                         Ok(current) => current,
@@ -68,7 +74,7 @@ impl TicketEventsSubscription {
                     shared.sign_in(current.clone());
                     let page = PageRequest {
                         first: Some(100),
-                        after: Some(Position { key: Key::Int(cursor), id: uuid::Uuid::nil() }),
+                        after: Some(Position { key: Key::Int(position), id: uuid::Uuid::nil() }),
                         ..Default::default()
                     };
                     let page = match service::event::feed(&db, &current, &filter, &page).await {
@@ -79,52 +85,66 @@ impl TicketEventsSubscription {
                         }
                     };
                     for event in page.items {
-                        cursor = event.id;
-                        replayed.insert(event.id);
+                        position = event.position.unwrap_or(position);
+                        replayed += 1;
                         yield Ok(TicketEvent(event));
                     }
                     if !page.has_next_page {
                         break;
                     }
-                    if replayed.len() >= MAX_REPLAY {
+                    if replayed >= MAX_REPLAY {
                         yield Err(async_graphql::Error::new(format!(
                             "more than {MAX_REPLAY} events to catch up: read them from `events`, then resume after the last one"
-                        )).extend_with(|_, e| e.set("code", "TOO_FAR_BEHIND")));
+                        )).extend_with(|_, e| {
+                            e.set("code", "TOO_FAR_BEHIND");
+                            e.set("after", position.to_string());
+                        }));
                         return;
                     }
                 }
+                cursor = Some(position);
             }
-            let caught_up = Instant::now();
             loop {
-                let event = match live.receiver.recv().await {
-                    Ok(event) => event,
+                let published = match live.receiver.recv().await {
+                    Ok(Delivery::Event(published)) => published,
+                    Ok(Delivery::Gap { after }) => {
+                        yield Err(resubscribe(cursor.unwrap_or(after)));
+                        return;
+                    }
                     Err(RecvError::Lagged(_)) => {
-                        yield Err(slow_consumer());
+                        yield Err(slow_consumer(cursor));
                         return;
                     }
                     Err(RecvError::Closed) => return,
                 };
-                if !replayed.is_empty() {
-                    if replayed.remove(&event.id) {
-                        continue;
-                    }
-                    if caught_up.elapsed() > REPLAY_OVERLAP {
-                        replayed = HashSet::new();
-                    }
-                }
-                if after.is_some_and(|after| event.id <= after) || !matches(&filter, &event) {
+                let position = published.position();
+                if cursor.is_some_and(|cursor| position <= cursor) {
                     continue;
                 }
-                match visible(&db, &viewer, &event).await {
-                    Ok((current, true)) => {
-                        // The push resolves with the account as it is now.
-                        shared.sign_in(current);
-                        yield Ok(TicketEvent((*event).clone()));
-                    }
-                    Ok((_, false)) => {}
+                if !filter.matches(&published.event) {
+                    cursor = Some(position);
+                    continue;
+                }
+                // The account as it is now, and the ticket as it is now, each read once for
+                // every subscription of this server.
+                let current = match published.account(&db, &viewer).await {
+                    Ok(current) => current,
                     // The account is gone or disabled, or its session ended.
                     Err(err) => {
                         yield Err(err);
+                        return;
+                    }
+                };
+                match published.ticket_for(&db, &current).await {
+                    Ok(Some(_)) => {
+                        cursor = Some(position);
+                        // The push resolves with the account as it is now.
+                        shared.sign_in(current);
+                        yield Ok(TicketEvent(published.event.clone()));
+                    }
+                    Ok(None) => cursor = Some(position),
+                    Err(_) => {
+                        yield Err(resubscribe(position - 1));
                         return;
                     }
                 }
@@ -134,7 +154,8 @@ impl TicketEventsSubscription {
 
     /// The ticket after each change to it, while you may see it; with `initial: true`, its
     /// current state first, so nothing between your query and this subscription is missed.
-    /// Ends when the ticket is deleted.
+    /// Ends when the ticket is deleted. When it cannot go on without missing a change, it ends
+    /// with `RESUBSCRIBE`: subscribe again with `initial: true`.
     async fn ticket_updated(
         &self,
         ctx: &Context<'_>,
@@ -161,70 +182,53 @@ impl TicketEventsSubscription {
             if initial.unwrap_or(false) {
                 yield Ok(Ticket(current));
             }
+            let mut cursor = None;
             loop {
-                let event = match live.receiver.recv().await {
-                    Ok(event) => event,
+                let published = match live.receiver.recv().await {
+                    Ok(Delivery::Event(published)) => published,
+                    Ok(Delivery::Gap { after }) => {
+                        yield Err(resubscribe(cursor.unwrap_or(after)));
+                        return;
+                    }
                     Err(RecvError::Lagged(_)) => {
-                        yield Err(slow_consumer());
+                        yield Err(slow_consumer(cursor));
                         return;
                     }
                     Err(RecvError::Closed) => return,
                 };
+                cursor = Some(published.position());
+                let event = &published.event;
                 if event.ticket_id != ticket_id || event.id <= seen {
                     continue;
                 }
                 if event.kind == service::event::TICKET_DELETED {
                     return;
                 }
-                let actor = match current_account(&db, &viewer).await {
+                let actor = match published.account(&db, &viewer).await {
                     Ok(actor) => actor,
                     Err(err) => {
                         yield Err(err);
                         return;
                     }
                 };
-                // A client learns nothing of internal notes, not even that one was written.
-                if !service::access::can_see_event(&actor, event.internal) {
-                    continue;
-                }
-                match service::ticket::query::get(&db, &actor, ticket_id).await {
-                    Ok(ticket) => {
+                // A client learns nothing of internal notes, not even that one was written;
+                // a ticket out of reach now (moved to another organization, or deleted) is not
+                // sent.
+                match published.ticket_for(&db, &actor).await {
+                    Ok(Some(ticket)) => {
+                        let ticket = ticket.clone();
                         shared.sign_in(actor);
                         yield Ok(Ticket(ticket));
                     }
-                    // Out of reach now (moved to another organization, or deleted).
-                    Err(service::Error::NotFound { .. }) => {}
+                    Ok(None) => {}
                     Err(err) => {
-                        yield Err(gql(err));
+                        yield Err(err);
                         return;
                     }
                 }
             }
         })
     }
-}
-
-fn matches(filter: &service::event::EventFilter, event: &Event) -> bool {
-    filter.ticket_id.is_none_or(|id| id == event.ticket_id)
-        && filter
-            .organization_id
-            .is_none_or(|id| id == event.organization_id)
-        && (filter.kinds.is_empty() || filter.kinds.contains(&event.kind))
-}
-
-/// The account as it is now, and whether it may receive `event` (current role and
-/// memberships, the ticket as it is now); an error when the account is gone or disabled, or
-/// the session the subscription was made in has ended.
-async fn visible(
-    db: &sea_orm::DatabaseConnection,
-    viewer: &service::actor::Actor,
-    event: &Event,
-) -> Result<(service::actor::Actor, bool)> {
-    let current = current_account(db, viewer).await?;
-    let visible = service::event::visible_to(db, &current, event)
-        .await
-        .unwrap_or(false);
-    Ok((current, visible))
 }
 
 /// The subscriber's account as it is now, while the session it subscribed in lasts
@@ -238,9 +242,25 @@ pub(super) async fn current_account(
         .gql()
 }
 
-fn slow_consumer() -> async_graphql::Error {
+fn slow_consumer(cursor: Option<i64>) -> async_graphql::Error {
     async_graphql::Error::new(format!(
-        "fell more than {BUS_CAPACITY} events behind; resubscribe with `after` set to the last event id received"
+        "fell more than {BUS_CAPACITY} events behind; resubscribe with `after` set to the position of the last event received"
     ))
-    .extend_with(|_, e| e.set("code", "SLOW_CONSUMER"))
+    .extend_with(|_, e| {
+        e.set("code", "SLOW_CONSUMER");
+        if let Some(cursor) = cursor {
+            e.set("after", cursor.to_string());
+        }
+    })
+}
+
+/// Events may have been missed (the event log could not be read): resume after `after`.
+fn resubscribe(after: i64) -> async_graphql::Error {
+    async_graphql::Error::new(
+        "live events were interrupted; subscribe again with `after` set to extensions.after to get what was missed",
+    )
+    .extend_with(|_, e| {
+        e.set("code", "RESUBSCRIBE");
+        e.set("after", after.to_string());
+    })
 }

@@ -6,7 +6,7 @@ use futures_util::Stream;
 use service::stats::cache::StatsCache;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::events::EventBus;
+use crate::events::{Delivery, EventBus};
 use crate::graphql::context::{actor, db};
 use crate::graphql::error::{ResultExt, gql};
 use crate::graphql::input::stats::TicketStatsFilter;
@@ -61,9 +61,14 @@ impl TicketStatsSubscription {
                 };
                 loop {
                     match live.receiver.recv().await {
-                        Ok(event) if scope.covers(event.organization_id) => break,
-                        Ok(_) => {}
-                        Err(RecvError::Lagged(_)) => break,
+                        Ok(Delivery::Event(published))
+                            if scope.covers(published.event.organization_id) =>
+                        {
+                            break;
+                        }
+                        Ok(Delivery::Event(_)) => {}
+                        // Events may have been missed: due an update too.
+                        Ok(Delivery::Gap { .. }) | Err(RecvError::Lagged(_)) => break,
                         Err(RecvError::Closed) => return,
                     }
                 }

@@ -1,6 +1,9 @@
 //! The event log (transactional outbox): every ticket change writes its event(s) in the same
-//! transaction as the change, with a per-ticket sequence number; the change feed reads them
-//! back within the reader's access.
+//! transaction as the change, with a per-ticket sequence number; the relay ([`relay`]) then
+//! publishes them in commit order, numbering them with a log-wide `position`; the change feed
+//! reads them back by position within the reader's access.
+
+pub mod relay;
 
 use chrono::Utc;
 use entity::{comment, outbox_event, ticket};
@@ -135,17 +138,45 @@ async fn append(
         payload: Set(payload),
         created_at: Set(Utc::now()),
         published_at: Set(None),
+        position: Set(None),
     })
     .exec_with_returning(db)
     .await?)
 }
 
-/// Which events to read.
+/// Which events to read: the one definition of the filter, applied in SQL to the change feed
+/// and in memory to live events ([`EventFilter::matches`]).
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
     pub ticket_id: Option<Uuid>,
     pub organization_id: Option<Uuid>,
     pub kinds: Vec<String>,
+}
+
+impl EventFilter {
+    /// The filter as a condition on `outbox_events`.
+    pub fn condition(&self) -> Condition {
+        let mut condition = Condition::all();
+        if let Some(ticket_id) = self.ticket_id {
+            condition = condition.add(outbox_event::Column::TicketId.eq(ticket_id));
+        }
+        if let Some(organization_id) = self.organization_id {
+            condition = condition.add(outbox_event::Column::OrganizationId.eq(organization_id));
+        }
+        if !self.kinds.is_empty() {
+            condition = condition.add(outbox_event::Column::Kind.is_in(self.kinds.clone()));
+        }
+        condition
+    }
+
+    /// Whether `event` passes the filter: the same test as [`EventFilter::condition`].
+    pub fn matches(&self, event: &outbox_event::Model) -> bool {
+        self.ticket_id.is_none_or(|id| id == event.ticket_id)
+            && self
+                .organization_id
+                .is_none_or(|id| id == event.organization_id)
+            && (self.kinds.is_empty() || self.kinds.contains(&event.kind))
+    }
 }
 
 /// The events `actor` may see: of tickets they may read now (so a ticket moved out of an
@@ -163,14 +194,16 @@ pub fn scope(actor: &Actor) -> Condition {
     condition
 }
 
+/// The cursor of a published event: its position.
 pub fn position(event: &outbox_event::Model) -> Position {
     Position {
-        key: Key::Int(event.id),
+        key: Key::Int(event.position.unwrap_or_default()),
         id: Uuid::nil(),
     }
 }
 
-/// A page of the change feed, oldest first, after an event id.
+/// A page of the change feed, oldest first, after a position. Only published events are in
+/// it, so a reader never sees an event that a later commit could still precede.
 pub async fn feed(
     db: &impl ConnectionTrait,
     actor: &Actor,
@@ -179,25 +212,21 @@ pub async fn feed(
 ) -> Result<Page<outbox_event::Model>> {
     page.expect(crate::page::KeyKind::Int)?;
     let (limit, _) = page.window()?;
-    let mut query = outbox_event::Entity::find().filter(scope(actor));
-    if let Some(ticket_id) = filter.ticket_id {
-        query = query.filter(outbox_event::Column::TicketId.eq(ticket_id));
+    let after = match &page.after {
+        Some(Position {
+            key: Key::Int(after),
+            ..
+        }) => Some(*after),
+        _ => None,
+    };
+    if let Some(after) = after {
+        check_cursor(db, after).await?;
     }
-    if let Some(organization_id) = filter.organization_id {
-        query = query.filter(outbox_event::Column::OrganizationId.eq(organization_id));
-    }
-    if !filter.kinds.is_empty() {
-        query = query.filter(outbox_event::Column::Kind.is_in(filter.kinds.clone()));
-    }
-    if let Some(Position {
-        key: Key::Int(after),
-        ..
-    }) = &page.after
-    {
-        query = query.filter(outbox_event::Column::Id.gt(*after));
-    }
-    let mut rows = query
-        .order_by_asc(outbox_event::Column::Id)
+    let mut rows = outbox_event::Entity::find()
+        .filter(scope(actor))
+        .filter(filter.condition())
+        .filter(outbox_event::Column::Position.gt(after.unwrap_or(0)))
+        .order_by_asc(outbox_event::Column::Position)
         .limit(limit + 1)
         .all(db)
         .await?;
@@ -206,87 +235,108 @@ pub async fn feed(
     Ok(Page {
         items: rows,
         has_next_page: more,
-        has_previous_page: page.after.is_some(),
+        has_previous_page: after.is_some(),
     })
 }
 
-/// The advisory lock key the relays of all replicas take turns on.
-const RELAY_LOCK: i64 = 0x6864_6573_6b01;
+/// The counter holding the last position retention removed: a cursor before it has lost events.
+const EXPIRED_THROUGH: &str = "events.expired_through";
 
-/// Claims up to `limit` unpublished events in log order, for the relay. Call inside a write
-/// transaction (`db::begin_write`) and mark them with [`mark_published`] before it commits. On
-/// PostgreSQL a transaction-scoped advisory lock lets one relay work at a time (and the rows
-/// are locked FOR UPDATE SKIP LOCKED), so replicas never publish an event twice or out of
-/// order; on SQLite the write transaction serializes relays.
-pub async fn claim_unpublished(
-    txn: &impl ConnectionTrait,
-    limit: u64,
-) -> Result<Vec<outbox_event::Model>> {
-    use sea_orm::sea_query::{LockBehavior, LockType};
-    // One relay at a time, so events are handed on in log order across replicas; a replica
-    // that finds the lock taken leaves the batch to the holder.
-    if !crate::db::try_job_lock(txn, RELAY_LOCK).await? {
-        return Ok(Vec::new());
+/// `CURSOR_EXPIRED` when events after `after` were removed by retention.
+pub async fn check_cursor(db: &impl ConnectionTrait, after: i64) -> Result<()> {
+    let expired = expired_through(db).await?;
+    if after < expired {
+        return Err(crate::Error::CursorExpired { oldest: expired });
     }
-    Ok(outbox_event::Entity::find()
-        .filter(outbox_event::Column::PublishedAt.is_null())
-        .order_by_asc(outbox_event::Column::Id)
-        .limit(limit)
-        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-        .all(txn)
-        .await?)
-}
-
-pub async fn mark_published(
-    txn: &impl ConnectionTrait,
-    events: &[outbox_event::Model],
-) -> Result<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    outbox_event::Entity::update_many()
-        .col_expr(
-            outbox_event::Column::PublishedAt,
-            sea_orm::sea_query::Expr::value(Utc::now()),
-        )
-        .filter(outbox_event::Column::Id.is_in(events.iter().map(|e| e.id).collect::<Vec<_>>()))
-        .exec(txn)
-        .await?;
     Ok(())
 }
 
-/// The last event id, or 0 for an empty log: where a new subscriber starts.
-pub async fn last_id(db: &impl ConnectionTrait) -> Result<i64> {
-    last_id_where(db, None).await
+/// The last position retention removed, or 0.
+pub async fn expired_through(db: &impl ConnectionTrait) -> Result<i64> {
+    Ok(entity::counter::Entity::find_by_id(EXPIRED_THROUGH)
+        .one(db)
+        .await?
+        .map_or(0, |c| c.value))
+}
+
+/// Removes published events created before `before` (never one the relay has not handed on);
+/// returns how many. Call inside a write transaction. Readers whose cursor falls before what
+/// is left get `CURSOR_EXPIRED`.
+pub async fn remove_before(
+    txn: &impl ConnectionTrait,
+    before: chrono::DateTime<Utc>,
+) -> Result<u64> {
+    let last: Option<Option<i64>> = outbox_event::Entity::find()
+        .select_only()
+        .column_as(outbox_event::Column::Position.max(), "last")
+        .filter(outbox_event::Column::CreatedAt.lt(before))
+        .filter(outbox_event::Column::Position.is_not_null())
+        .into_tuple()
+        .one(txn)
+        .await?;
+    let Some(through) = last.flatten() else {
+        return Ok(0);
+    };
+    // Everything up to that position goes, so what is left is the log's tail, whole.
+    let removed = outbox_event::Entity::delete_many()
+        .filter(outbox_event::Column::Position.lte(through))
+        .exec(txn)
+        .await?
+        .rows_affected;
+    entity::counter::Entity::insert(entity::counter::ActiveModel {
+        name: Set(EXPIRED_THROUGH.to_string()),
+        value: Set(through),
+    })
+    .on_conflict(
+        sea_orm::sea_query::OnConflict::column(entity::counter::Column::Name)
+            .update_column(entity::counter::Column::Value)
+            .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    Ok(removed)
+}
+
+/// Published events after `after`, in position order, at most `limit`: what a replica that
+/// missed some of the fan-out forwards to its subscribers.
+pub async fn published_after(
+    db: &impl ConnectionTrait,
+    after: i64,
+    limit: u64,
+) -> Result<Vec<outbox_event::Model>> {
+    Ok(outbox_event::Entity::find()
+        .filter(outbox_event::Column::Position.gt(after))
+        .order_by_asc(outbox_event::Column::Position)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// The last position published, or 0 for a log that never had an event: where a new
+/// subscriber starts. Retention never takes it back: positions are never reused.
+pub async fn last_position(db: &impl ConnectionTrait) -> Result<i64> {
+    let last: Option<Option<i64>> = outbox_event::Entity::find()
+        .select_only()
+        .column_as(outbox_event::Column::Position.max(), "last")
+        .into_tuple()
+        .one(db)
+        .await?;
+    match last.flatten() {
+        Some(last) => Ok(last),
+        None => expired_through(db).await,
+    }
 }
 
 /// The id of a ticket's last event, or 0: the state a reader of the ticket has already seen.
+/// (One ticket's changes commit in the order they took their ids: each locks the ticket row
+/// before it writes its event.)
 pub async fn last_id_of_ticket(db: &impl ConnectionTrait, ticket_id: Uuid) -> Result<i64> {
-    last_id_where(db, Some(ticket_id)).await
-}
-
-async fn last_id_where(db: &impl ConnectionTrait, ticket_id: Option<Uuid>) -> Result<i64> {
-    let mut query = outbox_event::Entity::find()
+    let last: Option<Option<i64>> = outbox_event::Entity::find()
         .select_only()
-        .column_as(outbox_event::Column::Id.max(), "last");
-    if let Some(ticket_id) = ticket_id {
-        query = query.filter(outbox_event::Column::TicketId.eq(ticket_id));
-    }
-    let last: Option<Option<i64>> = query.into_tuple().one(db).await?;
-    Ok(last.flatten().unwrap_or(0))
-}
-
-/// Whether `actor` may receive `event` now: the same rules as the change feed.
-pub async fn visible_to(
-    db: &impl ConnectionTrait,
-    actor: &Actor,
-    event: &outbox_event::Model,
-) -> Result<bool> {
-    if !access::can_see_event(actor, event.internal) {
-        return Ok(false);
-    }
-    Ok(ticket::Entity::find_by_id(event.ticket_id)
+        .column_as(outbox_event::Column::Id.max(), "last")
+        .filter(outbox_event::Column::TicketId.eq(ticket_id))
+        .into_tuple()
         .one(db)
-        .await?
-        .is_some_and(|t| access::can_read(actor, &t)))
+        .await?;
+    Ok(last.flatten().unwrap_or(0))
 }
