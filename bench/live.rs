@@ -144,10 +144,12 @@ async fn main() {
         let tx = received_tx.clone();
         tokio::spawn(async move {
             while let Some(Ok(message)) = socket.next().await {
-                if let Message::Text(text) = message
-                    && text.contains("\"next\"")
-                {
-                    let _ = tx.send(Instant::now());
+                if let Message::Text(text) = message {
+                    if text.contains("\"next\"") && !text.contains("\"errors\"") {
+                        let _ = tx.send(Instant::now());
+                    } else if !text.contains("\"ping\"") {
+                        eprintln!("unexpected message: {text}");
+                    }
                 }
             }
         });
@@ -180,10 +182,14 @@ async fn main() {
 
     // Webhook deliveries per second.
     let since = chrono::Utc::now();
+    let start = feed_end(&http, &address, &token).await;
     for i in 0..deliveries {
         let ticket = &tickets[i % tickets.len()];
         comment(&http, &address, &token, ticket, &format!("delivery {i}")).await;
     }
+    // Every comment published, so the relay queues nothing for the endpoint made next: the
+    // replay alone queues its deliveries, all at once.
+    published(&http, &address, &token, start, deliveries).await;
     let count = Arc::new(AtomicUsize::new(0));
     let out_of_order = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(Notify::new());
@@ -210,6 +216,7 @@ async fn main() {
                 let mut last = last_of_ticket.lock().unwrap();
                 let previous = last.insert(ticket, sequence).unwrap_or(0);
                 if sequence <= previous {
+                    // An earlier event of the ticket after a later one, or one twice.
                     misordered.fetch_add(1, Ordering::SeqCst);
                 }
             }
@@ -243,7 +250,7 @@ async fn main() {
         .expect("all deliveries within 10 minutes");
     let elapsed = started.elapsed();
     println!(
-        "webhook deliveries: {deliveries} over {} tickets in {:.2} s, {:.0} deliveries/s, {} out of per-ticket order",
+        "webhook deliveries: {deliveries} over {} tickets in {:.2} s, {:.0} deliveries/s, {} out of per-ticket order or repeated",
         tickets.len(),
         elapsed.as_secs_f64(),
         deliveries as f64 / elapsed.as_secs_f64(),
@@ -295,6 +302,62 @@ async fn comment(http: &reqwest::Client, address: &str, token: &str, ticket: &st
         response["data"]["commentCreate"]["comment"].is_object(),
         "{response}"
     );
+}
+
+const COMMENT_FEED: &str = "query($after: String) { events(after: $after, first: 100, filter: { kinds: [\"comment.created\"] }) { nodes { id } pageInfo { endCursor } } }";
+
+/// The cursor after the last `comment.created` event in the change feed.
+async fn feed_end(http: &reqwest::Client, address: &str, token: &str) -> Value {
+    let mut cursor = Value::Null;
+    loop {
+        let page = graphql(
+            http,
+            address,
+            Some(token),
+            COMMENT_FEED,
+            json!({ "after": cursor }),
+        )
+        .await;
+        if page["data"]["events"]["nodes"]
+            .as_array()
+            .is_none_or(|n| n.is_empty())
+        {
+            return cursor;
+        }
+        cursor = page["data"]["events"]["pageInfo"]["endCursor"].clone();
+    }
+}
+
+/// Waits until the change feed holds `count` `comment.created` events after `cursor` (the
+/// relay published them).
+async fn published(
+    http: &reqwest::Client,
+    address: &str,
+    token: &str,
+    mut cursor: Value,
+    count: usize,
+) {
+    let mut seen = 0;
+    while seen < count {
+        let page = graphql(
+            http,
+            address,
+            Some(token),
+            COMMENT_FEED,
+            json!({ "after": cursor }),
+        )
+        .await;
+        let nodes = page["data"]["events"]["nodes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        seen += nodes.len();
+        if nodes.is_empty() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        } else {
+            cursor = page["data"]["events"]["pageInfo"]["endCursor"].clone();
+        }
+    }
 }
 
 /// One unlabelled value from `/metrics`.

@@ -261,6 +261,13 @@ impl Application {
             tokio::time::sleep(delay).await;
             let _ = stopped_tx.send(());
         };
+        // Small writes (a subscription push, a short answer) go out at once instead of
+        // waiting for the peer's delayed acknowledgement of the previous one.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(%err, "cannot set TCP_NODELAY on a connection");
+            }
+        });
         let server = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
