@@ -5,9 +5,9 @@
 //! - **In order, without gaps.** Events enter this server's bus through one [`Forwarder`], in
 //!   position order. An event whose predecessors did not arrive (a Redis message lost in an
 //!   outage or a reconnect, a replica whose relay stopped between its commit and its publish) is
-//!   preceded by the missing ones, read from the log. Every second, and right after the Redis
-//!   subscription is restored, the forwarder also reads whatever the log has beyond the last
-//!   position it forwarded. When the log cannot be read the subscriptions are told
+//!   preceded by the missing ones, read from the log. With Redis, every second and right after
+//!   the subscription is restored, the forwarder also reads whatever the log has beyond the
+//!   last position it forwarded. When the log cannot be read the subscriptions are told
 //!   (`RESUBSCRIBE`, with the position to resume after) instead of silently missing events.
 //! - **Redis only fans out.** This server's own events reach its subscribers directly; Redis
 //!   carries them to the other replicas. The relay publishes to Redis after its transaction
@@ -439,8 +439,9 @@ impl EventBus {
                     }
                 }
             }
-            // Once a second: what other replicas published that did not reach this one.
-            if checked.elapsed() >= POLL {
+            // Once a second, with replicas: what another one published that did not reach
+            // this one. (Without Redis there are no other replicas' events to miss.)
+            if self.fanout.is_some() && checked.elapsed() >= POLL {
                 self.forwarder.catch_up(&db).await;
                 checked = Instant::now();
             }
