@@ -636,12 +636,60 @@ pub async fn actor_for_user(db: &impl ConnectionTrait, user_id: Uuid) -> Result<
         .find_with_related(organization_member::Entity)
         .all(db)
         .await?;
-    let Some((user, memberships)) = rows.into_iter().next() else {
-        return Err(Error::Unauthenticated(
-            "the account no longer exists".into(),
-        ));
-    };
-    if locked_now(&user, Utc::now()) {
+    match rows.into_iter().next() {
+        Some((user, memberships)) => account_of(user, memberships, Utc::now()),
+        None => Err(gone()),
+    }
+}
+
+/// [`session_account`] for many sessions at once, in one statement: each `(user, epoch)` with
+/// its account as it is now, or why it may not go on.
+pub async fn session_accounts(
+    db: &impl ConnectionTrait,
+    sessions: &[(Uuid, i32)],
+) -> Result<Vec<((Uuid, i32), Result<Actor>)>> {
+    if sessions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut ids: Vec<Uuid> = sessions.iter().map(|(id, _)| *id).collect();
+    ids.sort();
+    ids.dedup();
+    let rows = user::Entity::find()
+        .filter(user::Column::Id.is_in(ids))
+        .find_with_related(organization_member::Entity)
+        .all(db)
+        .await?;
+    let now = Utc::now();
+    Ok(sessions
+        .iter()
+        .map(|&(user_id, epoch)| {
+            let account = match rows.iter().find(|(user, _)| user.id == user_id) {
+                Some((user, memberships)) => account_of(user.clone(), memberships.clone(), now)
+                    .and_then(|actor| {
+                        if actor.session_epoch == epoch {
+                            Ok(actor)
+                        } else {
+                            Err(session_ended())
+                        }
+                    }),
+                None => Err(gone()),
+            };
+            ((user_id, epoch), account)
+        })
+        .collect())
+}
+
+fn gone() -> Error {
+    Error::Unauthenticated("the account no longer exists".into())
+}
+
+/// The actor of an account row and its memberships; locked or unapproved is refused.
+fn account_of(
+    user: user::Model,
+    memberships: Vec<organization_member::Model>,
+    now: DateTime<Utc>,
+) -> Result<Actor> {
+    if locked_now(&user, now) {
         return Err(Error::Unauthenticated("the account is locked".into()));
     }
     if !user.is_approved {

@@ -14,8 +14,9 @@
 //!   commits, so webhook deliveries never wait for Redis, and a Redis outage slows the other
 //!   replicas' subscribers to the one-second read of the log instead of stopping them.
 //! - **One decision per event and account.** An event is shared by every subscription as a
-//!   [`Published`]: its ticket is read once, and whether an account may receive it is decided
-//!   once per distinct account (with the account's current role and memberships), whatever the
+//!   [`Published`]: before a batch of events goes out, their tickets and the accounts
+//!   subscribed now are read once (two statements), so whether an account may receive an event
+//!   is decided once per distinct account, with its current role and memberships, whatever the
 //!   number of that account's subscriptions.
 //!
 //! The relay is woken right after a request that ran a mutation (never by a read), and polls
@@ -70,10 +71,14 @@ pub struct Published {
     /// The event's ticket as it is when the first subscription asks (`None`: deleted).
     ticket: OnceCell<Option<ticket::Model>>,
     /// Per account and session: the account as it is now, or why its subscriptions end.
-    accounts: std::sync::Mutex<HashMap<(uuid::Uuid, i32), Arc<AccountCell>>>,
+    accounts: std::sync::Mutex<HashMap<SessionKey, Arc<AccountCell>>>,
 }
 
-type AccountCell = OnceCell<Result<Actor, async_graphql::Error>>;
+/// An account and the session epoch its subscriptions were made in.
+type SessionKey = (uuid::Uuid, i32);
+/// An account as it is now, or why its subscriptions end.
+type Account = Result<Actor, async_graphql::Error>;
+type AccountCell = OnceCell<Account>;
 
 impl Published {
     pub fn new(event: outbox_event::Model) -> Self {
@@ -81,6 +86,25 @@ impl Published {
             event,
             ticket: OnceCell::new(),
             accounts: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// With what was read for the whole batch already: the event's ticket and the accounts
+    /// subscribed now (a subscription made later reads its account itself).
+    fn prepared(
+        event: outbox_event::Model,
+        tickets: &HashMap<uuid::Uuid, ticket::Model>,
+        accounts: &[(SessionKey, Account)],
+    ) -> Self {
+        let ticket = OnceCell::new_with(Some(tickets.get(&event.ticket_id).cloned()));
+        let accounts = accounts
+            .iter()
+            .map(|(key, account)| (*key, Arc::new(OnceCell::new_with(Some(account.clone())))))
+            .collect();
+        Self {
+            event,
+            ticket,
+            accounts: std::sync::Mutex::new(accounts),
         }
     }
 
@@ -203,11 +227,16 @@ async fn subscribe(client: &redis::Client, channel: &str) -> redis::RedisResult<
 pub struct Subscription {
     pub receiver: broadcast::Receiver<Delivery>,
     metrics: Arc<Metrics>,
+    /// The account it counts in, for [`EventBus::subscribe_as`].
+    member: Option<(Arc<Audience>, SessionKey)>,
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.metrics.subscription_ended();
+        if let Some((audience, key)) = self.member.take() {
+            audience.leave(key);
+        }
     }
 }
 
@@ -219,7 +248,42 @@ struct Forwarder {
     sender: broadcast::Sender<Delivery>,
     /// The last position forwarded; `None` until the relay task has read where the log ends.
     last: Mutex<Option<i64>>,
+    audience: Arc<Audience>,
     metrics: Arc<Metrics>,
+}
+
+/// The accounts (and sessions) with a subscription on this server now, each with how many.
+#[derive(Default)]
+struct Audience(std::sync::Mutex<HashMap<SessionKey, usize>>);
+
+impl Audience {
+    fn join(&self, key: SessionKey) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key)
+            .or_default() += 1;
+    }
+
+    fn leave(&self, key: SessionKey) {
+        let mut accounts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = accounts.get_mut(&key) {
+            *count -= 1;
+            if *count == 0 {
+                accounts.remove(&key);
+            }
+        }
+    }
+
+    fn now(&self) -> Vec<SessionKey> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .copied()
+            .collect()
+    }
 }
 
 impl Forwarder {
@@ -249,22 +313,59 @@ impl Forwarder {
             return;
         };
         let mut current = current;
-        for event in events {
-            let Some(position) = event.position else {
-                continue;
-            };
+        let events: Vec<_> = events
+            .into_iter()
+            .filter(|e| e.position.is_some_and(|p| p > current))
+            .collect();
+        for published in self.prepare(db, events).await {
+            let position = published.position();
             if position <= current {
                 continue;
             }
             if position > current + 1 {
                 self.read_log(db, current, Some(position)).await;
             }
-            let _ = self
-                .sender
-                .send(Delivery::Event(Arc::new(Published::new(event))));
+            let _ = self.sender.send(Delivery::Event(Arc::new(published)));
             current = position;
         }
         *last = Some(current);
+    }
+
+    /// Reads, once for a batch of events, what every subscription will ask of them: their
+    /// tickets, and the accounts subscribed now. Nothing when no one listens; a failed read
+    /// leaves each subscription to read for itself.
+    async fn prepare(
+        &self,
+        db: &DatabaseConnection,
+        events: Vec<outbox_event::Model>,
+    ) -> Vec<Published> {
+        let accounts = self.audience.now();
+        if events.is_empty() || accounts.is_empty() {
+            return events.into_iter().map(Published::new).collect();
+        }
+        let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.ticket_id).collect();
+        let tickets = {
+            use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+            ticket::Entity::find()
+                .filter(ticket::Column::Id.is_in(ids))
+                .all(db)
+                .await
+        };
+        let accounts = service::auth::session_accounts(db, &accounts).await;
+        match (tickets, accounts) {
+            (Ok(tickets), Ok(accounts)) => {
+                let tickets: HashMap<_, _> = tickets.into_iter().map(|t| (t.id, t)).collect();
+                let accounts: Vec<_> = accounts
+                    .into_iter()
+                    .map(|(key, account)| (key, account.map_err(crate::graphql::error::gql)))
+                    .collect();
+                events
+                    .into_iter()
+                    .map(|event| Published::prepared(event, &tickets, &accounts))
+                    .collect()
+            }
+            _ => events.into_iter().map(Published::new).collect(),
+        }
     }
 
     /// Forwards whatever the log has beyond the last position forwarded.
@@ -291,15 +392,13 @@ impl Forwarder {
                     if count > 0 {
                         self.metrics.record_replayed_events(count);
                     }
-                    for event in events {
-                        let position = event.position.unwrap_or(current);
+                    for published in self.prepare(db, events).await {
+                        let position = published.position();
                         if before.is_some_and(|before| position >= before) {
                             break;
                         }
                         current = position;
-                        let _ = self
-                            .sender
-                            .send(Delivery::Event(Arc::new(Published::new(event))));
+                        let _ = self.sender.send(Delivery::Event(Arc::new(published)));
                     }
                     if (count as u64) < wanted {
                         // The rest of a gap was removed by retention: nothing more to read.
@@ -324,6 +423,7 @@ impl EventBus {
             forwarder: Arc::new(Forwarder {
                 sender,
                 last: Mutex::new(None),
+                audience: Arc::new(Audience::default()),
                 metrics: metrics.clone(),
             }),
             sessions,
@@ -339,7 +439,18 @@ impl EventBus {
         Subscription {
             receiver: self.forwarder.sender.subscribe(),
             metrics: self.metrics.clone(),
+            member: None,
         }
+    }
+
+    /// A subscription whose events are checked against `viewer`'s account: the account is
+    /// then read once per batch of events for all its subscriptions, before they are sent.
+    pub fn subscribe_as(&self, viewer: &Actor) -> Subscription {
+        let key = (viewer.user_id, viewer.session_epoch);
+        self.forwarder.audience.join(key);
+        let mut subscription = self.subscribe();
+        subscription.member = Some((self.forwarder.audience.clone(), key));
+        subscription
     }
 
     /// Tells every socket of `user_id`, on every replica, that the user's sessions ended; each

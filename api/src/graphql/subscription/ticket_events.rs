@@ -55,7 +55,7 @@ impl TicketEventsSubscription {
         let shared = ctx.data::<Viewer>()?.clone();
         let permits = ctx.data::<ReplayPermits>()?.clone();
         // Listen before reading the log, so nothing committed in between is missed.
-        let mut live = ctx.data::<EventBus>()?.subscribe();
+        let mut live = ctx.data::<EventBus>()?.subscribe_as(&viewer);
         Ok(async_stream::stream! {
             // The last position sent or passed over: the bus delivers in position order, so a
             // live event at or before it was already read from the log.
@@ -171,7 +171,7 @@ impl TicketEventsSubscription {
         // Listen first, then read: a change committed in between is in both, and is skipped
         // live because the state read already shows it. The ticket must be readable now;
         // otherwise it does not exist for this viewer.
-        let mut live = ctx.data::<EventBus>()?.subscribe();
+        let mut live = ctx.data::<EventBus>()?.subscribe_as(&viewer);
         let seen = service::event::last_id_of_ticket(&db, ticket_id)
             .await
             .gql()?;
