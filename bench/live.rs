@@ -156,6 +156,7 @@ async fn main() {
     }
     wait_for_subscriptions(&http, &address, subscribers).await;
     let statements_before = metric(&http, &address, "helpdesk_db_statements_total").await;
+    let cpu_before = cpu_seconds(pid);
     let mut latencies = Vec::with_capacity(events * subscribers);
     for i in 0..events {
         let sent = Instant::now();
@@ -170,6 +171,7 @@ async fn main() {
     }
     let statements =
         metric(&http, &address, "helpdesk_db_statements_total").await - statements_before;
+    let cpu = cpu_seconds(pid) - cpu_before;
     latencies.sort();
     let pick = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
     println!(
@@ -178,6 +180,11 @@ async fn main() {
         ms(pick(0.99)),
         ms(*latencies.last().unwrap()),
         statements / events as f64
+    );
+    println!(
+        "server CPU: {:.1} ms per event, {:.1} us per push",
+        cpu * 1000.0 / events as f64,
+        cpu * 1e6 / (events * subscribers) as f64
     );
 
     // Webhook deliveries per second.
@@ -261,6 +268,25 @@ async fn main() {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// User and system CPU time a process has used, from /proc (in clock ticks of 1/100 s).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which may hold spaces) follow its ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime: fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Resident memory of a process, from /proc.
