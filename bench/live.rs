@@ -8,8 +8,8 @@
 //! - webhook deliveries per second to a local receiver (a replay of the events queued at once),
 //!   checking that each ticket's events arrive in order.
 //!
-//! Every socket is a file descriptor on both sides: 10,000 subscribers need `ulimit -n` above
-//! 10,000 (this machine's soft limit is 20,000).
+//! Every socket is a file descriptor on both sides: the bench raises its open-file limit to the
+//! hard limit (the server it starts inherits it) and warns when that is still too low.
 //!
 //! `cargo build --release && cargo run --release --example live -- [SUBSCRIBERS] [EVENTS] [DELIVERIES]`
 //! (defaults 1000, 100, 2000). Set `DATABASE_URL` (and `REDIS_URL`) to run on PostgreSQL; the
@@ -40,6 +40,12 @@ async fn main() {
     let events = args.get(1).copied().unwrap_or(100);
     let deliveries = args.get(2).copied().unwrap_or(2000);
 
+    let open_files = raise_open_files();
+    if (subscribers as u64) + 200 > open_files {
+        eprintln!(
+            "warning: {subscribers} sockets need more than the {open_files} open files this process may have (ulimit -n)"
+        );
+    }
     let dir = tempfile::tempdir().unwrap();
     let binary = std::env::var("HELPDESK_BIN").unwrap_or_else(|_| "target/release/helpdesk".into());
     let binary =
@@ -268,6 +274,31 @@ async fn main() {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// Raises this process's open-file limit to its hard limit, for thousands of sockets; the
+/// server started from here inherits it. Returns the limit now in force.
+fn raise_open_files() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct they are given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1024;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    limit.rlim_cur
 }
 
 /// User and system CPU time a process has used, from /proc (in clock ticks of 1/100 s).
