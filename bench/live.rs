@@ -363,25 +363,43 @@ async fn comment(http: &reqwest::Client, address: &str, token: &str, ticket: &st
 
 const COMMENT_FEED: &str = "query($after: String) { events(after: $after, first: 100, filter: { kinds: [\"comment.created\"] }) { nodes { id } pageInfo { endCursor } } }";
 
+/// One page of `comment.created` events after `cursor`: how many, and the cursor after them
+/// (`cursor` itself when there were none).
+async fn comment_page(
+    http: &reqwest::Client,
+    address: &str,
+    token: &str,
+    cursor: &Value,
+) -> (usize, Value) {
+    let page = graphql(
+        http,
+        address,
+        Some(token),
+        COMMENT_FEED,
+        json!({ "after": cursor }),
+    )
+    .await;
+    let count = page["data"]["events"]["nodes"]
+        .as_array()
+        .map_or(0, |n| n.len());
+    if count == 0 {
+        return (0, cursor.clone());
+    }
+    (
+        count,
+        page["data"]["events"]["pageInfo"]["endCursor"].clone(),
+    )
+}
+
 /// The cursor after the last `comment.created` event in the change feed.
 async fn feed_end(http: &reqwest::Client, address: &str, token: &str) -> Value {
     let mut cursor = Value::Null;
     loop {
-        let page = graphql(
-            http,
-            address,
-            Some(token),
-            COMMENT_FEED,
-            json!({ "after": cursor }),
-        )
-        .await;
-        if page["data"]["events"]["nodes"]
-            .as_array()
-            .is_none_or(|n| n.is_empty())
-        {
+        let (count, next) = comment_page(http, address, token, &cursor).await;
+        if count == 0 {
             return cursor;
         }
-        cursor = page["data"]["events"]["pageInfo"]["endCursor"].clone();
+        cursor = next;
     }
 }
 
@@ -396,23 +414,11 @@ async fn published(
 ) {
     let mut seen = 0;
     while seen < count {
-        let page = graphql(
-            http,
-            address,
-            Some(token),
-            COMMENT_FEED,
-            json!({ "after": cursor }),
-        )
-        .await;
-        let nodes = page["data"]["events"]["nodes"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        seen += nodes.len();
-        if nodes.is_empty() {
+        let (found, next) = comment_page(http, address, token, &cursor).await;
+        seen += found;
+        cursor = next;
+        if found == 0 {
             tokio::time::sleep(Duration::from_millis(50)).await;
-        } else {
-            cursor = page["data"]["events"]["pageInfo"]["endCursor"].clone();
         }
     }
 }

@@ -167,13 +167,17 @@ impl Deliverer {
         let claimed = claim_due(db, now, limit, self.lease()).await?;
         let held_from = Instant::now();
         let count = claimed.len();
+        // The claim comes in chain order: each chain is one run of it.
         let mut chains: Vec<Vec<(webhook_delivery::Model, webhook::Model)>> = Vec::new();
         for (delivery, hook) in claimed {
-            match chains.iter_mut().find(|c| {
-                c[0].0.webhook_id == delivery.webhook_id && c[0].0.ticket_id == delivery.ticket_id
-            }) {
-                Some(chain) => chain.push((delivery, hook)),
-                None => chains.push(vec![(delivery, hook)]),
+            match chains.last_mut() {
+                Some(chain)
+                    if chain[0].0.webhook_id == delivery.webhook_id
+                        && chain[0].0.ticket_id == delivery.ticket_id =>
+                {
+                    chain.push((delivery, hook))
+                }
+                _ => chains.push(vec![(delivery, hook)]),
             }
         }
         let sent: Vec<Chain> = futures_util::stream::iter(chains)
