@@ -337,6 +337,95 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     #[command(flatten)]
     pub jobs: JobSettings,
+    #[command(flatten)]
+    pub attachments: AttachmentSettings,
+}
+
+/// Attachments: where their bytes live, what is accepted, and the virus scanner.
+#[derive(Args, Clone, Debug)]
+pub struct AttachmentSettings {
+    /// Directory holding attachments (encrypted); default: `<database>-files` beside the SQLite
+    /// database, `attachments` in the working directory on PostgreSQL.
+    #[arg(long, env = "HELPDESK_STORAGE_DIR")]
+    pub storage_dir: Option<std::path::PathBuf>,
+    /// S3-compatible storage instead of the directory: `s3://bucket[/prefix]`, with the standard
+    /// AWS variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+    /// `AWS_ENDPOINT`, `AWS_ALLOW_HTTP`).
+    #[arg(long, env = "HELPDESK_STORAGE_URL")]
+    pub storage_url: Option<String>,
+    /// Largest file accepted, in bytes.
+    #[arg(long, env = "HELPDESK_ATTACHMENT_MAX_BYTES", default_value_t = service::attachment::DEFAULT_MAX_BYTES)]
+    pub attachment_max_bytes: u64,
+    /// Largest total of one ticket's files, in bytes.
+    #[arg(long, env = "HELPDESK_ATTACHMENT_TICKET_MAX_BYTES", default_value_t = service::attachment::DEFAULT_TICKET_MAX_BYTES)]
+    pub attachment_ticket_max_bytes: u64,
+    /// Refused files: comma-separated content types and file name extensions (`.exe`).
+    #[arg(long, env = "HELPDESK_ATTACHMENT_REFUSED_TYPES", default_value = service::attachment::DEFAULT_REFUSED_TYPES)]
+    pub attachment_refused_types: String,
+    /// Hours an upload may stay unattached before it is removed.
+    #[arg(long, env = "HELPDESK_UPLOAD_EXPIRY_HOURS", default_value_t = 24)]
+    pub upload_expiry_hours: i64,
+    /// ClamAV's clamd: `tcp://host:port` or `unix:/path/to/clamd.ctl`; unset: files are not
+    /// scanned (`NOT_SCANNED`).
+    #[arg(long, env = "HELPDESK_CLAMD_ADDR")]
+    pub clamd_addr: Option<String>,
+    /// Serve only files a scanner found clean (without a scanner, none).
+    #[arg(
+        long,
+        env = "HELPDESK_REQUIRE_SCAN",
+        default_value_t = false,
+        action = clap::ArgAction::Set
+    )]
+    pub require_scan: bool,
+    /// Base URL of this server as clients reach it (`https://helpdesk.example.com`), for the
+    /// upload and download links; unset: links are paths on the API's own origin.
+    #[arg(long, env = "HELPDESK_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+impl Default for AttachmentSettings {
+    fn default() -> Self {
+        Self {
+            storage_dir: None,
+            storage_url: None,
+            attachment_max_bytes: service::attachment::DEFAULT_MAX_BYTES,
+            attachment_ticket_max_bytes: service::attachment::DEFAULT_TICKET_MAX_BYTES,
+            attachment_refused_types: service::attachment::DEFAULT_REFUSED_TYPES.into(),
+            upload_expiry_hours: 24,
+            clamd_addr: None,
+            require_scan: false,
+            public_url: None,
+        }
+    }
+}
+
+impl AttachmentSettings {
+    pub fn policy(&self) -> service::attachment::Policy {
+        service::attachment::Policy {
+            max_bytes: self.attachment_max_bytes,
+            ticket_max_bytes: self.attachment_ticket_max_bytes,
+            refused: service::attachment::parse_refused(&self.attachment_refused_types),
+            require_scan: self.require_scan,
+            upload_ttl: chrono::Duration::hours(self.upload_expiry_hours.clamp(1, 24 * 365)),
+            ..Default::default()
+        }
+    }
+
+    /// The storage directory: as set, or beside the SQLite database, or `attachments`.
+    pub fn storage_dir_for(&self, database_url: &str) -> std::path::PathBuf {
+        if let Some(dir) = &self.storage_dir {
+            return dir.clone();
+        }
+        let file = database_url
+            .strip_prefix("sqlite://")
+            .or_else(|| database_url.strip_prefix("sqlite:"))
+            .map(|rest| rest.split('?').next().unwrap_or_default())
+            .filter(|path| !path.is_empty() && *path != ":memory:");
+        match file {
+            Some(path) => std::path::PathBuf::from(format!("{path}-files")),
+            None => std::path::PathBuf::from("attachments"),
+        }
+    }
 }
 
 /// Background jobs and the statistics cache.

@@ -27,6 +27,8 @@ pub enum StartupError {
     Auth(String),
     #[error("{0}")]
     DataKey(String),
+    #[error("attachments: {0}")]
+    Attachments(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -91,6 +93,7 @@ impl Application {
                 allow_private: settings.webhooks.webhook_allow_private,
             },
             keyring: Some(keyring.clone()),
+            attachments: None,
             stats_cache: Some(std::sync::Arc::new(stats_cache(
                 &settings,
                 redis.clone(),
@@ -123,12 +126,29 @@ impl Application {
             _ => None,
         };
         let bus = crate::events::EventBus::new(metrics.clone(), fanout);
+        let attachments = std::sync::Arc::new(build_attachments(
+            &settings.attachments,
+            &settings.database.database_url,
+            keyring.clone(),
+        )?);
         let background_metrics = metrics.clone();
         let background_db = service::db::with_hook(
             &db,
             settings.database.slow_statement(),
             std::sync::Arc::new(move |_| background_metrics.record_background_statement()),
         );
+        let options = crate::graphql::SchemaOptions {
+            attachments: Some(crate::graphql::AttachmentLinks {
+                attachments: attachments.clone(),
+                public_url: settings
+                    .attachments
+                    .public_url
+                    .as_deref()
+                    .map(|url| url.trim_end_matches('/').to_string())
+                    .unwrap_or_default(),
+            }),
+            ..options
+        };
         let schemas = crate::graphql::build_schema(
             db.clone(),
             auth.clone(),
@@ -166,6 +186,7 @@ impl Application {
                 separate_metrics: settings.server.metrics_addr.is_some(),
             },
             bus,
+            attachments,
         });
         let listener = bind(settings.server.addr).await?;
         let metrics_listener = match settings.server.metrics_addr {
@@ -248,6 +269,12 @@ impl Application {
             settings.jobs.clone(),
             state.metrics().clone(),
             state.bus().clone(),
+            state.attachments().clone(),
+        ));
+        let scanner = tokio::spawn(crate::jobs::scan_attachments(
+            state.background_db().clone(),
+            state.attachments().clone(),
+            state.bus().clone(),
         ));
         let delay = Duration::from_secs(settings.server.shutdown_delay_secs);
         let timeout = Duration::from_secs(settings.server.shutdown_timeout_secs);
@@ -310,6 +337,7 @@ impl Application {
         relay.abort();
         deliveries.abort();
         jobs.abort();
+        scanner.abort();
         // Closing the pool lets SQLite checkpoint its write-ahead log and PostgreSQL end the
         // sessions cleanly instead of seeing dropped connections.
         if let Err(err) = state.db().clone().close().await {
@@ -317,6 +345,46 @@ impl Application {
         }
         served
     }
+}
+
+/// Attachments' storage, policy and scanner, from the settings. The storage is opened (a
+/// directory created) now; an unreachable scanner is logged, and files wait for it.
+fn build_attachments(
+    settings: &crate::config::AttachmentSettings,
+    database_url: &str,
+    keyring: std::sync::Arc<service::crypto::Keyring>,
+) -> Result<service::attachment::Attachments, StartupError> {
+    let dir = settings.storage_dir_for(database_url);
+    let storage =
+        service::attachment::Storage::from_settings(&dir, settings.storage_url.as_deref())
+            .map_err(|e| StartupError::Attachments(e.to_string()))?;
+    let scanner = match settings.clamd_addr.as_deref().map(str::trim) {
+        Some(addr) if !addr.is_empty() => Some(service::attachment::scan::Scanner::new(
+            service::attachment::scan::ClamdAddr::parse(addr)
+                .map_err(|e| StartupError::Attachments(format!("HELPDESK_CLAMD_ADDR: {e}")))?,
+        )),
+        _ => None,
+    };
+    match &scanner {
+        Some(scanner) => {
+            tracing::info!(storage = storage.describe(), clamd = %scanner.addr(), "attachments are scanned")
+        }
+        None if settings.require_scan => tracing::warn!(
+            storage = storage.describe(),
+            "HELPDESK_REQUIRE_SCAN is on but HELPDESK_CLAMD_ADDR is unset: no file can be downloaded"
+        ),
+        None => tracing::info!(
+            storage = storage.describe(),
+            "HELPDESK_CLAMD_ADDR is unset: attachments are not scanned for viruses"
+        ),
+    }
+    Ok(service::attachment::Attachments {
+        storage,
+        keyring,
+        policy: settings.policy(),
+        scanner,
+        wake: Default::default(),
+    })
 }
 
 /// The statistics cache: in Redis when it is configured (shared by the replicas), in process

@@ -52,6 +52,7 @@ pub struct Parts {
     pub limits: Limits,
     pub http: HttpOptions,
     pub bus: EventBus,
+    pub attachments: Arc<service::attachment::Attachments>,
 }
 
 /// How the HTTP layer treats requests.
@@ -140,6 +141,10 @@ impl AppState {
     /// The pool, counted as background work.
     pub fn background_db(&self) -> &DatabaseConnection {
         &self.inner.parts.background_db
+    }
+
+    pub fn attachments(&self) -> &Arc<service::attachment::Attachments> {
+        &self.inner.parts.attachments
     }
 
     pub fn bus(&self) -> &EventBus {

@@ -105,6 +105,27 @@ pub enum ScanStatus {
     Infected,
     #[sea_orm(string_value = "failed")]
     Failed,
+    /// No scanner is configured.
+    #[sea_orm(string_value = "not_scanned")]
+    NotScanned,
+}
+
+/// Where an upload is: begun, its bytes complete, or on a ticket or comment.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "snake_case")]
+pub enum AttachmentState {
+    #[sea_orm(string_value = "uploading")]
+    Uploading,
+    /// One request is streaming the bytes in now.
+    #[sea_orm(string_value = "receiving")]
+    Receiving,
+    #[sea_orm(string_value = "stored")]
+    Stored,
+    #[sea_orm(string_value = "attached")]
+    Attached,
 }
 
 /// Which SLA clock an escalation is about.

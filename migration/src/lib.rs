@@ -23,6 +23,7 @@ mod m20261201_000012_widen_webhook_secrets;
 mod m20261201_000013_create_monthly_resolution_buckets;
 mod m20261201_000014_add_keyset_page_indexes;
 mod m20261201_000015_add_event_positions;
+mod m20261202_000016_rebuild_attachments;
 
 pub struct Migrator;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000013_create_monthly_resolution_buckets::Migration),
             Box::new(m20261201_000014_add_keyset_page_indexes::Migration),
             Box::new(m20261201_000015_add_event_positions::Migration),
+            Box::new(m20261202_000016_rebuild_attachments::Migration),
         ]
     }
 }

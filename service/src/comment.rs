@@ -101,7 +101,8 @@ pub async fn create_as<C>(
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    create_with_key(db, actor, ticket_id, body, is_internal, None).await
+    let attaching = crate::attachment::Attaching::default();
+    create_with_key(db, actor, ticket_id, body, is_internal, &attaching, None).await
 }
 
 /// As [`create_as`], with an idempotency key: retrying with the same key within 24 hours
@@ -112,19 +113,21 @@ pub async fn create_with_key<C>(
     ticket_id: Uuid,
     body: &str,
     is_internal: bool,
+    attaching: &crate::attachment::Attaching,
     idempotency_key: Option<&str>,
 ) -> Result<(comment::Model, ticket::Model)>
 where
     C: ConnectionTrait + TransactionTrait,
 {
     let Some(key) = idempotency_key else {
-        return create_once(db, actor, ticket_id, body, is_internal).await;
+        return create_once(db, actor, ticket_id, body, is_internal, attaching).await;
     };
     crate::idempotency::validate(key)?;
     let hash = crate::idempotency::fingerprint(&[
         &ticket_id.to_string(),
         body.trim(),
         if is_internal { "internal" } else { "public" },
+        &crate::attachment::id_list(&attaching.ids),
     ]);
     for _ in 0..2 {
         let txn = crate::db::begin_write(db).await?;
@@ -139,7 +142,8 @@ where
             let ticket = crate::ticket::query::get(db, actor, original.ticket_id).await?;
             return Ok((original, ticket));
         }
-        let (created, ticket) = create_once(&txn, actor, ticket_id, body, is_internal).await?;
+        let (created, ticket) =
+            create_once(&txn, actor, ticket_id, body, is_internal, attaching).await?;
         if crate::idempotency::remember(&txn, actor.user_id, OPERATION, key, &hash, created.id)
             .await?
         {
@@ -161,6 +165,7 @@ async fn create_once<C>(
     ticket_id: Uuid,
     body: &str,
     is_internal: bool,
+    attaching: &crate::attachment::Attaching,
 ) -> Result<(comment::Model, ticket::Model)>
 where
     C: ConnectionTrait + TransactionTrait,
@@ -179,6 +184,8 @@ where
     }
     let now = Utc::now();
     let created = insert(&txn, current.id, actor.user_id, body, is_internal, now).await?;
+    let attached =
+        crate::attachment::attach(&txn, actor.user_id, &current, Some(&created), attaching).await?;
 
     let mut row = ticket::ActiveModel {
         id: Set(current.id),
@@ -222,13 +229,13 @@ where
             .await?;
     }
     use crate::event;
-    event::record(
+    event::record_with_attachments(
         &txn,
         &ticket,
         event::COMMENT_CREATED,
         Some(actor.user_id),
-        &[],
         Some(&created),
+        &attached,
     )
     .await?;
     if reopened {

@@ -13,8 +13,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use api::config::{
-    AuthSettings, DataKeySettings, DatabaseSettings, JobSettings, RedisSettings, ServerSettings,
-    WebhookSettings,
+    AttachmentSettings, AuthSettings, DataKeySettings, DatabaseSettings, JobSettings,
+    RedisSettings, ServerSettings, WebhookSettings,
 };
 use api::{AppState, Application, Settings};
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
@@ -180,7 +180,28 @@ pub fn settings_for(database: &TestDatabase) -> Settings {
             jobs_interval_secs: 0,
             ..JobSettings::default()
         },
+        // A directory of the test's own, or a prefix of its own in the S3-compatible server.
+        attachments: AttachmentSettings {
+            storage_dir: Some(
+                database
+                    .scratch_dir()
+                    .join(format!("{}-files", database.redis_prefix())),
+            ),
+            storage_url: storage_url()
+                .map(|url| format!("{}/{}", url.trim_end_matches('/'), database.redis_prefix())),
+            ..AttachmentSettings::default()
+        },
     }
+}
+
+/// An S3-compatible bucket (`s3://bucket/prefix`) the tests store attachments in, with the
+/// standard AWS variables; without it, attachments go to a local directory.
+pub const STORAGE_ENV: &str = "HELPDESK_TEST_STORAGE_URL";
+
+pub fn storage_url() -> Option<String> {
+    std::env::var(STORAGE_ENV)
+        .ok()
+        .filter(|url| !url.is_empty())
 }
 
 /// The signing key of test servers (PostgreSQL requires one to be configured).

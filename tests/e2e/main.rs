@@ -6,9 +6,11 @@ mod helpers;
 
 mod access;
 mod admin;
+mod attachments;
 mod auth;
 mod browser;
 mod budget;
+mod clamd;
 mod cli;
 mod constraints;
 mod deploy;

@@ -28,6 +28,7 @@ async fn search_finds_words_in_comments_and_ranks_title_matches_first() {
         organization_id: Some(world.org_a),
         requester_id: None,
         idempotency_key: None,
+        attachments: Default::default(),
     };
     service::ticket::create_as(
         db,
@@ -151,6 +152,7 @@ async fn search_results_page_without_overlap() {
                 organization_id: None,
                 requester_id: None,
                 idempotency_key: None,
+                attachments: Default::default(),
             },
         )
         .await

@@ -152,3 +152,52 @@ pub enum StatsInterval {
 }
 
 both_ways!(StatsInterval <=> service::stats::Interval { Day, Week, Month, Year });
+
+/// Where a file is in its virus scan.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ScanStatus {
+    /// Waiting for the scanner.
+    Pending,
+    /// The scanner found nothing: the file can be downloaded.
+    Clean,
+    /// The scanner found malware: the file is never served.
+    Infected,
+    /// The scan could not run (the scanner was unreachable); it is tried again.
+    Failed,
+    /// No scanner is configured: the file can be downloaded unless scanning is required.
+    NotScanned,
+}
+
+impl From<db::ScanStatus> for ScanStatus {
+    fn from(status: db::ScanStatus) -> Self {
+        match status {
+            db::ScanStatus::Pending => Self::Pending,
+            db::ScanStatus::Clean => Self::Clean,
+            db::ScanStatus::Infected => Self::Infected,
+            db::ScanStatus::Failed => Self::Failed,
+            db::ScanStatus::NotScanned => Self::NotScanned,
+        }
+    }
+}
+
+/// Where an upload is.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum AttachmentStatus {
+    /// Begun: its bytes have not (all) arrived at the upload URL yet.
+    Uploading,
+    /// Its bytes arrived; attach it with `commentCreate` or `ticketCreate`.
+    Uploaded,
+    /// On a ticket or comment.
+    Attached,
+}
+
+impl From<db::AttachmentState> for AttachmentStatus {
+    fn from(state: db::AttachmentState) -> Self {
+        match state {
+            db::AttachmentState::Uploading | db::AttachmentState::Receiving => Self::Uploading,
+            db::AttachmentState::Stored => Self::Uploaded,
+            db::AttachmentState::Attached => Self::Attached,
+        }
+    }
+}

@@ -18,6 +18,7 @@ pub enum Kind {
     WebhookDelivery,
     SlaPolicy,
     BusinessCalendar,
+    Attachment,
 }
 
 impl Kind {
@@ -31,6 +32,7 @@ impl Kind {
             Kind::WebhookDelivery => "WebhookDelivery",
             Kind::SlaPolicy => "SlaPolicy",
             Kind::BusinessCalendar => "BusinessCalendar",
+            Kind::Attachment => "Attachment",
         }
     }
 
@@ -44,6 +46,7 @@ impl Kind {
             "WebhookDelivery" => Kind::WebhookDelivery,
             "SlaPolicy" => Kind::SlaPolicy,
             "BusinessCalendar" => Kind::BusinessCalendar,
+            "Attachment" => Kind::Attachment,
             _ => return None,
         })
     }

@@ -15,4 +15,4 @@ pub mod schema;
 pub mod subscription;
 
 pub use extension::limits::Limits;
-pub use schema::{HelpdeskSchema, SchemaOptions, Schemas, build_schema, sdl};
+pub use schema::{AttachmentLinks, HelpdeskSchema, SchemaOptions, Schemas, build_schema, sdl};

@@ -39,6 +39,8 @@ pub struct SchemaOptions {
     pub webhook_policy: service::webhook::UrlPolicy,
     /// Seals webhook secrets; managing webhooks is an internal error without it.
     pub keyring: Option<Arc<service::crypto::Keyring>>,
+    /// Attachments and where their links point; their fields are an internal error without.
+    pub attachments: Option<AttachmentLinks>,
     /// The statistics cache; an in-process one when not given.
     pub stats_cache: Option<Arc<service::stats::cache::StatsCache>>,
     pub stats_push_interval: crate::graphql::subscription::StatsPushInterval,
@@ -63,6 +65,7 @@ impl Default for SchemaOptions {
             max_complexity: 20_000,
             webhook_policy: Default::default(),
             keyring: None,
+            attachments: None,
             stats_cache: None,
             stats_push_interval: Default::default(),
             max_response_bytes: 16 * 1024 * 1024,
@@ -72,6 +75,14 @@ impl Default for SchemaOptions {
             panic_in_field: None,
         }
     }
+}
+
+/// What attachment fields and mutations use: the attachments and the base of their links.
+#[derive(Clone)]
+pub struct AttachmentLinks {
+    pub attachments: Arc<service::attachment::Attachments>,
+    /// `https://helpdesk.example.com`, or empty for links that are paths.
+    pub public_url: String,
 }
 
 /// The two schemas the server runs, over the same types and data.
@@ -116,6 +127,9 @@ pub fn build_schema(
             .data(replays.clone());
         if let Some(keyring) = &options.keyring {
             builder = builder.data(keyring.clone());
+        }
+        if let Some(links) = &options.attachments {
+            builder = builder.data(links.clone());
         }
         #[cfg(feature = "test-hooks")]
         if let Some(field) = &options.panic_in_field {

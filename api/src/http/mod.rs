@@ -2,6 +2,7 @@
 
 mod browser;
 pub mod client_addr;
+pub mod files;
 mod graphiql;
 mod graphql;
 mod health;
@@ -14,7 +15,7 @@ use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, put};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -54,7 +55,7 @@ pub fn router(state: AppState) -> Router {
     if !state.separate_metrics() {
         routes = routes.route("/metrics", get(metrics::render));
     }
-    routes
+    let api = routes
         .layer(middleware::from_fn(catch_panics))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -66,6 +67,25 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             MAX_BODY_BYTES,
         ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ));
+    // Attachments' bytes: bodies up to the attachment cap (enforced while streaming, against
+    // the size the upload announced), and the time a large file takes on a slow link.
+    let files = Router::new()
+        .route("/attachments/upload/{token}", put(files::upload))
+        .route("/attachments/download/{token}", get(files::download))
+        .layer(middleware::from_fn(catch_panics))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(3600),
+        ));
+    api.merge(files)
         .layer(
             // One span per request, carrying its id, so every log line of a request can be found
             // from the id a client reports.
@@ -84,10 +104,6 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
-        ))
         // Outermost, so answers made by the layers inside (413, 408) get them too.
         .layer(middleware::from_fn_with_state(
             browser::Cors::new(state.cors_origins()),

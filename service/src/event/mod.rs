@@ -33,6 +33,8 @@ pub const COMMENT_CREATED: &str = "comment.created";
 pub const SLA_WARNING: &str = "sla.warning";
 /// A target passed unmet; sent once per ticket and target.
 pub const SLA_BREACHED: &str = "sla.breached";
+/// A file's virus scan finished: clean or infected (its metadata in `attachment`).
+pub const ATTACHMENT_SCANNED: &str = "attachment.scanned";
 /// A breach reached a level of the policy's escalation ladder; once per level.
 pub const SLA_ESCALATED: &str = "sla.escalated";
 
@@ -68,6 +70,38 @@ pub async fn record(
     append(db, ticket, kind, actor_id, changes, comment, None).await
 }
 
+/// Appends an event of a change that added files: their metadata go out as the payload's
+/// `attachments` list (never their bytes).
+pub async fn record_with_attachments(
+    db: &impl ConnectionTrait,
+    ticket: &ticket::Model,
+    kind: &str,
+    actor_id: Option<Uuid>,
+    comment: Option<&comment::Model>,
+    attachments: &[entity::attachment::Model],
+) -> Result<outbox_event::Model> {
+    let list = attachments
+        .iter()
+        .map(crate::attachment::metadata)
+        .collect::<Vec<_>>();
+    let extra = (!attachments.is_empty()).then(|| Extra::Attachments(list.into()));
+    append_event(db, ticket, kind, actor_id, &[], comment, extra).await
+}
+
+/// Appends an event about one file (by the system): internal when the file is.
+pub async fn record_attachment(
+    db: &impl ConnectionTrait,
+    ticket: &ticket::Model,
+    kind: &str,
+    attachment: &entity::attachment::Model,
+) -> Result<outbox_event::Model> {
+    let extra = Extra::Attachment {
+        metadata: crate::attachment::metadata(attachment),
+        internal: attachment.is_internal,
+    };
+    append_event(db, ticket, kind, None, &[], None, Some(extra)).await
+}
+
 /// Appends an SLA event (by the system): `detail` goes out as the payload's `sla` object.
 pub async fn record_sla(
     db: &impl ConnectionTrait,
@@ -76,6 +110,16 @@ pub async fn record_sla(
     detail: serde_json::Value,
 ) -> Result<outbox_event::Model> {
     append(db, ticket, kind, None, &[], None, Some(detail)).await
+}
+
+/// What an event's payload carries beside the ticket, its changes and its comment.
+enum Extra {
+    Sla(serde_json::Value),
+    Attachments(serde_json::Value),
+    Attachment {
+        metadata: serde_json::Value,
+        internal: bool,
+    },
 }
 
 async fn append(
@@ -87,7 +131,29 @@ async fn append(
     comment: Option<&comment::Model>,
     sla: Option<serde_json::Value>,
 ) -> Result<outbox_event::Model> {
-    let internal = comment.is_some_and(|c| c.is_internal);
+    append_event(
+        db,
+        ticket,
+        kind,
+        actor_id,
+        changes,
+        comment,
+        sla.map(Extra::Sla),
+    )
+    .await
+}
+
+async fn append_event(
+    db: &impl ConnectionTrait,
+    ticket: &ticket::Model,
+    kind: &str,
+    actor_id: Option<Uuid>,
+    changes: &[Change],
+    comment: Option<&comment::Model>,
+    extra: Option<Extra>,
+) -> Result<outbox_event::Model> {
+    let internal = comment.is_some_and(|c| c.is_internal)
+        || matches!(extra, Some(Extra::Attachment { internal: true, .. }));
     let last: Option<(Option<i64>, Option<i64>)> = outbox_event::Entity::find()
         .select_only()
         .column_as(outbox_event::Column::Sequence.max(), "last")
@@ -123,8 +189,11 @@ async fn append(
             "createdAt": c.created_at,
         })),
     });
-    if let Some(sla) = sla {
-        payload["sla"] = sla;
+    match extra {
+        Some(Extra::Sla(sla)) => payload["sla"] = sla,
+        Some(Extra::Attachments(list)) => payload["attachments"] = list,
+        Some(Extra::Attachment { metadata, .. }) => payload["attachment"] = metadata,
+        None => {}
     }
     Ok(outbox_event::Entity::insert(outbox_event::ActiveModel {
         id: Default::default(),

@@ -27,6 +27,8 @@ pub struct CreateTicket {
     pub requester_id: Option<Uuid>,
     /// Retrying with the same key within 24 hours returns the ticket the first try created.
     pub idempotency_key: Option<String>,
+    /// Files the actor uploaded for the new ticket.
+    pub attachments: crate::attachment::Attaching,
 }
 
 pub async fn is_member(
@@ -78,7 +80,7 @@ where
         organization_id,
     };
     let Some(key) = input.idempotency_key else {
-        return super::create(db, Some(actor.user_id), new).await;
+        return super::create_with(db, Some(actor.user_id), new, &input.attachments).await;
     };
     idempotency::validate(&key)?;
     let hash = idempotency::fingerprint(&[
@@ -88,6 +90,7 @@ where
         &value(new.category),
         &organization_id.to_string(),
         &requester_id.to_string(),
+        &crate::attachment::id_list(&input.attachments.ids),
     ]);
     // Twice at most: a concurrent request with the same key may commit between our check and
     // our insert, and then the second pass replays its ticket.
@@ -97,7 +100,8 @@ where
             txn.commit().await?;
             return super::query::get(db, actor, id).await;
         }
-        let created = super::create(&txn, Some(actor.user_id), new.clone()).await?;
+        let created =
+            super::create_with(&txn, Some(actor.user_id), new.clone(), &input.attachments).await?;
         if idempotency::remember(&txn, actor.user_id, OPERATION, &key, &hash, created.id).await? {
             txn.commit().await?;
             return Ok(created);

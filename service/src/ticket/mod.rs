@@ -100,6 +100,19 @@ pub async fn create<C>(db: &C, actor_id: Option<Uuid>, new: NewTicket) -> Result
 where
     C: ConnectionTrait + TransactionTrait,
 {
+    create_with(db, actor_id, new, &crate::attachment::Attaching::default()).await
+}
+
+/// As [`create`], attaching files `actor_id` uploaded for it, in the same transaction.
+pub async fn create_with<C>(
+    db: &C,
+    actor_id: Option<Uuid>,
+    new: NewTicket,
+    attaching: &crate::attachment::Attaching,
+) -> Result<ticket::Model>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
     let title = validate_title(&new.title)?;
     let description = validate_description(&new.description)?;
 
@@ -155,13 +168,25 @@ where
     ))
     .exec_without_returning(&txn)
     .await?;
-    crate::event::record(
+    let attached = match actor_id {
+        Some(uploader) if !attaching.ids.is_empty() => {
+            crate::attachment::attach(&txn, uploader, &created, None, attaching).await?
+        }
+        _ if !attaching.ids.is_empty() => {
+            return Err(Error::invalid(
+                "attachmentIds",
+                "only a user attaches files",
+            ));
+        }
+        _ => Vec::new(),
+    };
+    crate::event::record_with_attachments(
         &txn,
         &created,
         crate::event::TICKET_CREATED,
         actor_id,
-        &[],
         None,
+        &attached,
     )
     .await?;
     txn.commit().await?;

@@ -7,6 +7,10 @@ pub struct CommentCreateInput {
     /// An internal note for staff; clients cannot write or read these.
     #[graphql(default)]
     pub internal: bool,
+    /// Files you uploaded (`attachmentUploadBegin`) to attach with the comment; those of an
+    /// internal note become internal.
+    #[graphql(default)]
+    pub attachment_ids: Vec<ID>,
     /// Retrying with the same key within 24 hours returns the first try's comment.
     pub idempotency_key: Option<String>,
 }

@@ -113,6 +113,9 @@ pub struct TicketCreateInput {
     /// Any unique string of yours: retrying with the same key within 24 hours returns the
     /// ticket the first try created instead of a second one.
     pub idempotency_key: Option<String>,
+    /// Files you uploaded (`attachmentUploadBegin` without a ticket) to attach to the ticket.
+    #[graphql(default)]
+    pub attachment_ids: Vec<ID>,
 }
 
 /// New values for a ticket's fields; omitted fields stay as they are.

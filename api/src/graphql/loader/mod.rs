@@ -6,6 +6,7 @@
 //! with `load_many`, so the statement count holds under concurrent load, when resolvers of one
 //! level may not all fall into the same batching window.
 
+mod attachment;
 mod comment;
 mod level;
 mod membership;
@@ -21,6 +22,7 @@ use crate::graphql::context::Viewer;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use sea_orm::DatabaseConnection;
 
+pub use attachment::{AttachmentCountLoader, AttachmentLoader, AttachmentsOf};
 pub use comment::{CommentCountLoader, CommentWindow, CommentWindowLoader, HistoryWindowLoader};
 pub use level::{organization_ticket_page, prefetch_organizations, ticket_page};
 pub use membership::{MembersLoader, UserOrganizationsLoader};
@@ -47,6 +49,8 @@ pub struct Loaders {
     pub measures: DataLoader<MeasureLoader, HashMapCache>,
     pub organization_tickets: DataLoader<OrganizationTicketsLoader, HashMapCache>,
     pub organization_ticket_counts: DataLoader<OrganizationTicketCountLoader, HashMapCache>,
+    pub attachments: DataLoader<AttachmentLoader, HashMapCache>,
+    pub attachment_counts: DataLoader<AttachmentCountLoader, HashMapCache>,
 }
 
 impl Loaders {
@@ -64,6 +68,8 @@ impl Loaders {
         loaders.measures.enable_all_cache(false);
         loaders.organization_tickets.enable_all_cache(false);
         loaders.organization_ticket_counts.enable_all_cache(false);
+        loaders.attachments.enable_all_cache(false);
+        loaders.attachment_counts.enable_all_cache(false);
         loaders
     }
 
@@ -100,6 +106,14 @@ impl Loaders {
                 viewer: viewer.clone(),
             }),
             organization_ticket_counts: loader(OrganizationTicketCountLoader {
+                db: db.clone(),
+                viewer: viewer.clone(),
+            }),
+            attachments: loader(AttachmentLoader {
+                db: db.clone(),
+                viewer: viewer.clone(),
+            }),
+            attachment_counts: loader(AttachmentCountLoader {
                 db: db.clone(),
                 viewer: viewer.clone(),
             }),

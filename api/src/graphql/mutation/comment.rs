@@ -20,14 +20,18 @@ impl CommentMutation {
         input: CommentCreateInput,
     ) -> Result<CommentCreatePayload> {
         let viewer = &actor(ctx)?;
-        let result = match expect(Kind::Ticket, &input.ticket_id, "ticketId") {
-            Ok(ticket_id) => {
+        let ids = expect(Kind::Ticket, &input.ticket_id, "ticketId")
+            .and_then(|ticket_id| Ok((ticket_id, attachment_ids(&input.attachment_ids)?)));
+        let result = match ids {
+            Ok((ticket_id, attachment_ids)) => {
+                let attaching = attaching(ctx, attachment_ids)?;
                 service::comment::create_with_key(
                     db(ctx)?,
                     viewer,
                     ticket_id,
                     &input.body,
                     input.internal,
+                    &attaching,
                     input.idempotency_key.as_deref(),
                 )
                 .await
@@ -47,4 +51,25 @@ impl CommentMutation {
             }),
         }
     }
+}
+
+/// The attachment ids of an input.
+pub fn attachment_ids(ids: &[async_graphql::ID]) -> service::Result<Vec<uuid::Uuid>> {
+    ids.iter()
+        .map(|id| expect(Kind::Attachment, id, "attachmentIds"))
+        .collect()
+}
+
+/// What a change attaching `ids` carries: the ids and the ticket's cap.
+pub fn attaching(
+    ctx: &Context<'_>,
+    ids: Vec<uuid::Uuid>,
+) -> Result<service::attachment::Attaching> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    Ok(crate::graphql::object::attachment::links(ctx)?
+        .attachments
+        .policy
+        .attaching(ids))
 }

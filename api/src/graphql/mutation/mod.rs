@@ -1,3 +1,4 @@
+mod attachment;
 mod auth;
 mod comment;
 mod organization;
@@ -19,4 +20,5 @@ pub struct MutationRoot(
     user::UserMutation,
     webhook::WebhookMutation,
     sla::SlaMutation,
+    attachment::AttachmentMutation,
 );

@@ -34,9 +34,10 @@ impl TicketMutation {
                 .as_ref()
                 .map(|id| expect(Kind::User, id, "requesterId"))
                 .transpose()?;
-            Ok((organization_id, requester_id))
+            let attachment_ids = super::comment::attachment_ids(&input.attachment_ids)?;
+            Ok((organization_id, requester_id, attachment_ids))
         })();
-        let (organization_id, requester_id) = match ids {
+        let (organization_id, requester_id, attachment_ids) = match ids {
             Ok(ids) => ids,
             Err(err) => {
                 return Ok(TicketCreatePayload {
@@ -57,6 +58,7 @@ impl TicketMutation {
                     organization_id,
                     requester_id,
                     idempotency_key: input.idempotency_key,
+                    attachments: super::comment::attaching(ctx, attachment_ids)?,
                 },
             )
             .await,

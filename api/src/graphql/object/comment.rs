@@ -36,6 +36,19 @@ impl Comment {
             .map(User))
     }
 
+    /// The files attached with this comment.
+    async fn attachments(&self, ctx: &Context<'_>) -> Result<Vec<super::attachment::Attachment>> {
+        Ok(loaders(ctx)?
+            .attachments
+            .load_one(crate::graphql::loader::AttachmentsOf::Comment(self.0.id))
+            .await
+            .gql()?
+            .unwrap_or_default()
+            .into_iter()
+            .map(super::attachment::Attachment)
+            .collect())
+    }
+
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }

@@ -1,3 +1,4 @@
+pub mod attachment;
 pub mod comment;
 pub mod event;
 pub mod history;

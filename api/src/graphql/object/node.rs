@@ -1,5 +1,6 @@
 use async_graphql::{ID, Interface};
 
+use super::attachment::Attachment;
 use super::comment::Comment;
 use super::organization::Organization;
 use super::ticket::Ticket;
@@ -13,4 +14,5 @@ pub enum Node {
     Comment(Comment),
     User(User),
     Organization(Organization),
+    Attachment(Attachment),
 }

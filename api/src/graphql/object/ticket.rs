@@ -123,6 +123,29 @@ impl Ticket {
         Ok(CommentConnection::new(page_of(window, first, &key)))
     }
 
+    /// The files on the ticket and its comments that you may see, oldest first.
+    async fn attachments(&self, ctx: &Context<'_>) -> Result<Vec<super::attachment::Attachment>> {
+        Ok(loaders(ctx)?
+            .attachments
+            .load_one(crate::graphql::loader::AttachmentsOf::Ticket(self.0.id))
+            .await
+            .gql()?
+            .unwrap_or_default()
+            .into_iter()
+            .map(super::attachment::Attachment)
+            .collect())
+    }
+
+    /// How many files of the ticket and its comments you may see.
+    async fn attachment_count(&self, ctx: &Context<'_>) -> Result<i64> {
+        Ok(loaders(ctx)?
+            .attachment_counts
+            .load_one(self.0.id)
+            .await
+            .gql()?
+            .unwrap_or(0))
+    }
+
     /// How many comments the viewer can see.
     async fn comment_count(&self, ctx: &Context<'_>) -> Result<i64> {
         Ok(loaders(ctx)?

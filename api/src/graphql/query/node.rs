@@ -6,6 +6,7 @@ use uuid::Uuid;
 use crate::graphql::context::{actor, db, loaders};
 use crate::graphql::error::ResultExt;
 use crate::graphql::id::{Kind, decode};
+use crate::graphql::object::attachment::Attachment;
 use crate::graphql::object::node::Node;
 use crate::graphql::object::organization::Organization;
 use crate::graphql::object::ticket::Ticket;
@@ -81,6 +82,20 @@ async fn fetch(ctx: &Context<'_>, ids: &[ID]) -> Result<HashMap<String, Node>> {
                     .filter(|(_, o)| visible(o))
                     .map(|(id, o)| (id, Node::Organization(Organization(o))))
                     .collect()
+            }
+            // One at a time: each is checked against its ticket (a `node` lookup, not a list).
+            Kind::Attachment => {
+                let mut found = HashMap::new();
+                for uuid in &uuids {
+                    match service::attachment::get(db(ctx)?, viewer, *uuid).await {
+                        Ok((row, _)) => {
+                            found.insert(row.id, Node::Attachment(Attachment(row)));
+                        }
+                        Err(service::Error::NotFound { .. }) => {}
+                        Err(err) => return Err(crate::graphql::error::gql(err)),
+                    }
+                }
+                found
             }
             // Comments are reached through their ticket, whose access they share.
             Kind::Comment
