@@ -46,8 +46,9 @@ pub async fn run(args: DataKeyArgs) -> CommandResult {
                 Ok(report) => report,
                 Err(service::Error::Crypto(err)) => {
                     return Err(format!(
-                        "nothing changed: a webhook signing secret cannot be opened: {err} \
-                         (add the key to HELPDESK_DATA_KEY_PREVIOUS, or see --replace-unreadable)"
+                        "nothing changed: a webhook signing secret or an attachment's file key \
+                         cannot be opened: {err} (add the key to HELPDESK_DATA_KEY_PREVIOUS; \
+                         --replace-unreadable replaces webhook secrets only)"
                     )
                     .into());
                 }
@@ -57,6 +58,10 @@ pub async fn run(args: DataKeyArgs) -> CommandResult {
                 "sealed the secrets of {} webhook endpoint(s) again under data key {}",
                 report.endpoints,
                 keyring.current_id()
+            );
+            println!(
+                "sealed the keys of {} attachment(s) again (their files stay as they are)",
+                report.files
             );
             if report.replaced > 0 {
                 println!(

@@ -91,6 +91,8 @@ pub struct Resealed {
     /// Endpoints whose secrets could not be opened and were replaced (`rewrap` only, when
     /// asked to).
     pub replaced: u64,
+    /// Attachments whose file keys were sealed again (`rewrap` only).
+    pub files: u64,
 }
 
 /// Seals the secrets still stored as they are (rows from before sealing began), and checks
@@ -155,6 +157,7 @@ where
     }
     txn.commit().await?;
     Ok(Resealed {
+        files: 0,
         endpoints,
         replaced: 0,
     })
@@ -221,6 +224,15 @@ where
         }
         webhook::Entity::update(changes).exec(&txn).await?;
     }
+    // The files' own keys (a file key that no data key opens stops the rewrap: the file would
+    // be lost, and no new key brings it back).
+    report.files = match crate::attachment::rewrap_keys(&txn, keyring).await {
+        Ok(files) => files,
+        Err(err) => {
+            txn.rollback().await?;
+            return Err(err);
+        }
+    };
     txn.commit().await?;
     Ok(report)
 }
