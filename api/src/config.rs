@@ -341,9 +341,9 @@ pub struct Settings {
     pub attachments: AttachmentSettings,
 }
 
-/// Attachments: where their bytes live, what is accepted, and the virus scanner.
-#[derive(Args, Clone, Debug)]
-pub struct AttachmentSettings {
+/// Where attachments' bytes live.
+#[derive(Args, Clone, Debug, Default)]
+pub struct StorageSettings {
     /// Directory holding attachments (encrypted); default: `<database>-files` beside the SQLite
     /// database, `attachments` in the working directory on PostgreSQL.
     #[arg(long, env = "HELPDESK_STORAGE_DIR")]
@@ -353,6 +353,47 @@ pub struct AttachmentSettings {
     /// `AWS_ENDPOINT`, `AWS_ALLOW_HTTP`).
     #[arg(long, env = "HELPDESK_STORAGE_URL")]
     pub storage_url: Option<String>,
+}
+
+impl StorageSettings {
+    /// The S3 URL, when one is set.
+    pub fn url(&self) -> Option<&str> {
+        self.storage_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+    }
+
+    /// The storage directory: as set, or beside the SQLite database, or `attachments`.
+    pub fn dir_for(&self, database_url: &str) -> std::path::PathBuf {
+        if let Some(dir) = &self.storage_dir {
+            return dir.clone();
+        }
+        let file = database_url
+            .strip_prefix("sqlite://")
+            .or_else(|| database_url.strip_prefix("sqlite:"))
+            .map(|rest| rest.split('?').next().unwrap_or_default())
+            .filter(|path| !path.is_empty() && *path != ":memory:");
+        match file {
+            Some(path) => std::path::PathBuf::from(format!("{path}-files")),
+            None => std::path::PathBuf::from("attachments"),
+        }
+    }
+
+    /// Opens the storage (creating the directory if it is missing).
+    pub fn open(
+        &self,
+        database_url: &str,
+    ) -> Result<service::attachment::Storage, service::attachment::storage::StorageError> {
+        service::attachment::Storage::from_settings(&self.dir_for(database_url), self.url())
+    }
+}
+
+/// Attachments: where their bytes live, what is accepted, and the virus scanner.
+#[derive(Args, Clone, Debug)]
+pub struct AttachmentSettings {
+    #[command(flatten)]
+    pub storage: StorageSettings,
     /// Largest file accepted, in bytes.
     #[arg(long, env = "HELPDESK_ATTACHMENT_MAX_BYTES", default_value_t = service::attachment::DEFAULT_MAX_BYTES)]
     pub attachment_max_bytes: u64,
@@ -386,8 +427,7 @@ pub struct AttachmentSettings {
 impl Default for AttachmentSettings {
     fn default() -> Self {
         Self {
-            storage_dir: None,
-            storage_url: None,
+            storage: StorageSettings::default(),
             attachment_max_bytes: service::attachment::DEFAULT_MAX_BYTES,
             attachment_ticket_max_bytes: service::attachment::DEFAULT_TICKET_MAX_BYTES,
             attachment_refused_types: service::attachment::DEFAULT_REFUSED_TYPES.into(),
@@ -408,22 +448,6 @@ impl AttachmentSettings {
             require_scan: self.require_scan,
             upload_ttl: chrono::Duration::hours(self.upload_expiry_hours.clamp(1, 24 * 365)),
             ..Default::default()
-        }
-    }
-
-    /// The storage directory: as set, or beside the SQLite database, or `attachments`.
-    pub fn storage_dir_for(&self, database_url: &str) -> std::path::PathBuf {
-        if let Some(dir) = &self.storage_dir {
-            return dir.clone();
-        }
-        let file = database_url
-            .strip_prefix("sqlite://")
-            .or_else(|| database_url.strip_prefix("sqlite:"))
-            .map(|rest| rest.split('?').next().unwrap_or_default())
-            .filter(|path| !path.is_empty() && *path != ":memory:");
-        match file {
-            Some(path) => std::path::PathBuf::from(format!("{path}-files")),
-            None => std::path::PathBuf::from("attachments"),
         }
     }
 }

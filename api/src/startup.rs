@@ -354,10 +354,10 @@ fn build_attachments(
     database_url: &str,
     keyring: std::sync::Arc<service::crypto::Keyring>,
 ) -> Result<service::attachment::Attachments, StartupError> {
-    let dir = settings.storage_dir_for(database_url);
-    let storage =
-        service::attachment::Storage::from_settings(&dir, settings.storage_url.as_deref())
-            .map_err(|e| StartupError::Attachments(e.to_string()))?;
+    let storage = settings
+        .storage
+        .open(database_url)
+        .map_err(|e| StartupError::Attachments(e.to_string()))?;
     let scanner = match settings.clamd_addr.as_deref().map(str::trim) {
         Some(addr) if !addr.is_empty() => Some(service::attachment::scan::Scanner::new(
             service::attachment::scan::ClamdAddr::parse(addr)

@@ -93,15 +93,19 @@ fn foreign_keys(table: &mut TableCreateStatement) -> &mut TableCreateStatement {
         )
 }
 
-/// Drops the table and its indexes (named explicitly: SQLite keeps index names in one
-/// namespace per database).
+/// Drops the table and its indexes, the original table's and the rebuilt one's. The rebuilt
+/// table's indexes have names of their own (`ix_attachment_files_*`): SQLite keeps index names
+/// in one namespace per database, and a name freed in the same migration is not reliably free
+/// to the next statement when the pool runs it on another connection.
 async fn drop_attachments(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     for name in [
         "ix_attachments_ticket",
         "ix_attachments_comment",
-        "ix_attachments_scan_queue",
-        "ix_attachments_expires_at",
-        "ix_attachments_deleted_at",
+        "ix_attachment_files_ticket",
+        "ix_attachment_files_comment",
+        "ix_attachment_files_scan_queue",
+        "ix_attachment_files_expires_at",
+        "ix_attachment_files_deleted_at",
     ] {
         manager
             .drop_index(
@@ -158,14 +162,14 @@ impl MigrationTrait for Migration {
         // The files of a ticket, and of a comment (also the CASCADE paths on delete).
         manager
             .create_index(index(
-                "ix_attachments_ticket",
+                "ix_attachment_files_ticket",
                 Attachments::Table,
                 [Attachments::TicketId],
             ))
             .await?;
         manager
             .create_index(index(
-                "ix_attachments_comment",
+                "ix_attachment_files_comment",
                 Attachments::Table,
                 [Attachments::CommentId],
             ))
@@ -173,7 +177,7 @@ impl MigrationTrait for Migration {
         // The scanner's queue: files waiting for a (next) scan, by when.
         manager
             .create_index(index(
-                "ix_attachments_scan_queue",
+                "ix_attachment_files_scan_queue",
                 Attachments::Table,
                 [Attachments::ScanStatus, Attachments::ScanNextAt],
             ))
@@ -181,14 +185,14 @@ impl MigrationTrait for Migration {
         // Retention: unattached uploads past their expiry, deleted files to purge.
         manager
             .create_index(index(
-                "ix_attachments_expires_at",
+                "ix_attachment_files_expires_at",
                 Attachments::Table,
                 [Attachments::ExpiresAt],
             ))
             .await?;
         manager
             .create_index(index(
-                "ix_attachments_deleted_at",
+                "ix_attachment_files_deleted_at",
                 Attachments::Table,
                 [Attachments::DeletedAt],
             ))

@@ -330,6 +330,38 @@ async fn a_ticket_is_created_with_files_uploaded_before_it() {
         "{payload}"
     );
     assert!(payload["attachments"][0].get("storageKey").is_none());
+
+    // Deleting the ticket hides its files: the link handed out before serves nothing, the
+    // node is gone.
+    let ticket_id = ticket["id"].as_str().unwrap().to_string();
+    let files = files_of(&app, &client, &ticket_id).await;
+    let url = files["attachments"][0]["downloadUrl"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(download(&app, &url).await.status(), 200);
+    let admin = app.login(&email_of("admin"), PASSWORD).await;
+    let deleted = app
+        .graphql_as(
+            &admin,
+            "mutation($input: TicketDeleteInput!) { ticketDelete(input: $input) { userErrors { code } } }",
+            json!({ "input": { "id": ticket_id } }),
+        )
+        .await;
+    assert_eq!(
+        deleted["data"]["ticketDelete"]["userErrors"],
+        json!([]),
+        "{deleted}"
+    );
+    assert_eq!(download(&app, &url).await.status(), 404);
+    let node = app
+        .graphql_as(
+            &admin,
+            "query($id: ID!) { node(id: $id) { id } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert!(node["data"]["node"].is_null(), "{node}");
 }
 
 #[tokio::test]
@@ -995,4 +1027,161 @@ async fn who_sees_which_file_for_every_role_organization_and_kind_of_comment() {
     app.change_password(&agent_a, "another long passphrase")
         .await;
     assert_eq!(download(&app, &internal_url).await.status(), 403);
+}
+
+#[tokio::test]
+async fn uploads_never_attached_expire_and_health_finds_what_storage_and_table_disagree_on() {
+    let app = TestApp::spawn().await;
+    let world = World::build(app.db()).await;
+    let client = app.login(&email_of("client_a"), PASSWORD).await;
+    let ticket = gid("Ticket", world.ticket_a);
+    let kept = upload(
+        &app,
+        &client,
+        Some(&ticket),
+        "kept.txt",
+        "text/plain",
+        b"kept".to_vec(),
+        false,
+    )
+    .await;
+    comment_with(&app, &client, &ticket, false, &[&kept]).await;
+    let forgotten = upload(
+        &app,
+        &client,
+        Some(&ticket),
+        "left.txt",
+        "text/plain",
+        b"left".to_vec(),
+        false,
+    )
+    .await;
+    let storage = &app.state.attachments().storage;
+    let now = chrono::Utc::now();
+    // Not expired yet: nothing goes.
+    assert_eq!(
+        service::attachment::purge(app.db(), storage, now, now)
+            .await
+            .unwrap(),
+        0
+    );
+    // A day later the unattached upload is past its expiry: its bytes and row go, the
+    // attached file stays.
+    let later = now + chrono::Duration::hours(25);
+    assert_eq!(
+        service::attachment::purge(app.db(), storage, later, now)
+            .await
+            .unwrap(),
+        1
+    );
+    let (_, forgotten_id) = id_of(&forgotten);
+    assert!(
+        entity::attachment::Entity::find_by_id(forgotten_id)
+            .one(app.db())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        !storage
+            .exists(&service::attachment::storage_key(forgotten_id))
+            .await
+            .unwrap()
+    );
+    assert_eq!(files_of(&app, &client, &ticket).await["attachmentCount"], 1);
+
+    // `helpdesk health` compares the storage with the table.
+    let health = || {
+        let mut command = helpdesk(&app.database);
+        let settings = storage_for(&app.database);
+        command.arg("health");
+        if let Some(dir) = &settings.storage_dir {
+            command.env("HELPDESK_STORAGE_DIR", dir);
+        }
+        if let Some(url) = &settings.storage_url {
+            command.env("HELPDESK_STORAGE_URL", url);
+        }
+        run(command, None)
+    };
+    let output = health().await;
+    assert_eq!(output.code, Some(0), "{}{}", output.stdout, output.stderr);
+    assert!(
+        output.stdout.contains("attachments: ok (1 file(s)"),
+        "{}",
+        output.stdout
+    );
+    // An object without a row, and a file whose object is gone.
+    storage
+        .put_raw(
+            "attachments/00000000-0000-0000-0000-000000000000",
+            b"stray".to_vec(),
+        )
+        .await
+        .unwrap();
+    let (_, kept_id) = id_of(&kept);
+    storage
+        .delete(&service::attachment::storage_key(kept_id))
+        .await
+        .unwrap();
+    let output = health().await;
+    assert_eq!(output.code, Some(1), "{}", output.stdout);
+    assert!(
+        output.stdout.contains("1 object(s) without a row")
+            && output.stdout.contains(&format!(
+                "1 file(s) without their object, e.g. attachment {kept_id}"
+            )),
+        "{}",
+        output.stdout
+    );
+}
+
+/// Statements for the files of every ticket and comment of a list, over `tickets` tickets
+/// that each have a comment with a file.
+async fn files_cost(tickets: usize) -> f64 {
+    let app = TestApp::spawn().await;
+    let world = World::build(app.db()).await;
+    let client = app.login(&email_of("client_a"), PASSWORD).await;
+    for n in 0..tickets {
+        let created = service::ticket::create(
+            app.db(),
+            Some(world.client_a),
+            new_ticket(world.org_a, world.client_a, &format!("Ticket {n}")),
+        )
+        .await
+        .unwrap();
+        let ticket = gid("Ticket", created.id);
+        let id = upload(
+            &app,
+            &client,
+            Some(&ticket),
+            "f.txt",
+            "text/plain",
+            b"file".to_vec(),
+            false,
+        )
+        .await;
+        comment_with(&app, &client, &ticket, false, &[&id]).await;
+    }
+    let agent = app.login(&email_of("agent_a"), PASSWORD).await;
+    let query = "{ tickets(first: 50) { nodes { attachmentCount attachments { fileName downloadUrl uploadedBy { name } } comments(first: 5) { nodes { attachments { fileName } } } } } }";
+    let before = app.metric("helpdesk_db_statements_total").await;
+    let response = app.graphql_as(&agent, query, json!({})).await;
+    let cost = app.metric("helpdesk_db_statements_total").await - before;
+    assert!(response.get("errors").is_none(), "{response}");
+    let files: u64 = response["data"]["tickets"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["attachmentCount"].as_u64().unwrap())
+        .sum();
+    assert_eq!(files, tickets as u64, "{response}");
+    cost
+}
+
+#[tokio::test]
+async fn the_files_of_a_list_cost_the_same_statements_for_3_and_15_tickets() {
+    let small = files_cost(3).await;
+    let large = files_cost(15).await;
+    assert_eq!(small, large, "the cost grew with the number of tickets");
+    assert!(small <= 8.0, "{small} statements");
 }

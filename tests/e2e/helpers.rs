@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use api::config::{
     AttachmentSettings, AuthSettings, DataKeySettings, DatabaseSettings, JobSettings,
-    RedisSettings, ServerSettings, WebhookSettings,
+    RedisSettings, ServerSettings, StorageSettings, WebhookSettings,
 };
 use api::{AppState, Application, Settings};
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
@@ -182,15 +182,23 @@ pub fn settings_for(database: &TestDatabase) -> Settings {
         },
         // A directory of the test's own, or a prefix of its own in the S3-compatible server.
         attachments: AttachmentSettings {
-            storage_dir: Some(
-                database
-                    .scratch_dir()
-                    .join(format!("{}-files", database.redis_prefix())),
-            ),
-            storage_url: storage_url()
-                .map(|url| format!("{}/{}", url.trim_end_matches('/'), database.redis_prefix())),
+            storage: storage_for(database),
             ..AttachmentSettings::default()
         },
+    }
+}
+
+/// Where a test database's attachments go: a directory of its own, or a prefix of its own in
+/// the S3-compatible server.
+pub fn storage_for(database: &TestDatabase) -> StorageSettings {
+    StorageSettings {
+        storage_dir: Some(
+            database
+                .scratch_dir()
+                .join(format!("{}-files", database.redis_prefix())),
+        ),
+        storage_url: storage_url()
+            .map(|url| format!("{}/{}", url.trim_end_matches('/'), database.redis_prefix())),
     }
 }
 

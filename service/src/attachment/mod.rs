@@ -1016,6 +1016,18 @@ impl Consistency {
     }
 }
 
+/// How many complete files the table has (their objects should exist), for a storage that
+/// is not there at all.
+pub async fn check_rows_only(db: &impl ConnectionTrait) -> Result<u64> {
+    use sea_orm::PaginatorTrait;
+    Ok(attachment::Entity::find()
+        .filter(
+            attachment::Column::State.is_in([AttachmentState::Stored, AttachmentState::Attached]),
+        )
+        .count(db)
+        .await?)
+}
+
 /// Compares storage with the table: nothing in storage without a row, nothing complete in a
 /// row without its object. An object whose upload is still arriving is not an orphan.
 pub async fn check(db: &impl ConnectionTrait, storage: &Storage) -> Result<Consistency> {

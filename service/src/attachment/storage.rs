@@ -7,7 +7,7 @@ use std::ops::Range;
 use std::path::Path as FsPath;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, WriteMultipart};
@@ -49,7 +49,7 @@ impl Storage {
         let store = object_store::local::LocalFileSystem::new_with_prefix(dir)?;
         Ok(Self {
             store: Arc::new(store),
-            part_bytes: 1024 * 1024,
+            part_bytes: 256 * 1024,
             description: format!("local directory {}", dir.display()),
         })
     }
@@ -97,6 +97,10 @@ impl Storage {
     /// Seals `body` into the object at `key`, checking it as it arrives: `check` sees the first
     /// chunk before anything is stored, and at most `limit` bytes are accepted. Nothing is kept
     /// when it fails.
+    ///
+    /// The bytes go straight from the body's pieces into chunk buffers of one size, each handed
+    /// to the upload as it is sealed: no buffer grows, so the allocator reuses the same few
+    /// blocks whatever the size of the file.
     pub async fn put_sealed<S, E>(
         &self,
         key: &str,
@@ -110,26 +114,37 @@ impl Storage {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let mut sealer = Sealer::new(file_key, attachment_id);
-        let mut hasher = Sha256::new();
+        let mut chunks = Chunker::new(Sealer::new(file_key, attachment_id));
         let mut size: u64 = 0;
-        let mut pending: Vec<u8> = Vec::with_capacity(CHUNK + TAG);
-        // The first chunk is complete (or the body ended) before the upload starts.
-        let mut ended = false;
-        while pending.len() < CHUNK && !ended {
+        let mut next_piece = async || -> Result<Option<Bytes>, Refusal> {
             match body.next().await {
-                Some(piece) => {
-                    let piece = piece.map_err(|e| Refusal::Body(e.to_string()))?;
+                Some(Ok(piece)) => {
                     size += piece.len() as u64;
                     if size > limit {
                         return Err(Refusal::TooLarge { limit });
                     }
-                    pending.extend_from_slice(&piece);
+                    Ok(Some(piece))
                 }
-                None => ended = true,
+                Some(Err(e)) => Err(Refusal::Body(e.to_string())),
+                None => Ok(None),
             }
+        };
+        // The first chunk is complete (or the body ended) before the upload starts.
+        let mut piece = Bytes::new();
+        let mut ended = false;
+        while !chunks.first_full() {
+            if piece.is_empty() {
+                match next_piece().await? {
+                    Some(next) => piece = next,
+                    None => {
+                        ended = true;
+                        break;
+                    }
+                }
+            }
+            chunks.fill(&mut piece);
         }
-        check(&pending[..pending.len().min(CHUNK)])?;
+        check(chunks.current())?;
 
         let location = Path::from(key);
         let upload = self
@@ -138,57 +153,40 @@ impl Storage {
             .await
             .map_err(|e| Refusal::Storage(e.to_string()))?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, self.part_bytes);
-        writer.write(&sealer.header());
+        writer.put(Bytes::from(chunks.header()));
         let result: Result<(), Refusal> = async {
-            loop {
-                // Seal every full chunk while more bytes follow: only then is it not the last.
-                while pending.len() > CHUNK {
-                    let rest = pending.split_off(CHUNK);
-                    hasher.update(&pending);
-                    sealer
-                        .seal(&mut pending)
-                        .map_err(|e| Refusal::Storage(e.to_string()))?;
+            // Reads until the body ends (it may have ended within the first chunk).
+            while !ended {
+                if piece.is_empty() {
+                    match next_piece().await? {
+                        // An empty piece says nothing of whether more bytes follow.
+                        Some(next) => piece = next,
+                        None => ended = true,
+                    }
+                    continue;
+                }
+                // More bytes follow: a full chunk is not the last, and is sealed now.
+                if let Some(sealed) = chunks.seal_if_full()? {
                     // One part in flight at a time: memory stays at about one part.
                     writer.wait_for_capacity(0).await.map_err(store_refusal)?;
-                    writer.write(&pending);
-                    pending = rest;
-                    pending.reserve(CHUNK + TAG);
+                    writer.put(Bytes::from(sealed));
                 }
-                if ended {
-                    break;
-                }
-                match body.next().await {
-                    Some(piece) => {
-                        let piece = piece.map_err(|e| Refusal::Body(e.to_string()))?;
-                        size += piece.len() as u64;
-                        if size > limit {
-                            return Err(Refusal::TooLarge { limit });
-                        }
-                        pending.extend_from_slice(&piece);
-                    }
-                    None => ended = true,
-                }
+                chunks.fill(&mut piece);
             }
             Ok(())
         }
         .await;
-        if let Err(refusal) = result {
-            let _ = writer.abort().await;
-            return Err(refusal);
-        }
-        hasher.update(&pending);
-        let last = std::mem::take(&mut pending);
-        let mut last = last;
-        if let Err(e) = sealer.seal_last(&mut last) {
-            let _ = writer.abort().await;
-            return Err(Refusal::Storage(e.to_string()));
-        }
-        writer.write(&last);
+        let last = result.and_then(|()| chunks.seal_last());
+        let (last, sha256) = match last {
+            Ok(done) => done,
+            Err(refusal) => {
+                let _ = writer.abort().await;
+                return Err(refusal);
+            }
+        };
+        writer.put(Bytes::from(last));
         writer.finish().await.map_err(store_refusal)?;
-        Ok(Received {
-            size,
-            sha256: hex(&hasher.finalize()),
-        })
+        Ok(Received { size, sha256 })
     }
 
     /// The plaintext bytes `range` of the file at `key`, opened chunk by chunk as they arrive.
@@ -258,6 +256,13 @@ impl Storage {
         Ok(self.store.get(&Path::from(key)).await?.bytes().await?)
     }
 
+    /// Stores `bytes` as they are at `key` (for checks and tests: attachments go through
+    /// [`Storage::put_sealed`]).
+    pub async fn put_raw(&self, key: &str, bytes: Vec<u8>) -> Result<(), StorageError> {
+        self.store.put(&Path::from(key), bytes.into()).await?;
+        Ok(())
+    }
+
     /// Every object key under `prefix`.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
         let prefix = Path::from(prefix);
@@ -267,6 +272,70 @@ impl Storage {
             keys.push(meta?.location.to_string());
         }
         Ok(keys)
+    }
+}
+
+/// Cuts a stream of pieces into chunks of [`CHUNK`] bytes and seals them, hashing the
+/// plaintext on the way.
+struct Chunker {
+    sealer: Sealer,
+    hasher: Sha256,
+    current: Vec<u8>,
+}
+
+impl Chunker {
+    fn new(sealer: Sealer) -> Self {
+        Self {
+            sealer,
+            hasher: Sha256::new(),
+            current: Vec::with_capacity(CHUNK + TAG),
+        }
+    }
+
+    fn header(&self) -> Vec<u8> {
+        self.sealer.header()
+    }
+
+    fn current(&self) -> &[u8] {
+        &self.current
+    }
+
+    fn first_full(&self) -> bool {
+        self.current.len() == CHUNK
+    }
+
+    /// Moves bytes from the front of `piece` into the current chunk, up to its size.
+    fn fill(&mut self, piece: &mut Bytes) {
+        let take = (CHUNK - self.current.len()).min(piece.len());
+        self.current.extend_from_slice(&piece[..take]);
+        *piece = piece.slice(take..);
+    }
+
+    /// The current chunk sealed (not the last), when it is full; a fresh one takes its place.
+    fn seal_if_full(&mut self) -> Result<Option<Vec<u8>>, Refusal> {
+        if self.current.len() < CHUNK {
+            return Ok(None);
+        }
+        let mut full = std::mem::replace(&mut self.current, Vec::with_capacity(CHUNK + TAG));
+        self.hasher.update(&full);
+        self.sealer
+            .seal(&mut full)
+            .map_err(|e| Refusal::Storage(e.to_string()))?;
+        Ok(Some(full))
+    }
+
+    /// The last chunk sealed, and the SHA-256 (hex) of the whole plaintext.
+    fn seal_last(self) -> Result<(Vec<u8>, String), Refusal> {
+        let Self {
+            sealer,
+            mut hasher,
+            mut current,
+        } = self;
+        hasher.update(&current);
+        sealer
+            .seal_last(&mut current)
+            .map_err(|e| Refusal::Storage(e.to_string()))?;
+        Ok((current, hex(&hasher.finalize())))
     }
 }
 
@@ -289,14 +358,15 @@ where
 {
     struct Reading<S> {
         stored: S,
-        buffer: BytesMut,
+        /// What is left of the last piece read from storage.
+        piece: Bytes,
         index: u64,
         opener: Opener,
     }
     let chunks = cipher::chunks_of(size);
     let start = stored.map(|stored| Reading {
         stored,
-        buffer: BytesMut::new(),
+        piece: Bytes::new(),
         index: first,
         opener,
     });
@@ -313,17 +383,23 @@ where
             } else {
                 CHUNK + TAG
             };
-            while reading.buffer.len() < want {
-                match reading.stored.next().await {
-                    Some(Ok(piece)) => reading.buffer.extend_from_slice(&piece),
-                    Some(Err(e)) => return Some((Err(std::io::Error::other(e)), None)),
-                    None => {
-                        let cut = std::io::Error::other(CipherError::Tampered);
-                        return Some((Err(cut), None));
+            // The stored chunk, gathered from the pieces into a buffer of its own size.
+            let mut chunk = Vec::with_capacity(want);
+            while chunk.len() < want {
+                if reading.piece.is_empty() {
+                    match reading.stored.next().await {
+                        Some(Ok(piece)) => reading.piece = piece,
+                        Some(Err(e)) => return Some((Err(std::io::Error::other(e)), None)),
+                        None => {
+                            let cut = std::io::Error::other(CipherError::Tampered);
+                            return Some((Err(cut), None));
+                        }
                     }
                 }
+                let take = (want - chunk.len()).min(reading.piece.len());
+                chunk.extend_from_slice(&reading.piece[..take]);
+                reading.piece = reading.piece.slice(take..);
             }
-            let mut chunk = reading.buffer.split_to(want).to_vec();
             if let Err(e) = reading.opener.open(index, &mut chunk) {
                 return Some((Err(std::io::Error::other(e)), None));
             }
@@ -368,4 +444,51 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
             let _ = write!(s, "{b:02x}");
             s
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn round_trip(pieces: Vec<Vec<u8>>) {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::local(dir.path()).unwrap();
+        let key = cipher::new_file_key();
+        let id = Uuid::now_v7();
+        let whole: Vec<u8> = pieces.concat();
+        let body = futures_util::stream::iter(
+            pieces
+                .into_iter()
+                .map(|p| Ok::<_, std::convert::Infallible>(Bytes::from(p))),
+        );
+        let received = storage
+            .put_sealed("attachments/x", &key, id, body, u64::MAX, |_| Ok(()))
+            .await
+            .unwrap();
+        assert_eq!(received.size, whole.len() as u64);
+        assert_eq!(received.sha256, hex(&Sha256::digest(&whole)));
+        let stored = storage.read_raw("attachments/x").await.unwrap();
+        assert_eq!(stored.len() as u64, cipher::sealed_len(whole.len() as u64));
+        let size = whole.len() as u64;
+        for range in [0..size, size / 3..size - size / 4] {
+            let back: Vec<u8> = storage
+                .open_range("attachments/x", key, id, size, range.clone())
+                .await
+                .unwrap()
+                .map(|piece| piece.unwrap().to_vec())
+                .concat()
+                .await;
+            assert!(back == whole[range.start as usize..range.end as usize]);
+        }
+    }
+
+    #[tokio::test]
+    async fn pieces_of_any_size_and_empty_ones_seal_to_the_same_format() {
+        let data = |n: usize| (0..n).map(|i| (i % 253) as u8).collect::<Vec<u8>>();
+        // Exactly one chunk, then an empty piece: the full chunk is still the last one.
+        round_trip(vec![data(CHUNK), vec![]]).await;
+        round_trip(vec![vec![], data(3 * CHUNK), vec![], data(7)]).await;
+        round_trip(vec![data(1000); 300]).await;
+        round_trip(vec![data(CHUNK + 1), data(CHUNK - 1)]).await;
+    }
 }
