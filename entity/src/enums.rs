@@ -140,3 +140,64 @@ pub enum SlaTarget {
     #[sea_orm(string_value = "resolution")]
     Resolution,
 }
+
+/// What a notice is about.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    /// Staff replied publicly to the requester's ticket.
+    #[sea_orm(string_value = "reply")]
+    Reply,
+    /// The requester's ticket moved to PENDING_INFO, RESOLVED or CLOSED.
+    #[sea_orm(string_value = "status")]
+    Status,
+    /// A ticket was assigned to the recipient.
+    #[sea_orm(string_value = "assigned")]
+    Assigned,
+    /// The requester replied on a ticket assigned to the recipient.
+    #[sea_orm(string_value = "requester_reply")]
+    RequesterReply,
+    /// An internal note mentions the recipient.
+    #[sea_orm(string_value = "mention")]
+    Mention,
+    /// A new, unassigned ticket in one of the recipient's organizations.
+    #[sea_orm(string_value = "new_ticket")]
+    NewTicket,
+    #[sea_orm(string_value = "sla_warning")]
+    SlaWarning,
+    #[sea_orm(string_value = "sla_breach")]
+    SlaBreach,
+    #[sea_orm(string_value = "escalation")]
+    Escalation,
+}
+
+/// Where a notice goes.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(8))")]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationChannel {
+    #[sea_orm(string_value = "in_app")]
+    InApp,
+    #[sea_orm(string_value = "email")]
+    Email,
+}
+
+/// Whether a notice went out.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(12))")]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationStatus {
+    #[sea_orm(string_value = "pending")]
+    Pending,
+    #[sea_orm(string_value = "sent")]
+    Sent,
+    #[sea_orm(string_value = "failed")]
+    Failed,
+}

@@ -11,6 +11,8 @@ pub mod counter;
 pub mod enums;
 pub mod escalation;
 pub mod idempotency_key;
+pub mod notification;
+pub mod notification_preference;
 pub mod organization;
 pub mod organization_member;
 pub mod outbox_event;

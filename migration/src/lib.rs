@@ -24,6 +24,7 @@ mod m20261201_000013_create_monthly_resolution_buckets;
 mod m20261201_000014_add_keyset_page_indexes;
 mod m20261201_000015_add_event_positions;
 mod m20261202_000016_rebuild_attachments;
+mod m20261202_000017_create_notifications;
 
 pub struct Migrator;
 
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000014_add_keyset_page_indexes::Migration),
             Box::new(m20261201_000015_add_event_positions::Migration),
             Box::new(m20261202_000016_rebuild_attachments::Migration),
+            Box::new(m20261202_000017_create_notifications::Migration),
         ]
     }
 }
@@ -75,6 +77,8 @@ pub const TABLES: &[&str] = &[
     "ticket_stats_daily",
     "ticket_resolution_buckets",
     "ticket_resolution_buckets_monthly",
+    "notifications",
+    "notification_preferences",
 ];
 
 /// A CHECK constraint that keeps a string column inside its enumeration.

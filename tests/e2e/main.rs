@@ -24,6 +24,7 @@ mod live;
 mod matrix;
 mod metrics;
 mod migrations;
+mod notifications;
 mod pagination;
 mod readme;
 mod retention;

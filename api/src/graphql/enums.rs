@@ -201,3 +201,70 @@ impl From<db::AttachmentState> for AttachmentStatus {
         }
     }
 }
+
+/// What a notice is about.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum NotificationKind {
+    /// Staff replied publicly on your ticket.
+    Reply,
+    /// Your ticket is waiting for your answer, resolved or closed.
+    Status,
+    /// A ticket was assigned to you.
+    Assigned,
+    /// The requester replied on a ticket assigned to you.
+    RequesterReply,
+    /// An internal note mentions you.
+    Mention,
+    /// A new ticket nobody is assigned to, in one of your organizations.
+    NewTicket,
+    /// An SLA target of a ticket assigned to you is close.
+    SlaWarning,
+    /// An SLA target of a ticket assigned to you passed unmet.
+    SlaBreach,
+    /// An escalation level names you.
+    Escalation,
+}
+
+macro_rules! same_variants {
+    ($api:ident, $db:ident, $($variant:ident),*) => {
+        impl From<db::$db> for $api {
+            fn from(value: db::$db) -> Self {
+                match value {
+                    $(db::$db::$variant => Self::$variant,)*
+                }
+            }
+        }
+
+        impl From<$api> for db::$db {
+            fn from(value: $api) -> Self {
+                match value {
+                    $($api::$variant => Self::$variant,)*
+                }
+            }
+        }
+    };
+}
+
+same_variants!(
+    NotificationKind,
+    NotificationKind,
+    Reply,
+    Status,
+    Assigned,
+    RequesterReply,
+    Mention,
+    NewTicket,
+    SlaWarning,
+    SlaBreach,
+    Escalation
+);
+
+/// Where a notice goes.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum NotificationChannel {
+    /// Your inbox in the app (`me.notifications`).
+    InApp,
+    Email,
+}
+
+same_variants!(NotificationChannel, NotificationChannel, InApp, Email);

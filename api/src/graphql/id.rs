@@ -19,6 +19,7 @@ pub enum Kind {
     SlaPolicy,
     BusinessCalendar,
     Attachment,
+    Notification,
 }
 
 impl Kind {
@@ -33,6 +34,7 @@ impl Kind {
             Kind::SlaPolicy => "SlaPolicy",
             Kind::BusinessCalendar => "BusinessCalendar",
             Kind::Attachment => "Attachment",
+            Kind::Notification => "Notification",
         }
     }
 
@@ -47,6 +49,7 @@ impl Kind {
             "SlaPolicy" => Kind::SlaPolicy,
             "BusinessCalendar" => Kind::BusinessCalendar,
             "Attachment" => Kind::Attachment,
+            "Notification" => Kind::Notification,
             _ => return None,
         })
     }

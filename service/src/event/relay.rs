@@ -24,6 +24,8 @@ pub struct Relayed {
     pub events: Vec<outbox_event::Model>,
     /// Webhook deliveries queued for them.
     pub deliveries: usize,
+    /// Notices to people made from them.
+    pub notifications: usize,
 }
 
 /// One pass of the relay over at most `limit` events.
@@ -69,6 +71,11 @@ where
         .exec(&txn)
         .await?;
     let deliveries = crate::webhook::enqueue(&txn, &events).await?;
+    let notifications = crate::notification::enqueue(&txn, &events).await?;
     txn.commit().await?;
-    Ok(Relayed { events, deliveries })
+    Ok(Relayed {
+        events,
+        deliveries,
+        notifications,
+    })
 }

@@ -1,6 +1,7 @@
 mod attachment;
 mod auth;
 mod comment;
+mod notification;
 mod organization;
 mod sla;
 mod ticket;
@@ -21,4 +22,5 @@ pub struct MutationRoot(
     webhook::WebhookMutation,
     sla::SlaMutation,
     attachment::AttachmentMutation,
+    notification::NotificationMutation,
 );

@@ -3,6 +3,7 @@ pub mod comment;
 pub mod event;
 pub mod history;
 pub mod node;
+pub mod notification;
 pub mod organization;
 pub mod page_info;
 pub mod payload;

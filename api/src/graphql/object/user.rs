@@ -24,6 +24,74 @@ impl User {
         encode(Kind::User, self.0.id)
     }
 
+    /// Your notices in the app, newest first, with your unread count. Only on yourself
+    /// (`me`): `FORBIDDEN` on anyone else.
+    #[graphql(complexity = "(first.clamp(0, 100) as usize) * child_complexity + 1")]
+    async fn notifications(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20, validator(minimum = 0, maximum = 100))] first: i32,
+        after: Option<String>,
+        #[graphql(default)] unread_only: bool,
+    ) -> Result<super::notification::NotificationConnection> {
+        let viewer = actor(ctx)?;
+        if viewer.user_id != self.0.id {
+            return Err(crate::graphql::error::gql(service::Error::Forbidden));
+        }
+        let after = match after {
+            Some(cursor) => {
+                let position = crate::graphql::id::parse_cursor(&cursor, "after")
+                    .map_err(crate::graphql::error::gql)?;
+                match position.key {
+                    service::page::Key::Time(at) => Some((at, position.id)),
+                    _ => {
+                        return Err(crate::graphql::error::gql(service::Error::invalid(
+                            "after",
+                            "is not a cursor of this list",
+                        )));
+                    }
+                }
+            }
+            None => None,
+        };
+        let db = crate::graphql::context::db(ctx)?;
+        let rows = service::notification::inbox(db, self.0.id, first as u64, after, unread_only)
+            .await
+            .map_err(crate::graphql::error::gql)?;
+        let unread = service::notification::unread_count(db, self.0.id)
+            .await
+            .map_err(crate::graphql::error::gql)?;
+        let mut page = service::page::Page::first_of(rows, first as usize);
+        page.has_previous_page = after.is_some();
+        Ok(super::notification::NotificationConnection::new(
+            page, unread,
+        ))
+    }
+
+    /// Which notices you hear on which channel. Only on yourself (`me`).
+    async fn notification_preferences(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<super::notification::NotificationPreference>> {
+        let viewer = actor(ctx)?;
+        if viewer.user_id != self.0.id {
+            return Err(crate::graphql::error::gql(service::Error::Forbidden));
+        }
+        let db = crate::graphql::context::db(ctx)?;
+        Ok(service::notification::preferences(db, self.0.id)
+            .await
+            .map_err(crate::graphql::error::gql)?
+            .into_iter()
+            .map(
+                |(kind, channel, enabled)| super::notification::NotificationPreference {
+                    kind: kind.into(),
+                    channel: channel.into(),
+                    enabled,
+                },
+            )
+            .collect())
+    }
+
     async fn name(&self) -> &str {
         &self.0.name
     }

@@ -97,6 +97,8 @@ async fn fetch(ctx: &Context<'_>, ids: &[ID]) -> Result<HashMap<String, Node>> {
                 }
                 found
             }
+            // Notices are read in the inbox (`me.notifications`).
+            Kind::Notification => HashMap::new(),
             // Comments are reached through their ticket, whose access they share.
             Kind::Comment
             | Kind::Webhook

@@ -1,0 +1,260 @@
+//! Notices to people in the app: who hears of what, the inbox, read marks and preferences.
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const INBOX: &str = "query($unread: Boolean!) { me { notifications(first: 50, unreadOnly: $unread) { unreadCount nodes { id kind title body read ticket { id } } pageInfo { hasNextPage endCursor } } } }";
+
+async fn inbox(app: &TestApp, token: &str, unread: bool) -> Value {
+    let answer = app
+        .graphql_as(token, INBOX, json!({ "unread": unread }))
+        .await;
+    assert!(answer["errors"].is_null(), "{answer}");
+    answer["data"]["me"]["notifications"].clone()
+}
+
+fn kinds(inbox: &Value) -> Vec<String> {
+    inbox["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn assign(app: &TestApp, token: &str, ticket: &str, to: uuid::Uuid) {
+    let answer = app
+        .graphql_as(
+            token,
+            "mutation($input: TicketAssignInput!) { ticketAssign(input: $input) { userErrors { message } } }",
+            json!({ "input": { "id": ticket, "assigneeId": gid("User", to) } }),
+        )
+        .await;
+    assert_eq!(
+        answer["data"]["ticketAssign"]["userErrors"],
+        json!([]),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn replies_assignments_and_new_tickets_reach_the_right_people_and_never_the_actor() {
+    let app = TestApp::spawn().await;
+    let world = World::build(app.db()).await;
+    app.published().await;
+    let client = app.login(&email_of("client_a"), PASSWORD).await;
+    let agent = app.login(&email_of("agent_a"), PASSWORD).await;
+    let agent_b = app.login(&email_of("agent_b"), PASSWORD).await;
+    let ticket = gid("Ticket", world.ticket_a);
+    // The two tickets of the world were new and unassigned: their organizations' staff heard.
+    assert_eq!(kinds(&inbox(&app, &agent, false).await), ["NEW_TICKET"]);
+    assert_eq!(kinds(&inbox(&app, &agent_b, false).await), ["NEW_TICKET"]);
+    assert_eq!(
+        kinds(&inbox(&app, &client, false).await),
+        Vec::<String>::new()
+    );
+
+    // A public reply by staff reaches the requester, not its author; an internal note reaches
+    // no client.
+    app.comment_as(&agent, &ticket, "We are looking into it.", false)
+        .await;
+    app.comment_as(&agent, &ticket, "Internal: call their IT.", true)
+        .await;
+    app.published().await;
+    let client_inbox = inbox(&app, &client, false).await;
+    assert_eq!(kinds(&client_inbox), ["REPLY"], "{client_inbox}");
+    let notice = &client_inbox["nodes"][0];
+    assert!(
+        notice["title"].as_str().unwrap().starts_with("[HD-"),
+        "{notice}"
+    );
+    assert_eq!(notice["body"], "We are looking into it.");
+    assert_eq!(notice["ticket"]["id"], ticket.as_str());
+    assert!(!client_inbox.to_string().contains("call their IT"));
+    assert_eq!(client_inbox["unreadCount"], 1);
+    assert_eq!(kinds(&inbox(&app, &agent, false).await), ["NEW_TICKET"]);
+
+    // Assigning oneself tells no one; the requester's reply then reaches the assignee.
+    assign(&app, &agent, &ticket, world.agent_a).await;
+    app.comment_as(
+        &client,
+        &ticket,
+        "Thanks, it is the printer on floor 2.",
+        false,
+    )
+    .await;
+    app.published().await;
+    assert_eq!(
+        kinds(&inbox(&app, &agent, false).await),
+        ["REQUESTER_REPLY", "NEW_TICKET"]
+    );
+    assert_eq!(kinds(&inbox(&app, &client, false).await), ["REPLY"]);
+    // Assigned by someone else: the assignee hears of it.
+    let admin = app.login(&email_of("admin"), PASSWORD).await;
+    assign(&app, &admin, &gid("Ticket", world.ticket_b), world.agent_b).await;
+    app.published().await;
+    assert_eq!(
+        kinds(&inbox(&app, &agent_b, false).await),
+        ["ASSIGNED", "NEW_TICKET"]
+    );
+    // Status changes the requester cares about.
+    let resolved = app
+        .graphql_as(
+            &agent,
+            "mutation($input: TicketTransitionInput!) { ticketTransition(input: $input) { userErrors { message } } }",
+            json!({ "input": { "id": ticket, "to": "RESOLVED" } }),
+        )
+        .await;
+    assert!(resolved["errors"].is_null(), "{resolved}");
+    app.published().await;
+    assert_eq!(
+        kinds(&inbox(&app, &client, false).await),
+        ["STATUS", "REPLY"]
+    );
+
+    // Nobody else's inbox can be read, not even by an administrator.
+    let other = app
+        .graphql_as(
+            &admin,
+            "query($id: ID!) { user(id: $id) { notifications { unreadCount } } }",
+            json!({ "id": gid("User", world.client_a) }),
+        )
+        .await;
+    assert_eq!(error_code(&other), "FORBIDDEN", "{other}");
+}
+
+#[tokio::test]
+async fn the_inbox_marks_read_pages_and_follows_preferences() {
+    let app = TestApp::spawn().await;
+    let world = World::build(app.db()).await;
+    let client = app.login(&email_of("client_a"), PASSWORD).await;
+    let agent = app.login(&email_of("agent_a"), PASSWORD).await;
+    let ticket = gid("Ticket", world.ticket_a);
+    for n in 0..3 {
+        app.comment_as(&agent, &ticket, &format!("Update {n}"), false)
+            .await;
+    }
+    app.published().await;
+    let all = inbox(&app, &client, false).await;
+    assert_eq!(all["unreadCount"], 3);
+    let bodies: Vec<&str> = all["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, ["Update 2", "Update 1", "Update 0"], "newest first");
+    // Pages.
+    let first = app
+        .graphql_as(
+            &client,
+            "{ me { notifications(first: 2) { nodes { body } pageInfo { hasNextPage endCursor } } } }",
+            json!({}),
+        )
+        .await;
+    let page = &first["data"]["me"]["notifications"];
+    assert_eq!(page["pageInfo"]["hasNextPage"], true, "{first}");
+    let rest = app
+        .graphql_as(
+            &client,
+            "query($after: String!) { me { notifications(first: 2, after: $after) { nodes { body } pageInfo { hasNextPage } } } }",
+            json!({ "after": page["pageInfo"]["endCursor"] }),
+        )
+        .await;
+    assert_eq!(
+        rest["data"]["me"]["notifications"]["nodes"],
+        json!([{ "body": "Update 0" }])
+    );
+
+    // Marking read: one, then the rest; another user's ids change nothing.
+    let newest = all["nodes"][0]["id"].as_str().unwrap();
+    let theirs = app
+        .graphql_as(
+            &agent,
+            "mutation($ids: [ID!]!) { notificationMarkRead(input: { ids: $ids }) { marked } }",
+            json!({ "ids": [newest] }),
+        )
+        .await;
+    assert_eq!(
+        theirs["data"]["notificationMarkRead"]["marked"], 0,
+        "{theirs}"
+    );
+    let marked = app
+        .graphql_as(
+            &client,
+            "mutation($ids: [ID!]!) { notificationMarkRead(input: { ids: $ids }) { marked unreadCount } }",
+            json!({ "ids": [newest] }),
+        )
+        .await;
+    assert_eq!(
+        marked["data"]["notificationMarkRead"],
+        json!({ "marked": 1, "unreadCount": 2 })
+    );
+    assert_eq!(
+        kinds(&inbox(&app, &client, true).await).len(),
+        2,
+        "unread only"
+    );
+    let bad = app
+        .graphql_as(
+            &client,
+            "mutation { notificationMarkRead(input: { ids: [\"nope\"] }) { userErrors { field code } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        bad["data"]["notificationMarkRead"]["userErrors"],
+        json!([{ "field": "ids", "code": "BAD_USER_INPUT" }])
+    );
+    let all_read = app
+        .graphql_as(
+            &client,
+            "mutation { notificationMarkAllRead { marked unreadCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        all_read["data"]["notificationMarkAllRead"],
+        json!({ "marked": 2, "unreadCount": 0 })
+    );
+
+    // Turning replies off in the app: the next reply is not in the inbox.
+    let updated = app
+        .graphql_as(
+            &client,
+            "mutation { notificationPreferencesUpdate(input: { preferences: [{ kind: REPLY, channel: IN_APP, enabled: false }] }) { preferences { kind channel enabled } userErrors { message } } }",
+            json!({}),
+        )
+        .await;
+    let preferences = updated["data"]["notificationPreferencesUpdate"]["preferences"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{updated}"))
+        .clone();
+    assert!(
+        preferences.contains(&json!({ "kind": "REPLY", "channel": "IN_APP", "enabled": false }))
+    );
+    assert!(preferences.contains(&json!({ "kind": "REPLY", "channel": "EMAIL", "enabled": true })));
+    app.comment_as(&agent, &ticket, "Update 3", false).await;
+    app.published().await;
+    assert_eq!(
+        inbox(&app, &client, false).await["nodes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let listed = app
+        .graphql_as(
+            &client,
+            "{ me { notificationPreferences { kind channel enabled } } }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        listed["data"]["me"]["notificationPreferences"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({ "kind": "REPLY", "channel": "IN_APP", "enabled": false }))
+    );
+}
