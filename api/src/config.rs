@@ -339,6 +339,45 @@ pub struct Settings {
     pub jobs: JobSettings,
     #[command(flatten)]
     pub attachments: AttachmentSettings,
+    #[command(flatten)]
+    pub mail: MailSettings,
+}
+
+/// Notices by email.
+#[derive(Args, Clone)]
+pub struct MailSettings {
+    /// SMTP server for notices by email: `smtp://[user:password@]host[:port]` (add
+    /// `?tls=required` for STARTTLS) or `smtps://...` (TLS); unset: no email (said at startup).
+    #[arg(long, env = "HELPDESK_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Who mail comes from.
+    #[arg(
+        long,
+        env = "HELPDESK_MAIL_FROM",
+        default_value = "Helpdesk <helpdesk@localhost>"
+    )]
+    pub mail_from: String,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            mail_from: "Helpdesk <helpdesk@localhost>".into(),
+        }
+    }
+}
+
+impl fmt::Debug for MailSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MailSettings")
+            .field(
+                "smtp_url",
+                &self.smtp_url.as_deref().map(service::db::redact),
+            )
+            .field("mail_from", &self.mail_from)
+            .finish()
+    }
 }
 
 /// Where attachments' bytes live.

@@ -29,6 +29,8 @@ pub enum StartupError {
     DataKey(String),
     #[error("attachments: {0}")]
     Attachments(String),
+    #[error("{0}")]
+    Mail(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -125,7 +127,24 @@ impl Application {
             ),
             _ => None,
         };
-        let bus = crate::events::EventBus::new(metrics.clone(), fanout);
+        let mailer = match settings.mail.smtp_url.as_deref().map(str::trim) {
+            Some(url) if !url.is_empty() => {
+                let mailer =
+                    service::notification::mail::Mailer::new(url, &settings.mail.mail_from)
+                        .map_err(StartupError::Mail)?;
+                tracing::info!(
+                    server = mailer.server(),
+                    "notices by email go through this SMTP server"
+                );
+                Some(mailer)
+            }
+            _ => {
+                tracing::info!("HELPDESK_SMTP_URL is unset: notices are in the app only, no email");
+                None
+            }
+        };
+        let bus =
+            crate::events::EventBus::new(metrics.clone(), fanout).with_email(mailer.is_some());
         let attachments = std::sync::Arc::new(build_attachments(
             &settings.attachments,
             &settings.database.database_url,
@@ -187,6 +206,7 @@ impl Application {
             },
             bus,
             attachments,
+            mailer,
         });
         let listener = bind(settings.server.addr).await?;
         let metrics_listener = match settings.server.metrics_addr {
@@ -271,6 +291,14 @@ impl Application {
             state.bus().clone(),
             state.attachments().clone(),
         ));
+        let mail = state.mailer().cloned().map(|mailer| {
+            tokio::spawn(
+                state
+                    .bus()
+                    .clone()
+                    .mail(mailer, state.background_db().clone()),
+            )
+        });
         let scanner = tokio::spawn(crate::jobs::scan_attachments(
             state.background_db().clone(),
             state.attachments().clone(),
@@ -338,6 +366,9 @@ impl Application {
         deliveries.abort();
         jobs.abort();
         scanner.abort();
+        if let Some(mail) = mail {
+            mail.abort();
+        }
         // Closing the pool lets SQLite checkpoint its write-ahead log and PostgreSQL end the
         // sessions cleanly instead of seeing dropped connections.
         if let Err(err) = state.db().clone().close().await {

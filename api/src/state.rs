@@ -53,6 +53,8 @@ pub struct Parts {
     pub http: HttpOptions,
     pub bus: EventBus,
     pub attachments: Arc<service::attachment::Attachments>,
+    /// Sends notices by email; none without an SMTP server.
+    pub mailer: Option<service::notification::mail::Mailer>,
 }
 
 /// How the HTTP layer treats requests.
@@ -141,6 +143,10 @@ impl AppState {
     /// The pool, counted as background work.
     pub fn background_db(&self) -> &DatabaseConnection {
         &self.inner.parts.background_db
+    }
+
+    pub fn mailer(&self) -> Option<&service::notification::mail::Mailer> {
+        self.inner.parts.mailer.as_ref()
     }
 
     pub fn attachments(&self) -> &Arc<service::attachment::Attachments> {

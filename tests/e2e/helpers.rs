@@ -185,6 +185,7 @@ pub fn settings_for(database: &TestDatabase) -> Settings {
             storage: storage_for(database),
             ..AttachmentSettings::default()
         },
+        mail: Default::default(),
     }
 }
 

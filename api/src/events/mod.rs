@@ -173,6 +173,10 @@ pub struct EventBus {
     wake: Arc<Notify>,
     /// Wakes the webhook worker.
     deliveries: Arc<Notify>,
+    /// Wakes the mailer.
+    mail: Arc<Notify>,
+    /// Notices by email are queued (an SMTP server is configured).
+    email: bool,
     fanout: Option<Arc<Fanout>>,
     metrics: Arc<Metrics>,
 }
@@ -429,8 +433,43 @@ impl EventBus {
             sessions,
             wake: Arc::new(Notify::new()),
             deliveries: Arc::new(Notify::new()),
+            mail: Arc::new(Notify::new()),
+            email: false,
             fanout: fanout.map(Arc::new),
             metrics,
+        }
+    }
+
+    /// Queues notices by email too (call before the bus is cloned).
+    pub fn with_email(mut self, on: bool) -> Self {
+        self.email = on;
+        self
+    }
+
+    /// Sends due mails until the task is dropped: woken when the relay queued some, and every
+    /// second for retries that came due.
+    pub async fn mail(self, mailer: service::notification::mail::Mailer, db: DatabaseConnection) {
+        loop {
+            loop {
+                match service::notification::mail::send_due(
+                    &db,
+                    &mailer,
+                    chrono::Utc::now(),
+                    DELIVERY_BATCH,
+                )
+                .await
+                {
+                    Ok(round) if round.sent + round.retrying + round.failed == DELIVERY_BATCH => {
+                        continue;
+                    }
+                    Ok(_) => break,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "sending mail failed; retrying");
+                        break;
+                    }
+                }
+            }
+            let _ = tokio::time::timeout(POLL, self.mail.notified()).await;
         }
     }
 
@@ -563,9 +602,12 @@ impl EventBus {
     /// One pass of the relay; then its events go to this server's subscriptions and, through
     /// Redis, to the other replicas'.
     async fn relay_batch(&self, db: &DatabaseConnection) -> Result<usize, Failure> {
-        let relayed = service::event::relay::publish_next(db, BATCH).await?;
+        let relayed = service::event::relay::publish_next(db, BATCH, self.email).await?;
         if relayed.deliveries > 0 {
             self.wake_deliveries();
+        }
+        if relayed.notifications > 0 && self.email {
+            self.mail.notify_one();
         }
         let count = relayed.events.len();
         if count == 0 {

@@ -34,8 +34,9 @@ pub struct Relayed {
 /// replica that finds it taken leaves the batch to the holder), so positions are handed out
 /// one pass after the other; events whose change has not committed yet are not visible to the
 /// pass and get a later position once it has. On SQLite the write transaction serializes
-/// relays.
-pub async fn publish_next<C>(db: &C, limit: u64) -> Result<Relayed>
+/// relays. The same transaction queues the events' webhook deliveries and notices (by email
+/// too when `email`: an SMTP server is configured).
+pub async fn publish_next<C>(db: &C, limit: u64, email: bool) -> Result<Relayed>
 where
     C: ConnectionTrait + TransactionTrait,
 {
@@ -71,7 +72,7 @@ where
         .exec(&txn)
         .await?;
     let deliveries = crate::webhook::enqueue(&txn, &events).await?;
-    let notifications = crate::notification::enqueue(&txn, &events).await?;
+    let notifications = crate::notification::enqueue(&txn, &events, email).await?;
     txn.commit().await?;
     Ok(Relayed {
         events,

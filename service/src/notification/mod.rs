@@ -15,6 +15,8 @@
 //! nothing derived from an internal note reaches a client, and each user may turn any kind off
 //! per channel ([`preferences`]). Notices in the app are delivered when they are made.
 
+pub mod mail;
+
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
@@ -191,8 +193,13 @@ pub fn default_enabled(_kind: NotificationKind, _channel: NotificationChannel) -
 }
 
 /// Makes the notices of a batch of published events, inside the relay's transaction: in the
-/// app (delivered at once) for now. Returns how many were made.
-pub async fn enqueue(txn: &impl ConnectionTrait, events: &[outbox_event::Model]) -> Result<usize> {
+/// app (delivered at once), and by email (`pending`, for the mailer) when `email` is on.
+/// Returns how many were made.
+pub async fn enqueue(
+    txn: &impl ConnectionTrait,
+    events: &[outbox_event::Model],
+    email: bool,
+) -> Result<usize> {
     if events.is_empty() {
         return Ok(0);
     }
@@ -276,27 +283,38 @@ pub async fn enqueue(txn: &impl ConnectionTrait, events: &[outbox_event::Model])
         if !access::can_read(account, ticket) || !access::can_see_event(account, event.internal) {
             continue;
         }
-        let channel = NotificationChannel::InApp;
-        if turned_off.contains(&(notice.user_id, notice.kind, channel)) {
-            continue;
+        let channels: &[NotificationChannel] = if email {
+            CHANNELS
+        } else {
+            &[NotificationChannel::InApp]
+        };
+        for &channel in channels {
+            if turned_off.contains(&(notice.user_id, notice.kind, channel)) {
+                continue;
+            }
+            let in_app = channel == NotificationChannel::InApp;
+            rows.push(notification::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                user_id: Set(notice.user_id),
+                event_id: Set(Some(event.id)),
+                ticket_id: Set(Some(event.ticket_id)),
+                kind: Set(notice.kind),
+                channel: Set(channel),
+                title: Set(notice.title.chars().take(300).collect()),
+                body: Set(notice.body.clone()),
+                status: Set(if in_app {
+                    NotificationStatus::Sent
+                } else {
+                    NotificationStatus::Pending
+                }),
+                attempts: Set(0),
+                next_attempt_at: Set((!in_app).then_some(now)),
+                last_error: Set(None),
+                read_at: Set(None),
+                created_at: Set(now),
+                sent_at: Set(in_app.then_some(now)),
+            });
         }
-        rows.push(notification::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            user_id: Set(notice.user_id),
-            event_id: Set(Some(event.id)),
-            ticket_id: Set(Some(event.ticket_id)),
-            kind: Set(notice.kind),
-            channel: Set(channel),
-            title: Set(notice.title.chars().take(300).collect()),
-            body: Set(notice.body),
-            status: Set(NotificationStatus::Sent),
-            attempts: Set(0),
-            next_attempt_at: Set(None),
-            last_error: Set(None),
-            read_at: Set(None),
-            created_at: Set(now),
-            sent_at: Set(Some(now)),
-        });
     }
     let count = rows.len();
     for chunk in rows.chunks(500) {

@@ -1,0 +1,236 @@
+//! Notices by email: queued by the relay with the in-app ones (status `pending`), sent over
+//! SMTP by a worker ([`send_due`]), retried with exponential backoff and jitter, `failed` after
+//! [`MAX_ATTEMPTS`]. A refused recipient fails alone; the others go on.
+//!
+//! Every mail of a ticket carries the ticket's number in its subject (`[HD-1042] ...`) and
+//! threads with the others in mail clients: `In-Reply-To` and `References` name the ticket's
+//! thread (`<ticket-<id>@helpdesk>`), and a notice's `Message-ID` is made from its id, so a
+//! retry (or a send after a crash) is the same message.
+
+use chrono::{DateTime, Duration, Utc};
+use entity::enums::{NotificationChannel, NotificationStatus};
+use entity::{notification, user};
+use lettre::message::header::ContentType;
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
+
+use crate::{Error, Result};
+
+/// Attempts before a mail is given up (`failed`).
+pub const MAX_ATTEMPTS: i32 = 8;
+
+/// An SMTP server to send through, and whom mail comes from.
+#[derive(Clone)]
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    /// Describes the server for logs (no password).
+    server: String,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Mailer({} as {})", self.server, self.from)
+    }
+}
+
+impl Mailer {
+    /// `smtp://[user:password@]host[:port][?tls=required|opportunistic]` (STARTTLS), or
+    /// `smtps://...` (TLS from the start); `from` like `Helpdesk <help@example.com>`.
+    pub fn new(url: &str, from: &str) -> std::result::Result<Self, String> {
+        let parsed = url::Url::parse(url).map_err(|e| format!("HELPDESK_SMTP_URL: {e}"))?;
+        let server = format!(
+            "{}://{}:{}",
+            parsed.scheme(),
+            parsed.host_str().unwrap_or_default(),
+            parsed.port_or_known_default().unwrap_or(25)
+        );
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| format!("HELPDESK_SMTP_URL: {e}"))?
+            .timeout(Some(std::time::Duration::from_secs(30)))
+            .build();
+        let from: Mailbox = from
+            .parse()
+            .map_err(|e| format!("HELPDESK_MAIL_FROM {from:?}: {e}"))?;
+        Ok(Self {
+            transport,
+            from,
+            server,
+        })
+    }
+
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+}
+
+/// The wait before attempt `attempts + 1`: 30 s, 1, 2, 4 ... minutes, at most an hour, each
+/// with up to a fifth more at random, so many failed mails do not all come back at once.
+pub fn backoff(attempts: i32) -> Duration {
+    let base = 30i64
+        .saturating_mul(1i64 << attempts.clamp(0, 20))
+        .min(3600);
+    let jitter = rand::random_range(0..=base / 5);
+    Duration::seconds(base + jitter)
+}
+
+/// The thread every mail of one ticket belongs to.
+pub fn thread_id(ticket_id: Uuid) -> String {
+    format!("<ticket-{ticket_id}@helpdesk>")
+}
+
+/// The `Message-ID` of a notice: the same at every attempt.
+pub fn message_id(notice_id: Uuid) -> String {
+    format!("<notification-{notice_id}@helpdesk>")
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The mail of a notice to `to`: plain text and HTML.
+pub fn message_of(
+    notice: &notification::Model,
+    to: &user::Model,
+    from: &Mailbox,
+) -> std::result::Result<Message, String> {
+    let recipient: Mailbox = format!("{} <{}>", to.name.replace(['<', '>', '"'], ""), to.email)
+        .parse()
+        .or_else(|_| to.email.parse())
+        .map_err(|e| format!("recipient {}: {e}", to.email))?;
+    let text = format!("{}\n\n{}\n", notice.title, notice.body);
+    let html = format!(
+        "<!doctype html><html><body><h1 style=\"font-size:16px\">{}</h1><p style=\"white-space:pre-wrap\">{}</p></body></html>",
+        escape(&notice.title),
+        escape(&notice.body)
+    );
+    let mut builder = Message::builder()
+        .from(from.clone())
+        .to(recipient)
+        .subject(notice.title.clone())
+        .message_id(Some(message_id(notice.id)));
+    if let Some(ticket_id) = notice.ticket_id {
+        builder = builder
+            .in_reply_to(thread_id(ticket_id))
+            .references(thread_id(ticket_id));
+    }
+    builder
+        .multipart(
+            MultiPart::alternative()
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_PLAIN)
+                        .body(text),
+                )
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_HTML)
+                        .body(html),
+                ),
+        )
+        .map_err(|e| e.to_string())
+}
+
+/// What one round of [`send_due`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    pub sent: u64,
+    pub retrying: u64,
+    pub failed: u64,
+}
+
+/// Sends the mails due at `now` (at most `limit`). Each is claimed first (its next attempt
+/// moved on, so another replica leaves it alone while it is being sent), then marked `sent`,
+/// or given its next attempt, or `failed` after [`MAX_ATTEMPTS`].
+pub async fn send_due(
+    db: &impl ConnectionTrait,
+    mailer: &Mailer,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<Sent> {
+    let due = notification::Entity::find()
+        .filter(notification::Column::Channel.eq(NotificationChannel::Email))
+        .filter(notification::Column::Status.eq(NotificationStatus::Pending))
+        .filter(notification::Column::NextAttemptAt.lte(now))
+        .order_by_asc(notification::Column::NextAttemptAt)
+        .limit(limit)
+        .all(db)
+        .await?;
+    let mut report = Sent::default();
+    for notice in due {
+        // The claim: only one sender moves this attempt on.
+        let claimed = notification::Entity::update_many()
+            .col_expr(
+                notification::Column::NextAttemptAt,
+                Expr::value(now + Duration::minutes(5)),
+            )
+            .filter(notification::Column::Id.eq(notice.id))
+            .filter(notification::Column::Status.eq(NotificationStatus::Pending))
+            .filter(notification::Column::NextAttemptAt.eq(notice.next_attempt_at))
+            .exec(db)
+            .await?;
+        if claimed.rows_affected == 0 {
+            continue;
+        }
+        let recipient = user::Entity::find_by_id(notice.user_id).one(db).await?;
+        let outcome = match &recipient {
+            Some(to) => match message_of(&notice, to, &mailer.from) {
+                Ok(message) => mailer
+                    .transport
+                    .send(message)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            },
+            None => Err("the recipient no longer exists".into()),
+        };
+        let attempts = notice.attempts + 1;
+        let mut update = notification::Entity::update_many()
+            .col_expr(notification::Column::Attempts, Expr::value(attempts))
+            .filter(notification::Column::Id.eq(notice.id));
+        match outcome {
+            Ok(()) => {
+                update = update
+                    .col_expr(
+                        notification::Column::Status,
+                        Expr::value(NotificationStatus::Sent),
+                    )
+                    .col_expr(notification::Column::SentAt, Expr::value(Utc::now()))
+                    .col_expr(
+                        notification::Column::LastError,
+                        Expr::value(Option::<String>::None),
+                    );
+                report.sent += 1;
+            }
+            Err(reason) if attempts >= MAX_ATTEMPTS => {
+                tracing::warn!(notification = %notice.id, %reason, attempts, "a mail failed for good");
+                update = update
+                    .col_expr(
+                        notification::Column::Status,
+                        Expr::value(NotificationStatus::Failed),
+                    )
+                    .col_expr(notification::Column::LastError, Expr::value(Some(reason)));
+                report.failed += 1;
+            }
+            Err(reason) => {
+                tracing::info!(notification = %notice.id, %reason, attempts, "a mail was not accepted; will try again");
+                update = update
+                    .col_expr(
+                        notification::Column::NextAttemptAt,
+                        Expr::value(now + backoff(attempts)),
+                    )
+                    .col_expr(notification::Column::LastError, Expr::value(Some(reason)));
+                report.retrying += 1;
+            }
+        }
+        update.exec(db).await.map_err(Error::from)?;
+    }
+    Ok(report)
+}

@@ -1,0 +1,183 @@
+//! Notices by email through a real SMTP server on loopback.
+
+use entity::enums::{NotificationChannel, NotificationStatus};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
+use crate::helpers::*;
+use crate::smtp::SmtpSink;
+
+async fn with_mail(sink: &SmtpSink) -> TestApp {
+    let url = sink.url();
+    TestApp::spawn_with(|settings| settings.mail.smtp_url = Some(url)).await
+}
+
+/// Waits until no mail is waiting for its first attempt (the mailer has had its go at each).
+async fn first_attempts_made(app: &TestApp) {
+    app.published().await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let waiting = entity::notification::Entity::find()
+            .filter(entity::notification::Column::Channel.eq(NotificationChannel::Email))
+            .filter(entity::notification::Column::Status.eq(NotificationStatus::Pending))
+            .filter(entity::notification::Column::Attempts.eq(0))
+            .count(app.db())
+            .await
+            .unwrap();
+        if waiting == 0 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{waiting} mail(s) never tried"
+        );
+        // Polled: the mailer works in the background.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+fn to(mail: &crate::smtp::Mail, user: &str) -> bool {
+    mail.to.iter().any(|t| t.contains(&email_of(user)))
+}
+
+#[tokio::test]
+async fn a_public_reply_mails_the_requester_once_in_the_tickets_thread_and_nobody_else() {
+    let sink = SmtpSink::start().await;
+    let app = with_mail(&sink).await;
+    let world = World::build(app.db()).await;
+    let agent = app.login(&email_of("agent_a"), PASSWORD).await;
+    let ticket = gid("Ticket", world.ticket_a);
+    first_attempts_made(&app).await;
+    let before = sink.mails().len();
+    app.comment_as(&agent, &ticket, "We replaced the toner.", false)
+        .await;
+    app.comment_as(&agent, &ticket, "Internal: billed to their account.", true)
+        .await;
+    sink.wait_for(before + 1).await;
+    first_attempts_made(&app).await;
+    let mails = sink.mails()[before..].to_vec();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let mail = &mails[0];
+    assert!(to(mail, "client_a"), "{mail:?}");
+    assert!(mail.from.contains("helpdesk@localhost"), "{mail:?}");
+    let subject = mail.header("Subject").unwrap();
+    assert!(
+        subject.starts_with("[HD-") && subject.contains("New reply"),
+        "{subject}"
+    );
+    let thread = format!("<ticket-{}@helpdesk>", world.ticket_a);
+    assert_eq!(mail.header("In-Reply-To").as_deref(), Some(thread.as_str()));
+    assert_eq!(mail.header("References").as_deref(), Some(thread.as_str()));
+    assert!(
+        mail.header("Message-ID")
+            .is_some_and(|id| id.starts_with("<notification-") && id.ends_with("@helpdesk>"))
+    );
+    assert!(mail.data.contains("We replaced the toner."));
+    assert!(!mail.data.contains("billed to their account"));
+    // No mail to the agent of their own reply, none to anyone of the note.
+    assert!(sink.mails()[before..].iter().all(|m| !to(m, "agent_a")));
+}
+
+#[tokio::test]
+async fn a_refused_mail_is_retried_on_its_schedule_then_sent_or_given_up() {
+    let sink = SmtpSink::start().await;
+    let app = with_mail(&sink).await;
+    let world = World::build(app.db()).await;
+    let agent = app.login(&email_of("agent_a"), PASSWORD).await;
+    first_attempts_made(&app).await;
+    let mailer = app.state.mailer().expect("a mailer").clone();
+    let reply_to_client = || async {
+        entity::notification::Entity::find()
+            .filter(entity::notification::Column::Channel.eq(NotificationChannel::Email))
+            .filter(entity::notification::Column::UserId.eq(world.client_a))
+            .all(app.db())
+            .await
+            .unwrap()
+    };
+
+    // Refused twice, then taken: three attempts, each when the last one's wait is over.
+    sink.refuse_next(2);
+    let before = sink.mails().len();
+    app.comment_as(
+        &agent,
+        &gid("Ticket", world.ticket_a),
+        "First answer.",
+        false,
+    )
+    .await;
+    first_attempts_made(&app).await;
+    let notice = reply_to_client().await.remove(0);
+    assert_eq!(
+        (notice.status, notice.attempts),
+        (NotificationStatus::Pending, 1)
+    );
+    let wait = notice.next_attempt_at.unwrap() - chrono::Utc::now();
+    assert!(
+        wait >= chrono::Duration::seconds(50) && wait <= chrono::Duration::seconds(75),
+        "the second attempt waits a minute or so: {wait}"
+    );
+    // Not due yet: nothing happens.
+    let now = chrono::Utc::now();
+    let round = service::notification::mail::send_due(app.db(), &mailer, now, 10)
+        .await
+        .unwrap();
+    assert_eq!(round.sent + round.retrying, 0);
+    let later = notice.next_attempt_at.unwrap();
+    let round = service::notification::mail::send_due(app.db(), &mailer, later, 10)
+        .await
+        .unwrap();
+    assert_eq!(round.retrying, 1);
+    let notice = reply_to_client().await.remove(0);
+    assert_eq!(notice.attempts, 2);
+    assert!(
+        notice
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("451"),
+        "{notice:?}"
+    );
+    let round = service::notification::mail::send_due(
+        app.db(),
+        &mailer,
+        notice.next_attempt_at.unwrap(),
+        10,
+    )
+    .await
+    .unwrap();
+    assert_eq!(round.sent, 1);
+    let notice = reply_to_client().await.remove(0);
+    assert_eq!(
+        (notice.status, notice.attempts),
+        (NotificationStatus::Sent, 3)
+    );
+    assert_eq!(sink.mails().len(), before + 1, "sent once");
+
+    // Refused every time: given up after the maximum, with the reason kept.
+    sink.refuse_next(1000);
+    app.comment_as(
+        &agent,
+        &gid("Ticket", world.ticket_a),
+        "Second answer.",
+        false,
+    )
+    .await;
+    first_attempts_made(&app).await;
+    let mut at = chrono::Utc::now();
+    for _ in 0..service::notification::mail::MAX_ATTEMPTS + 2 {
+        at += chrono::Duration::hours(2);
+        service::notification::mail::send_due(app.db(), &mailer, at, 10)
+            .await
+            .unwrap();
+    }
+    let given_up: Vec<_> = reply_to_client()
+        .await
+        .into_iter()
+        .filter(|n| n.status == NotificationStatus::Failed)
+        .collect();
+    assert_eq!(given_up.len(), 1);
+    assert_eq!(
+        given_up[0].attempts,
+        service::notification::mail::MAX_ATTEMPTS
+    );
+    assert_eq!(sink.mails().len(), before + 1, "nothing more was sent");
+}
