@@ -129,9 +129,17 @@ impl Application {
         };
         let mailer = match settings.mail.smtp_url.as_deref().map(str::trim) {
             Some(url) if !url.is_empty() => {
+                // Links in mails point at this server as recipients reach it.
+                let base = settings
+                    .attachments
+                    .public_url
+                    .clone()
+                    .filter(|url| !url.trim().is_empty())
+                    .unwrap_or_else(|| format!("http://{}", settings.server.addr));
                 let mailer =
                     service::notification::mail::Mailer::new(url, &settings.mail.mail_from)
-                        .map_err(StartupError::Mail)?;
+                        .map_err(StartupError::Mail)?
+                        .with_unsubscribe(keyring.clone(), &base);
                 tracing::info!(
                     server = mailer.server(),
                     "notices by email go through this SMTP server"

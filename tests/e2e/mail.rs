@@ -75,6 +75,68 @@ async fn a_public_reply_mails_the_requester_once_in_the_tickets_thread_and_nobod
     assert!(!mail.data.contains("billed to their account"));
     // No mail to the agent of their own reply, none to anyone of the note.
     assert!(sink.mails()[before..].iter().all(|m| !to(m, "agent_a")));
+
+    // The one-click unsubscribe link turns replies by email off, without signing in; opening
+    // it (as a mail scanner would) changes nothing.
+    assert_eq!(
+        mail.header("List-Unsubscribe-Post").as_deref(),
+        Some("List-Unsubscribe=One-Click")
+    );
+    let link = mail.header("List-Unsubscribe").unwrap();
+    let path = link
+        .trim_matches(['<', '>'])
+        .split_once("/notifications/unsubscribe/")
+        .map(|(_, token)| format!("/notifications/unsubscribe/{token}"))
+        .unwrap_or_else(|| panic!("{link}"));
+    let client = app.login(&email_of("client_a"), PASSWORD).await;
+    let hears = || async {
+        let listed = app
+            .graphql_as(
+                &client,
+                "{ me { notificationPreferences { kind channel enabled } } }",
+                serde_json::json!({}),
+            )
+            .await;
+        listed["data"]["me"]["notificationPreferences"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!({ "kind": "REPLY", "channel": "EMAIL", "enabled": true }))
+    };
+    let page = app.get(&path).await;
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("<form method=\"post\">")
+    );
+    assert!(hears().await);
+    let forged = app
+        .client
+        .post(format!(
+            "{}/notifications/unsubscribe/{}",
+            app.address,
+            "x".repeat(80)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 404);
+    let done = app
+        .client
+        .post(format!("{}{path}", app.address))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    assert!(!hears().await);
+    let count = sink.mails().len();
+    app.comment_as(&agent, &ticket, "And the drum too.", false)
+        .await;
+    first_attempts_made(&app).await;
+    assert_eq!(sink.mails().len(), count, "no mail after unsubscribing");
 }
 
 #[tokio::test]
@@ -180,4 +242,23 @@ async fn a_refused_mail_is_retried_on_its_schedule_then_sent_or_given_up() {
         service::notification::mail::MAX_ATTEMPTS
     );
     assert_eq!(sink.mails().len(), before + 1, "nothing more was sent");
+
+    // Administrators see it, with its attempts and the reason; nobody else does.
+    let admin = app.login(&email_of("admin"), PASSWORD).await;
+    let query = "{ notificationDeliveries(status: FAILED) { nodes { status attempts lastError nextAttemptAt recipient { name } } } }";
+    let listed = app.graphql_as(&admin, query, serde_json::json!({})).await;
+    let nodes = listed["data"]["notificationDeliveries"]["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{listed}"))
+        .clone();
+    assert_eq!(nodes.len(), 1, "{listed}");
+    assert_eq!(
+        nodes[0]["attempts"],
+        service::notification::mail::MAX_ATTEMPTS
+    );
+    assert_eq!(nodes[0]["recipient"]["name"], "client_a");
+    assert!(nodes[0]["lastError"].as_str().unwrap().contains("451"));
+    assert!(nodes[0]["nextAttemptAt"].is_null());
+    let refused = app.graphql_as(&agent, query, serde_json::json!({})).await;
+    assert_eq!(error_code(&refused), "FORBIDDEN", "{refused}");
 }

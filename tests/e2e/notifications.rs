@@ -258,3 +258,58 @@ async fn the_inbox_marks_read_pages_and_follows_preferences() {
             .contains(&json!({ "kind": "REPLY", "channel": "IN_APP", "enabled": false }))
     );
 }
+
+#[tokio::test]
+async fn new_notices_are_pushed_live_following_preferences() {
+    use crate::subscriptions::{connected, listening, next, send};
+    let app = TestApp::spawn().await;
+    let world = World::build(app.db()).await;
+    app.published().await;
+    let client = app.login(&email_of("client_a"), PASSWORD).await;
+    let agent = app.login(&email_of("agent_a"), PASSWORD).await;
+    let ticket = gid("Ticket", world.ticket_a);
+    let mut socket = connected(&app.address, &client).await;
+    send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { notificationReceived { kind body ticket { id } } }" } }),
+    )
+    .await;
+    listening(&app.address, 1).await;
+    app.comment_as(&agent, &ticket, "Internal: not for the client.", true)
+        .await;
+    app.comment_as(&agent, &ticket, "We ordered a new part.", false)
+        .await;
+    let pushed = next(&mut socket).await;
+    assert_eq!(
+        pushed["payload"]["data"]["notificationReceived"],
+        json!({ "kind": "REPLY", "body": "We ordered a new part.", "ticket": { "id": ticket } }),
+        "the internal note pushed nothing: {pushed}"
+    );
+    // Replies turned off in the app: the next reply is not pushed, the status change is.
+    let off = app
+        .graphql_as(
+            &client,
+            "mutation { notificationPreferencesUpdate(input: { preferences: [{ kind: REPLY, channel: IN_APP, enabled: false }] }) { userErrors { message } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        off["data"]["notificationPreferencesUpdate"]["userErrors"],
+        json!([])
+    );
+    app.comment_as(&agent, &ticket, "The part arrived.", false)
+        .await;
+    let resolved = app
+        .graphql_as(
+            &agent,
+            "mutation($input: TicketTransitionInput!) { ticketTransition(input: $input) { userErrors { message } } }",
+            json!({ "input": { "id": ticket, "to": "RESOLVED" } }),
+        )
+        .await;
+    assert!(resolved["errors"].is_null(), "{resolved}");
+    let pushed = next(&mut socket).await;
+    assert_eq!(
+        pushed["payload"]["data"]["notificationReceived"]["kind"], "STATUS",
+        "{pushed}"
+    );
+}

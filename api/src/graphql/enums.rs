@@ -268,3 +268,21 @@ pub enum NotificationChannel {
 }
 
 same_variants!(NotificationChannel, NotificationChannel, InApp, Email);
+
+/// How sending a notice by email went.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum NotificationStatus {
+    /// Not sent yet: waiting for its first or next attempt.
+    Pending,
+    Sent,
+    /// Given up after the last attempt.
+    Failed,
+}
+
+same_variants!(
+    NotificationStatus,
+    NotificationStatus,
+    Pending,
+    Sent,
+    Failed
+);

@@ -7,6 +7,7 @@ mod graphiql;
 mod graphql;
 mod health;
 mod metrics;
+mod unsubscribe;
 mod ws;
 
 use std::time::Duration;
@@ -49,7 +50,11 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql/ws", get(ws::upgrade))
         .route("/graphql/assets/{hash}/{name}", get(graphiql::asset))
         .route("/healthz", get(health::alive))
-        .route("/readyz", get(health::ready));
+        .route("/readyz", get(health::ready))
+        .route(
+            "/notifications/unsubscribe/{token}",
+            get(unsubscribe::page).post(unsubscribe::confirm),
+        );
     // With a listener of its own (on an address only the scraper reaches), `/metrics` is not
     // served to the clients of the API.
     if !state.separate_metrics() {

@@ -10,7 +10,7 @@
 use chrono::{DateTime, Duration, Utc};
 use entity::enums::{NotificationChannel, NotificationStatus};
 use entity::{notification, user};
-use lettre::message::header::ContentType;
+use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sea_orm::sea_query::Expr;
@@ -29,6 +29,8 @@ pub struct Mailer {
     from: Mailbox,
     /// Describes the server for logs (no password).
     server: String,
+    /// Signs the unsubscribe links, and the base URL they start with.
+    links: Option<(std::sync::Arc<crate::crypto::Keyring>, String)>,
 }
 
 impl std::fmt::Debug for Mailer {
@@ -59,7 +61,33 @@ impl Mailer {
             transport,
             from,
             server,
+            links: None,
         })
+    }
+
+    /// Puts a one-click unsubscribe link in every mail: `base_url` (this server as recipients
+    /// reach it) and the path of a link signed with `keyring`.
+    pub fn with_unsubscribe(
+        mut self,
+        keyring: std::sync::Arc<crate::crypto::Keyring>,
+        base_url: &str,
+    ) -> Self {
+        self.links = Some((keyring, base_url.trim_end_matches('/').to_string()));
+        self
+    }
+
+    /// The unsubscribe link of a notice, when links are configured.
+    pub fn unsubscribe_link(&self, notice: &notification::Model) -> Option<String> {
+        let (keyring, base) = self.links.as_ref()?;
+        let token = super::unsubscribe::sign(
+            keyring,
+            &super::unsubscribe::Unsubscribe {
+                user_id: notice.user_id,
+                kind: notice.kind,
+                channel: NotificationChannel::Email,
+            },
+        );
+        Some(format!("{base}{}", super::unsubscribe::path(&token)))
     }
 
     pub fn server(&self) -> &str {
@@ -94,19 +122,67 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The mail of a notice to `to`: plain text and HTML.
+/// `List-Unsubscribe: <url>` (RFC 2369).
+#[derive(Clone)]
+struct ListUnsubscribe(String);
+
+impl Header for ListUnsubscribe {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe")
+    }
+
+    fn parse(s: &str) -> std::result::Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self(s.to_string()))
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+/// `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058).
+#[derive(Clone)]
+struct ListUnsubscribePost;
+
+impl Header for ListUnsubscribePost {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe-Post")
+    }
+
+    fn parse(_: &str) -> std::result::Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self)
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "List-Unsubscribe=One-Click".into())
+    }
+}
+
+/// The mail of a notice to `to`: plain text and HTML, with its unsubscribe link.
 pub fn message_of(
     notice: &notification::Model,
     to: &user::Model,
     from: &Mailbox,
+    unsubscribe: Option<&str>,
 ) -> std::result::Result<Message, String> {
     let recipient: Mailbox = format!("{} <{}>", to.name.replace(['<', '>', '"'], ""), to.email)
         .parse()
         .or_else(|_| to.email.parse())
         .map_err(|e| format!("recipient {}: {e}", to.email))?;
-    let text = format!("{}\n\n{}\n", notice.title, notice.body);
+    let footer_text = unsubscribe
+        .map(|url| format!("\n--\nStop these mails: {url}\n"))
+        .unwrap_or_default();
+    let footer_html = unsubscribe
+        .map(|url| {
+            format!(
+                "<hr><p style=\"font-size:12px\"><a href=\"{}\">Stop these mails</a></p>",
+                escape(url)
+            )
+        })
+        .unwrap_or_default();
+    let text = format!("{}\n\n{}\n{footer_text}", notice.title, notice.body);
     let html = format!(
-        "<!doctype html><html><body><h1 style=\"font-size:16px\">{}</h1><p style=\"white-space:pre-wrap\">{}</p></body></html>",
+        "<!doctype html><html><body><h1 style=\"font-size:16px\">{}</h1><p style=\"white-space:pre-wrap\">{}</p>{footer_html}</body></html>",
         escape(&notice.title),
         escape(&notice.body)
     );
@@ -119,6 +195,11 @@ pub fn message_of(
         builder = builder
             .in_reply_to(thread_id(ticket_id))
             .references(thread_id(ticket_id));
+    }
+    if let Some(url) = unsubscribe {
+        builder = builder
+            .header(ListUnsubscribe(format!("<{url}>")))
+            .header(ListUnsubscribePost);
     }
     builder
         .multipart(
@@ -180,7 +261,12 @@ pub async fn send_due(
         }
         let recipient = user::Entity::find_by_id(notice.user_id).one(db).await?;
         let outcome = match &recipient {
-            Some(to) => match message_of(&notice, to, &mailer.from) {
+            Some(to) => match message_of(
+                &notice,
+                to,
+                &mailer.from,
+                mailer.unsubscribe_link(&notice).as_deref(),
+            ) {
                 Ok(message) => mailer
                     .transport
                     .send(message)

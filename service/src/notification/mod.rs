@@ -16,6 +16,7 @@
 //! per channel ([`preferences`]). Notices in the app are delivered when they are made.
 
 pub mod mail;
+pub mod unsubscribe;
 
 use std::collections::{HashMap, HashSet};
 
@@ -476,4 +477,53 @@ pub fn position(notice: &notification::Model) -> crate::page::Position {
         key: crate::page::Key::Time(notice.created_at),
         id: notice.id,
     }
+}
+
+/// Notices by email, newest first, for administrators to see what went out, what is being
+/// retried and what failed (with attempts and the last reason): `first` after `after`, plus
+/// one to tell whether more follow; only those with `status` when given.
+pub async fn deliveries(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    status: Option<NotificationStatus>,
+    first: u64,
+    after: After,
+) -> Result<Vec<notification::Model>> {
+    access::require(actor.is_admin())?;
+    let mut query = notification::Entity::find()
+        .filter(notification::Column::Channel.eq(NotificationChannel::Email));
+    if let Some(status) = status {
+        query = query.filter(notification::Column::Status.eq(status));
+    }
+    if let Some((at, id)) = after {
+        query = query.filter(
+            Condition::any()
+                .add(notification::Column::CreatedAt.lt(at))
+                .add(
+                    Condition::all()
+                        .add(notification::Column::CreatedAt.eq(at))
+                        .add(notification::Column::Id.lt(id)),
+                ),
+        );
+    }
+    Ok(query
+        .order_by_desc(notification::Column::CreatedAt)
+        .order_by_desc(notification::Column::Id)
+        .limit(first + 1)
+        .all(db)
+        .await?)
+}
+
+/// The in-app notices `user_id` got from the event `event_id` (for the live push).
+pub async fn of_event(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    event_id: i64,
+) -> Result<Vec<notification::Model>> {
+    Ok(notification::Entity::find()
+        .filter(notification::Column::EventId.eq(event_id))
+        .filter(notification::Column::UserId.eq(user_id))
+        .filter(notification::Column::Channel.eq(NotificationChannel::InApp))
+        .all(db)
+        .await?)
 }

@@ -4,7 +4,7 @@ use entity::notification;
 
 use super::ticket::Ticket;
 use crate::graphql::context::loaders;
-use crate::graphql::enums::{NotificationChannel, NotificationKind};
+use crate::graphql::enums::{NotificationChannel, NotificationKind, NotificationStatus};
 use crate::graphql::error::ResultExt;
 use crate::graphql::id::{Kind, encode};
 
@@ -69,4 +69,86 @@ pub struct NotificationPreference {
     pub kind: NotificationKind,
     pub channel: NotificationChannel,
     pub enabled: bool,
+}
+
+/// A notice by email as administrators see it: to whom, and how sending it went.
+#[derive(Clone)]
+pub struct NotificationDelivery(pub notification::Model);
+
+#[Object]
+impl NotificationDelivery {
+    pub async fn id(&self) -> ID {
+        encode(Kind::Notification, self.0.id)
+    }
+
+    async fn recipient(&self, ctx: &Context<'_>) -> Result<Option<super::user::User>> {
+        Ok(loaders(ctx)?
+            .users
+            .load_one(self.0.user_id)
+            .await
+            .gql()?
+            .map(super::user::User))
+    }
+
+    async fn kind(&self) -> NotificationKind {
+        self.0.kind.into()
+    }
+
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+
+    async fn status(&self) -> NotificationStatus {
+        self.0.status.into()
+    }
+
+    /// Attempts made so far.
+    async fn attempts(&self) -> i32 {
+        self.0.attempts
+    }
+
+    /// Why the last attempt did not go through.
+    async fn last_error(&self) -> Option<&str> {
+        self.0.last_error.as_deref()
+    }
+
+    /// When the next attempt is due (PENDING only).
+    async fn next_attempt_at(&self) -> Option<DateTime<Utc>> {
+        self.0
+            .next_attempt_at
+            .filter(|_| self.0.status == entity::enums::NotificationStatus::Pending)
+    }
+
+    async fn sent_at(&self) -> Option<DateTime<Utc>> {
+        self.0.sent_at
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+super::page_info::connection!(
+    /// A page of notices by email, newest first.
+    NotificationDeliveryConnection,
+    NotificationDeliveryEdge,
+    NotificationDelivery,
+    notification::Model,
+    service::notification::position,
+);
+
+/// The (created at, id) position an `after` cursor of a list by time names.
+pub fn time_cursor(after: Option<&str>) -> Result<service::notification::After> {
+    let Some(cursor) = after else {
+        return Ok(None);
+    };
+    let position =
+        crate::graphql::id::parse_cursor(cursor, "after").map_err(crate::graphql::error::gql)?;
+    match position.key {
+        service::page::Key::Time(at) => Ok(Some((at, position.id))),
+        _ => Err(crate::graphql::error::gql(service::Error::invalid(
+            "after",
+            "is not a cursor of this list",
+        ))),
+    }
 }

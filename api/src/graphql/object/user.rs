@@ -38,22 +38,7 @@ impl User {
         if viewer.user_id != self.0.id {
             return Err(crate::graphql::error::gql(service::Error::Forbidden));
         }
-        let after = match after {
-            Some(cursor) => {
-                let position = crate::graphql::id::parse_cursor(&cursor, "after")
-                    .map_err(crate::graphql::error::gql)?;
-                match position.key {
-                    service::page::Key::Time(at) => Some((at, position.id)),
-                    _ => {
-                        return Err(crate::graphql::error::gql(service::Error::invalid(
-                            "after",
-                            "is not a cursor of this list",
-                        )));
-                    }
-                }
-            }
-            None => None,
-        };
+        let after = super::notification::time_cursor(after.as_deref())?;
         let db = crate::graphql::context::db(ctx)?;
         let rows = service::notification::inbox(db, self.0.id, first as u64, after, unread_only)
             .await

@@ -1,5 +1,6 @@
 mod event;
 mod node;
+mod notification;
 mod organization;
 mod server;
 mod sla;
@@ -27,4 +28,5 @@ pub struct QueryRoot(
     webhook::WebhookQuery,
     sla::SlaQuery,
     stats::StatsQuery,
+    notification::NotificationQuery,
 );

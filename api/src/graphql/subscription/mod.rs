@@ -1,3 +1,4 @@
+mod notifications;
 mod ticket_events;
 mod ticket_stats;
 
@@ -28,4 +29,5 @@ use async_graphql::MergedSubscription;
 pub struct SubscriptionRoot(
     ticket_events::TicketEventsSubscription,
     ticket_stats::TicketStatsSubscription,
+    notifications::NotificationSubscription,
 );

@@ -242,7 +242,7 @@ pub(super) async fn current_account(
         .gql()
 }
 
-fn slow_consumer(cursor: Option<i64>) -> async_graphql::Error {
+pub(super) fn slow_consumer(cursor: Option<i64>) -> async_graphql::Error {
     async_graphql::Error::new(format!(
         "fell more than {BUS_CAPACITY} events behind; resubscribe with `after` set to the position of the last event received"
     ))
@@ -255,7 +255,7 @@ fn slow_consumer(cursor: Option<i64>) -> async_graphql::Error {
 }
 
 /// Events may have been missed (the event log could not be read): resume after `after`.
-fn resubscribe(after: i64) -> async_graphql::Error {
+pub(super) fn resubscribe(after: i64) -> async_graphql::Error {
     async_graphql::Error::new(
         "live events were interrupted; subscribe again with `after` set to extensions.after to get what was missed",
     )

@@ -1,0 +1,74 @@
+use async_graphql::{Context, Result, Subscription};
+use futures_util::Stream;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::ticket_events::{current_account, resubscribe, slow_consumer};
+use crate::events::{Delivery, EventBus};
+use crate::graphql::context::{Viewer, actor, db};
+use crate::graphql::object::notification::Notification;
+
+#[derive(Default)]
+pub struct NotificationSubscription;
+
+#[Subscription]
+impl NotificationSubscription {
+    /// Your new notices in the app, as they are made (what `me.notifications` lists next),
+    /// following your preferences. When it cannot go on without missing one, it ends with
+    /// `RESUBSCRIBE` (or `SLOW_CONSUMER`): read `me.notifications`, then subscribe again.
+    async fn notification_received(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<impl Stream<Item = Result<Notification>> + use<>> {
+        let db = db(ctx)?.clone();
+        let viewer = current_account(&db, &actor(ctx)?).await?;
+        let shared = ctx.data::<Viewer>()?.clone();
+        shared.sign_in(viewer.clone());
+        let mut live = ctx.data::<EventBus>()?.subscribe();
+        Ok(async_stream::stream! {
+            let mut cursor = None;
+            loop {
+                let published = match live.receiver.recv().await {
+                    Ok(Delivery::Event(published)) => published,
+                    Ok(Delivery::Gap { after }) => {
+                        yield Err(resubscribe(cursor.unwrap_or(after)));
+                        return;
+                    }
+                    Err(RecvError::Lagged(_)) => {
+                        yield Err(slow_consumer(cursor));
+                        return;
+                    }
+                    Err(RecvError::Closed) => return,
+                };
+                cursor = Some(published.position());
+                // Made in the transaction that published the event: there by now.
+                let notices = match service::notification::of_event(
+                    &db,
+                    viewer.user_id,
+                    published.event.id,
+                )
+                .await
+                {
+                    Ok(notices) => notices,
+                    Err(err) => {
+                        yield Err(crate::graphql::error::gql(err));
+                        return;
+                    }
+                };
+                if notices.is_empty() {
+                    continue;
+                }
+                // The session must still be on.
+                match published.account(&db, &viewer).await {
+                    Ok(current) => shared.sign_in(current),
+                    Err(err) => {
+                        yield Err(err);
+                        return;
+                    }
+                }
+                for notice in notices {
+                    yield Ok(Notification(notice));
+                }
+            }
+        })
+    }
+}
