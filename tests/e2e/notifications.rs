@@ -313,3 +313,65 @@ async fn new_notices_are_pushed_live_following_preferences() {
         "{pushed}"
     );
 }
+
+#[tokio::test]
+async fn sla_warnings_and_breaches_reach_the_assignee_once_each_on_the_scanners_clock() {
+    use entity::enums::{NotificationKind, TicketPriority};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    // No server: the scanner runs on a clock of the test's own, and the relay is called here.
+    let database = TestDatabase::create().await;
+    let db = database.connect().await;
+    api::startup::apply_migrations(&db).await.unwrap();
+    service::sla::install_defaults(&db).await.unwrap();
+    let world = World::build(&db).await;
+    let mut new = new_ticket(world.org_a, world.client_a, "Production is down");
+    new.priority = TicketPriority::Critical;
+    let created = service::ticket::create(&db, Some(world.client_a), new)
+        .await
+        .unwrap();
+    let admin = actor_of(&db, world.admin).await;
+    service::ticket::assign(&db, &admin, created.id, Some(world.agent_a))
+        .await
+        .unwrap();
+    let agent = actor_of(&db, world.agent_a).await;
+    service::comment::create_as(&db, &agent, created.id, "On it.", false)
+        .await
+        .unwrap();
+    // Resolution: 4 hours, warned 30 minutes ahead; scanned before, during and after, twice
+    // over each moment.
+    for minutes in [3 * 60, 3 * 60 + 31, 3 * 60 + 45, 4 * 60 + 1, 4 * 60 + 30] {
+        let at = created.created_at + chrono::Duration::minutes(minutes);
+        service::sla::scan(&db, at).await.unwrap();
+    }
+    while !service::event::relay::publish_next(&db, 100, false)
+        .await
+        .unwrap()
+        .events
+        .is_empty()
+    {}
+    let notices = entity::notification::Entity::find()
+        .filter(entity::notification::Column::TicketId.eq(created.id))
+        .all(&db)
+        .await
+        .unwrap();
+    let of = |user: uuid::Uuid, kind: NotificationKind| {
+        notices
+            .iter()
+            .filter(|n| n.user_id == user && n.kind == kind)
+            .count()
+    };
+    assert_eq!(
+        of(world.agent_a, NotificationKind::SlaWarning),
+        1,
+        "{notices:#?}"
+    );
+    assert_eq!(of(world.agent_a, NotificationKind::SlaBreach), 1);
+    assert_eq!(of(world.agent_a, NotificationKind::Assigned), 1);
+    // The requester hears of the reply, and of no SLA matter.
+    assert_eq!(of(world.client_a, NotificationKind::Reply), 1);
+    assert_eq!(
+        of(world.client_a, NotificationKind::SlaWarning)
+            + of(world.client_a, NotificationKind::SlaBreach),
+        0
+    );
+}
