@@ -334,6 +334,17 @@ pub async fn enqueue(
 /// The position a page of the inbox continues after: (created at, id), newest first.
 pub type After = Option<(DateTime<Utc>, Uuid)>;
 
+/// The notices after `(at, id)` in newest-first order.
+fn older_than((at, id): (DateTime<Utc>, Uuid)) -> Condition {
+    Condition::any()
+        .add(notification::Column::CreatedAt.lt(at))
+        .add(
+            Condition::all()
+                .add(notification::Column::CreatedAt.eq(at))
+                .add(notification::Column::Id.lt(id)),
+        )
+}
+
 /// The in-app notices of `user_id`, newest first: `first` of them after `after`, plus one to
 /// tell whether more follow.
 pub async fn inbox(
@@ -349,16 +360,8 @@ pub async fn inbox(
     if unread_only {
         query = query.filter(notification::Column::ReadAt.is_null());
     }
-    if let Some((at, id)) = after {
-        query = query.filter(
-            Condition::any()
-                .add(notification::Column::CreatedAt.lt(at))
-                .add(
-                    Condition::all()
-                        .add(notification::Column::CreatedAt.eq(at))
-                        .add(notification::Column::Id.lt(id)),
-                ),
-        );
+    if let Some(after) = after {
+        query = query.filter(older_than(after));
     }
     Ok(query
         .order_by_desc(notification::Column::CreatedAt)
@@ -495,16 +498,8 @@ pub async fn deliveries(
     if let Some(status) = status {
         query = query.filter(notification::Column::Status.eq(status));
     }
-    if let Some((at, id)) = after {
-        query = query.filter(
-            Condition::any()
-                .add(notification::Column::CreatedAt.lt(at))
-                .add(
-                    Condition::all()
-                        .add(notification::Column::CreatedAt.eq(at))
-                        .add(notification::Column::Id.lt(id)),
-                ),
-        );
+    if let Some(after) = after {
+        query = query.filter(older_than(after));
     }
     Ok(query
         .order_by_desc(notification::Column::CreatedAt)

@@ -1,9 +1,8 @@
 use async_graphql::{Context, Result, Subscription};
 use futures_util::Stream;
-use tokio::sync::broadcast::error::RecvError;
 
-use super::ticket_events::{current_account, resubscribe, slow_consumer};
-use crate::events::{Delivery, EventBus};
+use super::ticket_events::{current_account, next_published};
+use crate::events::EventBus;
 use crate::graphql::context::{Viewer, actor, db};
 use crate::graphql::object::notification::Notification;
 
@@ -27,17 +26,13 @@ impl NotificationSubscription {
         Ok(async_stream::stream! {
             let mut cursor = None;
             loop {
-                let published = match live.receiver.recv().await {
-                    Ok(Delivery::Event(published)) => published,
-                    Ok(Delivery::Gap { after }) => {
-                        yield Err(resubscribe(cursor.unwrap_or(after)));
+                let published = match next_published(&mut live, cursor).await {
+                    Some(Ok(published)) => published,
+                    Some(Err(err)) => {
+                        yield Err(err);
                         return;
                     }
-                    Err(RecvError::Lagged(_)) => {
-                        yield Err(slow_consumer(cursor));
-                        return;
-                    }
-                    Err(RecvError::Closed) => return,
+                    None => return,
                 };
                 cursor = Some(published.position());
                 // Made in the transaction that published the event: there by now.

@@ -105,17 +105,13 @@ impl TicketEventsSubscription {
                 cursor = Some(position);
             }
             loop {
-                let published = match live.receiver.recv().await {
-                    Ok(Delivery::Event(published)) => published,
-                    Ok(Delivery::Gap { after }) => {
-                        yield Err(resubscribe(cursor.unwrap_or(after)));
+                let published = match next_published(&mut live, cursor).await {
+                    Some(Ok(published)) => published,
+                    Some(Err(err)) => {
+                        yield Err(err);
                         return;
                     }
-                    Err(RecvError::Lagged(_)) => {
-                        yield Err(slow_consumer(cursor));
-                        return;
-                    }
-                    Err(RecvError::Closed) => return,
+                    None => return,
                 };
                 let position = published.position();
                 if cursor.is_some_and(|cursor| position <= cursor) {
@@ -184,17 +180,13 @@ impl TicketEventsSubscription {
             }
             let mut cursor = None;
             loop {
-                let published = match live.receiver.recv().await {
-                    Ok(Delivery::Event(published)) => published,
-                    Ok(Delivery::Gap { after }) => {
-                        yield Err(resubscribe(cursor.unwrap_or(after)));
+                let published = match next_published(&mut live, cursor).await {
+                    Some(Ok(published)) => published,
+                    Some(Err(err)) => {
+                        yield Err(err);
                         return;
                     }
-                    Err(RecvError::Lagged(_)) => {
-                        yield Err(slow_consumer(cursor));
-                        return;
-                    }
-                    Err(RecvError::Closed) => return,
+                    None => return,
                 };
                 cursor = Some(published.position());
                 let event = &published.event;
@@ -242,7 +234,21 @@ pub(super) async fn current_account(
         .gql()
 }
 
-pub(super) fn slow_consumer(cursor: Option<i64>) -> async_graphql::Error {
+/// The next event on the bus for a subscription whose last position is `cursor`; the error
+/// that ends it when it cannot go on without a gap; `None` when the bus closed.
+pub(super) async fn next_published(
+    live: &mut crate::events::Subscription,
+    cursor: Option<i64>,
+) -> Option<Result<crate::events::Event>> {
+    match live.receiver.recv().await {
+        Ok(Delivery::Event(published)) => Some(Ok(published)),
+        Ok(Delivery::Gap { after }) => Some(Err(resubscribe(cursor.unwrap_or(after)))),
+        Err(RecvError::Lagged(_)) => Some(Err(slow_consumer(cursor))),
+        Err(RecvError::Closed) => None,
+    }
+}
+
+fn slow_consumer(cursor: Option<i64>) -> async_graphql::Error {
     async_graphql::Error::new(format!(
         "fell more than {BUS_CAPACITY} events behind; resubscribe with `after` set to the position of the last event received"
     ))
@@ -255,7 +261,7 @@ pub(super) fn slow_consumer(cursor: Option<i64>) -> async_graphql::Error {
 }
 
 /// Events may have been missed (the event log could not be read): resume after `after`.
-pub(super) fn resubscribe(after: i64) -> async_graphql::Error {
+fn resubscribe(after: i64) -> async_graphql::Error {
     async_graphql::Error::new(
         "live events were interrupted; subscribe again with `after` set to extensions.after to get what was missed",
     )
