@@ -357,6 +357,10 @@ pub struct MailSettings {
         default_value = "Helpdesk <helpdesk@localhost>"
     )]
     pub mail_from: String,
+    /// Seconds one mail may take to send (the whole SMTP conversation); a mail in flight is
+    /// held from other senders this long and 5 s more, so a crash delays it by no more.
+    #[arg(long, env = "HELPDESK_SMTP_TIMEOUT", default_value_t = 30)]
+    pub smtp_timeout_secs: u64,
 }
 
 impl Default for MailSettings {
@@ -364,6 +368,7 @@ impl Default for MailSettings {
         Self {
             smtp_url: None,
             mail_from: "Helpdesk <helpdesk@localhost>".into(),
+            smtp_timeout_secs: 30,
         }
     }
 }
@@ -376,6 +381,7 @@ impl fmt::Debug for MailSettings {
                 &self.smtp_url.as_deref().map(service::db::redact),
             )
             .field("mail_from", &self.mail_from)
+            .field("smtp_timeout_secs", &self.smtp_timeout_secs)
             .finish()
     }
 }

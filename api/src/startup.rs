@@ -139,6 +139,7 @@ impl Application {
                 let mailer =
                     service::notification::mail::Mailer::new(url, &settings.mail.mail_from)
                         .map_err(StartupError::Mail)?
+                        .with_timeout(Duration::from_secs(settings.mail.smtp_timeout_secs.max(1)))
                         .with_unsubscribe(keyring.clone(), &base);
                 tracing::info!(
                     server = mailer.server(),

@@ -262,3 +262,130 @@ async fn a_refused_mail_is_retried_on_its_schedule_then_sent_or_given_up() {
     let refused = app.graphql_as(&agent, query, serde_json::json!({})).await;
     assert_eq!(error_code(&refused), "FORBIDDEN", "{refused}");
 }
+
+/// The email notices not sent yet.
+async fn unsent(db: &sea_orm::DatabaseConnection) -> Vec<entity::notification::Model> {
+    entity::notification::Entity::find()
+        .filter(entity::notification::Column::Channel.eq(NotificationChannel::Email))
+        .filter(entity::notification::Column::Status.eq(NotificationStatus::Pending))
+        .all(db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_mail_cut_short_by_a_crash_is_sent_once_after_the_restart_with_its_message_id() {
+    use serde_json::{Value, json};
+    let database = TestDatabase::create().await;
+    let db = database.connect().await;
+    api::startup::apply_migrations(&db).await.unwrap();
+    let world = World::build(&db).await;
+    let sink = SmtpSink::start().await;
+    let start = || {
+        let mut command = helpdesk(&database);
+        command
+            .args(["serve", "--no-demo"])
+            .env("HELPDESK_ADDR", "127.0.0.1:0")
+            .env("HELPDESK_SMTP_URL", sink.url())
+            .env("HELPDESK_SMTP_TIMEOUT", "8");
+        RunningServer::start(command)
+    };
+    let mut first = start().await;
+    // The notices of the world's tickets go out first.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !unsent(&db).await.is_empty() || {
+        use sea_orm::PaginatorTrait;
+        entity::outbox_event::Entity::find()
+            .filter(entity::outbox_event::Column::PublishedAt.is_null())
+            .count(&db)
+            .await
+            .unwrap()
+            > 0
+    } {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the first mails never went out"
+        );
+        // Polled: the server works on its own.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let before = sink.mails().len();
+
+    let http = reqwest::Client::new();
+    let login: Value = http
+        .post(format!("{}/graphql", first.address))
+        .json(&json!({
+            "query": "mutation($input: AuthLoginInput!) { authLogin(input: $input) { accessToken } }",
+            "variables": { "input": { "email": email_of("agent_a"), "password": PASSWORD } },
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["data"]["authLogin"]["accessToken"].as_str().unwrap();
+    // The SMTP server falls silent at the reply's mail: the server is killed mid-conversation.
+    sink.hang_next(1);
+    let response: Value = http
+        .post(format!("{}/graphql", first.address))
+        .bearer_auth(token)
+        .json(&json!({
+            "query": "mutation($input: CommentCreateInput!) { commentCreate(input: $input) { comment { id } } }",
+            "variables": { "input": { "ticketId": gid("Ticket", world.ticket_a), "body": "Sent before the crash" } },
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        response["data"]["commentCreate"]["comment"].is_object(),
+        "{response}"
+    );
+    sink.wait_for_held(1).await;
+    first.child.start_kill().unwrap();
+    first.child.wait().await.unwrap();
+    let cut_short = unsent(&db).await;
+    assert_eq!(cut_short.len(), 1, "{cut_short:?}");
+    let notice = cut_short[0].clone();
+    assert_eq!(notice.user_id, world.client_a);
+    assert_eq!(
+        sink.mails().len(),
+        before,
+        "nothing was taken before the crash"
+    );
+
+    // The restarted server sends it once the dead one's hold lapses: once, as the same message.
+    let second = start().await;
+    sink.wait_for(before + 1).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let row = entity::notification::Entity::find_by_id(notice.id)
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        if row.status == NotificationStatus::Sent {
+            assert_eq!(row.attempts, 1, "{row:?}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{row:?}");
+        // Polled: the mark follows the SMTP answer.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mails = sink.mails()[before..].to_vec();
+    let of_notice: Vec<_> = mails
+        .iter()
+        .filter(|m| {
+            m.header("Message-ID").as_deref()
+                == Some(service::notification::mail::message_id(notice.id).as_str())
+        })
+        .collect();
+    assert_eq!(of_notice.len(), 1, "{mails:?}");
+    assert!(of_notice[0].data.contains("Sent before the crash"));
+    assert!(to(of_notice[0], "client_a"));
+    assert_eq!(mails.len(), 1, "no other mail: {mails:?}");
+    assert!(second.terminate().await.success());
+}

@@ -45,6 +45,10 @@ impl Mail {
 struct Shared {
     mails: std::sync::Mutex<Vec<Mail>>,
     refuse: AtomicU32,
+    /// Mails still to be held without an answer.
+    hang: AtomicU32,
+    /// Mails held so far.
+    held: AtomicU32,
     arrived: Notify,
 }
 
@@ -89,6 +93,27 @@ impl SmtpSink {
         self.shared.refuse.store(n, Ordering::SeqCst);
     }
 
+    /// Falls silent at the next `n` mails' first command (a server that stops answering):
+    /// the sender waits until it gives up or dies.
+    pub fn hang_next(&self, n: u32) {
+        self.shared.hang.store(n, Ordering::SeqCst);
+    }
+
+    /// Waits (at most 20 s) until at least `count` mails were held that way.
+    pub async fn wait_for_held(&self, count: u32) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let arrived = self.shared.arrived.notified();
+            if self.shared.held.load(Ordering::SeqCst) >= count {
+                return;
+            }
+            assert!(
+                tokio::time::timeout_at(deadline, arrived).await.is_ok(),
+                "no sender came to be held within 20 s"
+            );
+        }
+    }
+
     pub fn mails(&self) -> Vec<Mail> {
         self.shared.mails.lock().unwrap().clone()
     }
@@ -121,6 +146,17 @@ async fn session(socket: tokio::net::TcpStream, shared: Arc<Shared>) {
         let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
             b"250-sink\r\n250 8BITMIME\r\n"
         } else if upper.starts_with("MAIL FROM:") {
+            let hang = shared
+                .hang
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            if hang {
+                shared.held.fetch_add(1, Ordering::SeqCst);
+                shared.arrived.notify_waiters();
+                // Silent until the sender hangs up (or dies).
+                while let Ok(Some(_)) = lines.next_line().await {}
+                return;
+            }
             let refused = shared
                 .refuse
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))

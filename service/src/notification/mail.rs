@@ -22,6 +22,8 @@ use crate::{Error, Result};
 /// Attempts before a mail is given up (`failed`).
 pub const MAX_ATTEMPTS: i32 = 8;
 
+const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// An SMTP server to send through, and whom mail comes from.
 #[derive(Clone)]
 pub struct Mailer {
@@ -29,6 +31,8 @@ pub struct Mailer {
     from: Mailbox,
     /// Describes the server for logs (no password).
     server: String,
+    /// How long one mail may take to send.
+    timeout: std::time::Duration,
     /// Signs the unsubscribe links, and the base URL they start with.
     links: Option<(std::sync::Arc<crate::crypto::Keyring>, String)>,
 }
@@ -52,7 +56,7 @@ impl Mailer {
         );
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|e| format!("HELPDESK_SMTP_URL: {e}"))?
-            .timeout(Some(std::time::Duration::from_secs(30)))
+            .timeout(Some(DEFAULT_TIMEOUT))
             .build();
         let from: Mailbox = from
             .parse()
@@ -61,8 +65,21 @@ impl Mailer {
             transport,
             from,
             server,
+            timeout: DEFAULT_TIMEOUT,
             links: None,
         })
+    }
+
+    /// Bounds the whole SMTP conversation of one mail (30 s unless set).
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How long a mail in flight is held from other senders: its timeout and 5 s more, so a
+    /// sender that died mid-conversation delays the mail by no more than that.
+    pub fn lease(&self) -> Duration {
+        Duration::from_std(self.timeout).unwrap_or(Duration::days(1)) + Duration::seconds(5)
     }
 
     /// Puts a one-click unsubscribe link in every mail: `base_url` (this server as recipients
@@ -227,7 +244,8 @@ pub struct Sent {
 }
 
 /// Sends the mails due at `now` (at most `limit`). Each is claimed first (its next attempt
-/// moved on, so another replica leaves it alone while it is being sent), then marked `sent`,
+/// moved on by the mailer's lease, so another replica, or this server after a crash, leaves it
+/// alone while it is being sent), then marked `sent`,
 /// or given its next attempt, or `failed` after [`MAX_ATTEMPTS`].
 pub async fn send_due(
     db: &impl ConnectionTrait,
@@ -249,7 +267,8 @@ pub async fn send_due(
         let claimed = notification::Entity::update_many()
             .col_expr(
                 notification::Column::NextAttemptAt,
-                Expr::value(now + Duration::minutes(5)),
+                // From the moment of the claim: earlier mails of the round took their time.
+                Expr::value(now.max(Utc::now()) + mailer.lease()),
             )
             .filter(notification::Column::Id.eq(notice.id))
             .filter(notification::Column::Status.eq(NotificationStatus::Pending))
@@ -267,12 +286,16 @@ pub async fn send_due(
                 &mailer.from,
                 mailer.unsubscribe_link(&notice).as_deref(),
             ) {
-                Ok(message) => mailer
-                    .transport
-                    .send(message)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string()),
+                Ok(message) => {
+                    match tokio::time::timeout(mailer.timeout, mailer.transport.send(message)).await
+                    {
+                        Ok(sent) => sent.map(|_| ()).map_err(|e| e.to_string()),
+                        Err(_) => Err(format!(
+                            "the SMTP server did not finish within {} s",
+                            mailer.timeout.as_secs()
+                        )),
+                    }
+                }
                 Err(e) => Err(e),
             },
             None => Err("the recipient no longer exists".into()),
