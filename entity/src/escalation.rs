@@ -17,6 +17,12 @@ pub struct Model {
     pub acknowledged_at: Option<DateTimeUtc>,
     pub acknowledged_by: Option<Uuid>,
     pub created_at: DateTimeUtc,
+    /// `["<user id>", ...]`: whom the last notice went to (the level's targets when it fired).
+    pub recipients: Option<Json>,
+    /// Notices sent: the first, and each reminder since.
+    pub notices: i32,
+    /// When the targets are reminded next, until someone acknowledges; `None`: never.
+    pub next_notice_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -25,6 +25,7 @@ mod m20261201_000014_add_keyset_page_indexes;
 mod m20261201_000015_add_event_positions;
 mod m20261202_000016_rebuild_attachments;
 mod m20261202_000017_create_notifications;
+mod m20261202_000018_add_escalation_notices;
 
 pub struct Migrator;
 
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000015_add_event_positions::Migration),
             Box::new(m20261202_000016_rebuild_attachments::Migration),
             Box::new(m20261202_000017_create_notifications::Migration),
+            Box::new(m20261202_000018_add_escalation_notices::Migration),
         ]
     }
 }

@@ -39,3 +39,27 @@ impl Actor {
         self.organization_ids.contains(&organization_id)
     }
 }
+
+/// The approved accounts among the users `condition` selects, as actors (their role and
+/// memberships now): two statements however many there are.
+pub async fn accounts(
+    db: &impl sea_orm::ConnectionTrait,
+    condition: sea_orm::Condition,
+) -> crate::Result<Vec<Actor>> {
+    use entity::{organization_member, user};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    Ok(user::Entity::find()
+        .filter(condition)
+        .filter(user::Column::IsApproved.eq(true))
+        .find_with_related(organization_member::Entity)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|(u, memberships)| Actor {
+            user_id: u.id,
+            role: u.role,
+            organization_ids: memberships.iter().map(|m| m.organization_id).collect(),
+            session_epoch: u.session_epoch,
+        })
+        .collect())
+}

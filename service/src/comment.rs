@@ -21,6 +21,13 @@ use crate::{Error, Result, access, lifecycle};
 
 pub const MAX_BODY_LENGTH: usize = 100_000;
 
+/// What a comment carries beside its body: files, and the staff it mentions by id.
+#[derive(Debug, Clone, Default)]
+pub struct Extras {
+    pub attaching: crate::attachment::Attaching,
+    pub mention_ids: Vec<Uuid>,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewComment {
     pub ticket_id: Uuid,
@@ -101,8 +108,16 @@ pub async fn create_as<C>(
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    let attaching = crate::attachment::Attaching::default();
-    create_with_key(db, actor, ticket_id, body, is_internal, &attaching, None).await
+    create_with_key(
+        db,
+        actor,
+        ticket_id,
+        body,
+        is_internal,
+        &Extras::default(),
+        None,
+    )
+    .await
 }
 
 /// As [`create_as`], with an idempotency key: retrying with the same key within 24 hours
@@ -113,22 +128,30 @@ pub async fn create_with_key<C>(
     ticket_id: Uuid,
     body: &str,
     is_internal: bool,
-    attaching: &crate::attachment::Attaching,
+    extras: &Extras,
     idempotency_key: Option<&str>,
 ) -> Result<(comment::Model, ticket::Model)>
 where
     C: ConnectionTrait + TransactionTrait,
 {
     let Some(key) = idempotency_key else {
-        return create_once(db, actor, ticket_id, body, is_internal, attaching).await;
+        return create_once(db, actor, ticket_id, body, is_internal, extras).await;
     };
     crate::idempotency::validate(key)?;
-    let hash = crate::idempotency::fingerprint(&[
-        &ticket_id.to_string(),
+    let ticket = ticket_id.to_string();
+    let attachments = crate::attachment::id_list(&extras.attaching.ids);
+    let mentions = crate::attachment::id_list(&extras.mention_ids);
+    let mut parts = vec![
+        ticket.as_str(),
         body.trim(),
         if is_internal { "internal" } else { "public" },
-        &crate::attachment::id_list(&attaching.ids),
-    ]);
+        attachments.as_str(),
+    ];
+    // Keys of comments without mentions keep the fingerprint they had before mentions.
+    if !extras.mention_ids.is_empty() {
+        parts.push(mentions.as_str());
+    }
+    let hash = crate::idempotency::fingerprint(&parts);
     for _ in 0..2 {
         let txn = crate::db::begin_write(db).await?;
         if let Some(id) =
@@ -143,7 +166,7 @@ where
             return Ok((original, ticket));
         }
         let (created, ticket) =
-            create_once(&txn, actor, ticket_id, body, is_internal, attaching).await?;
+            create_once(&txn, actor, ticket_id, body, is_internal, extras).await?;
         if crate::idempotency::remember(&txn, actor.user_id, OPERATION, key, &hash, created.id)
             .await?
         {
@@ -165,7 +188,7 @@ async fn create_once<C>(
     ticket_id: Uuid,
     body: &str,
     is_internal: bool,
-    attaching: &crate::attachment::Attaching,
+    extras: &Extras,
 ) -> Result<(comment::Model, ticket::Model)>
 where
     C: ConnectionTrait + TransactionTrait,
@@ -182,10 +205,18 @@ where
     if is_internal {
         access::require(access::can_comment_internal(actor, &current))?;
     }
+    let mentioned =
+        crate::mention::resolve(&txn, actor, &current, &body, &extras.mention_ids).await?;
     let now = Utc::now();
     let created = insert(&txn, current.id, actor.user_id, body, is_internal, now).await?;
-    let attached =
-        crate::attachment::attach(&txn, actor.user_id, &current, Some(&created), attaching).await?;
+    let attached = crate::attachment::attach(
+        &txn,
+        actor.user_id,
+        &current,
+        Some(&created),
+        &extras.attaching,
+    )
+    .await?;
 
     let mut row = ticket::ActiveModel {
         id: Set(current.id),
@@ -236,6 +267,7 @@ where
         Some(actor.user_id),
         Some(&created),
         &attached,
+        &mentioned,
     )
     .await?;
     if reopened {

@@ -19,6 +19,7 @@ pub mod health;
 pub mod idempotency;
 pub mod jobs;
 pub mod lifecycle;
+pub mod mention;
 pub mod notification;
 pub mod organization;
 pub mod page;

@@ -341,3 +341,17 @@ where
         has_previous_page: if forward { page.after.is_some() } else { more },
     })
 }
+
+/// The rows after `(at, id)` in newest-first order of (`time`, `id`): the keyset condition of
+/// lists by time.
+pub fn older_than(
+    time: impl sea_orm::ColumnTrait,
+    id: impl sea_orm::ColumnTrait,
+    (at, after_id): (DateTime<Utc>, Uuid),
+) -> sea_orm::Condition {
+    sea_orm::Condition::any().add(time.lt(at)).add(
+        sea_orm::Condition::all()
+            .add(time.eq(at))
+            .add(id.lt(after_id)),
+    )
+}

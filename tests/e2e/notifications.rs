@@ -375,3 +375,384 @@ async fn sla_warnings_and_breaches_reach_the_assignee_once_each_on_the_scanners_
         0
     );
 }
+
+/// The in-app notices of one ticket, as (recipient, kind, title).
+async fn notices_of(
+    app: &TestApp,
+    ticket: uuid::Uuid,
+) -> Vec<(uuid::Uuid, entity::enums::NotificationKind, String)> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    app.published().await;
+    entity::notification::Entity::find()
+        .filter(entity::notification::Column::TicketId.eq(ticket))
+        .order_by_asc(entity::notification::Column::Id)
+        .all(app.db())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| (n.user_id, n.kind, n.title))
+        .collect()
+}
+
+#[tokio::test]
+async fn escalation_levels_notify_their_targets_and_remind_until_acknowledged_each_notice_once() {
+    use entity::enums::NotificationKind::{self, Escalation, SlaBreach, SlaWarning};
+    use entity::enums::TicketPriority;
+    use sea_orm::EntityTrait;
+    let app = TestApp::spawn().await;
+    let world = World::build(app.db()).await;
+    let db = app.db().clone();
+    let admin = app.login(&email_of("admin"), PASSWORD).await;
+    let superagent = app.login(&email_of("superagent"), PASSWORD).await;
+    let agent_b = app.login(&email_of("agent_b"), PASSWORD).await;
+    let client = app.login(&email_of("client_a"), PASSWORD).await;
+
+    // The CRITICAL ladder: at the breach the organization's staff and the superagents, reminded
+    // every 10 minutes; an hour later the administrator by name, reminded every 30.
+    let policies = app
+        .graphql_as(&admin, "{ slaPolicies { id priority } }", json!({}))
+        .await;
+    let critical = policies["data"]["slaPolicies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["priority"] == "CRITICAL")
+        .unwrap()["id"]
+        .clone();
+    let updated = app
+        .graphql_as(
+            &admin,
+            "mutation($input: SlaPolicyUpdateInput!) { slaPolicyUpdate(input: $input) { policy { escalationLevels { level notify { users { id } roles organizationAgents } } } userErrors { field message } } }",
+            json!({ "input": { "id": critical, "escalationLevels": [
+                { "level": 1, "afterMinutes": 0, "repeatMinutes": 10,
+                  "notify": { "organizationAgents": true, "roles": ["SUPERAGENT"] } },
+                { "level": 2, "afterMinutes": 60, "repeatMinutes": 30,
+                  "notify": { "userIds": [gid("User", world.admin)] } },
+            ] } }),
+        )
+        .await;
+    assert_eq!(
+        updated["data"]["slaPolicyUpdate"]["userErrors"],
+        json!([]),
+        "{updated}"
+    );
+    assert_eq!(
+        updated["data"]["slaPolicyUpdate"]["policy"]["escalationLevels"][1]["notify"]["users"],
+        json!([{ "id": gid("User", world.admin) }])
+    );
+
+    // A CRITICAL ticket of organization A, assigned to its agent, who answers at once: the
+    // resolution clock (4 hours, warned 30 minutes ahead) is left.
+    let mut new = new_ticket(world.org_a, world.client_a, "Production is down");
+    new.priority = TicketPriority::Critical;
+    let created = service::ticket::create(&db, Some(world.client_a), new)
+        .await
+        .unwrap();
+    let admin_actor = actor_of(&db, world.admin).await;
+    service::ticket::assign(&db, &admin_actor, created.id, Some(world.agent_a))
+        .await
+        .unwrap();
+    let agent = actor_of(&db, world.agent_a).await;
+    service::comment::create_as(&db, &agent, created.id, "On it.", false)
+        .await
+        .unwrap();
+    let before = notices_of(&app, created.id).await.len();
+
+    // The scanner on the test's clock; every moment scanned twice, and nothing goes out twice.
+    let scan = |minutes: i64| {
+        let db = db.clone();
+        let at = created.created_at + chrono::Duration::minutes(minutes);
+        async move {
+            let first = service::sla::scan(&db, at).await.unwrap();
+            let again = service::sla::scan(&db, at).await.unwrap();
+            assert_eq!(
+                (
+                    again.warnings,
+                    again.breaches,
+                    again.escalations,
+                    again.reminders
+                ),
+                (0, 0, 0, 0),
+                "a second scan of the same moment sends nothing"
+            );
+            first
+        }
+    };
+    let new_notices = |from: usize| {
+        let app = &app;
+        async move {
+            let all = notices_of(app, created.id).await;
+            let mut fresh: Vec<(uuid::Uuid, NotificationKind)> =
+                all[from..].iter().map(|(u, k, _)| (*u, *k)).collect();
+            fresh.sort_by_key(|(u, k)| (*u, *k as u8));
+            (all.len(), fresh)
+        }
+    };
+    let sorted = |mut list: Vec<(uuid::Uuid, NotificationKind)>| {
+        list.sort_by_key(|(u, k)| (*u, *k as u8));
+        list
+    };
+
+    assert_eq!(scan(3 * 60 + 31).await.warnings, 1);
+    let (seen, fresh) = new_notices(before).await;
+    assert_eq!(fresh, [(world.agent_a, SlaWarning)]);
+
+    // The breach: the assignee hears of it once (though level 1 names them too), the
+    // superagent as level 1's target; the agent of another organization and the client not.
+    let breach = scan(4 * 60 + 1).await;
+    assert_eq!((breach.breaches, breach.escalations), (1, 0));
+    let (seen, fresh) = new_notices(seen).await;
+    assert_eq!(
+        fresh,
+        sorted(vec![
+            (world.agent_a, SlaBreach),
+            (world.superagent, Escalation)
+        ])
+    );
+    const OPEN: &str = "query($filter: EscalationFilter) { escalations(filter: $filter) { nodes { id level target notices nextNoticeAt acknowledgedAt acknowledgedBy { id } recipients { id } ticket { id } } } }";
+    let listed = app.graphql_as(&superagent, OPEN, json!({})).await;
+    let open = listed["data"]["escalations"]["nodes"].as_array().unwrap();
+    assert_eq!(open.len(), 1, "{listed}");
+    let level_1 = open[0].clone();
+    assert_eq!(level_1["level"], 1);
+    assert_eq!(level_1["target"], "RESOLUTION");
+    assert_eq!(level_1["ticket"]["id"], gid("Ticket", created.id));
+    let mut reached: Vec<String> = level_1["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap().to_string())
+        .collect();
+    reached.sort();
+    let mut expected = vec![gid("User", world.agent_a), gid("User", world.superagent)];
+    expected.sort();
+    assert_eq!(reached, expected);
+    // Escalations are staff's, and only of tickets they may read.
+    assert_eq!(
+        error_code(&app.graphql_as(&client, OPEN, json!({})).await),
+        "FORBIDDEN"
+    );
+    let elsewhere = app.graphql_as(&agent_b, OPEN, json!({})).await;
+    assert_eq!(elsewhere["data"]["escalations"]["nodes"], json!([]));
+    const ACK: &str = "mutation($input: EscalationAcknowledgeInput!) { escalationAcknowledge(input: $input) { escalation { acknowledgedAt acknowledgedBy { id } nextNoticeAt } userErrors { field code } } }";
+    let stranger = app
+        .graphql_as(&agent_b, ACK, json!({ "input": { "id": level_1["id"] } }))
+        .await;
+    assert_eq!(error_code(&stranger), "NOT_FOUND");
+
+    // Nobody took it: ten minutes later its targets are reminded.
+    assert_eq!(scan(4 * 60 + 12).await.reminders, 1);
+    let (seen, fresh) = new_notices(seen).await;
+    assert_eq!(
+        fresh,
+        sorted(vec![
+            (world.agent_a, Escalation),
+            (world.superagent, Escalation)
+        ])
+    );
+
+    // The superagent takes it: the reminders stop, and taking it again changes nothing.
+    let taken = app
+        .graphql_as(
+            &superagent,
+            ACK,
+            json!({ "input": { "id": level_1["id"] } }),
+        )
+        .await;
+    let escalation = &taken["data"]["escalationAcknowledge"]["escalation"];
+    assert_eq!(
+        escalation["acknowledgedBy"]["id"],
+        gid("User", world.superagent),
+        "{taken}"
+    );
+    assert!(escalation["acknowledgedAt"].is_string());
+    assert!(escalation["nextNoticeAt"].is_null());
+    let again = app
+        .graphql_as(&admin, ACK, json!({ "input": { "id": level_1["id"] } }))
+        .await;
+    assert_eq!(
+        again["data"]["escalationAcknowledge"]["escalation"]["acknowledgedBy"]["id"],
+        gid("User", world.superagent)
+    );
+    let row = entity::escalation::Entity::find_by_id(service_id(&level_1["id"]))
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.acknowledged_by, Some(world.superagent));
+    assert_eq!(row.notices, 2);
+    let listed = app.graphql_as(&superagent, OPEN, json!({})).await;
+    assert_eq!(listed["data"]["escalations"]["nodes"], json!([]));
+    let closed = app
+        .graphql_as(&superagent, OPEN, json!({ "filter": { "open": false } }))
+        .await;
+    assert_eq!(
+        closed["data"]["escalations"]["nodes"][0]["id"],
+        level_1["id"]
+    );
+    for minutes in [4 * 60 + 23, 4 * 60 + 35, 4 * 60 + 50] {
+        let report = scan(minutes).await;
+        assert_eq!(
+            (report.reminders, report.escalations),
+            (0, 0),
+            "no reminder after the acknowledgement"
+        );
+    }
+    let (seen, fresh) = new_notices(seen).await;
+    assert_eq!(fresh, []);
+
+    // Level 2 an hour after the breach, to the administrator named; then its reminder.
+    assert_eq!(scan(5 * 60 + 1).await.escalations, 1);
+    let (seen, fresh) = new_notices(seen).await;
+    assert_eq!(fresh, [(world.admin, Escalation)]);
+    assert_eq!(scan(5 * 60 + 32).await.reminders, 1);
+    let (seen, fresh) = new_notices(seen).await;
+    assert_eq!(fresh, [(world.admin, Escalation)]);
+    let titles: Vec<String> = notices_of(&app, created.id).await[seen - 1..]
+        .iter()
+        .map(|(_, _, title)| title.clone())
+        .collect();
+    assert!(
+        titles[0].contains("Reminder: escalated to you (level 2)"),
+        "{titles:?}"
+    );
+    let level_2 = app
+        .graphql_as(&admin, OPEN, json!({ "filter": { "level": 2 } }))
+        .await["data"]["escalations"]["nodes"][0]["id"]
+        .clone();
+    app.graphql_as(&admin, ACK, json!({ "input": { "id": level_2 } }))
+        .await;
+    assert_eq!(scan(6 * 60 + 5).await.reminders, 0);
+    let (_, fresh) = new_notices(seen).await;
+    assert_eq!(fresh, []);
+
+    // The client heard of the reply only; the other organization's agent of nothing.
+    let notices = notices_of(&app, created.id).await;
+    assert!(
+        notices.iter().all(|(user, kind, _)| *user != world.agent_b
+            && (*user != world.client_a || *kind == NotificationKind::Reply)),
+        "{notices:#?}"
+    );
+    // The acknowledgement is in the event log, by the one who took it.
+    let acknowledged = {
+        use sea_orm::{ColumnTrait, QueryFilter};
+        entity::outbox_event::Entity::find()
+            .filter(entity::outbox_event::Column::TicketId.eq(created.id))
+            .filter(entity::outbox_event::Column::Kind.eq("sla.acknowledged"))
+            .all(&db)
+            .await
+            .unwrap()
+    };
+    assert_eq!(acknowledged.len(), 2);
+    assert_eq!(acknowledged[0].actor_id, Some(world.superagent));
+}
+
+/// The uuid in a global id.
+fn service_id(id: &Value) -> uuid::Uuid {
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(id.as_str().unwrap())
+        .unwrap();
+    String::from_utf8(decoded)
+        .unwrap()
+        .split_once(':')
+        .unwrap()
+        .1
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn mentions_in_notes_reach_the_staff_named_and_never_a_client() {
+    use entity::enums::NotificationKind::{Mention, RequesterReply};
+    let app = TestApp::spawn().await;
+    let world = World::build(app.db()).await;
+    let admin = app.login(&email_of("admin"), PASSWORD).await;
+    let superagent = app.login(&email_of("superagent"), PASSWORD).await;
+    let agent = app.login(&email_of("agent_a"), PASSWORD).await;
+    let client = app.login(&email_of("client_a"), PASSWORD).await;
+    let ticket = gid("Ticket", world.ticket_a);
+    assign(&app, &admin, &ticket, world.agent_a).await;
+    let before = notices_of(&app, world.ticket_a).await.len();
+    const NOTE: &str = "mutation($input: CommentCreateInput!) { commentCreate(input: $input) { comment { id } userErrors { field code } } }";
+    let note = |token: &str, body: &str, internal: bool, mentions: Vec<uuid::Uuid>| {
+        let variables = json!({ "input": {
+            "ticketId": ticket, "body": body, "internal": internal,
+            "mentionIds": mentions.iter().map(|id| gid("User", *id)).collect::<Vec<_>>(),
+        } });
+        let token = token.to_string();
+        let app = &app;
+        async move { app.graphql_as(&token, NOTE, variables).await }
+    };
+
+    // The assignee, by handle in a note; a handle of no one and a mail address are text.
+    let written = note(
+        &superagent,
+        "@agent_a the logs are attached; ask @nobody or mail ops@example.com",
+        true,
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        written["data"]["commentCreate"]["userErrors"],
+        json!([]),
+        "{written}"
+    );
+    // Two by the list and by name; the author is never told of their own mention.
+    note(
+        &agent,
+        "Escalating to @Admin and myself @agent_a.",
+        true,
+        vec![world.superagent],
+    )
+    .await;
+    let mut fresh: Vec<uuid::Uuid> = notices_of(&app, world.ticket_a).await[before..]
+        .iter()
+        .map(|(user, kind, _)| {
+            assert_eq!(*kind, Mention);
+            *user
+        })
+        .collect();
+    fresh.sort();
+    let mut expected = vec![world.agent_a, world.admin, world.superagent];
+    expected.sort();
+    assert_eq!(fresh, expected);
+    let inbox_of_agent = inbox(&app, &agent, true).await;
+    assert!(
+        inbox_of_agent["nodes"][0]["title"]
+            .as_str()
+            .unwrap()
+            .contains("You were mentioned in an internal note"),
+        "{inbox_of_agent}"
+    );
+
+    // Someone who may not read the ticket, and mentions by a client, are refused: nothing is
+    // written.
+    for (token, internal, mentions) in [
+        (&agent, true, vec![world.agent_b]),
+        (&agent, true, vec![world.client_a]),
+        (&client, false, vec![world.agent_a]),
+    ] {
+        let refused = note(token, "Look at this.", internal, mentions).await;
+        assert_eq!(
+            refused["data"]["commentCreate"]["userErrors"],
+            json!([{ "field": "mentionIds", "code": "BAD_USER_INPUT" }]),
+            "{refused}"
+        );
+    }
+    // A client's handle mentions no one: the assignee hears of the reply as such.
+    let count = notices_of(&app, world.ticket_a).await.len();
+    note(&client, "@superagent any news?", false, vec![]).await;
+    let fresh: Vec<(uuid::Uuid, entity::enums::NotificationKind)> =
+        notices_of(&app, world.ticket_a).await[count..]
+            .iter()
+            .map(|(user, kind, _)| (*user, *kind))
+            .collect();
+    assert_eq!(fresh, [(world.agent_a, RequesterReply)]);
+    // The client heard of none of the notes.
+    let client_inbox = inbox(&app, &client, false).await;
+    assert!(
+        !client_inbox.to_string().contains("mentioned"),
+        "{client_inbox}"
+    );
+}

@@ -146,10 +146,10 @@ async fn with_sla_due_before(app: &TestApp, token: &str, at: chrono::DateTime<Ut
 #[tokio::test]
 async fn policies_and_calendars_are_managed_by_administrators_and_bad_input_changes_nothing() {
     let app = TestApp::spawn().await;
-    World::build(app.db()).await;
+    let world = World::build(app.db()).await;
     let admin = app.login(&email_of("admin"), PASSWORD).await;
     let client = app.login(&email_of("client_a"), PASSWORD).await;
-    const POLICIES: &str = "{ slaPolicies { name priority resolutionMinutes escalationLevels { level afterMinutes notify } businessCalendar { name } } }";
+    const POLICIES: &str = "{ slaPolicies { name priority resolutionMinutes escalationLevels { level afterMinutes repeatMinutes notify { users { id } roles organizationAgents } } businessCalendar { name } } }";
     let before = app.graphql_as(&admin, POLICIES, json!({})).await;
     assert_eq!(before["data"]["slaPolicies"].as_array().unwrap().len(), 4);
 
@@ -195,17 +195,41 @@ async fn policies_and_calendars_are_managed_by_administrators_and_bad_input_chan
         zero["data"]["slaPolicyCreate"]["userErrors"],
         json!([{ "field": "resolutionMinutes", "code": "BAD_USER_INPUT" }])
     );
-    let gap = app
-        .graphql_as(
-            &admin,
-            CREATE,
-            json!({ "input": { "name": "Gappy", "priority": "HIGH", "firstResponseMinutes": 30, "resolutionMinutes": 60,
-                "escalationLevels": [{ "level": 2, "afterMinutes": 0, "notify": "manager" }] } }),
-        )
-        .await;
+    let client_a = world.client_a;
+    for levels in [
+        // A gap in the numbers.
+        json!([{ "level": 2, "afterMinutes": 0, "notify": { "roles": ["SUPERAGENT"] } }]),
+        // Nobody to notify.
+        json!([{ "level": 1, "afterMinutes": 0, "notify": {} }]),
+        // A client, by id or by role.
+        json!([{ "level": 1, "afterMinutes": 0, "notify": { "userIds": [gid("User", client_a)] } }]),
+        json!([{ "level": 1, "afterMinutes": 0, "notify": { "roles": ["CLIENT"] } }]),
+        // Reminders every minute.
+        json!([{ "level": 1, "afterMinutes": 0, "repeatMinutes": 1, "notify": { "organizationAgents": true } }]),
+    ] {
+        let refused = app
+            .graphql_as(
+                &admin,
+                CREATE,
+                json!({ "input": { "name": "Refused", "priority": "HIGH", "firstResponseMinutes": 30, "resolutionMinutes": 60,
+                    "escalationLevels": levels } }),
+            )
+            .await;
+        assert_eq!(
+            refused["data"]["slaPolicyCreate"]["userErrors"],
+            json!([{ "field": "escalationLevels", "code": "BAD_USER_INPUT" }]),
+            "{levels}: {refused}"
+        );
+    }
+    // The default ladder: the organization's staff, then superagents, then administrators.
+    let ladder = &before["data"]["slaPolicies"][0]["escalationLevels"];
     assert_eq!(
-        gap["data"]["slaPolicyCreate"]["userErrors"][0]["field"],
-        "escalationLevels"
+        ladder,
+        &json!([
+            { "level": 1, "afterMinutes": 0, "repeatMinutes": null, "notify": { "users": [], "roles": [], "organizationAgents": true } },
+            { "level": 2, "afterMinutes": 60, "repeatMinutes": null, "notify": { "users": [], "roles": ["SUPERAGENT"], "organizationAgents": false } },
+            { "level": 3, "afterMinutes": 240, "repeatMinutes": null, "notify": { "users": [], "roles": ["ADMIN"], "organizationAgents": false } },
+        ])
     );
     assert_eq!(
         app.graphql_as(&admin, POLICIES, json!({})).await,

@@ -213,7 +213,7 @@ pub enum NotificationKind {
     Assigned,
     /// The requester replied on a ticket assigned to you.
     RequesterReply,
-    /// An internal note mentions you.
+    /// A comment (an internal note, or a reply) mentions you.
     Mention,
     /// A new ticket nobody is assigned to, in one of your organizations.
     NewTicket,
@@ -286,3 +286,14 @@ same_variants!(
     Sent,
     Failed
 );
+
+/// Which SLA target a breach or an escalation is about.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SlaTarget {
+    /// The first public reply of staff.
+    FirstResponse,
+    /// Resolving the ticket.
+    Resolution,
+}
+
+same_variants!(SlaTarget, SlaTarget, FirstResponse, Resolution);

@@ -20,6 +20,7 @@ pub enum Kind {
     BusinessCalendar,
     Attachment,
     Notification,
+    Escalation,
 }
 
 impl Kind {
@@ -35,6 +36,7 @@ impl Kind {
             Kind::BusinessCalendar => "BusinessCalendar",
             Kind::Attachment => "Attachment",
             Kind::Notification => "Notification",
+            Kind::Escalation => "Escalation",
         }
     }
 
@@ -50,6 +52,7 @@ impl Kind {
             "BusinessCalendar" => Kind::BusinessCalendar,
             "Attachment" => Kind::Attachment,
             "Notification" => Kind::Notification,
+            "Escalation" => Kind::Escalation,
             _ => return None,
         })
     }

@@ -35,8 +35,11 @@ pub const SLA_WARNING: &str = "sla.warning";
 pub const SLA_BREACHED: &str = "sla.breached";
 /// A file's virus scan finished: clean or infected (its metadata in `attachment`).
 pub const ATTACHMENT_SCANNED: &str = "attachment.scanned";
-/// A breach reached a level of the policy's escalation ladder; once per level.
+/// A breach reached a level of the policy's escalation ladder (once per level), or a level
+/// nobody acknowledged reminds its recipients (`reminder` counts them).
 pub const SLA_ESCALATED: &str = "sla.escalated";
+/// A member of staff took an escalation (the actor); its reminders stop.
+pub const SLA_ACKNOWLEDGED: &str = "sla.acknowledged";
 
 /// One changed field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,8 +73,9 @@ pub async fn record(
     append(db, ticket, kind, actor_id, changes, comment, None).await
 }
 
-/// Appends an event of a change that added files: their metadata go out as the payload's
-/// `attachments` list (never their bytes).
+/// Appends an event of a change that added files and may mention staff: the files' metadata
+/// go out as the payload's `attachments` list (never their bytes), the mentioned users as the
+/// comment's `mentionIds`.
 pub async fn record_with_attachments(
     db: &impl ConnectionTrait,
     ticket: &ticket::Model,
@@ -79,12 +83,16 @@ pub async fn record_with_attachments(
     actor_id: Option<Uuid>,
     comment: Option<&comment::Model>,
     attachments: &[entity::attachment::Model],
+    mentions: &[Uuid],
 ) -> Result<outbox_event::Model> {
     let list = attachments
         .iter()
         .map(crate::attachment::metadata)
         .collect::<Vec<_>>();
-    let extra = (!attachments.is_empty()).then(|| Extra::Attachments(list.into()));
+    let extra = (!attachments.is_empty() || !mentions.is_empty()).then(|| Extra::Added {
+        attachments: list,
+        mentions: mentions.to_vec(),
+    });
     append_event(db, ticket, kind, actor_id, &[], comment, extra).await
 }
 
@@ -102,20 +110,25 @@ pub async fn record_attachment(
     append_event(db, ticket, kind, None, &[], None, Some(extra)).await
 }
 
-/// Appends an SLA event (by the system): `detail` goes out as the payload's `sla` object.
+/// Appends an SLA event (by the system, or by the member of staff who acknowledged an
+/// escalation): `detail` goes out as the payload's `sla` object.
 pub async fn record_sla(
     db: &impl ConnectionTrait,
     ticket: &ticket::Model,
     kind: &str,
+    actor_id: Option<Uuid>,
     detail: serde_json::Value,
 ) -> Result<outbox_event::Model> {
-    append(db, ticket, kind, None, &[], None, Some(detail)).await
+    append(db, ticket, kind, actor_id, &[], None, Some(detail)).await
 }
 
 /// What an event's payload carries beside the ticket, its changes and its comment.
 enum Extra {
     Sla(serde_json::Value),
-    Attachments(serde_json::Value),
+    Added {
+        attachments: Vec<serde_json::Value>,
+        mentions: Vec<Uuid>,
+    },
     Attachment {
         metadata: serde_json::Value,
         internal: bool,
@@ -191,7 +204,17 @@ async fn append_event(
     });
     match extra {
         Some(Extra::Sla(sla)) => payload["sla"] = sla,
-        Some(Extra::Attachments(list)) => payload["attachments"] = list,
+        Some(Extra::Added {
+            attachments,
+            mentions,
+        }) => {
+            if !attachments.is_empty() {
+                payload["attachments"] = attachments.into();
+            }
+            if !mentions.is_empty() && payload["comment"].is_object() {
+                payload["comment"]["mentionIds"] = json!(mentions);
+            }
+        }
         Some(Extra::Attachment { metadata, .. }) => payload["attachment"] = metadata,
         None => {}
     }

@@ -9,7 +9,10 @@
 //!   PENDING_INFO, RESOLVED or CLOSED;
 //! - the assignee: the ticket assigned to them, the requester's reply, SLA warnings and
 //!   breaches on their tickets;
-//! - staff of an organization: a new ticket there that nobody is assigned to.
+//! - staff a comment mentions ([`crate::mention`]), in an internal note or a reply;
+//! - staff of an organization: a new ticket there that nobody is assigned to;
+//! - an escalation level's recipients ([`crate::sla::escalation`]): the level firing, and its
+//!   reminders.
 //!
 //! The actor of a change never hears of it, nobody hears of a ticket they may not read (now),
 //! nothing derived from an internal note reaches a client, and each user may turn any kind off
@@ -23,7 +26,8 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use entity::enums::{NotificationChannel, NotificationKind, NotificationStatus, Role};
 use entity::{
-    notification, notification_preference, organization_member, outbox_event, ticket, user,
+    escalation, notification, notification_preference, organization_member, outbox_event, ticket,
+    user,
 };
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
@@ -85,9 +89,18 @@ fn quote(text: &str) -> String {
     quoted
 }
 
-/// The notices `event` calls for. `staff_of` lists the staff members of each organization
-/// (for new unassigned tickets).
-pub fn plan(event: &outbox_event::Model, staff_of: &HashMap<Uuid, Vec<Uuid>>) -> Vec<Planned> {
+/// Who the events of a batch may reach beyond their tickets' own people, read once for the
+/// batch before it is planned.
+#[derive(Debug, Default)]
+pub struct Audience {
+    /// The staff members of each organization (for new unassigned tickets).
+    pub staff_of: HashMap<Uuid, Vec<Uuid>>,
+    /// Whom each escalation reached (for breaches, levels and reminders).
+    pub escalated: HashMap<Uuid, Vec<Uuid>>,
+}
+
+/// The notices `event` calls for.
+pub fn plan(event: &outbox_event::Model, audience: &Audience) -> Vec<Planned> {
     let payload = &event.payload;
     let number = str_at(payload, &["ticket", "number"]);
     let title = str_at(payload, &["ticket", "title"]);
@@ -95,14 +108,18 @@ pub fn plan(event: &outbox_event::Model, staff_of: &HashMap<Uuid, Vec<Uuid>>) ->
     let assignee = uuid_at(payload, &["ticket", "assigneeId"]);
     let actor = event.actor_id;
     let subject = |what: &str| format!("[{number}] {what}: {title}");
-    let mut planned = Vec::new();
-    // Internal notes reach no one here: they are staff's, and clients never hear of them.
-    if event.internal || payload["comment"]["internal"] == Value::Bool(true) {
-        return planned;
-    }
+    let mut planned: Vec<Planned> = Vec::new();
+    let escalated = uuid_at(payload, &["sla", "escalationId"])
+        .and_then(|id| audience.escalated.get(&id))
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let level = payload["sla"]["level"].as_i64().unwrap_or_default();
+    let reminder = payload["sla"]["reminder"].as_i64().is_some();
+    // One notice per person and event: the first reason counts.
     let mut to = |user: Option<Uuid>, kind: NotificationKind, title: String, body: String| {
         if let Some(user) = user
             && Some(user) != actor
+            && planned.iter().all(|p| p.user_id != user)
         {
             planned.push(Planned {
                 user_id: user,
@@ -112,10 +129,35 @@ pub fn plan(event: &outbox_event::Model, staff_of: &HashMap<Uuid, Vec<Uuid>>) ->
             });
         }
     };
+    let internal = event.internal || payload["comment"]["internal"] == Value::Bool(true);
     match event.kind.as_str() {
         event::COMMENT_CREATED => {
             let author = uuid_at(payload, &["comment", "authorId"]);
             let body = quote(str_at(payload, &["comment", "body"]));
+            // The staff a comment mentions; an internal note reaches no one else (clients never
+            // hear of one: the relay checks every recipient may see the event).
+            let mentioned: Vec<Uuid> = payload["comment"]["mentionIds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|id| id.as_str()?.parse().ok())
+                .collect();
+            let what = if internal {
+                "You were mentioned in an internal note"
+            } else {
+                "You were mentioned"
+            };
+            for user in mentioned {
+                to(
+                    Some(user),
+                    NotificationKind::Mention,
+                    subject(what),
+                    body.clone(),
+                );
+            }
+            if internal {
+                return planned;
+            }
             if author.is_some() && author == requester {
                 to(
                     assignee,
@@ -161,8 +203,14 @@ pub fn plan(event: &outbox_event::Model, staff_of: &HashMap<Uuid, Vec<Uuid>>) ->
                 "The ticket was assigned to you.".into(),
             );
         }
+        _ if internal => {}
         event::TICKET_CREATED if assignee.is_none() => {
-            for member in staff_of.get(&event.organization_id).into_iter().flatten() {
+            for member in audience
+                .staff_of
+                .get(&event.organization_id)
+                .into_iter()
+                .flatten()
+            {
                 to(
                     Some(*member),
                     NotificationKind::NewTicket,
@@ -177,12 +225,37 @@ pub fn plan(event: &outbox_event::Model, staff_of: &HashMap<Uuid, Vec<Uuid>>) ->
             subject("SLA target close"),
             "An SLA target of this ticket is close.".into(),
         ),
-        event::SLA_BREACHED => to(
-            assignee,
-            NotificationKind::SlaBreach,
-            subject("SLA target missed"),
-            "An SLA target of this ticket passed unmet.".into(),
-        ),
+        event::SLA_BREACHED => {
+            to(
+                assignee,
+                NotificationKind::SlaBreach,
+                subject("SLA target missed"),
+                "An SLA target of this ticket passed unmet.".into(),
+            );
+            for user in escalated {
+                to(
+                    Some(*user),
+                    NotificationKind::Escalation,
+                    subject("Escalated to you (level 1)"),
+                    "An SLA target of this ticket passed unmet, and its escalation names you. Acknowledge it to take it.".into(),
+                );
+            }
+        }
+        event::SLA_ESCALATED => {
+            let what = if reminder {
+                format!("Reminder: escalated to you (level {level})")
+            } else {
+                format!("Escalated to you (level {level})")
+            };
+            for user in escalated {
+                to(
+                    Some(*user),
+                    NotificationKind::Escalation,
+                    subject(&what),
+                    "An SLA target of this ticket is still unmet, and nobody acknowledged its escalation. Acknowledge it to take it.".into(),
+                );
+            }
+        }
         _ => {}
     }
     planned
@@ -226,9 +299,29 @@ pub async fn enqueue(
             staff_of.entry(org).or_default().push(member);
         }
     }
+    // Whom the batch's escalations reached, in one statement.
+    let escalation_ids: Vec<Uuid> = events
+        .iter()
+        .filter_map(|e| uuid_at(&e.payload, &["sla", "escalationId"]))
+        .collect();
+    let escalated = if escalation_ids.is_empty() {
+        HashMap::new()
+    } else {
+        escalation::Entity::find()
+            .filter(escalation::Column::Id.is_in(escalation_ids))
+            .all(txn)
+            .await?
+            .iter()
+            .map(|row| (row.id, crate::sla::escalation::recipients_of(row)))
+            .collect()
+    };
+    let audience = Audience {
+        staff_of,
+        escalated,
+    };
     let planned: Vec<(&outbox_event::Model, Planned)> = events
         .iter()
-        .flat_map(|e| plan(e, &staff_of).into_iter().map(move |p| (e, p)))
+        .flat_map(|e| plan(e, &audience).into_iter().map(move |p| (e, p)))
         .collect();
     if planned.is_empty() {
         return Ok(0);
@@ -237,25 +330,14 @@ pub async fn enqueue(
     let mut users: Vec<Uuid> = planned.iter().map(|(_, p)| p.user_id).collect();
     users.sort();
     users.dedup();
-    let accounts: HashMap<Uuid, Actor> = user::Entity::find()
-        .filter(user::Column::Id.is_in(users.clone()))
-        .find_with_related(organization_member::Entity)
-        .all(txn)
-        .await?
-        .into_iter()
-        .filter(|(u, _)| u.is_approved)
-        .map(|(u, memberships)| {
-            (
-                u.id,
-                Actor {
-                    user_id: u.id,
-                    role: u.role,
-                    organization_ids: memberships.iter().map(|m| m.organization_id).collect(),
-                    session_epoch: u.session_epoch,
-                },
-            )
-        })
-        .collect();
+    let accounts: HashMap<Uuid, Actor> = crate::actor::accounts(
+        txn,
+        Condition::all().add(user::Column::Id.is_in(users.clone())),
+    )
+    .await?
+    .into_iter()
+    .map(|a| (a.user_id, a))
+    .collect();
     let turned_off: HashSet<(Uuid, NotificationKind, NotificationChannel)> =
         notification_preference::Entity::find()
             .filter(notification_preference::Column::UserId.is_in(users))
@@ -335,14 +417,12 @@ pub async fn enqueue(
 pub type After = Option<(DateTime<Utc>, Uuid)>;
 
 /// The notices after `(at, id)` in newest-first order.
-fn older_than((at, id): (DateTime<Utc>, Uuid)) -> Condition {
-    Condition::any()
-        .add(notification::Column::CreatedAt.lt(at))
-        .add(
-            Condition::all()
-                .add(notification::Column::CreatedAt.eq(at))
-                .add(notification::Column::Id.lt(id)),
-        )
+fn older_than(after: (DateTime<Utc>, Uuid)) -> Condition {
+    crate::page::older_than(
+        notification::Column::CreatedAt,
+        notification::Column::Id,
+        after,
+    )
 }
 
 /// The in-app notices of `user_id`, newest first: `first` of them after `after`, plus one to

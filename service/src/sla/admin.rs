@@ -6,16 +6,19 @@
 //! so the due dates the API filters on never disagree with the policy shown.
 
 use chrono::{NaiveDate, Utc};
-use entity::enums::TicketPriority;
-use entity::{business_calendar, sla_policy};
+use std::collections::HashSet;
+
+use entity::enums::{Role, TicketPriority};
+use entity::{business_calendar, sla_policy, user};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    TransactionSession, TransactionTrait,
+    QuerySelect, TransactionSession, TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{Calendar, Interval, Level, remeasure, store_intervals};
+use super::policy::store_intervals;
+use super::{Calendar, Interval, Level, remeasure};
 use crate::actor::Actor;
 use crate::{Error, Result, access};
 
@@ -47,7 +50,12 @@ fn validate_minutes(field: &'static str, minutes: i32, zero_allowed: bool) -> Re
     Ok(minutes)
 }
 
-fn validate_levels(mut levels: Vec<Level>) -> Result<Vec<Level>> {
+/// Reminders come at most this often.
+pub const MIN_REPEAT_MINUTES: i64 = 5;
+/// Users a level may name.
+pub const MAX_NAMED: usize = 50;
+
+async fn validate_levels(db: &impl ConnectionTrait, mut levels: Vec<Level>) -> Result<Vec<Level>> {
     const FIELD: &str = "escalationLevels";
     if levels.len() > MAX_LEVELS {
         return Err(Error::invalid(
@@ -69,9 +77,56 @@ fn validate_levels(mut levels: Vec<Level>) -> Result<Vec<Level>> {
                 "afterMinutes must be between 0 and a year",
             ));
         }
-        level.notify = level.notify.trim().to_string();
-        if level.notify.is_empty() || level.notify.len() > 100 {
-            return Err(Error::invalid(FIELD, "notify must be 1 to 100 characters"));
+        if let Some(repeat) = level.repeat_minutes
+            && !(MIN_REPEAT_MINUTES..=MAX_MINUTES.into()).contains(&repeat)
+        {
+            return Err(Error::invalid(
+                FIELD,
+                format!("repeatMinutes must be between {MIN_REPEAT_MINUTES} and a year"),
+            ));
+        }
+        let notify = &mut level.notify;
+        notify.user_ids.sort();
+        notify.user_ids.dedup();
+        notify.roles.sort_by_key(|r| *r as u8);
+        notify.roles.dedup();
+        if notify.is_empty() {
+            return Err(Error::invalid(
+                FIELD,
+                "notify names no one: give userIds, roles or organizationAgents",
+            ));
+        }
+        if notify.user_ids.len() > MAX_NAMED {
+            return Err(Error::invalid(
+                FIELD,
+                format!("notify names at most {MAX_NAMED} users"),
+            ));
+        }
+        if notify.roles.contains(&Role::Client) {
+            return Err(Error::invalid(FIELD, "notify names staff roles only"));
+        }
+    }
+    // Named users must be staff: clients never hear of escalations.
+    let named: HashSet<Uuid> = levels
+        .iter()
+        .flat_map(|l| l.notify.user_ids.iter().copied())
+        .collect();
+    if !named.is_empty() {
+        let staff: HashSet<Uuid> = user::Entity::find()
+            .select_only()
+            .column(user::Column::Id)
+            .filter(user::Column::Id.is_in(named.iter().copied()))
+            .filter(user::Column::Role.is_in([Role::Agent, Role::Superagent, Role::Admin]))
+            .into_tuple()
+            .all(db)
+            .await?
+            .into_iter()
+            .collect();
+        if let Some(unknown) = named.iter().find(|id| !staff.contains(id)) {
+            return Err(Error::invalid(
+                FIELD,
+                format!("notify names {unknown}, who is not a member of staff"),
+            ));
         }
     }
     if levels
@@ -150,7 +205,11 @@ where
         validate_minutes("firstResponseMinutes", new.first_response_minutes, false)?;
     let resolution = validate_minutes("resolutionMinutes", new.resolution_minutes, false)?;
     let warn = validate_minutes("warnBeforeMinutes", new.warn_before_minutes, true)?;
-    let levels = validate_levels(new.escalation_levels.unwrap_or_else(super::default_ladder))?;
+    let levels = validate_levels(
+        db,
+        new.escalation_levels.unwrap_or_else(super::default_ladder),
+    )
+    .await?;
     let txn = crate::db::begin_write(db).await?;
     require_calendar(&txn, new.business_calendar_id).await?;
     let now = Utc::now();
@@ -220,7 +279,7 @@ where
         row.warn_before_minutes = Set(validate_minutes("warnBeforeMinutes", m, true)?);
     }
     if let Some(levels) = changes.escalation_levels {
-        row.escalation_levels = Set(json!(validate_levels(levels)?));
+        row.escalation_levels = Set(json!(validate_levels(db, levels).await?));
     }
     let txn = crate::db::begin_write(db).await?;
     get(&txn, actor, id).await?;

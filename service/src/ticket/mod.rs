@@ -187,6 +187,7 @@ where
         actor_id,
         None,
         &attached,
+        &[],
     )
     .await?;
     txn.commit().await?;

@@ -48,6 +48,7 @@ pub const KINDS: &[&str] = &[
     crate::event::SLA_WARNING,
     crate::event::SLA_BREACHED,
     crate::event::SLA_ESCALATED,
+    crate::event::SLA_ACKNOWLEDGED,
     crate::event::ATTACHMENT_SCANNED,
 ];
 

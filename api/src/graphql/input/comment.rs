@@ -11,6 +11,11 @@ pub struct CommentCreateInput {
     /// internal note become internal.
     #[graphql(default)]
     pub attachment_ids: Vec<ID>,
+    /// Members of staff who may read the ticket, to notify (staff only; at most 20). An
+    /// `@handle` in the body (the part of their email before the `@`, or their name without
+    /// spaces) mentions them too.
+    #[graphql(default)]
+    pub mention_ids: Vec<ID>,
     /// Retrying with the same key within 24 hours returns the first try's comment.
     pub idempotency_key: Option<String>,
 }

@@ -1,8 +1,23 @@
 use async_graphql::{ID, InputObject, MaybeUndefined};
 use chrono::NaiveDate;
 
-use crate::graphql::enums::{TicketPriority, Weekday};
+use crate::graphql::enums::{Role, TicketPriority, Weekday};
 use crate::graphql::id::{Kind, expect};
+
+/// Whom a level notifies; resolved when the level fires, to the approved staff among them who
+/// may read the ticket. Name at least one.
+#[derive(InputObject, Clone)]
+pub struct EscalationNotifyInput {
+    /// Members of staff, by id (at most 50).
+    #[graphql(default)]
+    pub user_ids: Vec<ID>,
+    /// Everyone of these staff roles.
+    #[graphql(default)]
+    pub roles: Vec<Role>,
+    /// The staff members of the ticket's organization.
+    #[graphql(default)]
+    pub organization_agents: bool,
+}
 
 #[derive(InputObject, Clone)]
 pub struct EscalationLevelInput {
@@ -10,16 +25,30 @@ pub struct EscalationLevelInput {
     pub level: i32,
     /// Working minutes after the breach (level 1 is written at the breach whatever it says).
     pub after_minutes: i64,
-    pub notify: String,
+    /// Working minutes between reminders while nobody acknowledged the escalation and no
+    /// higher level fired (at least 5); omitted: one notice.
+    pub repeat_minutes: Option<i64>,
+    pub notify: EscalationNotifyInput,
 }
 
-impl From<EscalationLevelInput> for service::sla::Level {
-    fn from(input: EscalationLevelInput) -> Self {
-        Self {
-            level: input.level,
-            after_minutes: input.after_minutes,
-            notify: input.notify,
-        }
+impl EscalationLevelInput {
+    fn into_service(self) -> service::Result<service::sla::Level> {
+        let user_ids = self
+            .notify
+            .user_ids
+            .iter()
+            .map(|id| expect(Kind::User, id, "escalationLevels"))
+            .collect::<service::Result<Vec<_>>>()?;
+        Ok(service::sla::Level {
+            level: self.level,
+            after_minutes: self.after_minutes,
+            repeat_minutes: self.repeat_minutes,
+            notify: service::sla::Notify {
+                user_ids,
+                roles: self.notify.roles.into_iter().map(Into::into).collect(),
+                organization_agents: self.notify.organization_agents,
+            },
+        })
     }
 }
 
@@ -33,14 +62,24 @@ pub struct SlaPolicyCreateInput {
     /// 0 (the default) sends no warning.
     #[graphql(default)]
     pub warn_before_minutes: i32,
-    /// The default ladder (team lead, manager after 60, admin after 240) when omitted.
+    /// The default ladder when omitted: the staff of the ticket's organization at the breach,
+    /// superagents 60 working minutes later, administrators after 240; one notice each.
     pub escalation_levels: Option<Vec<EscalationLevelInput>>,
     /// Around the clock when omitted.
     pub business_calendar_id: Option<ID>,
 }
 
-fn ladder(levels: Option<Vec<EscalationLevelInput>>) -> Option<Vec<service::sla::Level>> {
-    levels.map(|levels| levels.into_iter().map(Into::into).collect())
+fn ladder(
+    levels: Option<Vec<EscalationLevelInput>>,
+) -> service::Result<Option<Vec<service::sla::Level>>> {
+    levels
+        .map(|levels| {
+            levels
+                .into_iter()
+                .map(EscalationLevelInput::into_service)
+                .collect()
+        })
+        .transpose()
 }
 
 fn calendar_id(id: Option<ID>) -> service::Result<Option<uuid::Uuid>> {
@@ -56,7 +95,7 @@ impl SlaPolicyCreateInput {
             first_response_minutes: self.first_response_minutes,
             resolution_minutes: self.resolution_minutes,
             warn_before_minutes: self.warn_before_minutes,
-            escalation_levels: ladder(self.escalation_levels),
+            escalation_levels: ladder(self.escalation_levels)?,
             business_calendar_id: calendar_id(self.business_calendar_id)?,
         })
     }
@@ -90,7 +129,7 @@ impl SlaPolicyUpdateInput {
                 first_response_minutes: self.first_response_minutes,
                 resolution_minutes: self.resolution_minutes,
                 warn_before_minutes: self.warn_before_minutes,
-                escalation_levels: ladder(self.escalation_levels),
+                escalation_levels: ladder(self.escalation_levels)?,
                 business_calendar_id,
             },
         ))

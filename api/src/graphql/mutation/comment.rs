@@ -20,18 +20,31 @@ impl CommentMutation {
         input: CommentCreateInput,
     ) -> Result<CommentCreatePayload> {
         let viewer = &actor(ctx)?;
-        let ids = expect(Kind::Ticket, &input.ticket_id, "ticketId")
-            .and_then(|ticket_id| Ok((ticket_id, attachment_ids(&input.attachment_ids)?)));
+        let ids = expect(Kind::Ticket, &input.ticket_id, "ticketId").and_then(|ticket_id| {
+            let mention_ids = input
+                .mention_ids
+                .iter()
+                .map(|id| expect(Kind::User, id, "mentionIds"))
+                .collect::<service::Result<Vec<_>>>()?;
+            Ok((
+                ticket_id,
+                attachment_ids(&input.attachment_ids)?,
+                mention_ids,
+            ))
+        });
         let result = match ids {
-            Ok((ticket_id, attachment_ids)) => {
-                let attaching = attaching(ctx, attachment_ids)?;
+            Ok((ticket_id, attachment_ids, mention_ids)) => {
+                let extras = service::comment::Extras {
+                    attaching: attaching(ctx, attachment_ids)?,
+                    mention_ids,
+                };
                 service::comment::create_with_key(
                     db(ctx)?,
                     viewer,
                     ticket_id,
                     &input.body,
                     input.internal,
-                    &attaching,
+                    &extras,
                     input.idempotency_key.as_deref(),
                 )
                 .await

@@ -6,7 +6,15 @@ use crate::graphql::input::sla::{
     BusinessCalendarCreateInput, BusinessCalendarUpdateInput, SlaPolicyCreateInput,
     SlaPolicyDeactivateInput, SlaPolicyUpdateInput,
 };
-use crate::graphql::object::payload::{BusinessCalendarPayload, SlaPolicyPayload};
+use crate::graphql::object::payload::{
+    BusinessCalendarPayload, EscalationAcknowledgePayload, SlaPolicyPayload,
+};
+
+/// The escalation you take.
+#[derive(async_graphql::InputObject)]
+pub struct EscalationAcknowledgeInput {
+    pub id: async_graphql::ID,
+}
 
 #[derive(Default)]
 pub struct SlaMutation;
@@ -39,6 +47,21 @@ impl SlaMutation {
             service::sla::admin::update(service_db(ctx)?, viewer, id, changes).await
         };
         SlaPolicyPayload::from_result(result.await)
+    }
+
+    /// Takes an escalation (staff who may read its ticket): records you as the one who took it
+    /// and stops its reminders. Taking it again changes nothing; the first one stays.
+    async fn escalation_acknowledge(
+        &self,
+        ctx: &Context<'_>,
+        input: EscalationAcknowledgeInput,
+    ) -> Result<EscalationAcknowledgePayload> {
+        let viewer = &actor(ctx)?;
+        let result = async {
+            let id = expect(Kind::Escalation, &input.id, "id")?;
+            service::sla::escalation::acknowledge(service_db(ctx)?, viewer, id).await
+        };
+        EscalationAcknowledgePayload::from_result(result.await)
     }
 
     /// Stops giving a policy to new tickets (administrators).

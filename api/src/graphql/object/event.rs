@@ -58,7 +58,8 @@ impl TicketEvent {
     }
 
     /// `ticket.created`, `ticket.updated`, `ticket.assigned`, `ticket.status_changed`,
-    /// `ticket.deleted`, `comment.created`, `sla.warning`, `sla.breached` or `sla.escalated`.
+    /// `ticket.deleted`, `comment.created`, `sla.warning`, `sla.breached`, `sla.escalated`,
+    /// `sla.acknowledged` or `attachment.scanned`.
     async fn kind(&self) -> &str {
         &self.0.kind
     }

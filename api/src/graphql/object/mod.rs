@@ -1,5 +1,6 @@
 pub mod attachment;
 pub mod comment;
+pub mod escalation;
 pub mod event;
 pub mod history;
 pub mod node;

@@ -104,6 +104,7 @@ macro_rules! entity_payload {
     )*};
 }
 
+use super::escalation::Escalation;
 use super::organization::Organization;
 use super::sla::{BusinessCalendar, SlaPolicy};
 use super::webhook::{Webhook, WebhookDelivery};
@@ -138,6 +139,9 @@ entity_payload!(
     },
     BusinessCalendarPayload {
         calendar: BusinessCalendar(entity::business_calendar::Model)
+    },
+    EscalationAcknowledgePayload {
+        escalation: Escalation(entity::escalation::Model)
     },
 );
 

@@ -3,7 +3,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use entity::{business_calendar, sla_policy};
 
 use crate::graphql::context::{actor, db};
-use crate::graphql::enums::{SlaStatus, TicketPriority, Weekday};
+use crate::graphql::enums::{Role, SlaStatus, TicketPriority, Weekday};
 use crate::graphql::error::ResultExt;
 use crate::graphql::id::{Kind, encode};
 
@@ -81,8 +81,44 @@ pub struct EscalationLevel {
     pub level: i32,
     /// Working minutes after the breach.
     pub after_minutes: i64,
-    /// Who is notified: `team_lead`, `manager`, `admin`, or a name of your own.
-    pub notify: String,
+    /// Working minutes between reminders while nobody acknowledged the escalation and no
+    /// higher level fired; null: one notice.
+    pub repeat_minutes: Option<i64>,
+    /// Whom the level notifies.
+    pub notify: EscalationNotify,
+}
+
+/// Whom an escalation level notifies: resolved when it fires, to the approved staff among
+/// them who may read the ticket then.
+#[derive(Clone)]
+pub struct EscalationNotify(pub service::sla::Notify);
+
+#[Object]
+impl EscalationNotify {
+    /// Members of staff named by id.
+    async fn users(&self, ctx: &Context<'_>) -> Result<Vec<super::user::User>> {
+        let users = crate::graphql::context::loaders(ctx)?
+            .users
+            .load_many(self.0.user_ids.iter().copied())
+            .await
+            .gql()?;
+        Ok(self
+            .0
+            .user_ids
+            .iter()
+            .filter_map(|id| users.get(id).cloned().map(super::user::User))
+            .collect())
+    }
+
+    /// Everyone of these roles.
+    async fn roles(&self) -> Vec<Role> {
+        self.0.roles.iter().map(|r| (*r).into()).collect()
+    }
+
+    /// The staff members of the ticket's organization.
+    async fn organization_agents(&self) -> bool {
+        self.0.organization_agents
+    }
 }
 
 /// Targets for the tickets of one priority.
@@ -123,7 +159,8 @@ impl SlaPolicy {
             .map(|l| EscalationLevel {
                 level: l.level,
                 after_minutes: l.after_minutes,
-                notify: l.notify,
+                repeat_minutes: l.repeat_minutes,
+                notify: EscalationNotify(l.notify),
             })
             .collect()
     }

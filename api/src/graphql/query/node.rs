@@ -104,7 +104,8 @@ async fn fetch(ctx: &Context<'_>, ids: &[ID]) -> Result<HashMap<String, Node>> {
             | Kind::Webhook
             | Kind::WebhookDelivery
             | Kind::SlaPolicy
-            | Kind::BusinessCalendar => HashMap::new(),
+            | Kind::BusinessCalendar
+            | Kind::Escalation => HashMap::new(),
         };
         for (global, uuid) in wanted {
             if let Some(node) = nodes.get(&uuid) {

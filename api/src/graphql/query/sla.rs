@@ -1,8 +1,22 @@
 use async_graphql::{Context, Object, Result};
 
 use crate::graphql::context::{actor, db};
+use crate::graphql::enums::SlaTarget;
 use crate::graphql::error::ResultExt;
+use crate::graphql::id::{Kind, expect};
+use crate::graphql::object::escalation::EscalationConnection;
 use crate::graphql::object::sla::{BusinessCalendar, SlaPolicy};
+
+/// Which escalations to list.
+#[derive(async_graphql::InputObject, Default)]
+pub struct EscalationFilter {
+    /// True: nobody acknowledged it and its target is still unmet; false: the others;
+    /// omitted or null: all. Without a filter the open ones are listed.
+    pub open: Option<bool>,
+    pub ticket_id: Option<async_graphql::ID>,
+    pub target: Option<SlaTarget>,
+    pub level: Option<i32>,
+}
 
 #[derive(Default)]
 pub struct SlaQuery;
@@ -25,6 +39,47 @@ impl SlaQuery {
                 .map(SlaPolicy)
                 .collect(),
         )
+    }
+
+    /// The escalations of the tickets you may read (staff), newest first: by default the open
+    /// ones, which nobody acknowledged and whose target is still unmet.
+    #[graphql(complexity = "(first.clamp(0, 100) as usize) * child_complexity + 1")]
+    async fn escalations(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<EscalationFilter>,
+        #[graphql(default = 20, validator(minimum = 0, maximum = 100))] first: i32,
+        after: Option<String>,
+    ) -> Result<EscalationConnection> {
+        let viewer = &actor(ctx)?;
+        let filter = filter.unwrap_or(EscalationFilter {
+            open: Some(true),
+            ..Default::default()
+        });
+        let after = crate::graphql::object::notification::time_cursor(after.as_deref())?;
+        let ticket_id = filter
+            .ticket_id
+            .as_ref()
+            .map(|id| expect(Kind::Ticket, id, "filter.ticketId"))
+            .transpose()
+            .gql()?;
+        let rows = service::sla::escalation::list(
+            db(ctx)?,
+            viewer,
+            &service::sla::escalation::EscalationFilter {
+                open: filter.open,
+                ticket_id,
+                target: filter.target.map(Into::into),
+                level: filter.level,
+            },
+            first as u64,
+            after,
+        )
+        .await
+        .gql()?;
+        let mut page = service::page::Page::first_of(rows, first as usize);
+        page.has_previous_page = after.is_some();
+        Ok(EscalationConnection::new(page))
     }
 
     /// The business calendars (staff).

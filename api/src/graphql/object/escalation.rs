@@ -1,0 +1,96 @@
+use async_graphql::{Context, ID, Object, Result};
+use chrono::{DateTime, Utc};
+use entity::escalation;
+
+use super::ticket::Ticket;
+use super::user::User;
+use crate::graphql::context::loaders;
+use crate::graphql::enums::SlaTarget;
+use crate::graphql::error::ResultExt;
+use crate::graphql::id::{Kind, encode};
+
+/// One level of one SLA breach: whom it reached, and who took it.
+#[derive(Clone)]
+pub struct Escalation(pub escalation::Model);
+
+#[Object]
+impl Escalation {
+    pub async fn id(&self) -> ID {
+        encode(Kind::Escalation, self.0.id)
+    }
+
+    /// The ticket, while you may read it.
+    async fn ticket(&self, ctx: &Context<'_>) -> Result<Option<Ticket>> {
+        Ok(loaders(ctx)?
+            .tickets
+            .load_one(self.0.ticket_id)
+            .await
+            .gql()?
+            .map(Ticket))
+    }
+
+    async fn target(&self) -> SlaTarget {
+        self.0.target.into()
+    }
+
+    /// The level of the policy's ladder: 1 at the breach, then higher.
+    async fn level(&self) -> i32 {
+        self.0.level
+    }
+
+    /// When the target was due.
+    async fn due_at(&self) -> DateTime<Utc> {
+        self.0.due_at
+    }
+
+    /// When the level fired.
+    async fn escalated_at(&self) -> DateTime<Utc> {
+        self.0.escalated_at
+    }
+
+    /// Whom its last notice went to: the level's targets, resolved when it fired or reminded.
+    async fn recipients(&self, ctx: &Context<'_>) -> Result<Vec<User>> {
+        let ids = service::sla::escalation::recipients_of(&self.0);
+        let users = loaders(ctx)?
+            .users
+            .load_many(ids.iter().copied())
+            .await
+            .gql()?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| users.get(id).cloned().map(User))
+            .collect())
+    }
+
+    /// Notices sent: the first, and each reminder since.
+    async fn notices(&self) -> i32 {
+        self.0.notices
+    }
+
+    /// When its recipients are reminded next; null once acknowledged, superseded by a higher
+    /// level, or for a level without reminders.
+    async fn next_notice_at(&self) -> Option<DateTime<Utc>> {
+        self.0.next_notice_at
+    }
+
+    async fn acknowledged_at(&self) -> Option<DateTime<Utc>> {
+        self.0.acknowledged_at
+    }
+
+    /// Who took it.
+    async fn acknowledged_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let Some(id) = self.0.acknowledged_by else {
+            return Ok(None);
+        };
+        Ok(loaders(ctx)?.users.load_one(id).await.gql()?.map(User))
+    }
+}
+
+super::page_info::connection!(
+    /// A page of escalations, newest first.
+    EscalationConnection,
+    EscalationEdge,
+    Escalation,
+    escalation::Model,
+    service::sla::escalation::position,
+);
