@@ -8,7 +8,7 @@
 //! retry (or a send after a crash) is the same message.
 
 use chrono::{DateTime, Duration, Utc};
-use entity::enums::{NotificationChannel, NotificationStatus};
+use entity::enums::{NotificationChannel, NotificationKind, NotificationStatus};
 use entity::{notification, user};
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
@@ -132,11 +132,52 @@ pub fn message_id(notice_id: Uuid) -> String {
     format!("<notification-{notice_id}@helpdesk>")
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// The mail templates (`templates/mail.txt`, `templates/mail.html`), built once; HTML is
+/// escaped by the template engine.
+static TEMPLATES: std::sync::LazyLock<
+    std::result::Result<minijinja::Environment<'static>, String>,
+> = std::sync::LazyLock::new(|| {
+    let mut templates = minijinja::Environment::new();
+    templates
+        .add_template("mail.txt", include_str!("templates/mail.txt"))
+        .and_then(|()| templates.add_template("mail.html", include_str!("templates/mail.html")))
+        .map_err(|e| format!("mail templates: {e}"))?;
+    Ok(templates)
+});
+
+/// Why a recipient gets a kind of notice, as the mail's footer says it.
+fn reason(kind: NotificationKind) -> &'static str {
+    match kind {
+        NotificationKind::Reply | NotificationKind::Status => "you raised this ticket",
+        NotificationKind::Assigned
+        | NotificationKind::RequesterReply
+        | NotificationKind::SlaWarning
+        | NotificationKind::SlaBreach => "the ticket is assigned to you",
+        NotificationKind::Mention => "you were mentioned",
+        NotificationKind::NewTicket => "you are staff of the ticket's organization",
+        NotificationKind::Escalation => "an escalation of the ticket names you",
+    }
+}
+
+/// The plain text and HTML of a notice, from the templates.
+pub fn render(
+    notice: &notification::Model,
+    unsubscribe: Option<&str>,
+) -> std::result::Result<(String, String), String> {
+    let templates = TEMPLATES.as_ref().map_err(Clone::clone)?;
+    let values = minijinja::context! {
+        title => &notice.title,
+        body => &notice.body,
+        reason => reason(notice.kind),
+        unsubscribe_url => unsubscribe,
+    };
+    let render = |name: &str| {
+        templates
+            .get_template(name)
+            .and_then(|template| template.render(&values))
+            .map_err(|e| format!("{name}: {e}"))
+    };
+    Ok((render("mail.txt")?, render("mail.html")?))
 }
 
 /// `List-Unsubscribe: <url>` (RFC 2369).
@@ -175,7 +216,8 @@ impl Header for ListUnsubscribePost {
     }
 }
 
-/// The mail of a notice to `to`: plain text and HTML, with its unsubscribe link.
+/// The mail of a notice to `to`: plain text and HTML from the templates, with its unsubscribe
+/// link.
 pub fn message_of(
     notice: &notification::Model,
     to: &user::Model,
@@ -186,23 +228,7 @@ pub fn message_of(
         .parse()
         .or_else(|_| to.email.parse())
         .map_err(|e| format!("recipient {}: {e}", to.email))?;
-    let footer_text = unsubscribe
-        .map(|url| format!("\n--\nStop these mails: {url}\n"))
-        .unwrap_or_default();
-    let footer_html = unsubscribe
-        .map(|url| {
-            format!(
-                "<hr><p style=\"font-size:12px\"><a href=\"{}\">Stop these mails</a></p>",
-                escape(url)
-            )
-        })
-        .unwrap_or_default();
-    let text = format!("{}\n\n{}\n{footer_text}", notice.title, notice.body);
-    let html = format!(
-        "<!doctype html><html><body><h1 style=\"font-size:16px\">{}</h1><p style=\"white-space:pre-wrap\">{}</p>{footer_html}</body></html>",
-        escape(&notice.title),
-        escape(&notice.body)
-    );
+    let (text, html) = render(notice, unsubscribe)?;
     let mut builder = Message::builder()
         .from(from.clone())
         .to(recipient)
@@ -342,4 +368,59 @@ pub async fn send_due(
         update.exec(db).await.map_err(Error::from)?;
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notice(body: &str) -> notification::Model {
+        notification::Model {
+            id: Uuid::now_v7(),
+            user_id: Uuid::now_v7(),
+            event_id: None,
+            ticket_id: None,
+            kind: NotificationKind::Reply,
+            channel: NotificationChannel::Email,
+            title: "[HD-1] New reply: <b>Printer</b>".into(),
+            body: body.into(),
+            status: NotificationStatus::Pending,
+            attempts: 0,
+            next_attempt_at: None,
+            last_error: None,
+            read_at: None,
+            created_at: Utc::now(),
+            sent_at: None,
+        }
+    }
+
+    #[test]
+    fn both_parts_carry_the_notice_and_the_html_is_escaped() {
+        let (text, html) = render(
+            &notice("Try <script>alert(1)</script> & reboot"),
+            Some("https://help.example/notifications/unsubscribe/abc?x=1&y=2"),
+        )
+        .unwrap();
+        assert!(text.starts_with("[HD-1] New reply: <b>Printer</b>\n\nTry <script>"));
+        assert!(text.contains("because you raised this ticket"));
+        assert!(text.contains(
+            "Stop these mails: https://help.example/notifications/unsubscribe/abc?x=1&y=2"
+        ));
+        assert!(
+            html.contains("Try &lt;script&gt;alert(1)&lt;&#x2f;script&gt; &amp; reboot"),
+            "{html}"
+        );
+        assert!(!html.contains("<b>Printer"));
+        assert!(
+            html.contains("href=\"https:&#x2f;&#x2f;help.example"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn without_a_link_there_is_no_footer() {
+        let (text, html) = render(&notice("Done."), None).unwrap();
+        assert!(!text.contains("Stop these mails"));
+        assert!(!html.contains("<hr>"));
+    }
 }
