@@ -389,3 +389,44 @@ async fn a_mail_cut_short_by_a_crash_is_sent_once_after_the_restart_with_its_mes
     assert_eq!(mails.len(), 1, "no other mail: {mails:?}");
     assert!(second.terminate().await.success());
 }
+
+#[tokio::test]
+async fn a_recipient_refused_for_good_fails_at_once_and_holds_back_no_one_else() {
+    let sink = SmtpSink::start().await;
+    let app = with_mail(&sink).await;
+    let world = World::build(app.db()).await;
+    first_attempts_made(&app).await;
+    let before = sink.mails().len();
+    // client_a's mailbox does not exist; client_b's does.
+    sink.reject_recipient(&email_of("client_a"));
+    let agent_a = app.login(&email_of("agent_a"), PASSWORD).await;
+    let agent_b = app.login(&email_of("agent_b"), PASSWORD).await;
+    app.comment_as(&agent_a, &gid("Ticket", world.ticket_a), "To A.", false)
+        .await;
+    app.comment_as(&agent_b, &gid("Ticket", world.ticket_b), "To B.", false)
+        .await;
+    first_attempts_made(&app).await;
+    let mails = sink.wait_for(before + 1).await[before..].to_vec();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(to(&mails[0], "client_b"));
+    let refused = entity::notification::Entity::find()
+        .filter(entity::notification::Column::Channel.eq(NotificationChannel::Email))
+        .filter(entity::notification::Column::UserId.eq(world.client_a))
+        .all(app.db())
+        .await
+        .unwrap();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(
+        (refused[0].status, refused[0].attempts),
+        (NotificationStatus::Failed, 1),
+        "a permanent refusal is not tried again: {refused:?}"
+    );
+    assert!(
+        refused[0]
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("550"),
+        "{refused:?}"
+    );
+}

@@ -45,6 +45,8 @@ impl Mail {
 struct Shared {
     mails: std::sync::Mutex<Vec<Mail>>,
     refuse: AtomicU32,
+    /// Addresses refused for good at `RCPT TO` (`550`).
+    unknown: std::sync::Mutex<Vec<String>>,
     /// Mails still to be held without an answer.
     hang: AtomicU32,
     /// Mails held so far.
@@ -91,6 +93,15 @@ impl SmtpSink {
     /// Refuses the next `n` mails with `451` (try again later).
     pub fn refuse_next(&self, n: u32) {
         self.shared.refuse.store(n, Ordering::SeqCst);
+    }
+
+    /// Refuses `address` for good (`550 no such mailbox`) from now on.
+    pub fn reject_recipient(&self, address: &str) {
+        self.shared
+            .unknown
+            .lock()
+            .unwrap()
+            .push(address.to_string());
     }
 
     /// Falls silent at the next `n` mails' first command (a server that stops answering):
@@ -169,8 +180,19 @@ async fn session(socket: tokio::net::TcpStream, shared: Arc<Shared>) {
                 b"250 OK\r\n"
             }
         } else if upper.starts_with("RCPT TO:") {
-            to.push(line[8..].trim().to_string());
-            b"250 OK\r\n"
+            let address = line[8..].trim().to_string();
+            let unknown = shared
+                .unknown
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|refused| address.contains(refused.as_str()));
+            if unknown {
+                b"550 5.1.1 no such mailbox\r\n"
+            } else {
+                to.push(address);
+                b"250 OK\r\n"
+            }
         } else if upper == "DATA" {
             let _ = write.write_all(b"354 go ahead\r\n").await;
             let mut data = String::new();

@@ -1,6 +1,7 @@
 //! Notices by email: queued by the relay with the in-app ones (status `pending`), sent over
 //! SMTP by a worker ([`send_due`]), retried with exponential backoff and jitter, `failed` after
-//! [`MAX_ATTEMPTS`]. A refused recipient fails alone; the others go on.
+//! [`MAX_ATTEMPTS`], or at once when refused for good (a 5xx answer: no such mailbox). A
+//! refused recipient fails alone; the others go on.
 //!
 //! Every mail of a ticket carries the ticket's number in its subject (`[HD-1042] ...`) and
 //! threads with the others in mail clients: `In-Reply-To` and `References` name the ticket's
@@ -305,7 +306,9 @@ pub async fn send_due(
             continue;
         }
         let recipient = user::Entity::find_by_id(notice.user_id).one(db).await?;
-        let outcome = match &recipient {
+        // `Err((reason, permanent))`: a permanent refusal (5xx, no such recipient, an address
+        // that is no address) is not tried again.
+        let outcome: std::result::Result<(), (String, bool)> = match &recipient {
             Some(to) => match message_of(
                 &notice,
                 to,
@@ -315,16 +318,21 @@ pub async fn send_due(
                 Ok(message) => {
                     match tokio::time::timeout(mailer.timeout, mailer.transport.send(message)).await
                     {
-                        Ok(sent) => sent.map(|_| ()).map_err(|e| e.to_string()),
-                        Err(_) => Err(format!(
-                            "the SMTP server did not finish within {} s",
-                            mailer.timeout.as_secs()
+                        Ok(sent) => sent
+                            .map(|_| ())
+                            .map_err(|e| (e.to_string(), e.is_permanent())),
+                        Err(_) => Err((
+                            format!(
+                                "the SMTP server did not finish within {} s",
+                                mailer.timeout.as_secs()
+                            ),
+                            false,
                         )),
                     }
                 }
-                Err(e) => Err(e),
+                Err(e) => Err((e, true)),
             },
-            None => Err("the recipient no longer exists".into()),
+            None => Err(("the recipient no longer exists".into(), true)),
         };
         let attempts = notice.attempts + 1;
         let mut update = notification::Entity::update_many()
@@ -344,7 +352,7 @@ pub async fn send_due(
                     );
                 report.sent += 1;
             }
-            Err(reason) if attempts >= MAX_ATTEMPTS => {
+            Err((reason, permanent)) if permanent || attempts >= MAX_ATTEMPTS => {
                 tracing::warn!(notification = %notice.id, %reason, attempts, "a mail failed for good");
                 update = update
                     .col_expr(
@@ -354,7 +362,7 @@ pub async fn send_due(
                     .col_expr(notification::Column::LastError, Expr::value(Some(reason)));
                 report.failed += 1;
             }
-            Err(reason) => {
+            Err((reason, _)) => {
                 tracing::info!(notification = %notice.id, %reason, attempts, "a mail was not accepted; will try again");
                 update = update
                     .col_expr(
