@@ -260,6 +260,24 @@ pub struct AuthSettings {
     #[arg(long, env = "HELPDESK_LOGIN_RATE_PER_ADDRESS", default_value_t = 60,
         value_parser = clap::value_parser!(u32).range(1..))]
     pub login_rate_per_address: u32,
+    /// Roles that must sign in with a second factor (comma-separated, e.g. `admin,superagent`):
+    /// until they set one up, signing in yields only an enrolment challenge.
+    #[arg(long = "require-2fa-roles", env = "HELPDESK_REQUIRE_2FA_ROLES", value_delimiter = ',',
+        value_parser = parse_role)]
+    pub require_2fa_roles: Vec<entity::enums::Role>,
+}
+
+fn parse_role(text: &str) -> Result<entity::enums::Role, String> {
+    use entity::enums::Role;
+    match text.trim().to_ascii_lowercase().as_str() {
+        "admin" => Ok(Role::Admin),
+        "superagent" => Ok(Role::Superagent),
+        "agent" => Ok(Role::Agent),
+        "client" => Ok(Role::Client),
+        other => Err(format!(
+            "{other:?} is no role (admin, superagent, agent, client)"
+        )),
+    }
 }
 
 impl Default for AuthSettings {
@@ -273,6 +291,7 @@ impl Default for AuthSettings {
             session_max_days: 90,
             login_rate_per_account: 10,
             login_rate_per_address: 60,
+            require_2fa_roles: Vec::new(),
         }
     }
 }
@@ -288,6 +307,7 @@ impl fmt::Debug for AuthSettings {
             .field("session_max_days", &self.session_max_days)
             .field("login_rate_per_account", &self.login_rate_per_account)
             .field("login_rate_per_address", &self.login_rate_per_address)
+            .field("require_2fa_roles", &self.require_2fa_roles)
             .finish()
     }
 }
@@ -361,6 +381,10 @@ pub struct MailSettings {
     /// held from other senders this long and 5 s more, so a crash delays it by no more.
     #[arg(long, env = "HELPDESK_SMTP_TIMEOUT", default_value_t = 30)]
     pub smtp_timeout_secs: u64,
+    /// The page password reset links open, with `?token=...` appended; unset: this server's
+    /// own form at `<HELPDESK_PUBLIC_URL>/password-reset`.
+    #[arg(long, env = "HELPDESK_PASSWORD_RESET_URL")]
+    pub password_reset_url: Option<String>,
 }
 
 impl Default for MailSettings {
@@ -369,6 +393,7 @@ impl Default for MailSettings {
             smtp_url: None,
             mail_from: "Helpdesk <helpdesk@localhost>".into(),
             smtp_timeout_secs: 30,
+            password_reset_url: None,
         }
     }
 }
@@ -382,6 +407,7 @@ impl fmt::Debug for MailSettings {
             )
             .field("mail_from", &self.mail_from)
             .field("smtp_timeout_secs", &self.smtp_timeout_secs)
+            .field("password_reset_url", &self.password_reset_url)
             .finish()
     }
 }

@@ -96,6 +96,7 @@ impl Application {
             },
             keyring: Some(keyring.clone()),
             attachments: None,
+            password_resets: None,
             stats_cache: Some(std::sync::Arc::new(stats_cache(
                 &settings,
                 redis.clone(),
@@ -127,15 +128,16 @@ impl Application {
             ),
             _ => None,
         };
+        // Links in mails point at this server as recipients reach it.
+        let base = settings
+            .attachments
+            .public_url
+            .clone()
+            .filter(|url| !url.trim().is_empty())
+            .map(|url| url.trim_end_matches('/').to_string())
+            .unwrap_or_else(|| format!("http://{}", settings.server.addr));
         let mailer = match settings.mail.smtp_url.as_deref().map(str::trim) {
             Some(url) if !url.is_empty() => {
-                // Links in mails point at this server as recipients reach it.
-                let base = settings
-                    .attachments
-                    .public_url
-                    .clone()
-                    .filter(|url| !url.trim().is_empty())
-                    .unwrap_or_else(|| format!("http://{}", settings.server.addr));
                 let mailer =
                     service::notification::mail::Mailer::new(url, &settings.mail.mail_from)
                         .map_err(StartupError::Mail)?
@@ -166,6 +168,15 @@ impl Application {
             std::sync::Arc::new(move |_| background_metrics.record_background_statement()),
         );
         let options = crate::graphql::SchemaOptions {
+            password_resets: mailer.clone().map(|mailer| service::password_reset::Links {
+                mailer,
+                base_url: settings
+                    .mail
+                    .password_reset_url
+                    .clone()
+                    .filter(|url| !url.trim().is_empty())
+                    .unwrap_or_else(|| format!("{base}/password-reset")),
+            }),
             attachments: Some(crate::graphql::AttachmentLinks {
                 attachments: attachments.clone(),
                 public_url: settings
@@ -483,6 +494,7 @@ fn build_auth(
         per_account_per_minute: settings.login_rate_per_account,
         per_address_per_minute: settings.login_rate_per_address,
     };
+    config.second_factor_roles = settings.require_2fa_roles.clone();
     Auth::new(config).map_err(|e| StartupError::Auth(e.to_string()))
 }
 

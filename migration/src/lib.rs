@@ -26,6 +26,8 @@ mod m20261201_000015_add_event_positions;
 mod m20261202_000016_rebuild_attachments;
 mod m20261202_000017_create_notifications;
 mod m20261202_000018_add_escalation_notices;
+mod m20261202_000019_create_second_factors;
+mod m20261202_000020_create_password_resets;
 
 pub struct Migrator;
 
@@ -51,6 +53,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000016_rebuild_attachments::Migration),
             Box::new(m20261202_000017_create_notifications::Migration),
             Box::new(m20261202_000018_add_escalation_notices::Migration),
+            Box::new(m20261202_000019_create_second_factors::Migration),
+            Box::new(m20261202_000020_create_password_resets::Migration),
         ]
     }
 }
@@ -81,6 +85,9 @@ pub const TABLES: &[&str] = &[
     "ticket_resolution_buckets_monthly",
     "notifications",
     "notification_preferences",
+    "second_factors",
+    "recovery_codes",
+    "password_resets",
 ];
 
 /// A CHECK constraint that keeps a string column inside its enumeration.

@@ -55,6 +55,11 @@ pub struct AuthConfig {
     /// How long a refresh token family (one login) lives, however often it is refreshed.
     pub refresh_family_lifetime: Duration,
     pub throttle: ThrottleConfig,
+    /// Roles that must sign in with a second factor: until they enrol, signing in yields only
+    /// an enrolment challenge.
+    pub second_factor_roles: Vec<Role>,
+    /// How long a sign-in challenge (second factor or enrolment) lasts.
+    pub challenge_ttl: Duration,
 }
 
 impl AuthConfig {
@@ -69,6 +74,8 @@ impl AuthConfig {
             lockout_duration: Duration::from_secs(15 * 60),
             refresh_family_lifetime: Duration::from_secs(90 * 24 * 3600),
             throttle: ThrottleConfig::default(),
+            second_factor_roles: Vec::new(),
+            challenge_ttl: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -102,6 +109,28 @@ pub struct Claims {
     /// The account's session epoch at issue.
     #[serde(default)]
     pub sv: i32,
+}
+
+/// The audiences of sign-in challenges: never an access token's.
+const SECOND_FACTOR_AUDIENCE: &str = "helpdesk-second-factor";
+const ENROLLMENT_AUDIENCE: &str = "helpdesk-enrollment";
+
+/// What a password sign-in gives: a session, or a challenge to finish it with.
+#[derive(Debug, Clone)]
+pub enum Login {
+    Session(Session),
+    Challenge(Challenge),
+}
+
+/// A short-lived proof that the password was right, to be traded for a session with the
+/// second factor ([`second_factor`]), or, for a role that must have one and has none yet, with
+/// a confirmed enrolment.
+#[derive(Debug, Clone)]
+pub struct Challenge {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    /// An enrolment challenge: set up the second factor to sign in.
+    pub enrollment: bool,
 }
 
 /// What a successful login or refresh hands the client.
@@ -168,6 +197,54 @@ impl Auth {
         Ok((token, expires))
     }
 
+    /// Signs a sign-in challenge for `user`.
+    fn issue_challenge(&self, user: &user::Model, enrollment: bool) -> Result<Challenge> {
+        let now = Utc::now();
+        let expires_at = now
+            + chrono::Duration::from_std(self.config.challenge_ttl)
+                .map_err(|e| Error::Internal(format!("challenge lifetime: {e}")))?;
+        let claims = Claims {
+            sub: user.id,
+            role: user.role,
+            iat: now.timestamp(),
+            nbf: now.timestamp(),
+            exp: expires_at.timestamp(),
+            iss: self.config.issuer.clone(),
+            aud: if enrollment {
+                ENROLLMENT_AUDIENCE
+            } else {
+                SECOND_FACTOR_AUDIENCE
+            }
+            .into(),
+            jti: Uuid::new_v4(),
+            sv: user.session_epoch,
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| Error::Internal(format!("signing a challenge failed: {e}")))?;
+        Ok(Challenge {
+            token,
+            expires_at,
+            enrollment,
+        })
+    }
+
+    /// The user a challenge of the given kind was issued to (and the account's session epoch
+    /// then); `UNAUTHENTICATED` when it is forged, expired or of the other kind.
+    pub fn verify_challenge(&self, token: &str, enrollment: bool) -> Result<(Uuid, i32)> {
+        let mut validation = self.validation.clone();
+        validation.set_audience(&[if enrollment {
+            ENROLLMENT_AUDIENCE
+        } else {
+            SECOND_FACTOR_AUDIENCE
+        }]);
+        validation.leeway = 0;
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .map(|data| (data.claims.sub, data.claims.sv))
+            .map_err(|_| {
+                Error::Unauthenticated("invalid or expired challenge; sign in again".into())
+            })
+    }
+
     /// Checks an access token's signature, algorithm and claims.
     pub fn verify_access_token(&self, token: &str) -> Result<Claims> {
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
@@ -220,7 +297,7 @@ pub async fn login<C>(
     email: &str,
     password_text: &str,
     client: &ClientInfo,
-) -> Result<Session>
+) -> Result<Login>
 where
     C: ConnectionTrait + TransactionTrait,
 {
@@ -288,6 +365,41 @@ where
             "the account is not approved yet".into(),
         ));
     }
+    // The password was right: a second factor, when there is one (or must be), comes next.
+    let has_second_factor = crate::two_factor::enabled(&txn, user.id).await?;
+    let must_enrol = !has_second_factor && auth.config.second_factor_roles.contains(&user.role);
+    if has_second_factor || must_enrol {
+        audit::record(
+            &txn,
+            Some(user.id),
+            "auth.password_accepted",
+            None,
+            if must_enrol {
+                "password right; the role must enrol a second factor"
+            } else {
+                "password right; second factor asked for"
+            },
+            client,
+        )
+        .await?;
+        txn.commit().await?;
+        return Ok(Login::Challenge(auth.issue_challenge(&user, must_enrol)?));
+    }
+    let session = start_session(&txn, auth, user, now, client, "logged in").await?;
+    txn.commit().await?;
+    Ok(Login::Session(session))
+}
+
+/// Opens a session for an account that proved who it is: the failure count is cleared (and
+/// an expired lockout), the sign-in recorded, tokens issued.
+async fn start_session(
+    txn: &impl ConnectionTrait,
+    auth: &Auth,
+    user: user::Model,
+    now: DateTime<Utc>,
+    client: &ClientInfo,
+    how: &str,
+) -> Result<Session> {
     let mut row = user::ActiveModel {
         id: Set(user.id),
         failed_login_count: Set(0),
@@ -300,19 +412,108 @@ where
         row.locked_until = Set(None);
         row.lock_reason = Set(None);
     }
-    let user = user::Entity::update(row).exec(&txn).await?;
-    let session = issue_session(&txn, auth, user, Uuid::now_v7(), None, client).await?;
-    audit::record(
+    let user = user::Entity::update(row).exec(txn).await?;
+    let session = issue_session(txn, auth, user, Uuid::now_v7(), None, client).await?;
+    audit::record(txn, Some(session.user.id), "auth.login", None, how, client).await?;
+    Ok(session)
+}
+
+/// The account a challenge names, re-read under the write lock: it must still be the session
+/// it was issued to (no password change, lock or role change since), unlocked and approved.
+async fn challenged_account(
+    txn: &impl ConnectionTrait,
+    user_id: Uuid,
+    epoch: i32,
+    now: DateTime<Utc>,
+) -> Result<user::Model> {
+    let user = user::Entity::find_by_id(user_id)
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .ok_or_else(unauthenticated)?;
+    if user.session_epoch != epoch || locked_now(&user, now) || !user.is_approved {
+        return Err(Error::Unauthenticated(
+            "invalid or expired challenge; sign in again".into(),
+        ));
+    }
+    Ok(user)
+}
+
+/// Finishes a two-step sign-in: the challenge of [`login`] and a current code or a recovery
+/// code give a session. A wrong code counts toward the lockout as a wrong password does, and
+/// the checks are throttled per address and per account.
+#[tracing::instrument(skip_all)]
+pub async fn second_factor<C>(
+    db: &C,
+    auth: &Auth,
+    keyring: &crate::crypto::Keyring,
+    challenge: &str,
+    proof: crate::two_factor::Proof<'_>,
+    client: &ClientInfo,
+) -> Result<Session>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let (user_id, epoch) = auth.verify_challenge(challenge, false)?;
+    auth.throttle(client, Some(&user_id.to_string()))?;
+    let txn = crate::db::begin_write(db).await?;
+    let now = Utc::now();
+    let user = challenged_account(&txn, user_id, epoch, now).await?;
+    if !crate::two_factor::verify(&txn, keyring, user.id, proof, now).await? {
+        drop(txn);
+        record_failure(db, auth, user_id, client).await?;
+        return Err(Error::Unauthenticated(
+            "the code is wrong, used already, or expired".into(),
+        ));
+    }
+    let how = match proof {
+        crate::two_factor::Proof::Code(_) => "logged in with a second factor",
+        crate::two_factor::Proof::RecoveryCode(_) => "logged in with a recovery code",
+    };
+    let session = start_session(&txn, auth, user, now, client, how).await?;
+    txn.commit().await?;
+    Ok(session)
+}
+
+/// The account an enrolment challenge was issued to, as it is now (see [`challenged_account`]).
+pub async fn enrollment_account(
+    db: &impl ConnectionTrait,
+    auth: &Auth,
+    challenge: &str,
+) -> Result<user::Model> {
+    let (user_id, epoch) = auth.verify_challenge(challenge, true)?;
+    challenged_account(db, user_id, epoch, Utc::now()).await
+}
+
+/// Finishes the sign-in of a role that must have a second factor: the enrolment challenge and
+/// a code confirming the new factor give the recovery codes and a session.
+pub async fn enroll_and_sign_in<C>(
+    db: &C,
+    auth: &Auth,
+    keyring: &crate::crypto::Keyring,
+    challenge: &str,
+    code: &str,
+    client: &ClientInfo,
+) -> Result<(Vec<String>, Session)>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let (user_id, _) = auth.verify_challenge(challenge, true)?;
+    auth.throttle(client, Some(&user_id.to_string()))?;
+    let codes = crate::two_factor::enroll_confirm(db, keyring, user_id, code, client).await?;
+    let txn = crate::db::begin_write(db).await?;
+    let user = enrollment_account(&txn, auth, challenge).await?;
+    let session = start_session(
         &txn,
-        Some(session.user.id),
-        "auth.login",
-        None,
-        "logged in",
+        auth,
+        user,
+        Utc::now(),
         client,
+        "logged in after enrolling a second factor",
     )
     .await?;
     txn.commit().await?;
-    Ok(session)
+    Ok((codes, session))
 }
 
 /// Counts a failed login, in one transaction; the threshold-th consecutive failure locks the

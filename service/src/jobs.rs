@@ -126,6 +126,8 @@ pub struct Retained {
     pub events: u64,
     pub idempotency_keys: u64,
     pub refresh_tokens: u64,
+    /// Password reset links a day past their hour.
+    pub password_resets: u64,
     /// Previous webhook secrets erased because their overlap ended.
     pub previous_secrets: u64,
 }
@@ -138,14 +140,16 @@ impl Retained {
             + self.events
             + self.idempotency_keys
             + self.refresh_tokens
+            + self.password_resets
             + self.previous_secrets
     }
 }
 
 /// Deletes what `policy` no longer keeps: audit log entries, published events, webhook
 /// deliveries that failed for good, delivered ones older than [`DELIVERY_RETENTION_DAYS`],
-/// idempotency keys past their 24 hours, refresh tokens that expired, and previous webhook
-/// secrets whose overlap ended. All in one transaction.
+/// idempotency keys past their 24 hours, refresh tokens that expired, password reset links a
+/// day past their hour, and previous webhook secrets whose overlap ended. All in one
+/// transaction.
 pub async fn retention<C>(db: &C, now: DateTime<Utc>, policy: &RetentionPolicy) -> Result<Retained>
 where
     C: ConnectionTrait + TransactionTrait,
@@ -183,6 +187,7 @@ where
         .exec(&txn)
         .await?
         .rows_affected;
+    let password_resets = crate::password_reset::purge(&txn, now).await?;
     let previous_secrets = crate::webhook::secret::erase_expired(&txn, now).await?;
     txn.commit().await?;
     Ok(Retained {
@@ -192,6 +197,7 @@ where
         events,
         idempotency_keys,
         refresh_tokens,
+        password_resets,
         previous_secrets,
     })
 }

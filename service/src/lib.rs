@@ -24,12 +24,14 @@ pub mod notification;
 pub mod organization;
 pub mod page;
 pub mod password;
+pub mod password_reset;
 pub mod redis;
 pub mod seed;
 pub mod sla;
 pub mod stats;
 pub mod throttle;
 pub mod ticket;
+pub mod two_factor;
 pub mod user;
 pub mod webhook;
 

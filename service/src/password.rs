@@ -40,6 +40,16 @@ pub fn validate(password: &str) -> Result<()> {
     Ok(())
 }
 
+/// [`validate`] for a new password given as `field` (`newPassword`): the error names it.
+pub fn validate_new(field: &'static str, password: &str) -> Result<()> {
+    validate(password).map_err(|_| {
+        Error::invalid(
+            field,
+            format!("must be {MIN_LENGTH} to {MAX_LENGTH} characters"),
+        )
+    })
+}
+
 /// Hashes a password into a PHC string (`$argon2id$v=19$...`) with a fresh random salt.
 pub async fn hash(password: &str) -> Result<String> {
     let password = password.to_owned();

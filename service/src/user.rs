@@ -416,16 +416,7 @@ pub async fn change_password<C>(
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    password::validate(new_password).map_err(|_| {
-        Error::invalid(
-            "newPassword",
-            format!(
-                "must be {} to {} characters",
-                password::MIN_LENGTH,
-                password::MAX_LENGTH
-            ),
-        )
-    })?;
+    password::validate_new("newPassword", new_password)?;
     let user = user::Entity::find_by_id(actor.user_id)
         .one(db)
         .await?

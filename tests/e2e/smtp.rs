@@ -125,6 +125,22 @@ impl SmtpSink {
         }
     }
 
+    /// Waits (at most 20 s) until a mail `matches`, and returns it.
+    pub async fn wait_for_mail(&self, matches: impl Fn(&Mail) -> bool) -> Mail {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let arrived = self.shared.arrived.notified();
+            if let Some(mail) = self.mails().into_iter().find(|m| matches(m)) {
+                return mail;
+            }
+            assert!(
+                tokio::time::timeout_at(deadline, arrived).await.is_ok(),
+                "no such mail arrived within 20 s: {:?}",
+                self.mails()
+            );
+        }
+    }
+
     pub fn mails(&self) -> Vec<Mail> {
         self.shared.mails.lock().unwrap().clone()
     }

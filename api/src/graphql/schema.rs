@@ -41,6 +41,8 @@ pub struct SchemaOptions {
     pub keyring: Option<Arc<service::crypto::Keyring>>,
     /// Attachments and where their links point; their fields are an internal error without.
     pub attachments: Option<AttachmentLinks>,
+    /// Mails password reset links; without it, email is off and none are sent.
+    pub password_resets: Option<service::password_reset::Links>,
     /// The statistics cache; an in-process one when not given.
     pub stats_cache: Option<Arc<service::stats::cache::StatsCache>>,
     pub stats_push_interval: crate::graphql::subscription::StatsPushInterval,
@@ -66,6 +68,7 @@ impl Default for SchemaOptions {
             webhook_policy: Default::default(),
             keyring: None,
             attachments: None,
+            password_resets: None,
             stats_cache: None,
             stats_push_interval: Default::default(),
             max_response_bytes: 16 * 1024 * 1024,
@@ -129,6 +132,9 @@ pub fn build_schema(
             builder = builder.data(keyring.clone());
         }
         if let Some(links) = &options.attachments {
+            builder = builder.data(links.clone());
+        }
+        if let Some(links) = &options.password_resets {
             builder = builder.data(links.clone());
         }
         #[cfg(feature = "test-hooks")]

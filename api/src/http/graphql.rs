@@ -406,7 +406,16 @@ fn operation_label(kind: Option<OperationType>) -> &'static str {
 }
 
 /// Fields that check a password or a token: at most [`MAX_CREDENTIAL_CHECKS`] per request.
-const CREDENTIAL_FIELDS: &[&str] = &["authLogin", "authRefresh", "userPasswordChange"];
+const CREDENTIAL_FIELDS: &[&str] = &[
+    "authLogin",
+    "authRefresh",
+    "authSecondFactor",
+    "authPasswordReset",
+    "authPasswordResetRequest",
+    "twoFactorEnrollConfirm",
+    "twoFactorDisable",
+    "userPasswordChange",
+];
 const MAX_CREDENTIAL_CHECKS: usize = 1;
 
 /// How many credential fields the operation named `operation_name` (each, without a name) of

@@ -7,6 +7,7 @@ mod graphiql;
 mod graphql;
 mod health;
 mod metrics;
+mod password_reset;
 mod unsubscribe;
 mod ws;
 
@@ -54,6 +55,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/notifications/unsubscribe/{token}",
             get(unsubscribe::page).post(unsubscribe::confirm),
+        )
+        .route(
+            "/password-reset",
+            get(password_reset::form).post(password_reset::submit),
         );
     // With a listener of its own (on an address only the scraper reaches), `/metrics` is not
     // served to the clients of the API.

@@ -111,6 +111,52 @@ impl Mailer {
     pub fn server(&self) -> &str {
         &self.server
     }
+
+    /// Sends one mail to `to` at once (not a notice: no thread, no unsubscribe link), such as
+    /// a password reset link; the outcome is the caller's to handle.
+    pub async fn send_now(
+        &self,
+        to: &user::Model,
+        title: &str,
+        body: &str,
+        reason: &str,
+    ) -> std::result::Result<(), String> {
+        let (text, html) = render_mail(title, body, reason, None)?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(mailbox_of(to)?)
+            .subject(title)
+            .multipart(alternative(text, html))
+            .map_err(|e| e.to_string())?;
+        match tokio::time::timeout(self.timeout, self.transport.send(message)).await {
+            Ok(sent) => sent.map(|_| ()).map_err(|e| e.to_string()),
+            Err(_) => Err(format!(
+                "the SMTP server did not finish within {} s",
+                self.timeout.as_secs()
+            )),
+        }
+    }
+}
+
+fn mailbox_of(to: &user::Model) -> std::result::Result<Mailbox, String> {
+    format!("{} <{}>", to.name.replace(['<', '>', '"'], ""), to.email)
+        .parse()
+        .or_else(|_| to.email.parse())
+        .map_err(|e| format!("recipient {}: {e}", to.email))
+}
+
+fn alternative(text: String, html: String) -> MultiPart {
+    MultiPart::alternative()
+        .singlepart(
+            SinglePart::builder()
+                .header(ContentType::TEXT_PLAIN)
+                .body(text),
+        )
+        .singlepart(
+            SinglePart::builder()
+                .header(ContentType::TEXT_HTML)
+                .body(html),
+        )
 }
 
 /// The wait before attempt `attempts + 1`: 30 s, 1, 2, 4 ... minutes, at most an hour, each
@@ -165,11 +211,27 @@ pub fn render(
     notice: &notification::Model,
     unsubscribe: Option<&str>,
 ) -> std::result::Result<(String, String), String> {
+    render_mail(
+        &notice.title,
+        &notice.body,
+        reason(notice.kind),
+        unsubscribe,
+    )
+}
+
+/// The plain text and HTML of a mail, from the templates: a title, a body, why the recipient
+/// gets it, and its unsubscribe link, if any.
+pub fn render_mail(
+    title: &str,
+    body: &str,
+    reason: &str,
+    unsubscribe: Option<&str>,
+) -> std::result::Result<(String, String), String> {
     let templates = TEMPLATES.as_ref().map_err(Clone::clone)?;
     let values = minijinja::context! {
-        title => &notice.title,
-        body => &notice.body,
-        reason => reason(notice.kind),
+        title => title,
+        body => body,
+        reason => reason,
         unsubscribe_url => unsubscribe,
     };
     let render = |name: &str| {
@@ -225,10 +287,7 @@ pub fn message_of(
     from: &Mailbox,
     unsubscribe: Option<&str>,
 ) -> std::result::Result<Message, String> {
-    let recipient: Mailbox = format!("{} <{}>", to.name.replace(['<', '>', '"'], ""), to.email)
-        .parse()
-        .or_else(|_| to.email.parse())
-        .map_err(|e| format!("recipient {}: {e}", to.email))?;
+    let recipient = mailbox_of(to)?;
     let (text, html) = render(notice, unsubscribe)?;
     let mut builder = Message::builder()
         .from(from.clone())
@@ -246,19 +305,7 @@ pub fn message_of(
             .header(ListUnsubscribePost);
     }
     builder
-        .multipart(
-            MultiPart::alternative()
-                .singlepart(
-                    SinglePart::builder()
-                        .header(ContentType::TEXT_PLAIN)
-                        .body(text),
-                )
-                .singlepart(
-                    SinglePart::builder()
-                        .header(ContentType::TEXT_HTML)
-                        .body(html),
-                ),
-        )
+        .multipart(alternative(text, html))
         .map_err(|e| e.to_string())
 }
 

@@ -1,9 +1,17 @@
 use async_graphql::{Context, Object, Result};
 
-use crate::graphql::context::{Viewer, auth, client_info, db};
+use crate::graphql::context::{Viewer, actor, auth, client_info, db, service_db};
 use crate::graphql::error::gql;
-use crate::graphql::input::auth::{AuthLoginInput, AuthLogoutInput, AuthRefreshInput};
-use crate::graphql::object::payload::{AuthLogoutPayload, AuthPayload};
+use crate::graphql::id::{Kind, expect};
+use crate::graphql::input::auth::{
+    AuthLoginInput, AuthLogoutInput, AuthPasswordResetInput, AuthPasswordResetRequestInput,
+    AuthRefreshInput, AuthSecondFactorInput, TwoFactorDisableInput, TwoFactorEnrollBeginInput,
+    TwoFactorEnrollConfirmInput, TwoFactorResetInput, UserPasswordResetSendInput,
+};
+use crate::graphql::object::payload::{
+    AuthLogoutPayload, AuthPayload, SuccessPayload, TwoFactorEnrollBeginPayload,
+    TwoFactorEnrollConfirmPayload, user_errors,
+};
 use crate::graphql::object::user::User;
 
 #[derive(Default)]
@@ -19,11 +27,23 @@ async fn payload(ctx: &Context<'_>, session: service::auth::Session) -> Result<A
         viewer.sign_in(actor);
     }
     Ok(AuthPayload {
-        access_token: session.access_token,
-        refresh_token: session.refresh_token,
-        access_token_expires_at: session.access_token_expires_at,
-        user: User(session.user),
+        access_token: Some(session.access_token),
+        refresh_token: Some(session.refresh_token),
+        access_token_expires_at: Some(session.access_token_expires_at),
+        user: Some(User(session.user)),
+        ..Default::default()
     })
+}
+
+fn keyring<'a>(ctx: &'a Context<'_>) -> Result<&'a service::crypto::Keyring> {
+    Ok(ctx
+        .data::<std::sync::Arc<service::crypto::Keyring>>()
+        .map_err(|_| {
+            gql(service::Error::Internal(
+                "the schema has no data keyring".into(),
+            ))
+        })?
+        .as_ref())
 }
 
 #[Object]
@@ -31,7 +51,7 @@ impl AuthMutation {
     /// Signs in with email and password. Five failures in a row lock the account for a while;
     /// a wrong password and an unknown email give the same error.
     async fn auth_login(&self, ctx: &Context<'_>, input: AuthLoginInput) -> Result<AuthPayload> {
-        let session = service::auth::login(
+        let login = service::auth::login(
             db(ctx)?,
             auth(ctx)?,
             &input.email,
@@ -40,7 +60,217 @@ impl AuthMutation {
         )
         .await
         .map_err(gql)?;
+        match login {
+            service::auth::Login::Session(session) => payload(ctx, session).await,
+            service::auth::Login::Challenge(challenge) => Ok(AuthPayload {
+                second_factor_required: !challenge.enrollment,
+                enrollment_required: challenge.enrollment,
+                challenge: Some(challenge.token),
+                challenge_expires_at: Some(challenge.expires_at),
+                ..Default::default()
+            }),
+        }
+    }
+
+    /// Finishes a sign-in that asked for a second factor: the challenge `authLogin` answered,
+    /// and a current code from the authenticator or one of the recovery codes. A code works
+    /// once; wrong codes count toward the lockout as wrong passwords do.
+    async fn auth_second_factor(
+        &self,
+        ctx: &Context<'_>,
+        input: AuthSecondFactorInput,
+    ) -> Result<AuthPayload> {
+        let proof = input.proof().map_err(gql)?;
+        let session = service::auth::second_factor(
+            db(ctx)?,
+            auth(ctx)?,
+            keyring(ctx)?,
+            &input.challenge,
+            proof,
+            &client_info(ctx),
+        )
+        .await
+        .map_err(gql)?;
         payload(ctx, session).await
+    }
+
+    /// Starts setting up two-factor sign-in: signed in, or with the enrolment challenge of a
+    /// role that must have it. Starting again replaces a secret not confirmed yet; `CONFLICT`
+    /// while it is on.
+    async fn two_factor_enroll_begin(
+        &self,
+        ctx: &Context<'_>,
+        input: Option<TwoFactorEnrollBeginInput>,
+    ) -> Result<TwoFactorEnrollBeginPayload> {
+        let input = input.unwrap_or_default();
+        let (db, auth, keyring) = (db(ctx)?, auth(ctx)?, keyring(ctx)?);
+        let viewer = match &input.challenge {
+            Some(_) => None,
+            None => Some(actor(ctx)?),
+        };
+        let result = async {
+            let account = match (&input.challenge, viewer) {
+                (Some(challenge), _) => {
+                    service::auth::enrollment_account(db, auth, challenge).await?
+                }
+                (None, Some(viewer)) => service::user::get(db, &viewer, viewer.user_id).await?,
+                (None, None) => return Err(service::Error::Forbidden),
+            };
+            service::two_factor::enroll_begin(db, keyring, &account).await
+        };
+        match result.await {
+            Ok(enrollment) => Ok(TwoFactorEnrollBeginPayload {
+                secret: Some(enrollment.secret),
+                otpauth_uri: Some(enrollment.otpauth_uri),
+                qr_code_svg: Some(enrollment.qr_svg),
+                user_errors: vec![],
+            }),
+            Err(err) => Ok(TwoFactorEnrollBeginPayload {
+                user_errors: user_errors(err)?,
+                ..Default::default()
+            }),
+        }
+    }
+
+    /// Turns two-factor sign-in on with a current code from the authenticator; answers the ten
+    /// recovery codes, once. With the enrolment challenge, it also signs in.
+    async fn two_factor_enroll_confirm(
+        &self,
+        ctx: &Context<'_>,
+        input: TwoFactorEnrollConfirmInput,
+    ) -> Result<TwoFactorEnrollConfirmPayload> {
+        let client = client_info(ctx);
+        let result = match &input.challenge {
+            Some(challenge) => service::auth::enroll_and_sign_in(
+                db(ctx)?,
+                auth(ctx)?,
+                keyring(ctx)?,
+                challenge,
+                &input.code,
+                &client,
+            )
+            .await
+            .map(|(codes, session)| (codes, Some(session))),
+            None => {
+                let viewer = actor(ctx)?;
+                service::two_factor::enroll_confirm(
+                    db(ctx)?,
+                    keyring(ctx)?,
+                    viewer.user_id,
+                    &input.code,
+                    &client,
+                )
+                .await
+                .map(|codes| (codes, None))
+            }
+        };
+        match result {
+            Ok((recovery_codes, session)) => Ok(TwoFactorEnrollConfirmPayload {
+                recovery_codes,
+                session: match session {
+                    Some(session) => Some(payload(ctx, session).await?),
+                    None => None,
+                },
+                user_errors: vec![],
+            }),
+            Err(err) => Ok(TwoFactorEnrollConfirmPayload {
+                user_errors: user_errors(err)?,
+                ..Default::default()
+            }),
+        }
+    }
+
+    /// Turns two-factor sign-in off; a current code (or a recovery code) proves it is you.
+    async fn two_factor_disable(
+        &self,
+        ctx: &Context<'_>,
+        input: TwoFactorDisableInput,
+    ) -> Result<SuccessPayload> {
+        let viewer = actor(ctx)?;
+        let (db, keyring) = (db(ctx)?, keyring(ctx)?);
+        let result = async {
+            let proof = input.proof()?;
+            service::two_factor::disable(db, keyring, &viewer, proof, &client_info(ctx)).await
+        };
+        SuccessPayload::from_result(result.await)
+    }
+
+    /// Mails a password reset link to the account with this email, if there is one: the answer
+    /// is the same either way. The link works once, within the hour.
+    async fn auth_password_reset_request(
+        &self,
+        ctx: &Context<'_>,
+        input: AuthPasswordResetRequestInput,
+    ) -> Result<SuccessPayload> {
+        service::password_reset::request(
+            db(ctx)?,
+            auth(ctx)?,
+            ctx.data_opt::<service::password_reset::Links>(),
+            &input.email,
+            &client_info(ctx),
+        )
+        .await
+        .map_err(gql)?;
+        Ok(SuccessPayload {
+            success: true,
+            user_errors: vec![],
+        })
+    }
+
+    /// Sets a new password with the token of a reset link. Every session of the account ends.
+    async fn auth_password_reset(
+        &self,
+        ctx: &Context<'_>,
+        input: AuthPasswordResetInput,
+    ) -> Result<SuccessPayload> {
+        let (db, auth) = (db(ctx)?, auth(ctx)?);
+        SuccessPayload::from_result(
+            service::password_reset::reset(
+                db,
+                auth,
+                &input.token,
+                &input.new_password,
+                &client_info(ctx),
+            )
+            .await,
+        )
+    }
+
+    /// Mails a user a password reset link (administrators).
+    async fn user_password_reset_send(
+        &self,
+        ctx: &Context<'_>,
+        input: UserPasswordResetSendInput,
+    ) -> Result<SuccessPayload> {
+        let viewer = actor(ctx)?;
+        let db = db(ctx)?;
+        let result = async {
+            let user_id = expect(Kind::User, &input.user_id, "userId")?;
+            service::password_reset::send_for(
+                db,
+                &viewer,
+                ctx.data_opt::<service::password_reset::Links>(),
+                user_id,
+                &client_info(ctx),
+            )
+            .await
+        };
+        SuccessPayload::from_result(result.await)
+    }
+
+    /// Removes a user's second factor (administrators), for someone who lost their
+    /// authenticator and recovery codes; their sessions end, and they may enrol again.
+    async fn two_factor_reset(
+        &self,
+        ctx: &Context<'_>,
+        input: TwoFactorResetInput,
+    ) -> Result<SuccessPayload> {
+        let viewer = actor(ctx)?;
+        let result = async {
+            let user_id = expect(Kind::User, &input.user_id, "userId")?;
+            service::two_factor::reset(service_db(ctx)?, &viewer, user_id, &client_info(ctx)).await
+        };
+        SuccessPayload::from_result(result.await)
     }
 
     /// Trades a refresh token for a new access and refresh token. Each refresh token works

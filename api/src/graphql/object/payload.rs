@@ -67,15 +67,71 @@ pub struct CommentCreatePayload {
     pub user_errors: Vec<UserError>,
 }
 
-/// A signed-in session.
-#[derive(SimpleObject, Clone)]
+/// A signed-in session, or (after a right password, when a second factor is on or must be
+/// set up) the challenge to finish signing in with; the session's fields are null then.
+#[derive(SimpleObject, Clone, Default)]
 pub struct AuthPayload {
     /// Send as `Authorization: Bearer <accessToken>`; valid until `accessTokenExpiresAt`.
-    pub access_token: String,
+    pub access_token: Option<String>,
     /// Trade for a new pair with `authRefresh` before the access token expires. Single use.
-    pub refresh_token: String,
-    pub access_token_expires_at: DateTime<Utc>,
-    pub user: User,
+    pub refresh_token: Option<String>,
+    pub access_token_expires_at: Option<DateTime<Utc>>,
+    pub user: Option<User>,
+    /// The password was right and a second factor is on: send `challenge` with a current code
+    /// (or a recovery code) to `authSecondFactor`.
+    pub second_factor_required: bool,
+    /// The password was right, and the role must sign in with a second factor that is not set
+    /// up yet: `twoFactorEnrollBegin` and `twoFactorEnrollConfirm` with `challenge` set it up
+    /// and sign in.
+    pub enrollment_required: bool,
+    /// Short-lived (`challengeExpiresAt`); good for one account and the password it was given
+    /// for.
+    pub challenge: Option<String>,
+    pub challenge_expires_at: Option<DateTime<Utc>>,
+}
+
+/// A second factor being set up: put `secret` into an authenticator app (scan `qrCodeSvg` or
+/// open `otpauthUri`), then confirm with `twoFactorEnrollConfirm`.
+#[derive(SimpleObject, Clone, Default)]
+pub struct TwoFactorEnrollBeginPayload {
+    /// The shared secret, base32, for typing in by hand.
+    pub secret: Option<String>,
+    pub otpauth_uri: Option<String>,
+    /// The `otpauthUri` as a QR code: an SVG document.
+    pub qr_code_svg: Option<String>,
+    pub user_errors: Vec<UserError>,
+}
+
+/// Two-factor sign-in is on.
+#[derive(SimpleObject, Clone, Default)]
+pub struct TwoFactorEnrollConfirmPayload {
+    /// Ten single-use codes that stand in for the authenticator; shown this once only.
+    pub recovery_codes: Vec<String>,
+    /// The new session, when enrolling to sign in (with `challenge`).
+    pub session: Option<AuthPayload>,
+    pub user_errors: Vec<UserError>,
+}
+
+/// Whether a change went through.
+#[derive(SimpleObject, Clone, Default)]
+pub struct SuccessPayload {
+    pub success: bool,
+    pub user_errors: Vec<UserError>,
+}
+
+impl SuccessPayload {
+    pub fn from_result(result: service::Result<()>) -> async_graphql::Result<Self> {
+        match result {
+            Ok(()) => Ok(Self {
+                success: true,
+                user_errors: vec![],
+            }),
+            Err(err) => Ok(Self {
+                success: false,
+                user_errors: user_errors(err)?,
+            }),
+        }
+    }
 }
 
 /// The result of `authLogout`.

@@ -53,6 +53,23 @@ impl User {
         ))
     }
 
+    /// Two-factor sign-in: on yourself, and administrators on anyone; `FORBIDDEN` otherwise.
+    async fn two_factor(&self, ctx: &Context<'_>) -> Result<TwoFactorStatus> {
+        let viewer = actor(ctx)?;
+        if viewer.user_id != self.0.id && !viewer.is_admin() {
+            return Err(crate::graphql::error::gql(service::Error::Forbidden));
+        }
+        let db = crate::graphql::context::db(ctx)?;
+        let status = service::two_factor::status(db, self.0.id)
+            .await
+            .map_err(crate::graphql::error::gql)?;
+        Ok(TwoFactorStatus {
+            enabled: status.enabled,
+            confirmed_at: status.confirmed_at,
+            recovery_codes_left: status.recovery_codes_left,
+        })
+    }
+
     /// Which notices you hear on which channel. Only on yourself (`me`).
     async fn notification_preferences(
         &self,
@@ -143,3 +160,13 @@ super::page_info::connection!(
     /// How many match in all.
     total_count: u64,
 );
+
+/// Whether sign-in asks for a second factor.
+#[derive(async_graphql::SimpleObject, Clone)]
+pub struct TwoFactorStatus {
+    /// A code from the authenticator is asked for at sign-in.
+    pub enabled: bool,
+    pub confirmed_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Recovery codes not used yet.
+    pub recovery_codes_left: u64,
+}
