@@ -15,6 +15,8 @@ pub struct Actor {
     /// The account's session epoch when it was read: a token issued under another epoch
     /// belongs to a session that has ended.
     pub session_epoch: i32,
+    /// The sign-in (refresh token family) the request's access token belongs to, if any.
+    pub session_id: Option<Uuid>,
 }
 
 impl Actor {
@@ -60,6 +62,7 @@ pub async fn accounts(
             role: u.role,
             organization_ids: memberships.iter().map(|m| m.organization_id).collect(),
             session_epoch: u.session_epoch,
+            session_id: None,
         })
         .collect())
 }

@@ -22,7 +22,7 @@ use entity::enums::Role;
 use entity::{organization_member, refresh_token, user};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
     TransactionSession, TransactionTrait,
@@ -109,6 +109,10 @@ pub struct Claims {
     /// The account's session epoch at issue.
     #[serde(default)]
     pub sv: i32,
+    /// The sign-in (refresh token family) an access token belongs to: revoking that session
+    /// refuses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
 }
 
 /// The audiences of sign-in challenges: never an access token's.
@@ -175,8 +179,12 @@ impl Auth {
         self.throttle.check(client.ip.as_deref(), account)
     }
 
-    /// Signs an access token for `user`.
-    pub fn issue_access_token(&self, user: &user::Model) -> Result<(String, DateTime<Utc>)> {
+    /// Signs an access token for `user` in the sign-in `session`.
+    pub fn issue_access_token(
+        &self,
+        user: &user::Model,
+        session: Option<Uuid>,
+    ) -> Result<(String, DateTime<Utc>)> {
         let now = Utc::now();
         let expires = now
             + chrono::Duration::from_std(self.config.access_ttl)
@@ -191,6 +199,7 @@ impl Auth {
             aud: self.config.audience.clone(),
             jti: Uuid::new_v4(),
             sv: user.session_epoch,
+            sid: session,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| Error::Internal(format!("signing an access token failed: {e}")))?;
@@ -218,6 +227,7 @@ impl Auth {
             .into(),
             jti: Uuid::new_v4(),
             sv: user.session_epoch,
+            sid: None,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| Error::Internal(format!("signing a challenge failed: {e}")))?;
@@ -596,7 +606,8 @@ async fn issue_session(
     parent_id: Option<Uuid>,
     client: &ClientInfo,
 ) -> Result<Session> {
-    let (access_token, access_token_expires_at) = auth.issue_access_token(&user)?;
+    let (access_token, access_token_expires_at) =
+        auth.issue_access_token(&user, Some(family_id))?;
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let refresh = hex(&bytes);
@@ -633,7 +644,7 @@ async fn issue_session(
 /// Locks every token of a family until the transaction ends. Refresh, logout and reuse
 /// revocation all take this lock first, so a revocation cannot miss a successor that a
 /// concurrent refresh is about to commit (on SQLite the write transaction serializes them).
-async fn lock_family(
+pub(crate) async fn lock_family(
     db: &impl ConnectionTrait,
     family_id: Uuid,
 ) -> Result<Vec<refresh_token::Model>> {
@@ -728,12 +739,12 @@ where
 }
 
 /// When the sign-in that started a family happened, from its UUIDv7 family id.
-fn family_started(family_id: Uuid) -> Option<DateTime<Utc>> {
+pub(crate) fn family_started(family_id: Uuid) -> Option<DateTime<Utc>> {
     let (seconds, nanos) = family_id.get_timestamp()?.to_unix();
     DateTime::from_timestamp(i64::try_from(seconds).ok()?, nanos)
 }
 
-async fn revoke_locked_family(
+pub(crate) async fn revoke_locked_family(
     db: &impl ConnectionTrait,
     family_id: Uuid,
     now: DateTime<Utc>,
@@ -807,8 +818,32 @@ pub async fn revoke_all(db: &impl ConnectionTrait, user_id: Uuid) -> Result<()> 
 /// The actor behind a verified access token: the user's current role and memberships, read
 /// in one statement. A deleted or locked account is refused even while its token is valid.
 /// A token from before the account's sessions were ended is refused.
+/// A token of a sign-in (`sid`) is refused once that sign-in was revoked, in the same
+/// statement.
 pub async fn actor(db: &impl ConnectionTrait, claims: &Claims) -> Result<Actor> {
-    session_account(db, claims.sub, claims.sv).await
+    let Some(session) = claims.sid else {
+        return session_account(db, claims.sub, claims.sv).await;
+    };
+    let alive = Query::select()
+        .expr(Expr::val(1))
+        .from(refresh_token::Entity)
+        .and_where(refresh_token::Column::FamilyId.eq(session))
+        .and_where(refresh_token::Column::RevokedAt.is_null())
+        .to_owned();
+    let rows = user::Entity::find_by_id(claims.sub)
+        .filter(Expr::exists(alive))
+        .find_with_related(organization_member::Entity)
+        .all(db)
+        .await?;
+    let Some((user, memberships)) = rows.into_iter().next() else {
+        return Err(session_ended());
+    };
+    let mut actor = account_of(user, memberships, Utc::now())?;
+    if actor.session_epoch != claims.sv {
+        return Err(session_ended());
+    }
+    actor.session_id = Some(session);
+    Ok(actor)
 }
 
 /// The account of a session made under `epoch`, as it is now; `UNAUTHENTICATED` once that
@@ -901,5 +936,6 @@ fn account_of(
         role: user.role,
         organization_ids: memberships.into_iter().map(|m| m.organization_id).collect(),
         session_epoch: user.session_epoch,
+        session_id: None,
     })
 }

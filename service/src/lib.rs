@@ -27,6 +27,7 @@ pub mod password;
 pub mod password_reset;
 pub mod redis;
 pub mod seed;
+pub mod session;
 pub mod sla;
 pub mod stats;
 pub mod throttle;

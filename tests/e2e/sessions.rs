@@ -179,3 +179,153 @@ async fn sockets_over_the_per_address_cap_are_closed_with_4429() {
         json!({ "type": "closed", "code": 4429 })
     );
 }
+
+/// Signs `who` in from a client that calls itself `agent`: (access token, refresh token).
+async fn sign_in_as(app: &TestApp, who: &str, agent: &str) -> (String, String) {
+    let answer: serde_json::Value = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .header("user-agent", agent)
+        .json(&json!({
+            "query": "mutation($input: AuthLoginInput!) { authLogin(input: $input) { accessToken refreshToken } }",
+            "variables": { "input": { "email": email_of(who), "password": PASSWORD } },
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let login = &answer["data"]["authLogin"];
+    (
+        login["accessToken"].as_str().unwrap().to_string(),
+        login["refreshToken"].as_str().unwrap().to_string(),
+    )
+}
+
+const SESSIONS: &str = "{ me { sessions { id device ipAddress createdAt lastUsedAt current } } }";
+const REVOKE: &str = "mutation($input: SessionRevokeInput!) { sessionRevoke(input: $input) { success userErrors { field code } } }";
+
+async fn sessions_of(app: &TestApp, token: &str) -> Vec<serde_json::Value> {
+    let answer = app.graphql_as(token, SESSIONS, json!({})).await;
+    answer["data"]["me"]["sessions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{answer}"))
+        .clone()
+}
+
+#[tokio::test]
+async fn sessions_are_listed_with_the_current_one_and_end_one_family_at_a_time() {
+    let app = TestApp::spawn().await;
+    let world = World::build(app.db()).await;
+    let (laptop, _) = sign_in_as(
+        &app,
+        "agent_a",
+        "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+    )
+    .await;
+    let (script, script_refresh) = sign_in_as(&app, "agent_a", "curl/8.5.0").await;
+
+    let listed = sessions_of(&app, &laptop).await;
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let current: Vec<&serde_json::Value> = listed.iter().filter(|s| s["current"] == true).collect();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0]["device"], "Firefox on Linux");
+    assert_eq!(current[0]["ipAddress"], "127.0.0.1");
+    let other = listed.iter().find(|s| s["current"] == false).unwrap();
+    assert_eq!(other["device"], "curl");
+    // From the script, the script's session is the current one.
+    let from_script = sessions_of(&app, &script).await;
+    assert_eq!(
+        from_script.iter().find(|s| s["current"] == true).unwrap()["id"],
+        other["id"]
+    );
+
+    // Someone else may neither see nor end them; an administrator may do both.
+    let agent_b = app.login(&email_of("agent_b"), PASSWORD).await;
+    let peek = app
+        .graphql_as(
+            &agent_b,
+            "query($id: ID!) { user(id: $id) { sessions { id } } }",
+            json!({ "id": gid("User", world.agent_a) }),
+        )
+        .await;
+    assert_eq!(crate::helpers::error_code(&peek), "FORBIDDEN", "{peek}");
+    let stranger = app
+        .graphql_as(&agent_b, REVOKE, json!({ "input": { "id": other["id"] } }))
+        .await;
+    assert_eq!(
+        crate::helpers::error_code(&stranger),
+        "NOT_FOUND",
+        "{stranger}"
+    );
+    let admin = app.login(&email_of("admin"), PASSWORD).await;
+    let seen = app
+        .graphql_as(
+            &admin,
+            "query($id: ID!) { user(id: $id) { sessions { id current } } }",
+            json!({ "id": gid("User", world.agent_a) }),
+        )
+        .await;
+    assert_eq!(
+        seen["data"]["user"]["sessions"].as_array().unwrap().len(),
+        2,
+        "{seen}"
+    );
+
+    // Ending the script's session ends exactly that one: its access and refresh tokens.
+    let revoked = app
+        .graphql_as(&laptop, REVOKE, json!({ "input": { "id": other["id"] } }))
+        .await;
+    assert_eq!(
+        revoked["data"]["sessionRevoke"]["success"], true,
+        "{revoked}"
+    );
+    let me = app.graphql_as(&script, "{ me { id } }", json!({})).await;
+    assert_eq!(crate::helpers::error_code(&me), "UNAUTHENTICATED");
+    let refreshed = app
+        .graphql(
+            "mutation($input: AuthRefreshInput!) { authRefresh(input: $input) { accessToken } }",
+            json!({ "input": { "refreshToken": script_refresh } }),
+        )
+        .await;
+    assert_eq!(crate::helpers::error_code(&refreshed), "UNAUTHENTICATED");
+    let me = app.graphql_as(&laptop, "{ me { id } }", json!({})).await;
+    assert_eq!(me["data"]["me"]["id"], gid("User", world.agent_a));
+    assert_eq!(sessions_of(&app, &laptop).await.len(), 1);
+
+    // Ending the others keeps the current one.
+    let (phone, _) = sign_in_as(
+        &app,
+        "agent_a",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari/604.1",
+    )
+    .await;
+    let (tablet, _) = sign_in_as(
+        &app,
+        "agent_a",
+        "Mozilla/5.0 (Linux; Android 14) Chrome/126.0",
+    )
+    .await;
+    let others = app
+        .graphql_as(
+            &laptop,
+            "mutation { sessionRevokeOthers { revoked } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        others["data"]["sessionRevokeOthers"]["revoked"], 2,
+        "{others}"
+    );
+    for token in [&phone, &tablet] {
+        let me = app.graphql_as(token, "{ me { id } }", json!({})).await;
+        assert_eq!(crate::helpers::error_code(&me), "UNAUTHENTICATED");
+    }
+    let left = sessions_of(&app, &laptop).await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["current"], true);
+    // The agent_b's own session was never touched.
+    let me = app.graphql_as(&agent_b, "{ me { id } }", json!({})).await;
+    assert_eq!(me["data"]["me"]["id"], gid("User", world.agent_b));
+}

@@ -21,6 +21,7 @@ pub enum Kind {
     Attachment,
     Notification,
     Escalation,
+    Session,
 }
 
 impl Kind {
@@ -37,6 +38,7 @@ impl Kind {
             Kind::Attachment => "Attachment",
             Kind::Notification => "Notification",
             Kind::Escalation => "Escalation",
+            Kind::Session => "Session",
         }
     }
 
@@ -53,6 +55,7 @@ impl Kind {
             "Attachment" => Kind::Attachment,
             "Notification" => Kind::Notification,
             "Escalation" => Kind::Escalation,
+            "Session" => Kind::Session,
             _ => return None,
         })
     }

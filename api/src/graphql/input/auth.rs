@@ -107,3 +107,8 @@ pub struct AuthPasswordResetInput {
 pub struct UserPasswordResetSendInput {
     pub user_id: async_graphql::ID,
 }
+
+#[derive(InputObject)]
+pub struct SessionRevokeInput {
+    pub id: async_graphql::ID,
+}

@@ -5,12 +5,13 @@ use crate::graphql::error::gql;
 use crate::graphql::id::{Kind, expect};
 use crate::graphql::input::auth::{
     AuthLoginInput, AuthLogoutInput, AuthPasswordResetInput, AuthPasswordResetRequestInput,
-    AuthRefreshInput, AuthSecondFactorInput, TwoFactorDisableInput, TwoFactorEnrollBeginInput,
-    TwoFactorEnrollConfirmInput, TwoFactorResetInput, UserPasswordResetSendInput,
+    AuthRefreshInput, AuthSecondFactorInput, SessionRevokeInput, TwoFactorDisableInput,
+    TwoFactorEnrollBeginInput, TwoFactorEnrollConfirmInput, TwoFactorResetInput,
+    UserPasswordResetSendInput,
 };
 use crate::graphql::object::payload::{
-    AuthLogoutPayload, AuthPayload, SuccessPayload, TwoFactorEnrollBeginPayload,
-    TwoFactorEnrollConfirmPayload, user_errors,
+    AuthLogoutPayload, AuthPayload, SessionRevokeOthersPayload, SuccessPayload,
+    TwoFactorEnrollBeginPayload, TwoFactorEnrollConfirmPayload, user_errors,
 };
 use crate::graphql::object::user::User;
 
@@ -193,6 +194,35 @@ impl AuthMutation {
             service::two_factor::disable(db, keyring, &viewer, proof, &client_info(ctx)).await
         };
         SuccessPayload::from_result(result.await)
+    }
+
+    /// Ends one of your sessions (administrators: anyone's): its refresh tokens are revoked and
+    /// its access tokens refused from now on; the others go on.
+    async fn session_revoke(
+        &self,
+        ctx: &Context<'_>,
+        input: SessionRevokeInput,
+    ) -> Result<SuccessPayload> {
+        let viewer = actor(ctx)?;
+        let db = service_db(ctx).map_err(gql)?;
+        let result = async {
+            let id = expect(Kind::Session, &input.id, "id")?;
+            service::session::revoke(db, &viewer, id, &client_info(ctx)).await
+        };
+        SuccessPayload::from_result(result.await)
+    }
+
+    /// Ends every session of yours but the one this request is made in.
+    async fn session_revoke_others(&self, ctx: &Context<'_>) -> Result<SessionRevokeOthersPayload> {
+        let viewer = actor(ctx)?;
+        let revoked = service::session::revoke_others(
+            service_db(ctx).map_err(gql)?,
+            &viewer,
+            &client_info(ctx),
+        )
+        .await
+        .map_err(gql)?;
+        Ok(SessionRevokeOthersPayload { revoked })
     }
 
     /// Mails a password reset link to the account with this email, if there is one: the answer

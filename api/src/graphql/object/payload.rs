@@ -112,6 +112,13 @@ pub struct TwoFactorEnrollConfirmPayload {
     pub user_errors: Vec<UserError>,
 }
 
+/// The result of `sessionRevokeOthers`.
+#[derive(SimpleObject, Clone, Default)]
+pub struct SessionRevokeOthersPayload {
+    /// How many sessions ended.
+    pub revoked: u64,
+}
+
 /// Whether a change went through.
 #[derive(SimpleObject, Clone, Default)]
 pub struct SuccessPayload {

@@ -70,6 +70,22 @@ impl User {
         })
     }
 
+    /// The sign-ins still alive, most recently used first: on yourself, and administrators on
+    /// anyone; `FORBIDDEN` otherwise.
+    async fn sessions(&self, ctx: &Context<'_>) -> Result<Vec<Session>> {
+        let viewer = actor(ctx)?;
+        let db = crate::graphql::context::db(ctx)?;
+        Ok(service::session::list(db, &viewer, self.0.id)
+            .await
+            .map_err(crate::graphql::error::gql)?
+            .into_iter()
+            .map(|session| Session {
+                current: viewer.session_id == Some(session.id),
+                session,
+            })
+            .collect())
+    }
+
     /// Which notices you hear on which channel. Only on yourself (`me`).
     async fn notification_preferences(
         &self,
@@ -169,4 +185,50 @@ pub struct TwoFactorStatus {
     pub confirmed_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Recovery codes not used yet.
     pub recovery_codes_left: u64,
+}
+
+/// One sign-in: its refresh tokens and the access tokens issued with them.
+pub struct Session {
+    session: service::session::Session,
+    current: bool,
+}
+
+#[async_graphql::Object]
+impl Session {
+    async fn id(&self) -> async_graphql::ID {
+        crate::graphql::id::encode(crate::graphql::id::Kind::Session, self.session.id)
+    }
+
+    /// Browser and system, from the user agent: `Firefox on Linux`.
+    async fn device(&self) -> String {
+        service::session::device(self.session.user_agent.as_deref())
+    }
+
+    async fn user_agent(&self) -> Option<&str> {
+        self.session.user_agent.as_deref()
+    }
+
+    /// The client address of the last sign-in or refresh.
+    async fn ip_address(&self) -> Option<&str> {
+        self.session.ip_address.as_deref()
+    }
+
+    /// When the user signed in.
+    async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.session.created_at
+    }
+
+    /// The last sign-in or refresh.
+    async fn last_used_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.session.last_used_at
+    }
+
+    async fn expires_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.session.expires_at
+    }
+
+    /// The session this request is made in.
+    async fn current(&self) -> bool {
+        self.current
+    }
 }

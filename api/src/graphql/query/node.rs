@@ -105,7 +105,8 @@ async fn fetch(ctx: &Context<'_>, ids: &[ID]) -> Result<HashMap<String, Node>> {
             | Kind::WebhookDelivery
             | Kind::SlaPolicy
             | Kind::BusinessCalendar
-            | Kind::Escalation => HashMap::new(),
+            | Kind::Escalation
+            | Kind::Session => HashMap::new(),
         };
         for (global, uuid) in wanted {
             if let Some(node) = nodes.get(&uuid) {
