@@ -14,6 +14,12 @@ pub struct Model {
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
     pub created_at: DateTimeUtc,
+    /// Who acted, when it is not (only) the account concerned: the administrator of an
+    /// administrative change.
+    pub actor_id: Option<Uuid>,
+    /// What a change replaced, and what it set: only the fields it changed.
+    pub old_values: Option<Json>,
+    pub new_values: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,6 +3,7 @@
 //! These are the storage shapes only. The GraphQL API builds its own types from them, so the
 //! API can change without a migration and a column can change without breaking clients.
 
+pub mod api_token;
 pub mod attachment;
 pub mod audit_log;
 pub mod business_calendar;

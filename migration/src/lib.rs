@@ -28,6 +28,8 @@ mod m20261202_000017_create_notifications;
 mod m20261202_000018_add_escalation_notices;
 mod m20261202_000019_create_second_factors;
 mod m20261202_000020_create_password_resets;
+mod m20261202_000021_create_api_tokens;
+mod m20261202_000022_add_audit_changes;
 
 pub struct Migrator;
 
@@ -55,6 +57,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000018_add_escalation_notices::Migration),
             Box::new(m20261202_000019_create_second_factors::Migration),
             Box::new(m20261202_000020_create_password_resets::Migration),
+            Box::new(m20261202_000021_create_api_tokens::Migration),
+            Box::new(m20261202_000022_add_audit_changes::Migration),
         ]
     }
 }
@@ -88,6 +92,7 @@ pub const TABLES: &[&str] = &[
     "second_factors",
     "recovery_codes",
     "password_resets",
+    "api_tokens",
 ];
 
 /// A CHECK constraint that keeps a string column inside its enumeration.

@@ -17,6 +17,16 @@ pub struct Actor {
     pub session_epoch: i32,
     /// The sign-in (refresh token family) the request's access token belongs to, if any.
     pub session_id: Option<Uuid>,
+    /// The API token the request came with, if any.
+    pub api_token: Option<ApiTokenUse>,
+}
+
+/// A request made with an API token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiTokenUse {
+    pub id: Uuid,
+    /// The token may only read: every mutation is refused.
+    pub read_only: bool,
 }
 
 impl Actor {
@@ -35,6 +45,11 @@ impl Actor {
 
     pub fn is_client(&self) -> bool {
         self.role == Role::Client
+    }
+
+    /// Whether the request may only read (a read-only API token).
+    pub fn read_only(&self) -> bool {
+        self.api_token.is_some_and(|token| token.read_only)
     }
 
     pub fn belongs_to(&self, organization_id: Uuid) -> bool {
@@ -63,6 +78,7 @@ pub async fn accounts(
             organization_ids: memberships.iter().map(|m| m.organization_id).collect(),
             session_epoch: u.session_epoch,
             session_id: None,
+            api_token: None,
         })
         .collect())
 }

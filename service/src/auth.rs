@@ -824,14 +824,15 @@ pub async fn actor(db: &impl ConnectionTrait, claims: &Claims) -> Result<Actor> 
     let Some(session) = claims.sid else {
         return session_account(db, claims.sub, claims.sv).await;
     };
-    let alive = Query::select()
+    // Revoking a sign-in marks every token of its family; rotation and expiry do not.
+    let revoked = Query::select()
         .expr(Expr::val(1))
         .from(refresh_token::Entity)
         .and_where(refresh_token::Column::FamilyId.eq(session))
-        .and_where(refresh_token::Column::RevokedAt.is_null())
+        .and_where(refresh_token::Column::RevokedAt.is_not_null())
         .to_owned();
     let rows = user::Entity::find_by_id(claims.sub)
-        .filter(Expr::exists(alive))
+        .filter(Expr::exists(revoked).not())
         .find_with_related(organization_member::Entity)
         .all(db)
         .await?;
@@ -844,6 +845,21 @@ pub async fn actor(db: &impl ConnectionTrait, claims: &Claims) -> Result<Actor> 
     }
     actor.session_id = Some(session);
     Ok(actor)
+}
+
+/// The actor behind a bearer token: an API token (`hd_pat_...`), or an access token; with
+/// when the access token expires.
+pub async fn bearer_actor(
+    db: &impl ConnectionTrait,
+    auth: &Auth,
+    token: &str,
+) -> Result<(Actor, Option<DateTime<Utc>>)> {
+    if crate::api_token::is_api_token(token) {
+        return Ok((crate::api_token::authenticate(db, token).await?, None));
+    }
+    let claims = auth.verify_access_token(token)?;
+    let expires = DateTime::from_timestamp(claims.exp, 0);
+    Ok((actor(db, &claims).await?, expires))
 }
 
 /// The account of a session made under `epoch`, as it is now; `UNAUTHENTICATED` once that
@@ -937,5 +953,6 @@ fn account_of(
         organization_ids: memberships.into_iter().map(|m| m.organization_id).collect(),
         session_epoch: user.session_epoch,
         session_id: None,
+        api_token: None,
     })
 }

@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod actor;
+pub mod api_token;
 pub mod attachment;
 pub mod audit;
 pub mod auth;

@@ -4,6 +4,7 @@ use chrono::Utc;
 use entity::{organization, organization_member};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, QueryFilter};
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::error::{Violation, violation};
@@ -68,16 +69,7 @@ pub async fn create(
     organization::Entity::insert(model)
         .exec_with_returning(db)
         .await
-        .map_err(|err| match violation(err) {
-            Ok(Violation::Unique) => Error::conflict(
-                Some("name"),
-                "an organization with this name already exists",
-            ),
-            Ok(Violation::ForeignKey) => {
-                Error::Internal("unexpected foreign key on organizations".into())
-            }
-            Err(other) => other,
-        })
+        .map_err(name_taken)
 }
 
 /// Makes a user a member of an organization.
@@ -131,6 +123,7 @@ pub async fn by_ids(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<organ
 }
 
 use crate::actor::Actor;
+use crate::audit::ClientInfo;
 use crate::page::{Key, Page, PageRequest, Position};
 
 /// Which organizations `actor` may see: all for ADMIN and SUPERAGENT, their own otherwise.
@@ -186,14 +179,53 @@ pub async fn get(
         })
 }
 
+/// A write's error, with the unique name's violation as the conflict it is.
+fn name_taken(err: sea_orm::DbErr) -> Error {
+    match violation(err) {
+        Ok(Violation::Unique) => Error::conflict(
+            Some("name"),
+            "an organization with this name already exists",
+        ),
+        Ok(Violation::ForeignKey) => {
+            Error::Internal("unexpected foreign key on organizations".into())
+        }
+        Err(other) => other,
+    }
+}
+
 /// Creates an organization (administrators).
 pub async fn create_as(
     db: &impl ConnectionTrait,
     actor: &Actor,
     new: NewOrganization,
+    client: &ClientInfo,
 ) -> Result<organization::Model> {
     crate::access::require(actor.is_admin())?;
-    create(db, new).await
+    let created = create(db, new).await?;
+    crate::audit::admin_change(
+        db,
+        actor,
+        "organization.created",
+        format!("organization {} created", created.name),
+        json!({}),
+        fields(&created),
+        client,
+    )
+    .await?;
+    Ok(created)
+}
+
+/// The fields of an organization an audit entry shows.
+fn fields(org: &organization::Model) -> serde_json::Value {
+    json!({
+        "id": org.id,
+        "name": org.name,
+        "email": org.email,
+        "phone": org.phone,
+        "address": org.address,
+        "description": org.description,
+        "timeZone": org.time_zone,
+    })
 }
 
 /// New values for an organization; `None` leaves a field, `Some(None)` clears an optional one.
@@ -213,6 +245,7 @@ pub async fn update_as(
     actor: &Actor,
     id: Uuid,
     changes: OrganizationChanges,
+    client: &ClientInfo,
 ) -> Result<organization::Model> {
     let current = get(db, actor, id).await?;
     crate::access::require(actor.is_admin())?;
@@ -252,19 +285,21 @@ pub async fn update_as(
     if let Some(zone) = changes.time_zone {
         row.time_zone = Set(validate_time_zone(&zone)?);
     }
-    organization::Entity::update(row)
+    let updated = organization::Entity::update(row)
         .exec(db)
         .await
-        .map_err(|err| match violation(err) {
-            Ok(Violation::Unique) => Error::conflict(
-                Some("name"),
-                "an organization with this name already exists",
-            ),
-            Ok(Violation::ForeignKey) => {
-                Error::Internal("unexpected foreign key on organizations".into())
-            }
-            Err(other) => other,
-        })
+        .map_err(name_taken)?;
+    crate::audit::admin_change(
+        db,
+        actor,
+        "organization.updated",
+        format!("organization {} changed", updated.name),
+        fields(&current),
+        fields(&updated),
+        client,
+    )
+    .await?;
+    Ok(updated)
 }
 
 /// Adds a member (administrators and superagents).
@@ -273,6 +308,7 @@ pub async fn add_member_as(
     actor: &Actor,
     organization_id: Uuid,
     user_id: Uuid,
+    client: &ClientInfo,
 ) -> Result<()> {
     crate::access::require(actor.sees_everything())?;
     get(db, actor, organization_id).await?;
@@ -281,7 +317,45 @@ pub async fn add_member_as(
         .map_err(|e| match e {
             Error::NotFound { .. } => Error::invalid("userId", "no such user"),
             other => other,
-        })
+        })?;
+    membership_audit(
+        db,
+        actor,
+        "membership.granted",
+        organization_id,
+        user_id,
+        client,
+    )
+    .await
+}
+
+async fn membership_audit(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    action: &'static str,
+    organization_id: Uuid,
+    user_id: Uuid,
+    client: &ClientInfo,
+) -> Result<()> {
+    let member = json!({ "organizationId": organization_id, "userId": user_id });
+    let (old, new) = if action == "membership.granted" {
+        (json!({}), member)
+    } else {
+        (member, json!({}))
+    };
+    crate::audit::record_change(
+        db,
+        crate::audit::Change {
+            actor_id: actor.user_id,
+            user_id: Some(user_id),
+            action,
+            description: format!("{action}: user {user_id} in organization {organization_id}"),
+            old,
+            new,
+        },
+        client,
+    )
+    .await
 }
 
 /// Removes a member (administrators and superagents). Tickets stay where they are.
@@ -290,6 +364,7 @@ pub async fn remove_member_as(
     actor: &Actor,
     organization_id: Uuid,
     user_id: Uuid,
+    client: &ClientInfo,
 ) -> Result<()> {
     crate::access::require(actor.sees_everything())?;
     get(db, actor, organization_id).await?;
@@ -299,7 +374,15 @@ pub async fn remove_member_as(
     if removed.rows_affected == 0 {
         return Err(Error::invalid("userId", "the user is not a member"));
     }
-    Ok(())
+    membership_audit(
+        db,
+        actor,
+        "membership.revoked",
+        organization_id,
+        user_id,
+        client,
+    )
+    .await
 }
 
 /// The members of each organization, in one statement.

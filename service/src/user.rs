@@ -8,6 +8,7 @@ use sea_orm::{
     ActiveValue::Set, ConnectionTrait, EntityTrait, QueryFilter, TransactionSession,
     TransactionTrait,
 };
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::error::{Violation, violation};
@@ -282,6 +283,7 @@ pub async fn create_as<C>(
     actor: &crate::actor::Actor,
     new: NewUser,
     organization_ids: &[Uuid],
+    client: &crate::audit::ClientInfo,
 ) -> Result<user::Model>
 where
     C: ConnectionTrait + TransactionTrait,
@@ -298,6 +300,25 @@ where
                 other => other,
             })?;
     }
+    crate::audit::record_change(
+        &txn,
+        crate::audit::Change {
+            actor_id: actor.user_id,
+            user_id: Some(created.id),
+            action: "user.created",
+            description: format!("account {} created by {}", created.email, actor.user_id),
+            old: json!({}),
+            new: json!({
+                "email": created.email,
+                "name": created.name,
+                "role": created.role,
+                "approved": created.is_approved,
+                "organizationIds": organization_ids,
+            }),
+        },
+        client,
+    )
+    .await?;
     txn.commit().await?;
     Ok(created)
 }
@@ -355,12 +376,16 @@ where
             row.lock_reason = Set(Some(reason.chars().take(500).collect()));
             // A locked account keeps no session alive.
             crate::auth::end_sessions(&txn, id).await?;
-            crate::audit::record(
+            crate::audit::record_change(
                 &txn,
-                Some(id),
-                "user.locked",
-                None,
-                format!("locked by {}", actor.user_id),
+                crate::audit::Change {
+                    actor_id: actor.user_id,
+                    user_id: Some(id),
+                    action: "user.locked",
+                    description: format!("locked by {}", actor.user_id),
+                    old: json!({ "locked": current.is_locked, "lockReason": current.lock_reason }),
+                    new: json!({ "locked": true, "lockReason": reason }),
+                },
                 client,
             )
             .await?;
@@ -370,12 +395,16 @@ where
             row.locked_until = Set(None);
             row.lock_reason = Set(None);
             row.failed_login_count = Set(0);
-            crate::audit::record(
+            crate::audit::record_change(
                 &txn,
-                Some(id),
-                "user.unlocked",
-                None,
-                format!("unlocked by {}", actor.user_id),
+                crate::audit::Change {
+                    actor_id: actor.user_id,
+                    user_id: Some(id),
+                    action: "user.unlocked",
+                    description: format!("unlocked by {}", actor.user_id),
+                    old: json!({ "locked": current.is_locked, "lockReason": current.lock_reason }),
+                    new: json!({ "locked": false, "lockReason": null }),
+                },
                 client,
             )
             .await?;
@@ -385,12 +414,39 @@ where
     if let Some(role) = changes.role.filter(|r| *r != current.role) {
         // Tokens carry the role they were issued with: none may outlive the change.
         crate::auth::end_sessions(&txn, id).await?;
-        crate::audit::record(
+        crate::audit::record_change(
             &txn,
-            Some(id),
-            "user.role_changed",
-            None,
-            format!("{:?} -> {role:?} by {}", current.role, actor.user_id),
+            crate::audit::Change {
+                actor_id: actor.user_id,
+                user_id: Some(id),
+                action: "user.role_changed",
+                description: format!("{:?} -> {role:?} by {}", current.role, actor.user_id),
+                old: json!({ "role": current.role }),
+                new: json!({ "role": role }),
+            },
+            client,
+        )
+        .await?;
+    }
+    if let Some(approved) = changes.approved.filter(|a| *a != current.is_approved) {
+        crate::audit::record_change(
+            &txn,
+            crate::audit::Change {
+                actor_id: actor.user_id,
+                user_id: Some(id),
+                action: if approved {
+                    "user.approved"
+                } else {
+                    "user.unapproved"
+                },
+                description: format!(
+                    "{} by {}",
+                    if approved { "approved" } else { "unapproved" },
+                    actor.user_id
+                ),
+                old: json!({ "approved": current.is_approved }),
+                new: json!({ "approved": approved }),
+            },
             client,
         )
         .await?;

@@ -696,3 +696,32 @@ pub fn error_code(response: &Value) -> &str {
         .as_str()
         .unwrap_or_else(|| panic!("no error code in {response}"))
 }
+
+/// The global id of the active SLA policy of `priority` (`"CRITICAL"` ...), read as `token`.
+pub async fn policy_id(app: &TestApp, token: &str, priority: &str) -> Value {
+    let policies = app
+        .graphql_as(token, "{ slaPolicies { id priority } }", json!({}))
+        .await;
+    policies["data"]["slaPolicies"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{policies}"))
+        .iter()
+        .find(|p| p["priority"] == priority)
+        .unwrap_or_else(|| panic!("no {priority} policy: {policies}"))["id"]
+        .clone()
+}
+
+/// The uuid in a global id.
+pub fn uuid_of(id: &Value) -> uuid::Uuid {
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(id.as_str().expect("a global id"))
+        .expect("base64");
+    String::from_utf8(decoded)
+        .expect("text")
+        .split_once(':')
+        .expect("kind:uuid")
+        .1
+        .parse()
+        .expect("a uuid")
+}

@@ -278,6 +278,7 @@ async fn losing_redis_loses_no_event_and_no_delivery_and_readiness_says_degraded
             allow_private: true,
         },
         &test_keyring(),
+        &service::audit::ClientInfo::default(),
     )
     .await
     .unwrap();

@@ -6,7 +6,9 @@ mod helpers;
 
 mod access;
 mod admin;
+mod api_tokens;
 mod attachments;
+mod audit;
 mod auth;
 mod browser;
 mod budget;

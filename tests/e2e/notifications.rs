@@ -409,16 +409,7 @@ async fn escalation_levels_notify_their_targets_and_remind_until_acknowledged_ea
 
     // The CRITICAL ladder: at the breach the organization's staff and the superagents, reminded
     // every 10 minutes; an hour later the administrator by name, reminded every 30.
-    let policies = app
-        .graphql_as(&admin, "{ slaPolicies { id priority } }", json!({}))
-        .await;
-    let critical = policies["data"]["slaPolicies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["priority"] == "CRITICAL")
-        .unwrap()["id"]
-        .clone();
+    let critical = policy_id(&app, &admin, "CRITICAL").await;
     let updated = app
         .graphql_as(
             &admin,
@@ -574,7 +565,7 @@ async fn escalation_levels_notify_their_targets_and_remind_until_acknowledged_ea
         again["data"]["escalationAcknowledge"]["escalation"]["acknowledgedBy"]["id"],
         gid("User", world.superagent)
     );
-    let row = entity::escalation::Entity::find_by_id(service_id(&level_1["id"]))
+    let row = entity::escalation::Entity::find_by_id(uuid_of(&level_1["id"]))
         .one(&db)
         .await
         .unwrap()
@@ -645,21 +636,6 @@ async fn escalation_levels_notify_their_targets_and_remind_until_acknowledged_ea
     };
     assert_eq!(acknowledged.len(), 2);
     assert_eq!(acknowledged[0].actor_id, Some(world.superagent));
-}
-
-/// The uuid in a global id.
-fn service_id(id: &Value) -> uuid::Uuid {
-    use base64::Engine;
-    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(id.as_str().unwrap())
-        .unwrap();
-    String::from_utf8(decoded)
-        .unwrap()
-        .split_once(':')
-        .unwrap()
-        .1
-        .parse()
-        .unwrap()
 }
 
 #[tokio::test]

@@ -195,6 +195,7 @@ async fn failed_deliveries_are_removed_after_their_age_and_pending_ones_stay() {
             allow_private: true,
         },
         &test_keyring(),
+        &service::audit::ClientInfo::default(),
     )
     .await
     .unwrap();

@@ -354,6 +354,7 @@ async fn webhook_for(
             allow_private: true,
         },
         &test_keyring(),
+        &service::audit::ClientInfo::default(),
     )
     .await
     .unwrap()

@@ -22,6 +22,8 @@ pub enum Kind {
     Notification,
     Escalation,
     Session,
+    ApiToken,
+    AuditEntry,
 }
 
 impl Kind {
@@ -39,6 +41,8 @@ impl Kind {
             Kind::Notification => "Notification",
             Kind::Escalation => "Escalation",
             Kind::Session => "Session",
+            Kind::ApiToken => "ApiToken",
+            Kind::AuditEntry => "AuditEntry",
         }
     }
 
@@ -56,6 +60,8 @@ impl Kind {
             "Notification" => Kind::Notification,
             "Escalation" => Kind::Escalation,
             "Session" => Kind::Session,
+            "ApiToken" => Kind::ApiToken,
+            "AuditEntry" => Kind::AuditEntry,
             _ => return None,
         })
     }

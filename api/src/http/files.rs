@@ -82,8 +82,8 @@ async fn check_link(
         .and_then(|v| v.to_str().ok())
         .and_then(super::bearer)
     {
-        match state.auth().verify_access_token(bearer) {
-            Ok(claims) if claims.sub == link.user_id => {}
+        match service::auth::bearer_actor(state.db(), state.auth(), bearer).await {
+            Ok((actor, _)) if actor.user_id == link.user_id => {}
             _ => return Err(forbidden()),
         }
     }

@@ -219,8 +219,15 @@ async fn run(
         let started = Instant::now();
         let kind = prepared.kind;
         let budget = ResponseBudget::new(state.max_response_bytes());
+        // A read-only API token reads: anything else is refused before it runs.
+        let read_only_refused = actor.as_ref().is_some_and(|a| a.read_only())
+            && !matches!(kind, Some(OperationType::Query));
         let mut response = match prepared.runnable(state.limits()) {
             Err(refusal) => async_graphql::Response::from_errors(vec![refusal]),
+            Ok(_) if read_only_refused => async_graphql::Response::from_errors(vec![coded(
+                ServerError::new("a read-only API token may only run queries", None),
+                "FORBIDDEN",
+            )]),
             Ok(request) => {
                 // A mutation (or an operation that cannot be told) may commit events, and is
                 // not cut short by the size cap once it has run.
@@ -564,8 +571,7 @@ async fn viewer(
     let token = value.to_str().ok().and_then(super::bearer).ok_or_else(|| {
         service::Error::Unauthenticated("expected `Authorization: Bearer <token>`".into())
     })?;
-    let claims = state.auth().verify_access_token(token)?;
-    let actor = service::auth::actor(state.db(), &claims).await?;
+    let (actor, _) = service::auth::bearer_actor(state.db(), state.auth(), token).await?;
     Ok(Some(actor))
 }
 

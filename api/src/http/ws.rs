@@ -480,14 +480,15 @@ async fn connection_data(
     token: Option<&str>,
 ) -> Result<(Data, tokio::time::Instant, service::actor::Actor), String> {
     let token = token.ok_or("send { \"authorization\": \"Bearer <token>\" } in connection_init")?;
-    let claims = state
-        .auth()
-        .verify_access_token(token)
-        .map_err(|e| e.to_string())?;
-    let actor = service::auth::actor(state.db(), &claims)
+    let (actor, expires) = service::auth::bearer_actor(state.db(), state.auth(), token)
         .await
         .map_err(|e| e.to_string())?;
-    let left = (claims.exp - chrono::Utc::now().timestamp()).max(0) as u64;
+    // An API token's socket lives until it closes (or the account's sessions end); an access
+    // token's until the token expires.
+    let left = match expires {
+        Some(at) => (at.timestamp() - chrono::Utc::now().timestamp()).max(0) as u64,
+        None => 365 * 24 * 3600,
+    };
     let expires_at = tokio::time::Instant::now() + Duration::from_secs(left);
     let mut data = Data::default();
     // Loaders without a cache: a socket lives long, and every event must show current rows.

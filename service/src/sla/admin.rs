@@ -20,6 +20,7 @@ use uuid::Uuid;
 use super::policy::store_intervals;
 use super::{Calendar, Interval, Level, remeasure};
 use crate::actor::Actor;
+use crate::audit::ClientInfo;
 use crate::{Error, Result, access};
 
 pub const MAX_NAME_LENGTH: usize = 100;
@@ -195,7 +196,12 @@ pub async fn get(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<s
 }
 
 /// Creates the active policy of a priority, replacing the one active before.
-pub async fn create<C>(db: &C, actor: &Actor, new: NewPolicy) -> Result<sla_policy::Model>
+pub async fn create<C>(
+    db: &C,
+    actor: &Actor,
+    new: NewPolicy,
+    client: &ClientInfo,
+) -> Result<sla_policy::Model>
 where
     C: ConnectionTrait + TransactionTrait,
 {
@@ -235,8 +241,33 @@ where
     })
     .exec_with_returning(&txn)
     .await?;
+    crate::audit::admin_change(
+        &txn,
+        actor,
+        "sla_policy.created",
+        format!("SLA policy {} created", created.name),
+        json!({}),
+        fields(&created),
+        client,
+    )
+    .await?;
     txn.commit().await?;
     Ok(created)
+}
+
+/// The fields of a policy an audit entry shows.
+fn fields(policy: &sla_policy::Model) -> serde_json::Value {
+    json!({
+        "id": policy.id,
+        "name": policy.name,
+        "priority": policy.priority,
+        "firstResponseMinutes": policy.first_response_minutes,
+        "resolutionMinutes": policy.resolution_minutes,
+        "warnBeforeMinutes": policy.warn_before_minutes,
+        "escalationLevels": policy.escalation_levels,
+        "active": policy.is_active,
+        "businessCalendarId": policy.business_calendar_id,
+    })
 }
 
 /// New values for a policy; `None` leaves a field, `Some(None)` clears the calendar.
@@ -256,6 +287,7 @@ pub async fn update<C>(
     actor: &Actor,
     id: Uuid,
     changes: PolicyChanges,
+    client: &ClientInfo,
 ) -> Result<sla_policy::Model>
 where
     C: ConnectionTrait + TransactionTrait,
@@ -282,13 +314,23 @@ where
         row.escalation_levels = Set(json!(validate_levels(db, levels).await?));
     }
     let txn = crate::db::begin_write(db).await?;
-    get(&txn, actor, id).await?;
+    let current = get(&txn, actor, id).await?;
     if let Some(calendar) = changes.business_calendar_id {
         require_calendar(&txn, calendar).await?;
         row.business_calendar_id = Set(calendar);
     }
     let updated = sla_policy::Entity::update(row).exec(&txn).await?;
     remeasure(&txn, id, Utc::now()).await?;
+    crate::audit::admin_change(
+        &txn,
+        actor,
+        "sla_policy.updated",
+        format!("SLA policy {} changed", updated.name),
+        fields(&current),
+        fields(&updated),
+        client,
+    )
+    .await?;
     txn.commit().await?;
     Ok(updated)
 }
@@ -298,17 +340,29 @@ pub async fn deactivate(
     db: &impl ConnectionTrait,
     actor: &Actor,
     id: Uuid,
+    client: &ClientInfo,
 ) -> Result<sla_policy::Model> {
     access::require(actor.is_admin())?;
-    get(db, actor, id).await?;
-    Ok(sla_policy::Entity::update(sla_policy::ActiveModel {
+    let current = get(db, actor, id).await?;
+    let updated = sla_policy::Entity::update(sla_policy::ActiveModel {
         id: Set(id),
         is_active: Set(false),
         updated_at: Set(Utc::now()),
         ..Default::default()
     })
     .exec(db)
-    .await?)
+    .await?;
+    crate::audit::admin_change(
+        db,
+        actor,
+        "sla_policy.deactivated",
+        format!("SLA policy {} deactivated", updated.name),
+        fields(&current),
+        fields(&updated),
+        client,
+    )
+    .await?;
+    Ok(updated)
 }
 
 #[derive(Debug, Clone)]

@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::actor::Actor;
+use crate::audit::ClientInfo;
 use crate::crypto::Keyring;
 use crate::page::{Page, PageRequest, Position};
 use crate::{Error, Result};
@@ -116,6 +117,7 @@ pub async fn create(
     new: NewWebhook,
     policy: UrlPolicy,
     keyring: &Keyring,
+    client: &ClientInfo,
 ) -> Result<(webhook::Model, String)> {
     require_admin(actor)?;
     let url = ssrf::check_url(&new.url, policy).await?;
@@ -151,7 +153,29 @@ pub async fn create(
     }
     .insert(db)
     .await?;
+    crate::audit::admin_change(
+        db,
+        actor,
+        "webhook.created",
+        format!("webhook {} created", model.id),
+        json!({}),
+        fields(&model),
+        client,
+    )
+    .await?;
     Ok((model, signing_secret))
+}
+
+/// The fields of an endpoint an audit entry shows (never its secrets).
+fn fields(hook: &webhook::Model) -> serde_json::Value {
+    json!({
+        "id": hook.id,
+        "url": hook.url,
+        "description": hook.description,
+        "events": hook.events,
+        "organizationId": hook.organization_id,
+        "enabled": hook.enabled,
+    })
 }
 
 pub async fn get(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<webhook::Model> {
@@ -178,8 +202,10 @@ pub async fn update(
     id: Uuid,
     changes: WebhookChanges,
     policy: UrlPolicy,
+    client: &ClientInfo,
 ) -> Result<webhook::Model> {
     let current = get(db, actor, id).await?;
+    let before = fields(&current);
     let url = match &changes.url {
         Some(url) => Some(ssrf::check_url(url, policy).await?.to_string()),
         None => None,
@@ -214,14 +240,39 @@ pub async fn update(
         None => {}
     }
     model.updated_at = Set(Utc::now());
-    Ok(model.update(db).await?)
+    let updated = model.update(db).await?;
+    crate::audit::admin_change(
+        db,
+        actor,
+        "webhook.updated",
+        format!("webhook {id} changed"),
+        before,
+        fields(&updated),
+        client,
+    )
+    .await?;
+    Ok(updated)
 }
 
 /// Deletes an endpoint and its deliveries.
-pub async fn delete(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<()> {
-    get(db, actor, id).await?;
+pub async fn delete(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    id: Uuid,
+    client: &ClientInfo,
+) -> Result<()> {
+    let current = get(db, actor, id).await?;
     webhook::Entity::delete_by_id(id).exec(db).await?;
-    Ok(())
+    crate::audit::admin_change(
+        db,
+        actor,
+        "webhook.deleted",
+        format!("webhook {id} deleted"),
+        fields(&current),
+        json!({}),
+        client,
+    )
+    .await
 }
 
 /// A new secret; the old one keeps signing alongside it for [`ROTATION_OVERLAP`], so

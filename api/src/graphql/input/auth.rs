@@ -112,3 +112,19 @@ pub struct UserPasswordResetSendInput {
 pub struct SessionRevokeInput {
     pub id: async_graphql::ID,
 }
+
+#[derive(InputObject)]
+pub struct ApiTokenCreateInput {
+    /// What it is for (1 to 100 characters).
+    pub name: String,
+    /// Never, when omitted.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only queries: every mutation is refused.
+    #[graphql(default)]
+    pub read_only: bool,
+}
+
+#[derive(InputObject)]
+pub struct ApiTokenRevokeInput {
+    pub id: async_graphql::ID,
+}

@@ -4,14 +4,14 @@ use crate::graphql::context::{Viewer, actor, auth, client_info, db, service_db};
 use crate::graphql::error::gql;
 use crate::graphql::id::{Kind, expect};
 use crate::graphql::input::auth::{
-    AuthLoginInput, AuthLogoutInput, AuthPasswordResetInput, AuthPasswordResetRequestInput,
-    AuthRefreshInput, AuthSecondFactorInput, SessionRevokeInput, TwoFactorDisableInput,
-    TwoFactorEnrollBeginInput, TwoFactorEnrollConfirmInput, TwoFactorResetInput,
-    UserPasswordResetSendInput,
+    ApiTokenCreateInput, ApiTokenRevokeInput, AuthLoginInput, AuthLogoutInput,
+    AuthPasswordResetInput, AuthPasswordResetRequestInput, AuthRefreshInput, AuthSecondFactorInput,
+    SessionRevokeInput, TwoFactorDisableInput, TwoFactorEnrollBeginInput,
+    TwoFactorEnrollConfirmInput, TwoFactorResetInput, UserPasswordResetSendInput,
 };
 use crate::graphql::object::payload::{
-    AuthLogoutPayload, AuthPayload, SessionRevokeOthersPayload, SuccessPayload,
-    TwoFactorEnrollBeginPayload, TwoFactorEnrollConfirmPayload, user_errors,
+    ApiTokenCreatePayload, AuthLogoutPayload, AuthPayload, SessionRevokeOthersPayload,
+    SuccessPayload, TwoFactorEnrollBeginPayload, TwoFactorEnrollConfirmPayload, user_errors,
 };
 use crate::graphql::object::user::User;
 
@@ -192,6 +192,56 @@ impl AuthMutation {
         let result = async {
             let proof = input.proof()?;
             service::two_factor::disable(db, keyring, &viewer, proof, &client_info(ctx)).await
+        };
+        SuccessPayload::from_result(result.await)
+    }
+
+    /// Makes an API token for an integration, acting as you (or only reading, `readOnly`).
+    /// The answer holds the token, the only time it is shown. Made when signed in, not with
+    /// another API token.
+    async fn api_token_create(
+        &self,
+        ctx: &Context<'_>,
+        input: ApiTokenCreateInput,
+    ) -> Result<ApiTokenCreatePayload> {
+        let viewer = actor(ctx)?;
+        let result = service::api_token::create(
+            db(ctx)?,
+            &viewer,
+            service::api_token::NewToken {
+                name: input.name,
+                expires_at: input.expires_at,
+                read_only: input.read_only,
+            },
+            &client_info(ctx),
+        )
+        .await;
+        match result {
+            Ok((row, token)) => Ok(ApiTokenCreatePayload {
+                token: Some(token),
+                api_token: Some(crate::graphql::object::user::ApiToken(row)),
+                user_errors: vec![],
+            }),
+            Err(err) => Ok(ApiTokenCreatePayload {
+                user_errors: user_errors(err)?,
+                ..Default::default()
+            }),
+        }
+    }
+
+    /// Revokes an API token of yours (administrators: anyone's); it works no more.
+    async fn api_token_revoke(
+        &self,
+        ctx: &Context<'_>,
+        input: ApiTokenRevokeInput,
+    ) -> Result<SuccessPayload> {
+        let viewer = actor(ctx)?;
+        let db = db(ctx)?;
+        let result = async {
+            let id = expect(Kind::ApiToken, &input.id, "id")?;
+            service::api_token::revoke(db, &viewer, id, &client_info(ctx))
+                .await
+                .map(|_| ())
         };
         SuccessPayload::from_result(result.await)
     }

@@ -1,6 +1,6 @@
 use async_graphql::{Context, MaybeUndefined, Object, Result};
 
-use crate::graphql::context::{actor, db, service_db};
+use crate::graphql::context::{actor, client_info, db, service_db};
 use crate::graphql::id::{Kind, expect};
 use crate::graphql::input::organization::{
     OrganizationCreateInput, OrganizationMemberAddInput, OrganizationMemberRemoveInput,
@@ -40,7 +40,7 @@ impl OrganizationMutation {
             time_zone: input.time_zone,
         };
         OrganizationCreatePayload::from_result(
-            service::organization::create_as(db(ctx)?, viewer, new).await,
+            service::organization::create_as(db(ctx)?, viewer, new, &client_info(ctx)).await,
         )
     }
 
@@ -61,7 +61,14 @@ impl OrganizationMutation {
                 description: optional(input.description),
                 time_zone: input.time_zone,
             };
-            service::organization::update_as(service_db(ctx)?, viewer, id, changes).await
+            service::organization::update_as(
+                service_db(ctx)?,
+                viewer,
+                id,
+                changes,
+                &client_info(ctx),
+            )
+            .await
         };
         OrganizationUpdatePayload::from_result(result.await)
     }
@@ -78,7 +85,14 @@ impl OrganizationMutation {
                 expect(Kind::Organization, &input.organization_id, "organizationId")?;
             let user_id = expect(Kind::User, &input.user_id, "userId")?;
             let db = service_db(ctx)?;
-            service::organization::add_member_as(db, viewer, organization_id, user_id).await?;
+            service::organization::add_member_as(
+                db,
+                viewer,
+                organization_id,
+                user_id,
+                &client_info(ctx),
+            )
+            .await?;
             service::organization::get(db, viewer, organization_id).await
         };
         OrganizationMemberAddPayload::from_result(result.await)
@@ -96,7 +110,14 @@ impl OrganizationMutation {
                 expect(Kind::Organization, &input.organization_id, "organizationId")?;
             let user_id = expect(Kind::User, &input.user_id, "userId")?;
             let db = service_db(ctx)?;
-            service::organization::remove_member_as(db, viewer, organization_id, user_id).await?;
+            service::organization::remove_member_as(
+                db,
+                viewer,
+                organization_id,
+                user_id,
+                &client_info(ctx),
+            )
+            .await?;
             service::organization::get(db, viewer, organization_id).await
         };
         OrganizationMemberRemovePayload::from_result(result.await)

@@ -1,6 +1,6 @@
 use async_graphql::{Context, Object, Result};
 
-use crate::graphql::context::{actor, service_db};
+use crate::graphql::context::{actor, client_info, service_db};
 use crate::graphql::id::{Kind, expect};
 use crate::graphql::input::sla::{
     BusinessCalendarCreateInput, BusinessCalendarUpdateInput, SlaPolicyCreateInput,
@@ -30,7 +30,13 @@ impl SlaMutation {
     ) -> Result<SlaPolicyPayload> {
         let viewer = &actor(ctx)?;
         let result = async {
-            service::sla::admin::create(service_db(ctx)?, viewer, input.into_service()?).await
+            service::sla::admin::create(
+                service_db(ctx)?,
+                viewer,
+                input.into_service()?,
+                &client_info(ctx),
+            )
+            .await
         };
         SlaPolicyPayload::from_result(result.await)
     }
@@ -44,7 +50,8 @@ impl SlaMutation {
         let viewer = &actor(ctx)?;
         let result = async {
             let (id, changes) = input.into_service()?;
-            service::sla::admin::update(service_db(ctx)?, viewer, id, changes).await
+            service::sla::admin::update(service_db(ctx)?, viewer, id, changes, &client_info(ctx))
+                .await
         };
         SlaPolicyPayload::from_result(result.await)
     }
@@ -73,7 +80,7 @@ impl SlaMutation {
         let viewer = &actor(ctx)?;
         let result = async {
             let id = expect(Kind::SlaPolicy, &input.id, "id")?;
-            service::sla::admin::deactivate(service_db(ctx)?, viewer, id).await
+            service::sla::admin::deactivate(service_db(ctx)?, viewer, id, &client_info(ctx)).await
         };
         SlaPolicyPayload::from_result(result.await)
     }

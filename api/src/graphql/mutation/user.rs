@@ -33,7 +33,14 @@ impl UserMutation {
                 role: input.role.into(),
                 is_approved: true,
             };
-            service::user::create_as(service_db(ctx)?, viewer, new, &organization_ids).await
+            service::user::create_as(
+                service_db(ctx)?,
+                viewer,
+                new,
+                &organization_ids,
+                &client_info(ctx),
+            )
+            .await
         };
         UserCreatePayload::from_result(result.await)
     }

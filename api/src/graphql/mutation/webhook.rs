@@ -3,7 +3,7 @@ use chrono::{DateTime, Utc};
 use service::webhook::UrlPolicy;
 
 use crate::events::EventBus;
-use crate::graphql::context::{actor, service_db};
+use crate::graphql::context::{actor, client_info, service_db};
 use crate::graphql::id::{Kind, encode, expect};
 use crate::graphql::input::webhook::{WebhookCreateInput, WebhookUpdateInput};
 use crate::graphql::object::payload::{WebhookDeliveryPayload, WebhookPayload, user_errors};
@@ -66,8 +66,15 @@ impl WebhookMutation {
                     .map(|id| expect(Kind::Organization, id, "organizationId"))
                     .transpose()?,
             };
-            service::webhook::create(service_db(ctx)?, viewer, new, policy(ctx), keyring(ctx)?)
-                .await
+            service::webhook::create(
+                service_db(ctx)?,
+                viewer,
+                new,
+                policy(ctx),
+                keyring(ctx)?,
+                &client_info(ctx),
+            )
+            .await
         };
         secret_payload(result.await)
     }
@@ -87,7 +94,15 @@ impl WebhookMutation {
                 description: input.description,
                 enabled: input.enabled,
             };
-            service::webhook::update(service_db(ctx)?, viewer, id, changes, policy(ctx)).await
+            service::webhook::update(
+                service_db(ctx)?,
+                viewer,
+                id,
+                changes,
+                policy(ctx),
+                &client_info(ctx),
+            )
+            .await
         };
         let result = result.await;
         if result.is_ok() {
@@ -101,7 +116,7 @@ impl WebhookMutation {
         let viewer = &actor(ctx)?;
         let result = async {
             let uuid = expect(Kind::Webhook, &id, "id")?;
-            service::webhook::delete(service_db(ctx)?, viewer, uuid).await?;
+            service::webhook::delete(service_db(ctx)?, viewer, uuid, &client_info(ctx)).await?;
             Ok(uuid)
         };
         Ok(match result.await {

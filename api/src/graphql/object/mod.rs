@@ -1,4 +1,5 @@
 pub mod attachment;
+pub mod audit;
 pub mod comment;
 pub mod escalation;
 pub mod event;

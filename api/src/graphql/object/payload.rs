@@ -112,6 +112,15 @@ pub struct TwoFactorEnrollConfirmPayload {
     pub user_errors: Vec<UserError>,
 }
 
+/// A new API token.
+#[derive(SimpleObject, Clone, Default)]
+pub struct ApiTokenCreatePayload {
+    /// The token: send it as `Authorization: Bearer <token>`. Shown this once only.
+    pub token: Option<String>,
+    pub api_token: Option<super::user::ApiToken>,
+    pub user_errors: Vec<UserError>,
+}
+
 /// The result of `sessionRevokeOthers`.
 #[derive(SimpleObject, Clone, Default)]
 pub struct SessionRevokeOthersPayload {

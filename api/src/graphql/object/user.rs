@@ -86,6 +86,19 @@ impl User {
             .collect())
     }
 
+    /// API tokens, newest first: on yourself, and administrators on anyone; `FORBIDDEN`
+    /// otherwise. The tokens themselves are never shown again after their creation.
+    async fn api_tokens(&self, ctx: &Context<'_>) -> Result<Vec<ApiToken>> {
+        let viewer = actor(ctx)?;
+        let db = crate::graphql::context::db(ctx)?;
+        Ok(service::api_token::list(db, &viewer, self.0.id)
+            .await
+            .map_err(crate::graphql::error::gql)?
+            .into_iter()
+            .map(ApiToken)
+            .collect())
+    }
+
     /// Which notices you hear on which channel. Only on yourself (`me`).
     async fn notification_preferences(
         &self,
@@ -230,5 +243,47 @@ impl Session {
     /// The session this request is made in.
     async fn current(&self) -> bool {
         self.current
+    }
+}
+
+/// A token an integration sends as `Authorization: Bearer hd_pat_...`, acting as its owner.
+#[derive(Clone)]
+pub struct ApiToken(pub entity::api_token::Model);
+
+#[async_graphql::Object]
+impl ApiToken {
+    async fn id(&self) -> async_graphql::ID {
+        crate::graphql::id::encode(crate::graphql::id::Kind::ApiToken, self.0.id)
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The token's first characters (`hd_pat_1a2b`), to tell it apart.
+    async fn prefix(&self) -> &str {
+        &self.0.prefix
+    }
+
+    /// Only queries: every mutation is refused.
+    async fn read_only(&self) -> bool {
+        self.0.read_only
+    }
+
+    async fn expires_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.0.expires_at
+    }
+
+    /// When it was last used (to the minute).
+    async fn last_used_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.0.last_used_at
+    }
+
+    async fn revoked_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.0.revoked_at
+    }
+
+    async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.created_at
     }
 }

@@ -1,3 +1,4 @@
+mod audit;
 mod event;
 mod node;
 mod notification;
@@ -29,4 +30,5 @@ pub struct QueryRoot(
     sla::SlaQuery,
     stats::StatsQuery,
     notification::NotificationQuery,
+    audit::AuditQuery,
 );

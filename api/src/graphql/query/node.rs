@@ -106,7 +106,9 @@ async fn fetch(ctx: &Context<'_>, ids: &[ID]) -> Result<HashMap<String, Node>> {
             | Kind::SlaPolicy
             | Kind::BusinessCalendar
             | Kind::Escalation
-            | Kind::Session => HashMap::new(),
+            | Kind::Session
+            | Kind::ApiToken
+            | Kind::AuditEntry => HashMap::new(),
         };
         for (global, uuid) in wanted {
             if let Some(node) = nodes.get(&uuid) {

@@ -1,0 +1,69 @@
+use async_graphql::{Context, ID, InputObject, Object, Result};
+use chrono::{DateTime, Utc};
+
+use crate::graphql::context::{actor, db};
+use crate::graphql::error::ResultExt;
+use crate::graphql::id::{Kind, expect};
+use crate::graphql::object::audit::AuditEntryConnection;
+
+#[derive(Default)]
+pub struct AuditQuery;
+
+/// Which audit entries to read.
+#[derive(InputObject, Default)]
+pub struct AuditLogFilter {
+    /// Entries about this account, or made by it.
+    pub user_id: Option<ID>,
+    /// One action (`user.role_changed`), or every action of a kind with a trailing dot
+    /// (`user.`, `2fa.`, `api_token.`).
+    pub action: Option<String>,
+    pub ticket_id: Option<ID>,
+    /// From this moment on (inclusive).
+    pub from: Option<DateTime<Utc>>,
+    /// Before this moment.
+    pub to: Option<DateTime<Utc>>,
+}
+
+#[Object]
+impl AuditQuery {
+    /// The audit log (administrators), newest first: sign-ins and their failures, sessions,
+    /// second factors, API tokens, password resets, and every administrative change with the
+    /// values it replaced and set.
+    #[graphql(complexity = "(first.clamp(0, 100) as usize) * child_complexity + 1")]
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<AuditLogFilter>,
+        #[graphql(default = 20, validator(minimum = 0, maximum = 100))] first: i32,
+        after: Option<String>,
+    ) -> Result<AuditEntryConnection> {
+        let viewer = &actor(ctx)?;
+        let filter = filter.unwrap_or_default();
+        let after = crate::graphql::object::notification::time_cursor(after.as_deref())?;
+        let service_filter = async {
+            Ok::<_, service::Error>(service::audit::AuditFilter {
+                user_id: filter
+                    .user_id
+                    .as_ref()
+                    .map(|id| expect(Kind::User, id, "filter.userId"))
+                    .transpose()?,
+                action: filter.action.clone(),
+                ticket_id: filter
+                    .ticket_id
+                    .as_ref()
+                    .map(|id| expect(Kind::Ticket, id, "filter.ticketId"))
+                    .transpose()?,
+                from: filter.from,
+                to: filter.to,
+            })
+        }
+        .await
+        .gql()?;
+        let rows = service::audit::list(db(ctx)?, viewer, &service_filter, first as u64, after)
+            .await
+            .gql()?;
+        let mut page = service::page::Page::first_of(rows, first as usize);
+        page.has_previous_page = after.is_some();
+        Ok(AuditEntryConnection::new(page))
+    }
+}
