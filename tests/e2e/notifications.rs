@@ -626,10 +626,11 @@ async fn escalation_levels_notify_their_targets_and_remind_until_acknowledged_ea
     );
     // The acknowledgement is in the event log, by the one who took it.
     let acknowledged = {
-        use sea_orm::{ColumnTrait, QueryFilter};
+        use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
         entity::outbox_event::Entity::find()
             .filter(entity::outbox_event::Column::TicketId.eq(created.id))
             .filter(entity::outbox_event::Column::Kind.eq("sla.acknowledged"))
+            .order_by_asc(entity::outbox_event::Column::Sequence)
             .all(&db)
             .await
             .unwrap()
