@@ -725,3 +725,44 @@ pub fn uuid_of(id: &Value) -> uuid::Uuid {
         .parse()
         .expect("a uuid")
 }
+
+/// Signs `who` in at a running server; returns the access token.
+pub async fn login_at(address: &str, who: &str) -> String {
+    let response: Value = reqwest::Client::new()
+        .post(format!("{address}/graphql"))
+        .json(&json!({
+            "query": "mutation($input: AuthLoginInput!) { authLogin(input: $input) { accessToken } }",
+            "variables": { "input": { "email": email_of(who), "password": PASSWORD } },
+        }))
+        .send()
+        .await
+        .expect("POST /graphql")
+        .json()
+        .await
+        .expect("a JSON GraphQL response");
+    response["data"]["authLogin"]["accessToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{response}"))
+        .to_string()
+}
+
+/// Writes a public comment on `ticket` at a running server; asserts it was written.
+pub async fn comment_at(address: &str, token: &str, ticket: uuid::Uuid, body: &str) {
+    let response: Value = reqwest::Client::new()
+        .post(format!("{address}/graphql"))
+        .bearer_auth(token)
+        .json(&json!({
+            "query": "mutation($input: CommentCreateInput!) { commentCreate(input: $input) { comment { id } } }",
+            "variables": { "input": { "ticketId": gid("Ticket", ticket), "body": body } },
+        }))
+        .send()
+        .await
+        .expect("POST /graphql")
+        .json()
+        .await
+        .expect("a JSON GraphQL response");
+    assert!(
+        response["data"]["commentCreate"]["comment"].is_object(),
+        "{response}"
+    );
+}

@@ -275,7 +275,6 @@ async fn unsent(db: &sea_orm::DatabaseConnection) -> Vec<entity::notification::M
 
 #[tokio::test]
 async fn a_mail_cut_short_by_a_crash_is_sent_once_after_the_restart_with_its_message_id() {
-    use serde_json::{Value, json};
     let database = TestDatabase::create().await;
     let db = database.connect().await;
     api::startup::apply_migrations(&db).await.unwrap();
@@ -311,39 +310,16 @@ async fn a_mail_cut_short_by_a_crash_is_sent_once_after_the_restart_with_its_mes
     }
     let before = sink.mails().len();
 
-    let http = reqwest::Client::new();
-    let login: Value = http
-        .post(format!("{}/graphql", first.address))
-        .json(&json!({
-            "query": "mutation($input: AuthLoginInput!) { authLogin(input: $input) { accessToken } }",
-            "variables": { "input": { "email": email_of("agent_a"), "password": PASSWORD } },
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["data"]["authLogin"]["accessToken"].as_str().unwrap();
+    let token = login_at(&first.address, "agent_a").await;
     // The SMTP server falls silent at the reply's mail: the server is killed mid-conversation.
     sink.hang_next(1);
-    let response: Value = http
-        .post(format!("{}/graphql", first.address))
-        .bearer_auth(token)
-        .json(&json!({
-            "query": "mutation($input: CommentCreateInput!) { commentCreate(input: $input) { comment { id } } }",
-            "variables": { "input": { "ticketId": gid("Ticket", world.ticket_a), "body": "Sent before the crash" } },
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(
-        response["data"]["commentCreate"]["comment"].is_object(),
-        "{response}"
-    );
+    comment_at(
+        &first.address,
+        &token,
+        world.ticket_a,
+        "Sent before the crash",
+    )
+    .await;
     sink.wait_for_held(1).await;
     first.child.start_kill().unwrap();
     first.child.wait().await.unwrap();

@@ -316,7 +316,7 @@ async fn new_notices_are_pushed_live_following_preferences() {
 
 #[tokio::test]
 async fn sla_warnings_and_breaches_reach_the_assignee_once_each_on_the_scanners_clock() {
-    use entity::enums::{NotificationKind, TicketPriority};
+    use entity::enums::NotificationKind;
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     // No server: the scanner runs on a clock of the test's own, and the relay is called here.
     let database = TestDatabase::create().await;
@@ -324,19 +324,7 @@ async fn sla_warnings_and_breaches_reach_the_assignee_once_each_on_the_scanners_
     api::startup::apply_migrations(&db).await.unwrap();
     service::sla::install_defaults(&db).await.unwrap();
     let world = World::build(&db).await;
-    let mut new = new_ticket(world.org_a, world.client_a, "Production is down");
-    new.priority = TicketPriority::Critical;
-    let created = service::ticket::create(&db, Some(world.client_a), new)
-        .await
-        .unwrap();
-    let admin = actor_of(&db, world.admin).await;
-    service::ticket::assign(&db, &admin, created.id, Some(world.agent_a))
-        .await
-        .unwrap();
-    let agent = actor_of(&db, world.agent_a).await;
-    service::comment::create_as(&db, &agent, created.id, "On it.", false)
-        .await
-        .unwrap();
+    let created = answered_critical(&db, &world).await;
     // Resolution: 4 hours, warned 30 minutes ahead; scanned before, during and after, twice
     // over each moment.
     for minutes in [3 * 60, 3 * 60 + 31, 3 * 60 + 45, 4 * 60 + 1, 4 * 60 + 30] {
@@ -376,6 +364,28 @@ async fn sla_warnings_and_breaches_reach_the_assignee_once_each_on_the_scanners_
     );
 }
 
+/// A CRITICAL ticket of organization A, assigned to its agent, who answered at once: only
+/// its resolution clock (4 hours, warned 30 minutes ahead) is left to watch.
+async fn answered_critical(
+    db: &sea_orm::DatabaseConnection,
+    world: &World,
+) -> entity::ticket::Model {
+    let mut new = new_ticket(world.org_a, world.client_a, "Production is down");
+    new.priority = entity::enums::TicketPriority::Critical;
+    let created = service::ticket::create(db, Some(world.client_a), new)
+        .await
+        .unwrap();
+    let admin = actor_of(db, world.admin).await;
+    service::ticket::assign(db, &admin, created.id, Some(world.agent_a))
+        .await
+        .unwrap();
+    let agent = actor_of(db, world.agent_a).await;
+    service::comment::create_as(db, &agent, created.id, "On it.", false)
+        .await
+        .unwrap();
+    created
+}
+
 /// The in-app notices of one ticket, as (recipient, kind, title).
 async fn notices_of(
     app: &TestApp,
@@ -397,7 +407,6 @@ async fn notices_of(
 #[tokio::test]
 async fn escalation_levels_notify_their_targets_and_remind_until_acknowledged_each_notice_once() {
     use entity::enums::NotificationKind::{self, Escalation, SlaBreach, SlaWarning};
-    use entity::enums::TicketPriority;
     use sea_orm::EntityTrait;
     let app = TestApp::spawn().await;
     let world = World::build(app.db()).await;
@@ -434,19 +443,7 @@ async fn escalation_levels_notify_their_targets_and_remind_until_acknowledged_ea
 
     // A CRITICAL ticket of organization A, assigned to its agent, who answers at once: the
     // resolution clock (4 hours, warned 30 minutes ahead) is left.
-    let mut new = new_ticket(world.org_a, world.client_a, "Production is down");
-    new.priority = TicketPriority::Critical;
-    let created = service::ticket::create(&db, Some(world.client_a), new)
-        .await
-        .unwrap();
-    let admin_actor = actor_of(&db, world.admin).await;
-    service::ticket::assign(&db, &admin_actor, created.id, Some(world.agent_a))
-        .await
-        .unwrap();
-    let agent = actor_of(&db, world.agent_a).await;
-    service::comment::create_as(&db, &agent, created.id, "On it.", false)
-        .await
-        .unwrap();
+    let created = answered_critical(&db, &world).await;
     let before = notices_of(&app, created.id).await.len();
 
     // The scanner on the test's clock; every moment scanned twice, and nothing goes out twice.

@@ -18,8 +18,8 @@ use service::webhook::deliver::{Deliverer, SCHEDULE};
 use tokio::sync::mpsc;
 
 use crate::helpers::{
-    PASSWORD, RunningServer, TestApp, TestDatabase, World, actor_of, email_of, gid, helpdesk,
-    test_keyring,
+    PASSWORD, RunningServer, TestApp, TestDatabase, World, actor_of, comment_at, email_of, gid,
+    helpdesk, login_at, test_keyring,
 };
 use crate::subscriptions::{connected, next, send};
 
@@ -597,44 +597,10 @@ async fn a_delivery_cut_short_by_a_crash_is_sent_after_the_restart_with_the_same
         RunningServer::start(command)
     };
     let mut first = start().await;
-    let login = |address: String| async move {
-        let response: Value = reqwest::Client::new()
-            .post(format!("{address}/graphql"))
-            .json(&json!({
-                "query": "mutation($input: AuthLoginInput!) { authLogin(input: $input) { accessToken } }",
-                "variables": { "input": { "email": email_of("agent_a"), "password": PASSWORD } },
-            }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        response["data"]["authLogin"]["accessToken"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
-    let token = login(first.address.clone()).await;
+    let token = login_at(&first.address, "agent_a").await;
     let last_event = last_event_id(&db).await;
 
-    let response: Value = reqwest::Client::new()
-        .post(format!("{}/graphql", first.address))
-        .bearer_auth(&token)
-        .json(&json!({
-            "query": "mutation($input: CommentCreateInput!) { commentCreate(input: $input) { comment { id } } }",
-            "variables": { "input": { "ticketId": gid("Ticket", world.ticket_a), "body": "Before the crash" } },
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(
-        response["data"]["commentCreate"]["comment"].is_object(),
-        "{response}"
-    );
+    comment_at(&first.address, &token, world.ticket_a, "Before the crash").await;
     let comment_event = last_event_id(&db).await;
     assert!(comment_event > last_event);
     // The delivery is on its way and gets no answer: the server is killed now.
@@ -660,7 +626,7 @@ async fn a_delivery_cut_short_by_a_crash_is_sent_after_the_restart_with_the_same
 
     // A subscriber resuming after the last event it saw (the one before the comment) gets
     // the comment too.
-    let token = login(second.address.clone()).await;
+    let token = login_at(&second.address, "agent_a").await;
     let mut socket = connected(&second.address, &token).await;
     let query =
         "subscription($after: ID) { ticketEvents(after: $after) { id kind comment { body } } }";
