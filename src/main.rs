@@ -46,10 +46,40 @@ enum Command {
     Health(commands::health::HealthArgs),
     /// Manage the data key that seals secrets at rest.
     DataKey(commands::data_key::DataKeyArgs),
+    /// Make, check, list and prune backups of the database and the attachments.
+    Backup(commands::backup::BackupArgs),
+    /// Restore a backup into an empty database (or in place of everything with --replace).
+    Restore(commands::backup::restore::RestoreArgs),
+    /// Write records to a JSON Lines file (optionally anonymised), for staging or migration.
+    Export(commands::transfer::ExportArgs),
+    /// Read records from a JSON Lines export: every record validated before anything is
+    /// written, then written in transactions of a batch each.
+    Import(commands::transfer::ImportArgs),
+    /// Show ticket statistics, or rebuild them from the tickets and their history.
+    Stats(commands::stats::StatsArgs),
+    /// Run every retention rule now and print what it removed (or, with --dry-run, would).
+    Cleanup(commands::maintenance::CleanupArgs),
+    /// The database's upkeep: VACUUM (ANALYZE) on PostgreSQL; optimize, VACUUM and an
+    /// integrity check on SQLite.
+    Maintenance(commands::maintenance::MaintenanceArgs),
 }
 
 const COMMANDS: &[&str] = &[
-    "serve", "migrate", "seed", "user", "schema", "health", "data-key", "help",
+    "serve",
+    "migrate",
+    "seed",
+    "user",
+    "schema",
+    "health",
+    "data-key",
+    "backup",
+    "restore",
+    "export",
+    "import",
+    "stats",
+    "cleanup",
+    "maintenance",
+    "help",
 ];
 
 /// `helpdesk [FLAGS]` means `helpdesk serve [FLAGS]`. Global flags may come before a command
@@ -72,6 +102,15 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => return usage(err),
     };
+    if !matches!(cli.command, Command::Serve(_)) {
+        // A command whose output is piped into `head` ends quietly when the pipe closes, as
+        // other command-line tools do; the server keeps ignoring SIGPIPE (its sockets report
+        // a closed peer as an error instead).
+        // SAFETY: restoring the default disposition of a signal before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     if let Command::Schema = cli.command {
         print!("{}", api::graphql::sdl());
         return ExitCode::SUCCESS;
@@ -97,6 +136,13 @@ fn main() -> ExitCode {
             Command::User(args) => commands::user::run(args).await,
             Command::Health(args) => commands::health::run(args).await,
             Command::DataKey(args) => commands::data_key::run(args).await,
+            Command::Backup(args) => commands::backup::run(args).await,
+            Command::Restore(args) => commands::backup::restore::run(args).await,
+            Command::Export(args) => commands::transfer::export(args).await,
+            Command::Import(args) => commands::transfer::import(args).await,
+            Command::Stats(args) => commands::stats::run(args).await,
+            Command::Cleanup(args) => commands::maintenance::cleanup(args).await,
+            Command::Maintenance(args) => commands::maintenance::maintenance(args).await,
             Command::Schema => unreachable!("handled before the runtime starts"),
         }
     });

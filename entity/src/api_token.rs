@@ -1,7 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 /// An API token: its owner's access (or only reading), for an integration.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "api_tokens")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

@@ -4,7 +4,7 @@ use crate::enums::{AttachmentState, ScanStatus};
 
 /// A file on a ticket or comment. Its bytes live in the object store, encrypted with a key of
 /// their own (`wrapped_key`, sealed with the server's data key).
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "attachments")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

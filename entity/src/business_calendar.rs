@@ -1,7 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 /// Working time for SLA policies: a time zone, working intervals per weekday, holidays.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "business_calendars")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

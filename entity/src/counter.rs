@@ -1,7 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 /// A named counter incremented with `UPDATE ... RETURNING` (ticket numbers).
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "counters")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

@@ -3,7 +3,7 @@ use sea_orm::entity::prelude::*;
 use crate::enums::SlaTarget;
 
 /// One escalation step of one SLA breach; unique per (ticket, target, level).
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "escalations")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

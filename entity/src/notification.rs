@@ -3,7 +3,7 @@ use sea_orm::entity::prelude::*;
 use crate::enums::{NotificationChannel, NotificationKind, NotificationStatus};
 
 /// A notice to one person on one channel, made from one published event.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "notifications")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

@@ -1,7 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 /// One password reset link sent by email.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "password_resets")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

@@ -1,7 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 /// One single-use recovery code of a second factor.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "recovery_codes")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

@@ -1,7 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 /// A user's TOTP second factor (RFC 6238).
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "second_factors")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

@@ -2,7 +2,7 @@ use sea_orm::entity::prelude::*;
 
 use crate::enums::{TicketCategory, TicketPriority, TicketStatus};
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "tickets")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

@@ -4,7 +4,7 @@ use crate::enums::{TicketPriority, TicketStatus};
 
 /// How many (not deleted) tickets an organization has per assignee, status and priority now;
 /// kept in the transaction of every ticket change.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "ticket_counts")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

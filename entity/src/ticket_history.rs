@@ -1,7 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 /// One changed field of a ticket. Append-only: written in the same transaction as the change.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "ticket_history")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

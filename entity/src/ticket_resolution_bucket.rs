@@ -1,7 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 /// A histogram of resolution times per organization, assignee and local day, for medians.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "ticket_resolution_buckets")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

@@ -1,7 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 /// The resolution histogram per organization, assignee and local month: the daily one summed.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "ticket_resolution_buckets_monthly")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

@@ -2,7 +2,7 @@ use sea_orm::entity::prelude::*;
 
 /// What happened to an organization's tickets on one local day, per assignee at the time;
 /// kept in the transaction of every ticket change.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "ticket_stats_daily")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

@@ -1,7 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 /// One event (or ping) on its way to one webhook endpoint, with its retry schedule.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "webhook_deliveries")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

@@ -30,6 +30,33 @@ pub struct ApiTokenUse {
 }
 
 impl Actor {
+    /// An administrator at the server's shell (`helpdesk user ...`): no account of its own,
+    /// recorded in the audit log as the command line. Never built from a request.
+    pub fn command_line() -> Self {
+        Actor {
+            user_id: Uuid::nil(),
+            role: Role::Admin,
+            organization_ids: Vec::new(),
+            session_epoch: 0,
+            session_id: None,
+            api_token: None,
+        }
+    }
+
+    /// Whether this is [`Actor::command_line`].
+    pub fn is_command_line(&self) -> bool {
+        self.user_id.is_nil()
+    }
+
+    /// Who acted, for audit descriptions: the user's id, or `the command line`.
+    pub fn label(&self) -> String {
+        if self.is_command_line() {
+            "the command line".into()
+        } else {
+            self.user_id.to_string()
+        }
+    }
+
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
     }

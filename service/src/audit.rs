@@ -21,6 +21,24 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
+    /// The server's shell: the user agent names the command line and the operating-system
+    /// user who ran it; there is no address.
+    pub fn command_line() -> Self {
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "unknown".into());
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_default();
+        ClientInfo {
+            ip: None,
+            user_agent: Some(format!(
+                "{COMMAND_LINE_AGENT}/{} ({user}@{host})",
+                env!("CARGO_PKG_VERSION")
+            )),
+        }
+    }
+
     fn ip(&self) -> Option<String> {
         self.ip.as_ref().map(|ip| truncate(ip, 45))
     }
@@ -29,6 +47,9 @@ impl ClientInfo {
         self.user_agent.as_ref().map(|ua| truncate(ua, 512))
     }
 }
+
+/// The user agent of entries written by `helpdesk` commands at the shell.
+pub const COMMAND_LINE_AGENT: &str = "helpdesk-cli";
 
 fn truncate(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
@@ -148,6 +169,12 @@ async fn insert(
         Some((actor, old, new)) => (Some(actor), Some(old), Some(new)),
         None => (None, None, None),
     };
+    // The command line has no account: its entries name no actor (their user agent says
+    // where they came from).
+    let (user_id, actor_id) = (
+        user_id.filter(|id| !id.is_nil()),
+        actor_id.filter(|id| !id.is_nil()),
+    );
     audit_log::Entity::insert(audit_log::ActiveModel {
         id: Set(Uuid::now_v7()),
         user_id: Set(user_id),

@@ -145,6 +145,33 @@ impl Retained {
     }
 }
 
+/// What [`retention`] would delete now, counted by running it in a transaction that is then
+/// rolled back: nothing changes.
+pub async fn retention_preview<C>(
+    db: &C,
+    now: DateTime<Utc>,
+    policy: &RetentionPolicy,
+) -> Result<Retained>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let outer = crate::db::begin_write(db).await?;
+    let counted = retention(&outer, now, policy).await?;
+    outer.rollback().await?;
+    Ok(counted)
+}
+
+/// What [`auto_close`] would close now, counted the same way.
+pub async fn auto_close_preview<C>(db: &C, now: DateTime<Utc>, days: i64) -> Result<u64>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let outer = crate::db::begin_write(db).await?;
+    let counted = auto_close(&outer, now, days).await?;
+    outer.rollback().await?;
+    Ok(counted)
+}
+
 /// Deletes what `policy` no longer keeps: audit log entries, published events, webhook
 /// deliveries that failed for good, delivered ones older than [`DELIVERY_RETENTION_DAYS`],
 /// idempotency keys past their 24 hours, refresh tokens that expired, password reset links a

@@ -81,26 +81,34 @@ async fn issue(
 fn mail_in_background(links: &Links, account: user::Model, token: String) {
     let links = links.clone();
     tokio::spawn(async move {
-        let body = format!(
-            "Someone (we hope you) asked to reset the password of your account {}.\n\n\
-             Choose a new one here, within the hour; the link works once:\n{}\n\n\
-             If it was not you, ignore this mail: your password stays as it is.",
-            account.email,
-            links.link(&token)
-        );
-        if let Err(reason) = links
-            .mailer
-            .send_now(
-                &account,
-                "Reset your password",
-                &body,
-                "someone asked to reset the password of your account",
-            )
-            .await
-        {
+        if let Err(reason) = mail_link(&links, &account, &token).await {
             tracing::warn!(user = %account.id, %reason, "a password reset mail was not sent");
         }
     });
+}
+
+async fn mail_link(
+    links: &Links,
+    account: &user::Model,
+    token: &str,
+) -> std::result::Result<(), String> {
+    let body = format!(
+        "Someone (we hope you) asked to reset the password of your account {}.\n\n\
+         Choose a new one here, within the hour; the link works once:\n{}\n\n\
+         If it was not you, ignore this mail: your password stays as it is.",
+        account.email,
+        links.link(token)
+    );
+    links
+        .mailer
+        .send_now(
+            account,
+            "Reset your password",
+            &body,
+            "someone asked to reset the password of your account",
+        )
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Whether an account may reset its password: approved, and not locked by an administrator
@@ -149,6 +157,33 @@ pub async fn send_for(
     user_id: Uuid,
     client: &ClientInfo,
 ) -> Result<()> {
+    let (links, account, token) = issue_for(db, actor, links, user_id, client).await?;
+    mail_in_background(links, account, token);
+    Ok(())
+}
+
+/// Sends `user_id` a reset link and waits for the mail server to take it (the command line,
+/// whose process ends with the command).
+pub async fn send_for_now(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    links: Option<&Links>,
+    user_id: Uuid,
+    client: &ClientInfo,
+) -> Result<()> {
+    let (links, account, token) = issue_for(db, actor, links, user_id, client).await?;
+    mail_link(links, &account, &token)
+        .await
+        .map_err(|reason| Error::Internal(format!("the reset mail was not sent: {reason}")))
+}
+
+async fn issue_for<'l>(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    links: Option<&'l Links>,
+    user_id: Uuid,
+    client: &ClientInfo,
+) -> Result<(&'l Links, user::Model, String)> {
     access::require(actor.is_admin())?;
     let account = user::Entity::find_by_id(user_id)
         .one(db)
@@ -176,8 +211,7 @@ pub async fn send_for(
         client,
     )
     .await?;
-    mail_in_background(links, account, token);
-    Ok(())
+    Ok((links, account, token))
 }
 
 /// Sets a new password with the token of a reset link: once, within the hour. Every session

@@ -125,6 +125,41 @@ where
     Ok(())
 }
 
+/// Ends every session of `user_id` (administrators): its refresh tokens are revoked and its
+/// access tokens refused from now on. Returns how many sign-ins were live.
+pub async fn revoke_all_of<C>(
+    db: &C,
+    actor: &Actor,
+    user_id: Uuid,
+    client: &ClientInfo,
+) -> Result<u64>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    access::require(actor.is_admin())?;
+    let live = list(db, actor, user_id).await?.len() as u64;
+    let txn = crate::db::begin_write(db).await?;
+    crate::auth::end_sessions(&txn, user_id).await?;
+    audit::record_change(
+        &txn,
+        audit::Change {
+            actor_id: actor.user_id,
+            user_id: Some(user_id),
+            action: "auth.sessions_revoked",
+            description: format!(
+                "every session ({live}) of user {user_id} ended by {}",
+                actor.label()
+            ),
+            old: serde_json::json!({ "sessions": live }),
+            new: serde_json::json!({ "sessions": 0 }),
+        },
+        client,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(live)
+}
+
 /// Ends every session of the actor but the one they act in. Returns how many ended.
 pub async fn revoke_others<C>(db: &C, actor: &Actor, client: &ClientInfo) -> Result<u64>
 where

@@ -392,7 +392,14 @@ where
         Some(actor.user_id),
         "2fa.reset",
         None,
-        format!("two-factor sign-in of user {user_id} reset by an administrator"),
+        format!(
+            "two-factor sign-in of user {user_id} reset by {}",
+            if actor.is_command_line() {
+                "the command line"
+            } else {
+                "an administrator"
+            }
+        ),
         client,
     )
     .await?;

@@ -382,7 +382,7 @@ where
                     actor_id: actor.user_id,
                     user_id: Some(id),
                     action: "user.locked",
-                    description: format!("locked by {}", actor.user_id),
+                    description: format!("locked by {}", actor.label()),
                     old: json!({ "locked": current.is_locked, "lockReason": current.lock_reason }),
                     new: json!({ "locked": true, "lockReason": reason }),
                 },
@@ -401,7 +401,7 @@ where
                     actor_id: actor.user_id,
                     user_id: Some(id),
                     action: "user.unlocked",
-                    description: format!("unlocked by {}", actor.user_id),
+                    description: format!("unlocked by {}", actor.label()),
                     old: json!({ "locked": current.is_locked, "lockReason": current.lock_reason }),
                     new: json!({ "locked": false, "lockReason": null }),
                 },
@@ -420,7 +420,7 @@ where
                 actor_id: actor.user_id,
                 user_id: Some(id),
                 action: "user.role_changed",
-                description: format!("{:?} -> {role:?} by {}", current.role, actor.user_id),
+                description: format!("{:?} -> {role:?} by {}", current.role, actor.label()),
                 old: json!({ "role": current.role }),
                 new: json!({ "role": role }),
             },
@@ -442,7 +442,7 @@ where
                 description: format!(
                     "{} by {}",
                     if approved { "approved" } else { "unapproved" },
-                    actor.user_id
+                    actor.label()
                 ),
                 old: json!({ "approved": current.is_approved }),
                 new: json!({ "approved": approved }),
@@ -454,6 +454,54 @@ where
     let updated = user::Entity::update(row).exec(&txn).await?;
     txn.commit().await?;
     Ok(updated)
+}
+
+/// Sets the password of account `id` (administrators: an account whose owner cannot sign
+/// in). Every session of the account ends, a lock after failed sign-ins is lifted, and the
+/// change is audited (the password itself nowhere).
+pub async fn set_password_as<C>(
+    db: &C,
+    actor: &crate::actor::Actor,
+    id: Uuid,
+    new_password: &str,
+    client: &crate::audit::ClientInfo,
+) -> Result<()>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    crate::access::require(actor.is_admin())?;
+    password::validate_new("password", new_password)?;
+    let current = get(db, actor, id).await?;
+    let hash = password::hash(new_password).await?;
+    let txn = crate::db::begin_write(db).await?;
+    let mut row = user::ActiveModel {
+        id: Set(current.id),
+        password_hash: Set(hash),
+        failed_login_count: Set(0),
+        updated_at: Set(Utc::now()),
+        ..Default::default()
+    };
+    if current.is_locked && current.locked_until.is_some() {
+        row.is_locked = Set(false);
+        row.locked_until = Set(None);
+    }
+    user::Entity::update(row).exec(&txn).await?;
+    crate::auth::end_sessions(&txn, id).await?;
+    crate::audit::record_change(
+        &txn,
+        crate::audit::Change {
+            actor_id: actor.user_id,
+            user_id: Some(id),
+            action: "user.password_set",
+            description: format!("password set by {}", actor.label()),
+            old: json!({}),
+            new: json!({}),
+        },
+        client,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 /// Changes the actor's own password after checking the current one; every session of the

@@ -16,6 +16,10 @@ pub struct HealthArgs {
     /// ClamAV's clamd, checked with PING when set (`tcp://host:port` or `unix:/path`).
     #[arg(long, env = "HELPDESK_CLAMD_ADDR")]
     clamd_addr: Option<String>,
+    /// Also print connections, database and table sizes, the event log's lag and the
+    /// webhook and email backlogs.
+    #[arg(long)]
+    detailed: bool,
 }
 
 /// One line per part, `ok` or `error`, and exit 1 if any part failed.
@@ -28,7 +32,18 @@ pub async fn run(args: HealthArgs) -> CommandResult {
             if check.is_ok() {
                 healthy &= attachments(&db, &args).await;
             }
-            match api::startup::pending_migrations(&db).await {
+            let pending = api::startup::pending_migrations(&db).await;
+            if args.detailed && check.is_ok() {
+                if pending.as_ref().is_ok_and(Vec::is_empty) {
+                    if let Err(err) = details(&db, &args).await {
+                        healthy = false;
+                        println!("details: error ({err})");
+                    }
+                } else {
+                    println!("details: not read (the schema is not up to date)");
+                }
+            }
+            match pending {
                 Ok(pending) if pending.is_empty() => println!("migrations: ok (up to date)"),
                 Ok(pending) => {
                     healthy = false;
@@ -152,4 +167,123 @@ async fn attachments(db: &sea_orm::DatabaseConnection, args: &HealthArgs) -> boo
             false
         }
     }
+}
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+async fn scalar(
+    db: &sea_orm::DatabaseConnection,
+    sql: &str,
+) -> Result<sea_orm::QueryResult, Error> {
+    use sea_orm::ConnectionTrait;
+    db.query_one_raw(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        sql,
+    ))
+    .await?
+    .ok_or_else(|| format!("no answer to {sql}").into())
+}
+
+/// Seconds since `at`, for humans.
+fn age(at: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    match at {
+        Some(at) => format!(
+            "oldest {} s old",
+            (chrono::Utc::now() - at).num_seconds().max(0)
+        ),
+        None => "none waiting".into(),
+    }
+}
+
+/// What `--detailed` adds: one line each, facts rather than verdicts.
+async fn details(db: &sea_orm::DatabaseConnection, args: &HealthArgs) -> Result<(), Error> {
+    use sea_orm::ConnectionTrait;
+    let backend = db.get_database_backend();
+    match service::db::Backend::of(db) {
+        service::db::Backend::Postgres => {
+            let row = scalar(
+                db,
+                "SELECT (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()) AS used, \
+                 current_setting('max_connections')::bigint AS max, \
+                 pg_database_size(current_database()) AS bytes",
+            )
+            .await?;
+            println!(
+                "connections: {} open to this database, the server allows {}; each helpdesk server pools up to {}",
+                row.try_get::<i64>("", "used")?,
+                row.try_get::<i64>("", "max")?,
+                args.database.db_max_connections
+            );
+            println!("database size: {} bytes", row.try_get::<i64>("", "bytes")?);
+            let tables = db
+                .query_all_raw(sea_orm::Statement::from_string(
+                    backend,
+                    "SELECT relname AS name, pg_total_relation_size(relid) AS bytes, n_live_tup AS rows \
+                     FROM pg_stat_user_tables ORDER BY pg_total_relation_size(relid) DESC, relname",
+                ))
+                .await?;
+            for table in &tables {
+                println!(
+                    "table {:<34} {:>12} bytes  ~{} rows",
+                    table.try_get::<String>("", "name")?,
+                    table.try_get::<i64>("", "bytes")?,
+                    table.try_get::<i64>("", "rows")?
+                );
+            }
+        }
+        service::db::Backend::Sqlite => {
+            let pages = scalar(db, "SELECT page_count * page_size AS bytes FROM pragma_page_count(), pragma_page_size()").await?;
+            println!(
+                "connections: one database file; each helpdesk server pools up to {}",
+                args.database.db_max_connections
+            );
+            println!(
+                "database size: {} bytes",
+                pages.try_get::<i64>("", "bytes")?
+            );
+            for table in crate::commands::backup::database::tables(db).await? {
+                if table.starts_with("ticket_search") {
+                    continue;
+                }
+                let rows = scalar(db, &format!("SELECT COUNT(*) AS rows FROM \"{table}\"")).await?;
+                println!(
+                    "table {:<34} {} rows",
+                    table,
+                    rows.try_get::<i64>("", "rows")?
+                );
+            }
+        }
+    }
+    let outbox = scalar(
+        db,
+        "SELECT COUNT(*) AS waiting, MIN(created_at) AS oldest FROM outbox_events WHERE published_at IS NULL",
+    )
+    .await?;
+    println!(
+        "event log: {} unpublished, {}",
+        outbox.try_get::<i64>("", "waiting")?,
+        age(outbox.try_get("", "oldest")?)
+    );
+    let webhooks = scalar(
+        db,
+        "SELECT COUNT(*) AS waiting, MIN(created_at) AS oldest FROM webhook_deliveries WHERE status = 'PENDING'",
+    )
+    .await?;
+    println!(
+        "webhook deliveries: {} pending, {}",
+        webhooks.try_get::<i64>("", "waiting")?,
+        age(webhooks.try_get("", "oldest")?)
+    );
+    let mail = scalar(
+        db,
+        "SELECT COUNT(*) AS waiting, MIN(created_at) AS oldest FROM notifications \
+         WHERE status = 'pending' AND channel = 'email'",
+    )
+    .await?;
+    println!(
+        "email notices: {} pending, {}",
+        mail.try_get::<i64>("", "waiting")?,
+        age(mail.try_get("", "oldest")?)
+    );
+    Ok(())
 }

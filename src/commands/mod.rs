@@ -1,10 +1,14 @@
 //! One module per subcommand.
 
+pub mod backup;
 pub mod data_key;
 pub mod health;
+pub mod maintenance;
 pub mod migrate;
 pub mod seed;
 pub mod serve;
+pub mod stats;
+pub mod transfer;
 pub mod user;
 
 use std::process::ExitCode;
@@ -39,4 +43,19 @@ pub fn confirm(question: &str) -> bool {
         return false;
     }
     matches!(answer.trim().to_lowercase().as_str(), "y" | "yes")
+}
+
+/// The id of the organization named `name`, or a one-line error.
+pub async fn organization_named(
+    db: &DatabaseConnection,
+    name: &str,
+) -> Result<uuid::Uuid, Box<dyn std::error::Error + Send + Sync>> {
+    use entity::organization;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    Ok(organization::Entity::find()
+        .filter(organization::Column::Name.eq(name))
+        .one(db)
+        .await?
+        .ok_or_else(|| format!("no organization is named {name}"))?
+        .id)
 }

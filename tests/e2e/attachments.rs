@@ -14,7 +14,7 @@ const COMMENT: &str = "mutation($input: CommentCreateInput!) { commentCreate(inp
 const TICKET_FILES: &str = "query($id: ID!) { ticket(id: $id) { attachmentCount attachments { id fileName contentType sizeBytes sha256 internal status scanStatus downloadUrl } comments { nodes { internal attachments { id } } } } }";
 
 /// Deterministic bytes that do not repeat within a file (no plaintext block recurs).
-fn content(seed: u64, len: usize) -> Vec<u8> {
+pub fn content(seed: u64, len: usize) -> Vec<u8> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..len)
         .map(|_| {
@@ -26,7 +26,7 @@ fn content(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
-fn sha_hex(bytes: &[u8]) -> String {
+pub fn sha_hex(bytes: &[u8]) -> String {
     sha2::Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -292,6 +292,18 @@ async fn every_subcommand_has_help() {
         &["schema", "--help"][..],
         &["health", "--help"][..],
         &["data-key", "rewrap", "--help"][..],
+        &["backup", "create", "--help"][..],
+        &["backup", "verify", "--help"][..],
+        &["backup", "list", "--help"][..],
+        &["backup", "prune", "--help"][..],
+        &["restore", "--help"][..],
+        &["export", "--help"][..],
+        &["import", "--help"][..],
+        &["user", "list", "--help"][..],
+        &["user", "reset-password", "--help"][..],
+        &["stats", "rebuild", "--help"][..],
+        &["cleanup", "--help"][..],
+        &["maintenance", "--help"][..],
     ] {
         let mut command = helpdesk(&database);
         command.args(args);

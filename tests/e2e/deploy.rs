@@ -104,21 +104,35 @@ async fn the_commands_deploy_files_run_succeed() {
     );
     assert!(found.contains(&vec!["serve".to_string()]), "{found:?}");
     assert!(found.contains(&vec!["health".to_string()]), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|c| c.starts_with(&["backup".into(), "create".into()])),
+        "{found:?}"
+    );
 
-    // The migrate Job first, as in a release; then the image's health check.
+    // The migrate Job first, as in a release; the backup CronJob's prune after its backup.
     let ordered = {
         let mut commands = found.clone();
-        commands.sort_by_key(|c| c[0] != "migrate");
+        commands.sort_by_key(|c| (c[0] != "migrate", c.get(1).is_some_and(|a| a == "prune")));
         commands.dedup();
         commands
     };
+    // The backup volume's mount point, here a directory of the test's own.
+    let backups = tempfile::tempdir().expect("temporary directory");
     for args in ordered {
         let mut command = helpdesk(&database);
         if args == ["serve"] {
             // Serving is covered end to end elsewhere; here the arguments must parse.
             command.args(["serve", "--help"]);
         } else {
-            command.args(&args);
+            command.args(args.iter().map(|a| {
+                if a == "/backups" {
+                    backups.path().to_string_lossy().into_owned()
+                } else {
+                    a.clone()
+                }
+            }));
         }
         let output = run(command, None).await;
         assert_eq!(
@@ -135,6 +149,15 @@ async fn the_commands_deploy_files_run_succeed() {
             .await
             .unwrap()
             .is_empty()
+    );
+    // The CronJob's backup is there, and its prune kept it.
+    let made: Vec<_> = std::fs::read_dir(backups.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        made.len() == 1 && made[0].starts_with("helpdesk-backup-"),
+        "{made:?}"
     );
 }
 

@@ -88,7 +88,7 @@ async fn second_factor(app: &TestApp, challenge: &Value, proof: Value) -> Value 
 }
 
 /// Enrols `token`'s user; returns the secret and the recovery codes.
-async fn enrol(app: &TestApp, token: &str) -> (Vec<u8>, Vec<String>) {
+pub async fn enrol(app: &TestApp, token: &str) -> (Vec<u8>, Vec<String>) {
     let begun = app.graphql_as(token, BEGIN, json!({})).await;
     let enrollment = &begun["data"]["twoFactorEnrollBegin"];
     assert_eq!(enrollment["userErrors"], json!([]), "{begun}");

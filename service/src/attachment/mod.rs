@@ -974,15 +974,7 @@ pub async fn purge(
     deleted_before: DateTime<Utc>,
 ) -> Result<u64> {
     let rows = attachment::Entity::find()
-        .filter(
-            Condition::any()
-                .add(
-                    Condition::all()
-                        .add(attachment::Column::State.ne(AttachmentState::Attached))
-                        .add(attachment::Column::ExpiresAt.lte(now)),
-                )
-                .add(attachment::Column::DeletedAt.lte(deleted_before)),
-        )
+        .filter(purgeable(now, deleted_before))
         .limit(1000)
         .all(db)
         .await?;
@@ -998,6 +990,29 @@ pub async fn purge(
             .rows_affected;
     }
     Ok(purged)
+}
+
+/// How many files [`purge`] would remove now (all of them, not one round's 1000).
+pub async fn purgeable_count(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    deleted_before: DateTime<Utc>,
+) -> Result<u64> {
+    use sea_orm::PaginatorTrait;
+    Ok(attachment::Entity::find()
+        .filter(purgeable(now, deleted_before))
+        .count(db)
+        .await?)
+}
+
+fn purgeable(now: DateTime<Utc>, deleted_before: DateTime<Utc>) -> Condition {
+    Condition::any()
+        .add(
+            Condition::all()
+                .add(attachment::Column::State.ne(AttachmentState::Attached))
+                .add(attachment::Column::ExpiresAt.lte(now)),
+        )
+        .add(attachment::Column::DeletedAt.lte(deleted_before))
 }
 
 /// What [`check`] found: stored objects without a row, and complete files whose object is

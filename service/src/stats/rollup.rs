@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use entity::enums::{TicketPriority, TicketStatus};
 use entity::{
-    counter, organization, ticket, ticket_count, ticket_resolution_bucket,
+    counter, organization, ticket, ticket_count, ticket_history, ticket_resolution_bucket,
     ticket_resolution_bucket_monthly, ticket_stats_daily,
 };
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict};
@@ -358,15 +358,123 @@ async fn add_days(txn: &impl ConnectionTrait, days: &[(DayKey, Day)]) -> Result<
     Ok(())
 }
 
+fn status_named(name: &str) -> Option<TicketStatus> {
+    use TicketStatus::*;
+    [New, Open, InProgress, PendingInfo, Resolved, Closed]
+        .into_iter()
+        .find(|s| crate::lifecycle::name(*s) == name)
+}
+
+fn is_finished(status: TicketStatus) -> bool {
+    matches!(status, TicketStatus::Resolved | TicketStatus::Closed)
+}
+
+/// What a ticket's life added to the days, from its row and its status and assignee history
+/// (oldest first): (when, the assignee then, what it added).
+fn replay(
+    t: &ticket::Model,
+    history: &[ticket_history::Model],
+) -> Vec<(DateTime<Utc>, Option<Uuid>, Day)> {
+    let assignee_of =
+        |value: &Option<String>| value.as_deref().and_then(|v| v.parse::<Uuid>().ok());
+    let initial = history
+        .iter()
+        .find(|h| h.field == "assignee")
+        .map_or(t.assignee_id, |h| assignee_of(&h.old_value));
+    let assignee_at = |at: DateTime<Utc>| {
+        history
+            .iter()
+            .filter(|h| h.field == "assignee" && h.created_at <= at)
+            .fold(initial, |_, h| assignee_of(&h.new_value))
+    };
+    let mut out = vec![(
+        t.created_at,
+        initial,
+        Day {
+            created: 1,
+            ..Day::default()
+        },
+    )];
+    if let Some(at) = t.first_response_at {
+        out.push((
+            at,
+            assignee_at(at),
+            Day {
+                first_responses: 1,
+                first_response_minutes: minutes_between(t.created_at, at),
+                ..Day::default()
+            },
+        ));
+    }
+    let resolution = |at: DateTime<Utc>, met: Option<bool>| {
+        let minutes = minutes_between(t.created_at, at);
+        Day {
+            resolved: 1,
+            resolution_minutes: minutes,
+            buckets: vec![(bucket_of(minutes), 1)],
+            sla_measured: i64::from(met.is_some()),
+            sla_met: i64::from(met == Some(true)),
+            ..Day::default()
+        }
+    };
+    let mut finished = false;
+    let mut resolutions = Vec::new();
+    for h in history.iter().filter(|h| h.field == "status") {
+        let Some(to) = h.new_value.as_deref().and_then(status_named) else {
+            continue;
+        };
+        if !finished && is_finished(to) {
+            finished = true;
+            resolutions.push(h.created_at);
+        } else if finished && !is_finished(to) {
+            finished = false;
+            out.push((
+                h.created_at,
+                assignee_at(h.created_at),
+                Day {
+                    reopened: 1,
+                    ..Day::default()
+                },
+            ));
+        }
+    }
+    if let Some(at) = t.resolved_at
+        && !finished
+    {
+        // The history does not tell of the resolution that stands: count it as the row says.
+        resolutions.push(at);
+    }
+    let standing = t.resolved_at.map(|_| resolutions.len().saturating_sub(1));
+    for (index, at) in resolutions.iter().enumerate() {
+        let met = if Some(index) == standing {
+            resolution_met(t)
+        } else {
+            t.sla_policy_id
+                .and(t.resolution_due_at)
+                .map(|due| *at <= due)
+        };
+        let at = if Some(index) == standing {
+            t.resolved_at.unwrap_or(*at)
+        } else {
+            *at
+        };
+        out.push((at, assignee_at(at), resolution(at, met)));
+    }
+    out
+}
+
 /// The first day of `day`'s month: the key of the monthly histogram.
 pub fn month_of(day: NaiveDate) -> NaiveDate {
     day.with_day(1).unwrap_or(day)
 }
 
-/// Rebuilds the roll-ups from the tickets as they are (after a bulk load such as the demo
-/// seed, which writes tickets without going through [`track`]). Each ticket counts as created
-/// on its creation day and resolved on its resolution day; reopens of the past are not in the
-/// ticket rows and are not rebuilt.
+/// Rebuilds the roll-ups from the tickets and their history (after a bulk load such as the
+/// demo seed or an import, a manual data fix, or a restore), as the live tracking would have
+/// written them: each ticket counts as created on its creation day, answered on its first
+/// response, resolved each time its status entered RESOLVED or CLOSED from an open status and
+/// reopened each time it left them, under the assignee it had then. A ticket whose history
+/// lacks its resolution counts as resolved on its resolution day. Whether an earlier
+/// resolution (one later reopened) met its target is judged against the current due date.
 pub async fn rebuild<C>(db: &C) -> Result<()>
 where
     C: ConnectionTrait + TransactionTrait,
@@ -388,48 +496,26 @@ where
         let page = query.limit(5000).all(db).await?;
         let Some(last) = page.last() else { break };
         after = Some(last.id);
+        let mut history: HashMap<Uuid, Vec<ticket_history::Model>> = HashMap::new();
+        for entry in ticket_history::Entity::find()
+            .filter(ticket_history::Column::TicketId.is_in(page.iter().map(|t| t.id)))
+            .filter(ticket_history::Column::Field.is_in(["status", "assignee"]))
+            .order_by_asc(ticket_history::Column::CreatedAt)
+            .order_by_asc(ticket_history::Column::Id)
+            .all(db)
+            .await?
+        {
+            history.entry(entry.ticket_id).or_default().push(entry);
+        }
         for t in &page {
             if let Some(key) = count_key(t) {
                 *counts.entry(key).or_default() += 1;
             }
             let zone = zones.get(&t.organization_id).map_or("UTC", String::as_str);
-            let agent = agent_key(t.assignee_id);
-            let mut on = |at: DateTime<Utc>, d: Day| {
-                days.entry((t.organization_id, agent, local_day(zone, at)))
+            for (at, assignee, d) in replay(t, history.get(&t.id).map_or(&[][..], Vec::as_slice)) {
+                days.entry((t.organization_id, agent_key(assignee), local_day(zone, at)))
                     .or_default()
                     .add(&d);
-            };
-            on(
-                t.created_at,
-                Day {
-                    created: 1,
-                    ..Day::default()
-                },
-            );
-            if let Some(at) = t.first_response_at {
-                on(
-                    at,
-                    Day {
-                        first_responses: 1,
-                        first_response_minutes: minutes_between(t.created_at, at),
-                        ..Day::default()
-                    },
-                );
-            }
-            if let Some(at) = t.resolved_at {
-                let minutes = minutes_between(t.created_at, at);
-                let met = resolution_met(t);
-                on(
-                    at,
-                    Day {
-                        resolved: 1,
-                        resolution_minutes: minutes,
-                        buckets: vec![(bucket_of(minutes), 1)],
-                        sla_measured: i64::from(met.is_some()),
-                        sla_met: i64::from(met == Some(true)),
-                        ..Day::default()
-                    },
-                );
             }
         }
     }

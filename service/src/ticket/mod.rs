@@ -23,7 +23,7 @@ pub const MAX_TITLE_LENGTH: usize = 200;
 pub const MAX_DESCRIPTION_LENGTH: usize = 100_000;
 /// Ticket numbers start here so the first ones read like real ones (HD-1001).
 const FIRST_NUMBER: i64 = 1001;
-const NUMBER_COUNTER: &str = "ticket_number";
+pub const NUMBER_COUNTER: &str = "ticket_number";
 const NUMBER_PREFIX: &str = "HD-";
 
 /// `1042` -> `HD-1042`.
