@@ -3,6 +3,19 @@
 //! With no subcommand it serves (`helpdesk` is `helpdesk serve`). Every flag is also an
 //! environment variable; `helpdesk <command> --help` lists them.
 
+/// `println!` for a command's output: when its reader went away (`helpdesk user list | head`)
+/// the command ends quietly with the status a shell gives that (141), instead of a panic.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(err) = writeln!(std::io::stdout(), $($arg)*)
+            && err.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            std::process::exit(141);
+        }
+    }};
+}
+
 mod commands;
 
 use std::ffi::OsString;
@@ -102,17 +115,13 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => return usage(err),
     };
-    if !matches!(cli.command, Command::Serve(_)) {
-        // A command whose output is piped into `head` ends quietly when the pipe closes, as
-        // other command-line tools do; the server keeps ignoring SIGPIPE (its sockets report
-        // a closed peer as an error instead).
-        // SAFETY: restoring the default disposition of a signal before any thread starts.
-        unsafe {
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        }
-    }
     if let Command::Schema = cli.command {
-        print!("{}", api::graphql::sdl());
+        use std::io::Write as _;
+        if let Err(err) = write!(std::io::stdout(), "{}", api::graphql::sdl())
+            && err.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            return ExitCode::from(141);
+        }
         return ExitCode::SUCCESS;
     }
     // Telemetry first, outside the runtime: the OTLP exporter's blocking client must not be

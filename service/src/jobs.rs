@@ -145,6 +145,18 @@ impl Retained {
     }
 }
 
+/// Takes a job's lock for a preview (the job inside takes it again: the session holds it), or
+/// says that a server is running the job right now, when a count of zero would be a guess.
+async fn busy_unless_locked(txn: &impl ConnectionTrait, key: i64) -> Result<()> {
+    if crate::db::try_job_lock(txn, key).await? {
+        Ok(())
+    } else {
+        Err(crate::Error::Internal(
+            "a server is running this clean-up right now; try again in a moment".into(),
+        ))
+    }
+}
+
 /// What [`retention`] would delete now, counted by running it in a transaction that is then
 /// rolled back: nothing changes.
 pub async fn retention_preview<C>(
@@ -156,6 +168,7 @@ where
     C: ConnectionTrait + TransactionTrait,
 {
     let outer = crate::db::begin_write(db).await?;
+    busy_unless_locked(&outer, RETENTION_LOCK).await?;
     let counted = retention(&outer, now, policy).await?;
     outer.rollback().await?;
     Ok(counted)
@@ -167,6 +180,7 @@ where
     C: ConnectionTrait + TransactionTrait,
 {
     let outer = crate::db::begin_write(db).await?;
+    busy_unless_locked(&outer, AUTO_CLOSE_LOCK).await?;
     let counted = auto_close(&outer, now, days).await?;
     outer.rollback().await?;
     Ok(counted)

@@ -202,12 +202,19 @@ async fn issue_for<'l>(
         ));
     }
     let token = issue(db, &account, Utc::now()).await?;
-    audit::record(
+    audit::record_change(
         db,
-        Some(actor.user_id),
-        "user.password_reset_sent",
-        None,
-        format!("a password reset link was mailed to user {user_id}"),
+        audit::Change {
+            actor_id: actor.user_id,
+            user_id: Some(user_id),
+            action: "user.password_reset_sent",
+            description: format!(
+                "a password reset link was mailed to user {user_id} by {}",
+                actor.label()
+            ),
+            old: serde_json::json!({}),
+            new: serde_json::json!({}),
+        },
         client,
     )
     .await?;

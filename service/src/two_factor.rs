@@ -387,19 +387,23 @@ where
     if remove(&txn, user_id).await? {
         crate::auth::end_sessions(&txn, user_id).await?;
     }
-    audit::record(
+    audit::record_change(
         &txn,
-        Some(actor.user_id),
-        "2fa.reset",
-        None,
-        format!(
-            "two-factor sign-in of user {user_id} reset by {}",
-            if actor.is_command_line() {
-                "the command line"
-            } else {
-                "an administrator"
-            }
-        ),
+        audit::Change {
+            actor_id: actor.user_id,
+            user_id: Some(user_id),
+            action: "2fa.reset",
+            description: format!(
+                "two-factor sign-in of user {user_id} reset by {}",
+                if actor.is_command_line() {
+                    "the command line"
+                } else {
+                    "an administrator"
+                }
+            ),
+            old: serde_json::json!({ "twoFactor": true }),
+            new: serde_json::json!({ "twoFactor": false }),
+        },
         client,
     )
     .await?;

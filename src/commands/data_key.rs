@@ -54,17 +54,17 @@ pub async fn run(args: DataKeyArgs) -> CommandResult {
                 }
                 Err(err) => return Err(err.into()),
             };
-            println!(
+            out!(
                 "sealed the secrets of {} webhook endpoint(s) again under data key {}",
                 report.endpoints,
                 keyring.current_id()
             );
-            println!(
+            out!(
                 "sealed the keys of {} attachment(s) again (their files stay as they are)",
                 report.files
             );
             if report.replaced > 0 {
-                println!(
+                out!(
                     "replaced the unreadable secrets of {} endpoint(s) and disabled them: \
                      rotate their secrets and enable them again",
                     report.replaced

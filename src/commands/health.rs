@@ -37,27 +37,27 @@ pub async fn run(args: HealthArgs) -> CommandResult {
                 if pending.as_ref().is_ok_and(Vec::is_empty) {
                     if let Err(err) = details(&db, &args).await {
                         healthy = false;
-                        println!("details: error ({err})");
+                        out!("details: error ({err})");
                     }
                 } else {
-                    println!("details: not read (the schema is not up to date)");
+                    out!("details: not read (the schema is not up to date)");
                 }
             }
             match pending {
-                Ok(pending) if pending.is_empty() => println!("migrations: ok (up to date)"),
+                Ok(pending) if pending.is_empty() => out!("migrations: ok (up to date)"),
                 Ok(pending) => {
                     healthy = false;
-                    println!("migrations: error ({} pending)", pending.len());
+                    out!("migrations: error ({} pending)", pending.len());
                 }
                 Err(err) => {
                     healthy = false;
-                    println!("migrations: error ({})", api::startup::error_chain(&err));
+                    out!("migrations: error ({})", api::startup::error_chain(&err));
                 }
             }
         }
         Err(err) => {
             healthy = false;
-            println!("database: error ({err})");
+            out!("database: error ({err})");
         }
     }
     if let Some(url) = &args.redis.redis_url {
@@ -65,7 +65,7 @@ pub async fn run(args: HealthArgs) -> CommandResult {
             Ok(conn) => healthy &= report(&service::health::redis(&conn).await),
             Err(err) => {
                 healthy = false;
-                println!("redis: error ({err})");
+                out!("redis: error ({err})");
             }
         }
     }
@@ -75,10 +75,10 @@ pub async fn run(args: HealthArgs) -> CommandResult {
             Err(err) => Err(err),
         };
         match pinged {
-            Ok(()) => println!("clamd: ok (answers PING)"),
+            Ok(()) => out!("clamd: ok (answers PING)"),
             Err(err) => {
                 healthy = false;
-                println!("clamd: error ({err})");
+                out!("clamd: error ({err})");
             }
         }
     }
@@ -91,8 +91,8 @@ pub async fn run(args: HealthArgs) -> CommandResult {
 
 fn report(check: &service::health::Check) -> bool {
     match &check.result {
-        Ok(detail) => println!("{}: ok ({detail})", check.part),
-        Err(reason) => println!("{}: error ({reason})", check.part),
+        Ok(detail) => out!("{}: ok ({detail})", check.part),
+        Err(reason) => out!("{}: error ({reason})", check.part),
     }
     check.is_ok()
 }
@@ -104,21 +104,21 @@ async fn attachments(db: &sea_orm::DatabaseConnection, args: &HealthArgs) -> boo
     if args.storage.url().is_none() && !dir.exists() {
         return match service::attachment::check_rows_only(db).await {
             Ok(0) => {
-                println!(
+                out!(
                     "attachments: ok (no files; {} not created yet)",
                     dir.display()
                 );
                 true
             }
             Ok(files) => {
-                println!(
+                out!(
                     "attachments: error ({files} file(s) without their object: {} does not exist)",
                     dir.display()
                 );
                 false
             }
             Err(err) => {
-                println!("attachments: error ({err})");
+                out!("attachments: error ({err})");
                 false
             }
         };
@@ -126,13 +126,13 @@ async fn attachments(db: &sea_orm::DatabaseConnection, args: &HealthArgs) -> boo
     let storage = match args.storage.open(&args.database.database_url) {
         Ok(storage) => storage,
         Err(err) => {
-            println!("attachments: error ({err})");
+            out!("attachments: error ({err})");
             return false;
         }
     };
     match service::attachment::check(db, &storage).await {
         Ok(report) if report.is_consistent() => {
-            println!(
+            out!(
                 "attachments: ok ({} file(s) in {}, each with its row)",
                 report.objects,
                 storage.describe()
@@ -155,7 +155,7 @@ async fn attachments(db: &sea_orm::DatabaseConnection, args: &HealthArgs) -> boo
                     report.rows_without_object[0]
                 ));
             }
-            println!(
+            out!(
                 "attachments: error ({} in {})",
                 problems.join("; "),
                 storage.describe()
@@ -163,7 +163,7 @@ async fn attachments(db: &sea_orm::DatabaseConnection, args: &HealthArgs) -> boo
             false
         }
         Err(err) => {
-            println!("attachments: error ({err})");
+            out!("attachments: error ({err})");
             false
         }
     }
@@ -208,13 +208,13 @@ async fn details(db: &sea_orm::DatabaseConnection, args: &HealthArgs) -> Result<
                  pg_database_size(current_database()) AS bytes",
             )
             .await?;
-            println!(
+            out!(
                 "connections: {} open to this database, the server allows {}; each helpdesk server pools up to {}",
                 row.try_get::<i64>("", "used")?,
                 row.try_get::<i64>("", "max")?,
                 args.database.db_max_connections
             );
-            println!("database size: {} bytes", row.try_get::<i64>("", "bytes")?);
+            out!("database size: {} bytes", row.try_get::<i64>("", "bytes")?);
             let tables = db
                 .query_all_raw(sea_orm::Statement::from_string(
                     backend,
@@ -223,7 +223,7 @@ async fn details(db: &sea_orm::DatabaseConnection, args: &HealthArgs) -> Result<
                 ))
                 .await?;
             for table in &tables {
-                println!(
+                out!(
                     "table {:<34} {:>12} bytes  ~{} rows",
                     table.try_get::<String>("", "name")?,
                     table.try_get::<i64>("", "bytes")?,
@@ -233,11 +233,11 @@ async fn details(db: &sea_orm::DatabaseConnection, args: &HealthArgs) -> Result<
         }
         service::db::Backend::Sqlite => {
             let pages = scalar(db, "SELECT page_count * page_size AS bytes FROM pragma_page_count(), pragma_page_size()").await?;
-            println!(
+            out!(
                 "connections: one database file; each helpdesk server pools up to {}",
                 args.database.db_max_connections
             );
-            println!(
+            out!(
                 "database size: {} bytes",
                 pages.try_get::<i64>("", "bytes")?
             );
@@ -246,7 +246,7 @@ async fn details(db: &sea_orm::DatabaseConnection, args: &HealthArgs) -> Result<
                     continue;
                 }
                 let rows = scalar(db, &format!("SELECT COUNT(*) AS rows FROM \"{table}\"")).await?;
-                println!(
+                out!(
                     "table {:<34} {} rows",
                     table,
                     rows.try_get::<i64>("", "rows")?
@@ -259,7 +259,7 @@ async fn details(db: &sea_orm::DatabaseConnection, args: &HealthArgs) -> Result<
         "SELECT COUNT(*) AS waiting, MIN(created_at) AS oldest FROM outbox_events WHERE published_at IS NULL",
     )
     .await?;
-    println!(
+    out!(
         "event log: {} unpublished, {}",
         outbox.try_get::<i64>("", "waiting")?,
         age(outbox.try_get("", "oldest")?)
@@ -269,7 +269,7 @@ async fn details(db: &sea_orm::DatabaseConnection, args: &HealthArgs) -> Result<
         "SELECT COUNT(*) AS waiting, MIN(created_at) AS oldest FROM webhook_deliveries WHERE status = 'PENDING'",
     )
     .await?;
-    println!(
+    out!(
         "webhook deliveries: {} pending, {}",
         webhooks.try_get::<i64>("", "waiting")?,
         age(webhooks.try_get("", "oldest")?)
@@ -280,7 +280,7 @@ async fn details(db: &sea_orm::DatabaseConnection, args: &HealthArgs) -> Result<
          WHERE status = 'pending' AND channel = 'email'",
     )
     .await?;
-    println!(
+    out!(
         "email notices: {} pending, {}",
         mail.try_get::<i64>("", "waiting")?,
         age(mail.try_get("", "oldest")?)

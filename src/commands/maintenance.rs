@@ -99,15 +99,15 @@ pub async fn cleanup(args: CleanupArgs) -> CommandResult {
         ),
     ];
     for (what, count, rule) in &lines {
-        println!("{verb} {count:>6} {what} ({rule})");
+        out!("{verb} {count:>6} {what} ({rule})");
     }
-    println!(
+    out!(
         "{} {closed:>6} resolved tickets closed (resolved more than {} days ago)",
         if args.dry_run { "would have" } else { "closed" },
         args.jobs.auto_close_days
     );
     if args.dry_run {
-        println!("dry run: nothing was changed");
+        out!("dry run: nothing was changed");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -127,13 +127,13 @@ pub async fn maintenance(args: MaintenanceArgs) -> CommandResult {
     match service::db::Backend::of(&db) {
         service::db::Backend::Postgres => {
             db.execute_unprepared("VACUUM (ANALYZE)").await?;
-            println!("VACUUM (ANALYZE): done in {:.1?}", started.elapsed());
+            out!("VACUUM (ANALYZE): done in {:.1?}", started.elapsed());
         }
         service::db::Backend::Sqlite => {
             db.execute_unprepared("PRAGMA optimize").await?;
-            println!("PRAGMA optimize: done");
+            out!("PRAGMA optimize: done");
             db.execute_unprepared("VACUUM").await?;
-            println!("VACUUM: done");
+            out!("VACUUM: done");
             let rows = db
                 .query_all_raw(Statement::from_string(backend, "PRAGMA integrity_check"))
                 .await?;
@@ -142,13 +142,13 @@ pub async fn maintenance(args: MaintenanceArgs) -> CommandResult {
                 .map(|r| r.try_get_by_index::<String>(0))
                 .collect::<Result<_, _>>()?;
             if verdicts != ["ok"] {
-                println!("integrity check: error");
+                out!("integrity check: error");
                 for verdict in &verdicts {
-                    println!("  {verdict}");
+                    out!("  {verdict}");
                 }
                 return Ok(ExitCode::FAILURE);
             }
-            println!("integrity check: ok ({:.1?} in all)", started.elapsed());
+            out!("integrity check: ok ({:.1?} in all)", started.elapsed());
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -94,12 +94,12 @@ pub async fn run(args: MigrateArgs) -> CommandResult {
                     pending += 1;
                     "pending"
                 };
-                println!("{status:<8} {name}");
+                out!("{status:<8} {name}");
             }
             for name in &unknown {
-                println!("unknown  {name}");
+                out!("unknown  {name}");
             }
-            println!("{} applied, {pending} pending", known.len() - pending,);
+            out!("{} applied, {pending} pending", known.len() - pending,);
             if !unknown.is_empty() {
                 eprintln!(
                     "error: the database has {} migration(s) this helpdesk does not know: a \
@@ -112,16 +112,16 @@ pub async fn run(args: MigrateArgs) -> CommandResult {
         Action::Up { dry_run: true } => {
             let pending: Vec<&String> = known.iter().filter(|m| !applied.contains(m)).collect();
             for name in &pending {
-                println!("would apply  {name}");
+                out!("would apply  {name}");
             }
-            println!("{} migration(s) would be applied (dry run)", pending.len());
+            out!("{} migration(s) would be applied (dry run)", pending.len());
         }
         Action::Up { dry_run: false } => {
             let applied = api::startup::apply_migrations(&db).await?;
             for name in &applied {
-                println!("applied  {name}");
+                out!("applied  {name}");
             }
-            println!(
+            out!(
                 "{} migration(s) applied, schema is up to date",
                 applied.len()
             );
@@ -136,9 +136,9 @@ pub async fn run(args: MigrateArgs) -> CommandResult {
                 let count = if all { applied.len() } else { steps as usize };
                 let undone: Vec<&String> = applied.iter().rev().take(count).collect();
                 for name in &undone {
-                    println!("would roll back  {name}");
+                    out!("would roll back  {name}");
                 }
-                println!(
+                out!(
                     "{} migration(s) would be rolled back (dry run)",
                     undone.len()
                 );
@@ -160,7 +160,7 @@ pub async fn run(args: MigrateArgs) -> CommandResult {
             let before = Migrator::get_applied_migrations(&db).await?.len();
             Migrator::down(&db, if all { None } else { Some(steps) }).await?;
             let after = Migrator::get_applied_migrations(&db).await?.len();
-            println!(
+            out!(
                 "{} migration(s) rolled back, {after} applied",
                 before - after
             );
@@ -169,12 +169,12 @@ pub async fn run(args: MigrateArgs) -> CommandResult {
             if dry_run {
                 let tables = super::backup::database::tables(&db).await?;
                 for table in &tables {
-                    println!("would drop   {table}");
+                    out!("would drop   {table}");
                 }
                 for name in &known {
-                    println!("would apply  {name}");
+                    out!("would apply  {name}");
                 }
-                println!(
+                out!(
                     "{} table(s) would be dropped and {} migration(s) applied (dry run)",
                     tables.len(),
                     known.len()
@@ -191,7 +191,7 @@ pub async fn run(args: MigrateArgs) -> CommandResult {
             }
             Migrator::fresh(&db).await?;
             let applied = Migrator::get_applied_migrations(&db).await?.len();
-            println!("database recreated, {applied} migration(s) applied");
+            out!("database recreated, {applied} migration(s) applied");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -26,7 +26,7 @@ pub async fn run(args: SeedArgs) -> CommandResult {
     )?);
     let summary = service::seed::demo(&db, args.tickets, &|done| bar.set_position(done)).await?;
     bar.finish();
-    println!(
+    out!(
         "seeded {} tickets in {:.1?}",
         summary.tickets_created,
         bar.elapsed()
@@ -36,12 +36,12 @@ pub async fn run(args: SeedArgs) -> CommandResult {
 }
 
 pub fn print_logins(summary: &service::seed::DemoSummary) {
-    println!("Demo logins (password: {}):", service::seed::DEMO_PASSWORD);
+    out!("Demo logins (password: {}):", service::seed::DEMO_PASSWORD);
     for login in &summary.logins {
         let role = format!("{:?}", login.role).to_lowercase();
         match &login.organization {
-            Some(org) => println!("  {:<11} {:<40} {org}", role, login.email),
-            None => println!("  {:<11} {}", role, login.email),
+            Some(org) => out!("  {:<11} {:<40} {org}", role, login.email),
+            None => out!("  {:<11} {}", role, login.email),
         }
     }
 }

@@ -61,37 +61,37 @@ pub async fn run(args: StatsArgs) -> CommandResult {
             )?;
             let stats = service::stats::compute(&db, &scope).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&stats)?);
+                out!("{}", serde_json::to_string_pretty(&stats)?);
                 return Ok(ExitCode::SUCCESS);
             }
             let minutes = |m: Option<f64>| m.map_or("-".to_string(), |m| format!("{m:.1} min"));
-            println!("period            {} to {}", scope.from, scope.to);
-            println!("tickets           {}", stats.total);
-            println!("created           {}", stats.created);
-            println!("resolved          {}", stats.resolved);
-            println!("reopened          {}", stats.reopened);
-            println!("backlog           {}", stats.backlog);
-            println!("breached          {}", stats.breached);
-            println!(
+            out!("period            {} to {}", scope.from, scope.to);
+            out!("tickets           {}", stats.total);
+            out!("created           {}", stats.created);
+            out!("resolved          {}", stats.resolved);
+            out!("reopened          {}", stats.reopened);
+            out!("backlog           {}", stats.backlog);
+            out!("breached          {}", stats.breached);
+            out!(
                 "first response    {} on average",
                 minutes(stats.avg_first_response_minutes)
             );
-            println!(
+            out!(
                 "resolution        {} on average, {} median",
                 minutes(stats.avg_resolution_minutes),
                 minutes(stats.median_resolution_minutes)
             );
-            println!(
+            out!(
                 "SLA compliance    {}",
                 stats
                     .sla_compliance
                     .map_or("-".to_string(), |c| format!("{:.1} %", c * 100.0))
             );
             for (status, count) in &stats.by_status {
-                println!("status {:<10} {count}", service::lifecycle::name(*status));
+                out!("status {:<10} {count}", service::lifecycle::name(*status));
             }
             for (priority, count) in &stats.by_priority {
-                println!(
+                out!(
                     "priority {:<8} {count}",
                     format!("{priority:?}").to_uppercase()
                 );
@@ -100,7 +100,7 @@ pub async fn run(args: StatsArgs) -> CommandResult {
         Action::Rebuild => {
             let started = std::time::Instant::now();
             service::stats::rollup::rebuild(&db).await?;
-            println!(
+            out!(
                 "statistics rebuilt from the tickets and their history in {:.1?}",
                 started.elapsed()
             );

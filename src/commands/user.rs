@@ -133,9 +133,11 @@ pub async fn run(args: UserArgs) -> CommandResult {
                 &organizations,
             )
             .await?;
-            println!(
+            out!(
                 "created user {} <{}> ({:?})",
-                user.id, user.email, user.role
+                user.id,
+                user.email,
+                user.role
             );
         }
         Action::List { role, org } => list(&db, role.map(Role::from), org.as_deref()).await?,
@@ -152,7 +154,7 @@ pub async fn run(args: UserArgs) -> CommandResult {
                 &client,
             )
             .await?;
-            println!("{} is now {}", updated.email, role_name(updated.role));
+            out!("{} is now {}", updated.email, role_name(updated.role));
         }
         Action::Lock { email, reason } => {
             let user = account(&db, &email).await?;
@@ -167,7 +169,7 @@ pub async fn run(args: UserArgs) -> CommandResult {
                 &client,
             )
             .await?;
-            println!("{email} is locked; its sessions ended");
+            out!("{email} is locked; its sessions ended");
         }
         Action::Unlock { email } => {
             let user = account(&db, &email).await?;
@@ -182,7 +184,7 @@ pub async fn run(args: UserArgs) -> CommandResult {
                 &client,
             )
             .await?;
-            println!("{email} is unlocked");
+            out!("{email} is unlocked");
         }
         Action::ResetPassword {
             email,
@@ -195,11 +197,11 @@ pub async fn run(args: UserArgs) -> CommandResult {
                 let links = reset_links(&mail, public_url.as_deref())?;
                 service::password_reset::send_for_now(&db, &actor, Some(&links), user.id, &client)
                     .await?;
-                println!("a password reset link was mailed to {email}");
+                out!("a password reset link was mailed to {email}");
             } else {
                 let password = read_password()?;
                 service::user::set_password_as(&db, &actor, user.id, &password, &client).await?;
-                println!("the password of {email} is set; its sessions ended");
+                out!("the password of {email} is set; its sessions ended");
             }
         }
         Action::Disable2fa { email } => {
@@ -207,16 +209,16 @@ pub async fn run(args: UserArgs) -> CommandResult {
             let had = service::two_factor::enabled(&db, user.id).await?;
             service::two_factor::reset(&db, &actor, user.id, &client).await?;
             if had {
-                println!("two-factor sign-in of {email} is off; its sessions ended");
+                out!("two-factor sign-in of {email} is off; its sessions ended");
             } else {
-                println!("{email} had no two-factor sign-in");
+                out!("{email} had no two-factor sign-in");
             }
         }
         Action::Sessions { email } => {
             let user = account(&db, &email).await?;
             let sessions = service::session::list(&db, &actor, user.id).await?;
             for session in &sessions {
-                println!(
+                out!(
                     "{}  {}  {}  signed in {}  last used {}  expires {}",
                     session.id,
                     service::session::device(session.user_agent.as_deref()),
@@ -226,12 +228,12 @@ pub async fn run(args: UserArgs) -> CommandResult {
                     session.expires_at.format("%Y-%m-%d %H:%M"),
                 );
             }
-            println!("{} live session(s) of {email}", sessions.len());
+            out!("{} live session(s) of {email}", sessions.len());
         }
         Action::RevokeSessions { email } => {
             let user = account(&db, &email).await?;
             let ended = service::session::revoke_all_of(&db, &actor, user.id, &client).await?;
-            println!("{ended} session(s) of {email} ended");
+            out!("{ended} session(s) of {email} ended");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -287,12 +289,17 @@ async fn list(
         .into_iter()
         .map(|f| f.user_id)
         .collect();
-    println!(
+    out!(
         "{:<36}  {:<32}  {:<10}  {:<8}  {:<6}  {:<3}  last sign-in",
-        "id", "email", "role", "approved", "locked", "2fa"
+        "id",
+        "email",
+        "role",
+        "approved",
+        "locked",
+        "2fa"
     );
     for u in &users {
-        println!(
+        out!(
             "{:<36}  {:<32}  {:<10}  {:<8}  {:<6}  {:<3}  {}",
             u.id,
             u.email,
@@ -309,7 +316,7 @@ async fn list(
                 .unwrap_or_else(|| "never".into()),
         );
     }
-    println!("{} account(s)", users.len());
+    out!("{} account(s)", users.len());
     Ok(())
 }
 

@@ -191,6 +191,23 @@ async fn a_backup_taken_while_tickets_are_written_restores_to_one_point_in_time(
     let path = backup_in(out.path());
     let manifest = manifest(&path);
     assert_eq!(manifest["attachments"], 2, "{manifest}");
+    // Password hashes and sealed secrets inside: for its owner's eyes only.
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let listed = cli(
+        &app.database,
+        &["backup", "list", &out.path().to_string_lossy()],
+    )
+    .await;
+    assert!(
+        listed.stdout.contains(&format!("{} attachment(s)", 2))
+            && listed.stdout.contains("1 backup(s)"),
+        "{}",
+        listed.stdout
+    );
 
     let verified = cli(
         &app.database,
@@ -433,10 +450,30 @@ async fn restore_refuses_a_newer_schema_and_migrates_an_older_one_forward() {
     let status = cli(&target, &["migrate", "status"]).await;
     assert!(status.stdout.contains(", 0 pending"), "{}", status.stdout);
 
-    // A restore into a database that is not empty asks for --replace.
+    // A restore into a database that is not empty asks for --replace; with it, everything
+    // there gives way to the backup, tables the backup lacks included.
     let again = cli(&target, &["restore", &path.to_string_lossy()]).await;
     assert_eq!(again.code, Some(1));
     assert!(again.stderr.contains("--replace"), "{}", again.stderr);
+    let seeded = cli(&target, &["seed", "--demo", "--tickets", "5"]).await;
+    assert_eq!(seeded.code, Some(0), "{}", seeded.stderr);
+    let replaced = cli(
+        &target,
+        &["restore", &path.to_string_lossy(), "--replace", "--yes"],
+    )
+    .await;
+    assert_eq!(
+        replaced.code,
+        Some(0),
+        "{}{}",
+        replaced.stdout,
+        replaced.stderr
+    );
+    let db = target.connect().await;
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM tickets").await, 0);
+    db.close().await.unwrap();
+    let status = cli(&target, &["migrate", "status"]).await;
+    assert!(status.stdout.contains(", 0 pending"), "{}", status.stdout);
 
     // A newer schema: refused, nothing written.
     let future = "m20991231_000001_from_a_newer_helpdesk";

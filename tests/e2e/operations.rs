@@ -199,7 +199,8 @@ async fn account_commands_change_accounts_and_leave_audit_entries_by_the_command
     );
     app.login(&email_of("superagent"), PASSWORD).await;
     let entry = audited(db, "2fa.reset").await;
-    assert_eq!(entry.actor_id, None);
+    by_the_command_line(&entry);
+    assert_eq!(entry.user_id, Some(world.superagent));
     assert!(entry.description.contains("the command line"), "{entry:?}");
 
     // An unknown account is one line and exit 1.
@@ -221,7 +222,7 @@ async fn account_commands_change_accounts_and_leave_audit_entries_by_the_command
 async fn reset_password_can_mail_the_owner_a_link() {
     let sink = crate::smtp::SmtpSink::start().await;
     let app = TestApp::spawn().await;
-    World::build(app.db()).await;
+    let world = World::build(app.db()).await;
     let mut command = with_storage(&app.database);
     command
         .env("HELPDESK_SMTP_URL", sink.url())
@@ -243,7 +244,9 @@ async fn reset_password_can_mail_the_owner_a_link() {
         "{}",
         mail.data
     );
-    by_the_command_line(&audited(app.db(), "user.password_reset_sent").await);
+    let entry = audited(app.db(), "user.password_reset_sent").await;
+    by_the_command_line(&entry);
+    assert_eq!(entry.user_id, Some(world.client_a));
 }
 
 /// Every row of the roll-up tables, as JSON, sorted; counts that went back to zero are left
@@ -481,6 +484,28 @@ async fn cleanup_dry_run_changes_nothing_and_cleanup_removes_what_the_rules_say(
         audit_log::Entity::find().count(db).await.unwrap()
     };
     let before = entries().await;
+    // A ticket resolved 60 days ago, due for auto-close.
+    entity::ticket::Entity::update_many()
+        .col_expr(
+            entity::ticket::Column::Status,
+            sea_orm::sea_query::Expr::value("resolved"),
+        )
+        .col_expr(
+            entity::ticket::Column::ResolvedAt,
+            sea_orm::sea_query::Expr::value(chrono::Utc::now() - chrono::Duration::days(60)),
+        )
+        .filter(entity::ticket::Column::Id.eq(world.ticket_a))
+        .exec(db)
+        .await
+        .unwrap();
+    let status = || async {
+        entity::ticket::Entity::find_by_id(world.ticket_a)
+            .one(db)
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+    };
 
     let dry = cli(&app.database, &["cleanup", "--dry-run"], None).await;
     assert_eq!(dry.code, Some(0), "{}", dry.stderr);
@@ -489,8 +514,15 @@ async fn cleanup_dry_run_changes_nothing_and_cleanup_removes_what_the_rules_say(
         "{}",
         dry.stdout
     );
+    assert!(
+        dry.stdout
+            .contains("would have      1 resolved tickets closed"),
+        "{}",
+        dry.stdout
+    );
     assert!(dry.stdout.contains("nothing was changed"), "{}", dry.stdout);
     assert_eq!(entries().await, before);
+    assert_eq!(status().await, entity::enums::TicketStatus::Resolved);
 
     let done = cli(&app.database, &["cleanup"], None).await;
     assert_eq!(done.code, Some(0), "{}", done.stderr);
@@ -499,7 +531,15 @@ async fn cleanup_dry_run_changes_nothing_and_cleanup_removes_what_the_rules_say(
         "{}",
         done.stdout
     );
-    assert_eq!(entries().await, before - 1);
+    assert!(
+        done.stdout
+            .contains("closed      1 resolved tickets closed"),
+        "{}",
+        done.stdout
+    );
+    assert_eq!(status().await, entity::enums::TicketStatus::Closed);
+    // The old entry went; the auto-close wrote its own.
+    assert!(entries().await < before + 1);
     assert!(
         audit_log::Entity::find()
             .filter(audit_log::Column::Action.eq("test.old"))

@@ -273,6 +273,13 @@ async fn an_import_names_each_bad_record_by_line_and_writes_nothing_of_its_batch
     let mut ticket: Value = serde_json::from_str(&bad[ticket_line]).unwrap();
     ticket["data"]["status"] = json!("sleeping");
     bad[ticket_line] = ticket.to_string();
+    let org_line = bad
+        .iter()
+        .position(|l| l.contains("\"entity\":\"organizations\""))
+        .unwrap();
+    let mut org: Value = serde_json::from_str(&bad[org_line]).unwrap();
+    org["data"]["id"] = json!(uuid::Uuid::nil());
+    bad[org_line] = org.to_string();
     bad.insert(2, "{not json".into());
     let bad_file = dir.path().join("bad.jsonl");
     std::fs::write(&bad_file, bad.join("\n")).unwrap();
@@ -283,7 +290,12 @@ async fn an_import_names_each_bad_record_by_line_and_writes_nothing_of_its_batch
         "line 3: not a record".to_string(),
         format!("line {}: users: email:", user_line + 2),
         format!("line {}: tickets: ", ticket_line + 2),
-        "3 of ".to_string(),
+        // Before the line inserted at 3: one line on in the file.
+        format!(
+            "line {}: organizations: id: the nil UUID is reserved",
+            org_line + 1
+        ),
+        "4 of ".to_string(),
         "nothing was written".to_string(),
     ] {
         assert!(

@@ -479,6 +479,18 @@ pub async fn rebuild<C>(db: &C) -> Result<()>
 where
     C: ConnectionTrait + TransactionTrait,
 {
+    // One transaction that keeps ticket changes out until it commits (SQLite: the write lock;
+    // PostgreSQL: the roll-up tables locked against writers): a change made meanwhile is
+    // either in what is read, or added on top of what is written after the commit.
+    let txn = crate::db::begin_write(db).await?;
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        txn.execute_unprepared(
+            "LOCK TABLE ticket_counts, ticket_stats_daily, ticket_resolution_buckets, \
+             ticket_resolution_buckets_monthly IN SHARE ROW EXCLUSIVE MODE",
+        )
+        .await?;
+    }
+    let db = &txn;
     let zones: HashMap<Uuid, String> = organization::Entity::find()
         .all(db)
         .await?
@@ -519,7 +531,6 @@ where
             }
         }
     }
-    let txn = crate::db::begin_write(db).await?;
     ticket_count::Entity::delete_many().exec(&txn).await?;
     ticket_stats_daily::Entity::delete_many().exec(&txn).await?;
     ticket_resolution_bucket::Entity::delete_many()

@@ -96,7 +96,7 @@ impl Writer {
             return Err(format!("{} exists already", path.display()).into());
         }
         let partial = dir.join(format!(".{}.partial", file_name(at)));
-        let file = File::create(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
+        let file = private_file(&partial)?;
         let encoder = GzEncoder::new(BufWriter::new(file), Compression::default());
         Ok(Self {
             builder: Some(tar::Builder::new(encoder)),
@@ -189,6 +189,24 @@ impl Write for HashWriter<'_> {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// A new file only its owner may read: backups and exports hold password hashes and sealed
+/// secrets.
+pub fn private_file(path: &Path) -> Result<File, Error> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // A file left by an earlier attempt goes first: the mode applies to new files only.
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("{}: {e}", path.display()).into()),
+    }
+    Ok(std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?)
 }
 
 /// Only plain relative paths may come out of an archive.

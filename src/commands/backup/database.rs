@@ -310,93 +310,139 @@ pub async fn load(
     file: &Path,
     url: &str,
     pg_bin_dir: Option<&Path>,
+    replace: bool,
 ) -> Result<(), Error> {
     match backend {
         Backend::Sqlite => {
+            use std::os::unix::fs::PermissionsExt;
             let target = sqlite_path(url)?;
             if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent)?;
             }
             let staging = PathBuf::from(format!("{}.restoring", target.display()));
             std::fs::copy(file, &staging)?;
+            std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(0o600))?;
             std::fs::File::open(&staging)?.sync_all()?;
+            if target.exists() {
+                // Everything of the old database into its main file first: its write-ahead
+                // log must not outlive it next to the new one.
+                let old = open_sqlite(&target).await?;
+                old.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .await?;
+                old.close().await?;
+            }
             for suffix in ["-wal", "-shm", "-journal"] {
                 let side = PathBuf::from(format!("{}{suffix}", target.display()));
                 if side.exists() {
                     std::fs::remove_file(&side)?;
                 }
             }
+            // The swap is one rename: the old database or the new one, never neither.
             std::fs::rename(&staging, &target)?;
             Ok(())
         }
         Backend::Postgres => {
             let db = service::db::connect(url, Default::default()).await?;
             let server = server_major(&db).await?;
+            let schema = if replace {
+                let row = db
+                    .query_one_raw(Statement::from_string(
+                        DbBackend::Postgres,
+                        "SELECT current_schema() AS name",
+                    ))
+                    .await?
+                    .ok_or("no current schema")?;
+                Some(quoted(&row.try_get::<String>("", "name")?))
+            } else {
+                None
+            };
             db.close().await?;
             let pg_restore = tool(pg_bin_dir, "pg_restore");
             check_tool_version(&pg_restore, server).await?;
             let (conn_url, password) = without_password(url)?;
-            let mut command = tokio::process::Command::new(&pg_restore);
-            command
-                .arg("--no-owner")
-                .arg("--no-privileges")
-                .arg("--single-transaction")
-                .arg("--exit-on-error")
-                .arg(format!("--dbname={conn_url}"))
+            let failed = |what: &str, stderr: &[u8]| -> Error {
+                format!(
+                    "{what} failed (nothing was restored or changed): {}",
+                    String::from_utf8_lossy(stderr).trim()
+                )
+                .into()
+            };
+            let Some(schema) = schema else {
+                // Into an empty database: pg_restore in one transaction.
+                let mut command = tokio::process::Command::new(&pg_restore);
+                command
+                    .args(["--no-owner", "--no-privileges", "--single-transaction"])
+                    .arg("--exit-on-error")
+                    .arg(format!("--dbname={conn_url}"))
+                    .arg(file)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .kill_on_drop(true);
+                if let Some(password) = &password {
+                    command.env("PGPASSWORD", password);
+                }
+                let output = command
+                    .output()
+                    .await
+                    .map_err(|e| format!("cannot run {}: {e}", pg_restore.display()))?;
+                if !output.status.success() {
+                    return Err(failed("pg_restore", &output.stderr));
+                }
+                return Ok(());
+            };
+            // In place of everything: the schema dropped, made again and filled in one
+            // transaction of psql, which runs the script pg_restore writes.
+            let psql = tool(pg_bin_dir, "psql");
+            let mut script = tokio::process::Command::new(&pg_restore);
+            script
+                .args(["--no-owner", "--no-privileges", "--file=-"])
                 .arg(file)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true);
+            let mut script = script
+                .spawn()
+                .map_err(|e| format!("cannot run {}: {e}", pg_restore.display()))?;
+            let mut runner = tokio::process::Command::new(&psql);
+            runner
+                .args(["--no-psqlrc", "--quiet", "--single-transaction"])
+                .args(["--set=ON_ERROR_STOP=1", "--file=-"])
+                .arg(format!("--dbname={conn_url}"))
+                .stdin(Stdio::piped())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .kill_on_drop(true);
-            if let Some(password) = password {
-                command.env("PGPASSWORD", password);
+            if let Some(password) = &password {
+                runner.env("PGPASSWORD", password);
             }
-            let output = command
-                .output()
-                .await
-                .map_err(|e| format!("cannot run {}: {e}", pg_restore.display()))?;
-            if !output.status.success() {
-                return Err(format!(
-                    "pg_restore failed (nothing was restored): {}",
-                    String::from_utf8_lossy(&output.stderr).trim()
-                )
-                .into());
+            let mut runner = runner
+                .spawn()
+                .map_err(|e| format!("cannot run {}: {e}", psql.display()))?;
+            let mut input = runner.stdin.take().ok_or("psql has no stdin")?;
+            let mut output = script.stdout.take().ok_or("pg_restore has no stdout")?;
+            let feed = async {
+                use tokio::io::AsyncWriteExt;
+                input
+                    .write_all(
+                        format!("DROP SCHEMA {schema} CASCADE;\nCREATE SCHEMA {schema};\n")
+                            .as_bytes(),
+                    )
+                    .await?;
+                tokio::io::copy(&mut output, &mut input).await?;
+                input.shutdown().await?;
+                drop(input);
+                Ok::<_, std::io::Error>(())
+            };
+            let (fed, written, ran) =
+                tokio::join!(feed, script.wait_with_output(), runner.wait_with_output());
+            let (written, ran) = (written?, ran?);
+            if !written.status.success() {
+                return Err(failed("pg_restore", &written.stderr));
             }
-            Ok(())
-        }
-    }
-}
-
-/// Removes everything from the database: SQLite, the file and its companions; PostgreSQL,
-/// every object in the current schema (the schema is dropped and made again).
-pub async fn clear(url: &str) -> Result<(), Error> {
-    match service::db::backend_of(url)? {
-        Backend::Sqlite => {
-            let target = sqlite_path(url)?;
-            for suffix in ["", "-wal", "-shm", "-journal"] {
-                let file = PathBuf::from(format!("{}{suffix}", target.display()));
-                if file.exists() {
-                    std::fs::remove_file(&file)?;
-                }
+            if !ran.status.success() {
+                return Err(failed("psql", &ran.stderr));
             }
-            Ok(())
-        }
-        Backend::Postgres => {
-            let db = service::db::connect(url, Default::default()).await?;
-            let row = db
-                .query_one_raw(Statement::from_string(
-                    DbBackend::Postgres,
-                    "SELECT current_schema() AS name",
-                ))
-                .await?
-                .ok_or("no current schema")?;
-            let schema = quoted(&row.try_get::<String>("", "name")?);
-            let txn = db.begin().await?;
-            txn.execute_unprepared(&format!("DROP SCHEMA {schema} CASCADE"))
-                .await?;
-            txn.execute_unprepared(&format!("CREATE SCHEMA {schema}"))
-                .await?;
-            txn.commit().await?;
-            db.close().await?;
+            fed?;
             Ok(())
         }
     }
@@ -463,9 +509,25 @@ fn tool_major(text: &str) -> Option<u32> {
 /// password (for its environment).
 fn without_password(url: &str) -> Result<(String, Option<String>), Error> {
     let mut parsed = url::Url::parse(url)?;
-    let password = parsed.password().map(percent_decode);
+    let mut password = parsed.password().map(percent_decode);
     if password.is_some() {
         let _ = parsed.set_password(None);
+    }
+    // libpq also takes `?password=`: it goes to the environment too.
+    let mut kept: Vec<(String, String)> = Vec::new();
+    for (key, value) in parsed.query_pairs() {
+        if key.eq_ignore_ascii_case("password") {
+            password = Some(value.into_owned());
+        } else {
+            kept.push((key.into_owned(), value.into_owned()));
+        }
+    }
+    if parsed.query().is_some() {
+        if kept.is_empty() {
+            parsed.set_query(None);
+        } else {
+            parsed.query_pairs_mut().clear().extend_pairs(kept);
+        }
     }
     Ok((parsed.to_string(), password))
 }
@@ -500,5 +562,9 @@ mod tests {
         let (url, password) = without_password("postgres://ann@db/helpdesk").unwrap();
         assert_eq!(url, "postgres://ann@db/helpdesk");
         assert_eq!(password, None);
+        let (url, password) =
+            without_password("postgres://ann@db/helpdesk?sslmode=require&password=x%26y").unwrap();
+        assert_eq!(url, "postgres://ann@db/helpdesk?sslmode=require");
+        assert_eq!(password.as_deref(), Some("x&y"));
     }
 }

@@ -61,13 +61,13 @@ enum Action {
     },
     /// List the backups in a directory, oldest first.
     List {
-        #[arg(default_value = "backups")]
+        #[arg(env = "HELPDESK_BACKUP_DIR", default_value = "backups")]
         dir: PathBuf,
     },
     /// Delete the backups no retention rule keeps: the newest of each of the last N days,
     /// ISO weeks and months that have one.
     Prune {
-        #[arg(default_value = "backups")]
+        #[arg(env = "HELPDESK_BACKUP_DIR", default_value = "backups")]
         dir: PathBuf,
         #[arg(long, default_value_t = 7)]
         keep_daily: usize,
@@ -166,7 +166,7 @@ async fn create(
     };
     let path = writer.finish(&manifest)?;
     let size = std::fs::metadata(&path)?.len();
-    println!(
+    out!(
         "backup written: {} ({} bytes; {} tables, {} rows, {} attachment(s); schema {})",
         path.display(),
         size,
@@ -188,11 +188,11 @@ async fn verify(
     let manifest = match archive::extract(path, scratch.path()) {
         Ok(manifest) => manifest,
         Err(err) => {
-            println!("checksums: error ({err})");
+            out!("checksums: error ({err})");
             return Ok(ExitCode::FAILURE);
         }
     };
-    println!(
+    out!(
         "checksums: ok ({} parts, {} attachment(s))",
         manifest.parts.len(),
         manifest.attachments
@@ -202,7 +202,7 @@ async fn verify(
     }
     match trial_restore(settings, tools, &manifest, scratch.path()).await {
         Ok(()) => {
-            println!(
+            out!(
                 "trial restore: ok ({} tables, {} rows, each identical to the manifest)",
                 manifest.tables.len(),
                 manifest.rows()
@@ -210,7 +210,7 @@ async fn verify(
             Ok(ExitCode::SUCCESS)
         }
         Err(err) => {
-            println!("trial restore: error ({err})");
+            out!("trial restore: error ({err})");
             Ok(ExitCode::FAILURE)
         }
     }
@@ -267,6 +267,7 @@ async fn trial_restore(
                     &file,
                     scratch_url.as_str(),
                     tools.pg_bin_dir.as_deref(),
+                    false,
                 )
                 .await?;
                 let db = service::db::connect(scratch_url.as_str(), Default::default()).await?;
@@ -323,7 +324,7 @@ fn list(dir: &Path) -> CommandResult {
         let size = std::fs::metadata(path)?.len();
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         match archive::read_manifest(path) {
-            Ok(m) => println!(
+            Ok(m) => out!(
                 "{name}  {size} bytes  {}  schema {}  {} rows  {} attachment(s)",
                 m.database,
                 m.schema_version.as_deref().unwrap_or("empty"),
@@ -332,11 +333,11 @@ fn list(dir: &Path) -> CommandResult {
             ),
             Err(err) => {
                 healthy = false;
-                println!("{name}  {size} bytes  unreadable ({err})");
+                out!("{name}  {size} bytes  unreadable ({err})");
             }
         }
     }
-    println!("{} backup(s) in {}", backups.len(), dir.display());
+    out!("{} backup(s) in {}", backups.len(), dir.display());
     Ok(if healthy {
         ExitCode::SUCCESS
     } else {
@@ -352,19 +353,19 @@ fn prune(dir: &Path, keep: retention::Keep, dry_run: bool) -> CommandResult {
     for (index, (path, _)) in backups.iter().enumerate() {
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         if kept.contains(&index) {
-            println!("keep    {name}");
+            out!("keep    {name}");
         } else {
             if !dry_run {
                 std::fs::remove_file(path)?;
             }
             removed += 1;
-            println!(
+            out!(
                 "{} {name}",
                 if dry_run { "would delete" } else { "delete  " }
             );
         }
     }
-    println!(
+    out!(
         "{} kept, {removed} {}",
         kept.len(),
         if dry_run {

@@ -88,12 +88,19 @@ pub async fn run(args: RestoreArgs) -> CommandResult {
             eprintln!("aborted");
             return Ok(ExitCode::FAILURE);
         }
-        database::clear(&url).await?;
     }
 
     let file = scratch.path().join(database::part_name(backend));
-    database::load(backend, &file, &url, args.tools.pg_bin_dir.as_deref()).await?;
+    database::load(
+        backend,
+        &file,
+        &url,
+        args.tools.pg_bin_dir.as_deref(),
+        !empty,
+    )
+    .await?;
     let db = crate::commands::connect(&args.database).await?;
+
     let digests = database::digests(&db).await?;
     same_tables(&manifest, &digests).map_err(|e| format!("the restored database differs: {e}"))?;
 
@@ -113,7 +120,7 @@ pub async fn run(args: RestoreArgs) -> CommandResult {
 
     let applied = api::startup::apply_migrations(&db).await?;
     db.close().await?;
-    println!(
+    out!(
         "restored the backup of {} into {target}: {} tables, {} rows, {} attachment(s) into {}",
         manifest
             .created_at
@@ -124,12 +131,12 @@ pub async fn run(args: RestoreArgs) -> CommandResult {
         store.describe()
     );
     if applied.is_empty() {
-        println!(
+        out!(
             "schema {} is current",
             manifest.schema_version.as_deref().unwrap_or("empty")
         );
     } else {
-        println!(
+        out!(
             "{} migration(s) applied since the backup: {}",
             applied.len(),
             applied.join(", ")

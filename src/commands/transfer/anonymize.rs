@@ -1,7 +1,8 @@
 //! Anonymisation of exported records: names, emails, phone numbers, addresses and free text
 //! are replaced by pseudonyms made from a key drawn for the export and never written. The
 //! same person (or organization) gets the same pseudonym everywhere, because it is made from
-//! their id; the same text gets the same replacement. Nothing of an original value is kept.
+//! their id; the same text gets the same replacement. None of the replaced values is kept;
+//! ids, numbers, times and statuses stay, so the data keeps its shape.
 
 use rand::RngCore;
 use serde_json::{Map, Value};

@@ -22,9 +22,9 @@ use clap::Args;
 use futures_util::StreamExt;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelBehavior, ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait,
-    IdenStatic, IntoActiveModel, Iterable, ModelTrait, PrimaryKeyToColumn, QueryFilter, QueryOrder,
-    TryIntoModel,
+    ActiveModelBehavior, ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, IdenStatic, IntoActiveModel, Iterable, ModelTrait, PrimaryKeyToColumn,
+    QueryFilter, QueryOrder, TransactionTrait, TryIntoModel,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -118,6 +118,15 @@ struct Record {
     data: Value,
 }
 
+/// A file being written: removed unless it was renamed into place.
+struct Partial(PathBuf);
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 pub async fn export(args: ExportArgs) -> CommandResult {
     let chosen: Vec<&str> = if args.entities.is_empty() {
         ENTITIES.to_vec()
@@ -146,13 +155,24 @@ pub async fn export(args: ExportArgs) -> CommandResult {
     let since = args
         .since
         .map(|day| day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
-    let partial = PathBuf::from(format!("{}.partial", args.output.display()));
-    let mut out =
-        BufWriter::new(File::create(&partial).map_err(|e| format!("{}: {e}", partial.display()))?);
+    let partial = Partial(PathBuf::from(format!("{}.partial", args.output.display())));
+    let mut out = BufWriter::new(super::backup::archive::private_file(&partial.0)?);
+    // Every entity read at one moment: a comment never names a ticket the file lacks.
+    let txn = match service::db::Backend::of(&db) {
+        service::db::Backend::Postgres => {
+            db.begin_with_config(
+                Some(sea_orm::IsolationLevel::RepeatableRead),
+                Some(sea_orm::AccessMode::ReadOnly),
+            )
+            .await?
+        }
+        // A read transaction on SQLite (write-ahead log) reads one snapshot.
+        service::db::Backend::Sqlite => db.begin().await?,
+    };
     let header = Header {
         format: FORMAT,
         helpdesk_version: env!("CARGO_PKG_VERSION").into(),
-        schema_version: service::db::schema_version(&db).await?,
+        schema_version: service::db::schema_version(&txn).await?,
         exported_at: Utc::now(),
         entities: chosen.iter().map(|e| e.to_string()).collect(),
         since: args.since,
@@ -162,16 +182,17 @@ pub async fn export(args: ExportArgs) -> CommandResult {
     out.write_all(b"\n")?;
     let mut counts = BTreeMap::new();
     for name in &chosen {
-        let n = export_named(&db, name, since, anonymizer.as_ref(), &mut out).await?;
+        let n = export_named(&txn, name, since, anonymizer.as_ref(), &mut out).await?;
         counts.insert(*name, n);
     }
+    txn.rollback().await?;
     out.flush()?;
     out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    std::fs::rename(&partial, &args.output)?;
+    std::fs::rename(&partial.0, &args.output)?;
     for name in &chosen {
-        println!("{:>8} {name}", counts[name]);
+        out!("{:>8} {name}", counts[name]);
     }
-    println!(
+    out!(
         "exported {} record(s) to {}{}",
         counts.values().sum::<u64>(),
         args.output.display(),
@@ -181,7 +202,7 @@ pub async fn export(args: ExportArgs) -> CommandResult {
 }
 
 async fn export_named(
-    db: &DatabaseConnection,
+    db: &DatabaseTransaction,
     name: &str,
     since: Option<DateTime<Utc>>,
     anonymizer: Option<&Anonymizer>,
@@ -204,7 +225,7 @@ async fn export_named(
 }
 
 async fn export_entity<E>(
-    db: &DatabaseConnection,
+    db: &DatabaseTransaction,
     name: &str,
     since: Option<(E::Column, DateTime<Utc>)>,
     anonymizer: Option<&Anonymizer>,
@@ -261,6 +282,14 @@ where
     E::Model: for<'de> Deserialize<'de>,
 {
     let model: E::Model = serde_json::from_value(data.clone()).map_err(|e| e.to_string())?;
+    // The nil id stands for the command line in the audit log: no row may have it.
+    if let Some((field, _)) = data.as_object().and_then(|fields| {
+        fields
+            .iter()
+            .find(|(_, v)| v.as_str() == Some("00000000-0000-0000-0000-000000000000"))
+    }) {
+        return Err(format!("{field}: the nil UUID is reserved"));
+    }
     Ok(E::PrimaryKey::iter()
         .map(|key| format!("{:?}", model.get(key.into_column())))
         .collect::<Vec<_>>()
@@ -283,9 +312,9 @@ fn check_fields(name: &str, data: &Value) -> Result<(), String> {
             match service::user::normalize_email(email) {
                 Ok(normal) if normal == email => {}
                 Ok(_) => return Err("email: must be trimmed and in lower case".into()),
-                Err(err) => return Err(format!("email: {err}")),
+                Err(err) => return Err(err.to_string()),
             }
-            service::user::validate_name(text("name")).map_err(|e| format!("name: {e}"))?;
+            service::user::validate_name(text("name")).map_err(|e| e.to_string())?;
         }
         "organizations" => not_blank("name")?,
         "tickets" => not_blank("title")?,
@@ -426,10 +455,10 @@ pub async fn import(args: ImportArgs) -> CommandResult {
         return Ok(ExitCode::FAILURE);
     }
     for (name, count) in &counts {
-        println!("{count:>8} {name}");
+        out!("{count:>8} {name}");
     }
     if args.dry_run {
-        println!("{total} record(s) are valid; nothing was written (dry run)");
+        out!("{total} record(s) are valid; nothing was written (dry run)");
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -463,6 +492,10 @@ pub async fn import(args: ImportArgs) -> CommandResult {
         if let Some(failure) = failure {
             txn.rollback().await?;
             progress.abandon();
+            if written > 0 {
+                // What earlier batches wrote is in: numbers and statistics follow it.
+                settle(&db).await?;
+            }
             eprintln!("{failure}");
             eprintln!(
                 "error: the batch from line {} was rolled back; {written} record(s) in earlier \
@@ -480,7 +513,7 @@ pub async fn import(args: ImportArgs) -> CommandResult {
     }
     progress.finish_and_clear();
     settle(&db).await?;
-    println!("imported {written} record(s); statistics rebuilt");
+    out!("imported {written} record(s); statistics rebuilt");
     Ok(ExitCode::SUCCESS)
 }
 
