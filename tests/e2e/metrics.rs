@@ -46,7 +46,18 @@ async fn operations_are_counted_and_timed_by_type() {
         app.graphql("query Info { serverInfo { version } }", json!({}))
             .await;
     }
-    let broken = app.graphql("{ serverInfo { version ", json!({})).await;
+    // In the GraphQL response media type, a document that does not parse is a 400.
+    let broken: serde_json::Value = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .header("accept", "application/graphql-response+json")
+        .json(&json!({ "query": "{ serverInfo { version " }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(broken["errors"].is_array(), "{broken}");
 
     let body = app.get("/metrics").await.text().await.unwrap();
@@ -72,7 +83,6 @@ async fn operations_are_counted_and_timed_by_type() {
         value("helpdesk_http_requests_total{method=\"POST\",status=\"200\"}"),
         2.0
     );
-    // The document that does not parse is a 400.
     assert_eq!(
         value("helpdesk_http_requests_total{method=\"POST\",status=\"400\"}"),
         1.0

@@ -3,10 +3,12 @@
 //!
 //! - `POST` takes `application/json` only (415 otherwise): one operation, or a batch of at most
 //!   `HELPDESK_MAX_BATCH`. `GET` runs queries from the URL; a mutation over GET is 405.
-//! - A body that is not a GraphQL request is 400; a document that does not parse is 400, one
-//!   that fails validation or a limit is 422.
-//! - `Accept: application/json` gets `application/json`; anything else the
-//!   `application/graphql-response+json` media type.
+//! - A body that is not a GraphQL request is 400. A request that fails before execution (a
+//!   document that does not parse, fails validation, a variable that does not coerce, a limit)
+//!   is answered without a `data` entry: 400 in the `application/graphql-response+json` media
+//!   type, 200 in `application/json`, as the GraphQL-over-HTTP specification has it.
+//! - `Accept` naming `application/graphql-response+json` gets that media type; anything else
+//!   (`application/json`, `*/*`, none) gets `application/json`.
 //! - The bearer token is checked once, here; the request then carries the viewer, a fresh set of
 //!   loaders and where it came from.
 
@@ -196,6 +198,19 @@ async fn run(
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
     };
+    // A request without a document is no GraphQL request (an automatic persisted query
+    // names its document by hash instead).
+    if requests
+        .iter()
+        .any(|r| r.query.trim().is_empty() && !r.extensions.contains_key("persistedQuery"))
+    {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "the request has no query",
+            media,
+        );
+    }
     // Each document is parsed once, here; async-graphql runs the parsed document.
     let requests: Vec<Prepared> = requests.into_iter().map(Prepared::new).collect();
     // Each credential field hashes a password (or a token): one per HTTP request, batch and
@@ -276,8 +291,12 @@ async fn run(
         state
             .metrics()
             .record_operation(metric_kind(kind), started.elapsed(), response.is_err());
-        if single {
-            status = status_of(&response);
+        if before_execution(&response) {
+            // Nothing ran: the answer has no `data` entry at all.
+            body = serde_json::to_vec(&json!({ "errors": response.errors }));
+            if single && media == GRAPHQL_RESPONSE {
+                status = StatusCode::BAD_REQUEST;
+            }
         }
         match body {
             Ok(body) => bodies.push(body),
@@ -496,11 +515,12 @@ fn credential_checks(document: &ExecutableDocument, operation_name: Option<&str>
     })
 }
 
-/// 400 for a document that did not parse, 422 for one that failed validation or a limit
-/// (nothing ran), 200 once execution started.
-fn status_of(response: &async_graphql::Response) -> StatusCode {
+/// Whether the request failed before execution began: a document that did not parse or
+/// failed validation, a variable that did not coerce, a limit. Refusals of who is asking
+/// (UNAUTHENTICATED, FORBIDDEN) and internal errors are answers of execution.
+fn before_execution(response: &async_graphql::Response) -> bool {
     if response.data != async_graphql::Value::Null || response.errors.is_empty() {
-        return StatusCode::OK;
+        return false;
     }
     let code = |e: &ServerError| {
         e.extensions
@@ -509,15 +529,11 @@ fn status_of(response: &async_graphql::Response) -> StatusCode {
             .map(|v| v.to_string().trim_matches('"').to_string())
             .unwrap_or_default()
     };
-    let all_before_execution = response.errors.iter().all(|e| e.path.is_empty());
-    if !all_before_execution {
-        return StatusCode::OK;
-    }
-    match code(&response.errors[0]).as_str() {
-        "GRAPHQL_PARSE_FAILED" | "DOCUMENT_TOO_LARGE" => StatusCode::BAD_REQUEST,
-        "UNAUTHENTICATED" | "FORBIDDEN" | "NOT_FOUND" | "INTERNAL" => StatusCode::OK,
-        _ => StatusCode::UNPROCESSABLE_ENTITY,
-    }
+    response.errors.iter().all(|e| e.path.is_empty())
+        && !matches!(
+            code(&response.errors[0]).as_str(),
+            "UNAUTHENTICATED" | "FORBIDDEN" | "NOT_FOUND" | "INTERNAL" | "RESPONSE_TOO_LARGE"
+        )
 }
 
 fn response_media(headers: &HeaderMap) -> &'static str {
@@ -525,7 +541,7 @@ fn response_media(headers: &HeaderMap) -> &'static str {
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if accept.contains(GRAPHQL_RESPONSE) || !accept.contains("application/json") {
+    if accept.contains(GRAPHQL_RESPONSE) {
         GRAPHQL_RESPONSE
     } else {
         "application/json"
