@@ -26,7 +26,12 @@ struct Inner {
     sockets: tokio::sync::watch::Sender<usize>,
     /// Open sockets per client address and per user, for their caps.
     owners: std::sync::Mutex<std::collections::HashMap<SocketOwner, usize>>,
+    /// Documents of automatic persisted queries, by the hex SHA-256 of their text.
+    persisted_queries: moka::future::Cache<String, Arc<str>>,
 }
+
+/// Bytes of documents the persisted-query cache holds at most.
+const PERSISTED_QUERY_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Who a subscription socket counts against.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -81,6 +86,12 @@ impl AppState {
                 closing: tokio::sync::watch::Sender::new(false),
                 sockets: tokio::sync::watch::Sender::new(0),
                 owners: Default::default(),
+                persisted_queries: moka::future::Cache::builder()
+                    .weigher(|hash: &String, query: &Arc<str>| {
+                        u32::try_from(hash.len() + query.len()).unwrap_or(u32::MAX)
+                    })
+                    .max_capacity(PERSISTED_QUERY_BYTES)
+                    .build(),
             }),
         }
     }
@@ -158,6 +169,11 @@ impl AppState {
     }
 
     /// Most operations in one JSON batch.
+    /// Documents of automatic persisted queries, by the hex SHA-256 of their text.
+    pub fn persisted_queries(&self) -> &moka::future::Cache<String, Arc<str>> {
+        &self.inner.persisted_queries
+    }
+
     pub fn max_batch(&self) -> usize {
         self.inner.parts.http.max_batch
     }

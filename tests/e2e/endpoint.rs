@@ -361,3 +361,87 @@ async fn the_graphql_over_http_audit_suite_passes() {
     );
     assert!(report.contains(" 0 MUST and 0 SHOULD failures"), "{report}");
 }
+
+/// Apollo's automatic persisted queries, over POST and over GET with `extensions` in the URL.
+#[tokio::test]
+async fn automatic_persisted_queries_over_post_and_get() {
+    use sha2::Digest;
+    let app = TestApp::spawn().await;
+    let query = "query Version { serverInfo { version } }";
+    let hash: String = sha2::Sha256::digest(query.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+    let post = |body: Value| {
+        let app = &app;
+        async move {
+            let response = app
+                .client
+                .post(format!("{}/graphql", app.address))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let get = |extensions: &Value| {
+        url::Url::parse_with_params(
+            &format!("{}/graphql", app.address),
+            &[("extensions", extensions.to_string())],
+        )
+        .unwrap()
+    };
+
+    // Not known yet: the client is told to send the document.
+    let (status, unknown) = post(json!({ "extensions": extensions })).await;
+    assert_eq!(status, 200);
+    assert_eq!(code(&unknown), "PERSISTED_QUERY_NOT_FOUND", "{unknown}");
+    let over_get: Value = app
+        .client
+        .get(get(&extensions))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(code(&over_get), "PERSISTED_QUERY_NOT_FOUND", "{over_get}");
+    // A document that is not what its hash says is refused and not kept.
+    let (status, mismatch) =
+        post(json!({ "query": "{ __typename }", "extensions": extensions })).await;
+    assert_eq!(status, 400, "{mismatch}");
+    let (_, still) = post(json!({ "extensions": extensions })).await;
+    assert_eq!(code(&still), "PERSISTED_QUERY_NOT_FOUND", "{still}");
+    // Sent with its hash once, then by hash alone, over POST and over GET.
+    let (status, first) = post(json!({ "query": query, "extensions": extensions })).await;
+    assert_eq!(status, 200);
+    assert!(
+        first["data"]["serverInfo"]["version"].is_string(),
+        "{first}"
+    );
+    let (_, by_hash) = post(json!({ "extensions": extensions })).await;
+    assert_eq!(by_hash["data"], first["data"], "{by_hash}");
+    let response = app.client.get(get(&extensions)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let over_get: Value = response.json().await.unwrap();
+    assert_eq!(over_get["data"], first["data"], "{over_get}");
+
+    // A persisted mutation is still no GET's business.
+    let mutation = "mutation { authLogout(input: { refreshToken: \"x\" }) { success } }";
+    let mutation_hash: String = sha2::Sha256::digest(mutation.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mutation_extensions =
+        json!({ "persistedQuery": { "version": 1, "sha256Hash": mutation_hash } });
+    post(json!({ "query": mutation, "extensions": mutation_extensions })).await;
+    let refused = app
+        .client
+        .get(get(&mutation_extensions))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 405);
+}

@@ -107,10 +107,27 @@ pub async fn get(
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
     let media = response_media(&headers);
-    let Some(query) = params.get("query") else {
+    if !params.contains_key("query") && !params.contains_key("extensions") {
         return super::graphiql::page(&state);
-    };
-    let mut request = Request::new(query.clone());
+    }
+    let mut request = Request::new(params.get("query").cloned().unwrap_or_default());
+    if let Some(extensions) = params.get("extensions") {
+        match serde_json::from_str(extensions) {
+            Ok(extensions) => request.extensions = extensions,
+            Err(_) => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    "BAD_REQUEST",
+                    "`extensions` is not a JSON object",
+                    media,
+                );
+            }
+        }
+    }
+    if let Err(refusal) = persisted(&state, &mut request, media).await {
+        return refusal;
+    }
+    let query = request.query.clone();
     if let Some(name) = params.get("operationName") {
         request = request.operation_name(name.clone());
     }
@@ -130,7 +147,7 @@ pub async fn get(
         }
     }
     // Mutations change things; GET must not (caches, prefetchers and crawlers send GETs).
-    if let Ok(document) = async_graphql::parser::parse_query(query) {
+    if let Ok(document) = async_graphql::parser::parse_query(&query) {
         let chosen = document.operations.iter().find(|(name, _)| {
             request
                 .operation_name
@@ -198,12 +215,14 @@ async fn run(
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
     };
-    // A request without a document is no GraphQL request (an automatic persisted query
-    // names its document by hash instead).
-    if requests
-        .iter()
-        .any(|r| r.query.trim().is_empty() && !r.extensions.contains_key("persistedQuery"))
-    {
+    let mut requests = requests;
+    for request in &mut requests {
+        if let Err(refusal) = persisted(state, request, media).await {
+            return refusal;
+        }
+    }
+    // A request without a document is no GraphQL request.
+    if requests.iter().any(|r| r.query.trim().is_empty()) {
         return refuse(
             StatusCode::BAD_REQUEST,
             "BAD_REQUEST",
@@ -331,6 +350,78 @@ async fn run(
         batch
     };
     respond(status, media, body)
+}
+
+/// Apollo's automatic persisted queries: a request may name its document by the hex SHA-256 of
+/// its text (`extensions.persistedQuery.sha256Hash`, version 1) instead of sending it. A hash
+/// this server has not seen yet is answered `PERSISTED_QUERY_NOT_FOUND`; the client then sends
+/// the document with its hash, which is checked and kept (in a cache of 32 MiB, per process).
+async fn persisted(
+    state: &AppState,
+    request: &mut Request,
+    media: &'static str,
+) -> Result<(), Response> {
+    use sha2::{Digest, Sha256};
+    let Some(extension) = request.extensions.get("persistedQuery") else {
+        return Ok(());
+    };
+    let field = |name: &str| match extension {
+        async_graphql::Value::Object(fields) => fields.get(name).cloned(),
+        _ => None,
+    };
+    let hash = match (field("version"), field("sha256Hash")) {
+        (Some(async_graphql::Value::Number(version)), Some(async_graphql::Value::String(hash)))
+            if version.as_u64() == Some(1) =>
+        {
+            hash.to_ascii_lowercase()
+        }
+        _ => {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "PERSISTED_QUERY_NOT_SUPPORTED",
+                "persistedQuery must be { version: 1, sha256Hash: \"<hex SHA-256 of the document>\" }",
+                media,
+            ));
+        }
+    };
+    if request.query.is_empty() {
+        return match state.persisted_queries().get(&hash).await {
+            Some(query) => {
+                request.query = query.to_string();
+                Ok(())
+            }
+            // Not a failure of the request: the client answers it by sending the document.
+            None => Err(refuse(
+                if media == GRAPHQL_RESPONSE {
+                    StatusCode::BAD_REQUEST
+                } else {
+                    StatusCode::OK
+                },
+                "PERSISTED_QUERY_NOT_FOUND",
+                "PersistedQueryNotFound",
+                media,
+            )),
+        };
+    }
+    let actual: String = Sha256::digest(request.query.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if actual != hash {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "provided sha does not match query",
+            media,
+        ));
+    }
+    if request.query.len() <= MAX_DOCUMENT_BYTES {
+        state
+            .persisted_queries()
+            .insert(hash, request.query.as_str().into())
+            .await;
+    }
+    Ok(())
 }
 
 /// One operation of a request, parsed.
