@@ -34,6 +34,32 @@ pub struct HttpLabels {
     pub status: u16,
 }
 
+/// The labels of OpenTelemetry's HTTP server semantic conventions.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpRouteLabels {
+    pub http_request_method: String,
+    /// The route's template (`/files/{id}`), or `unmatched`: never the raw path.
+    pub http_route: String,
+    pub http_response_status_code: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PoolLabels {
+    pub state: PoolState,
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum PoolState {
+    in_use,
+    idle,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    pub version: String,
+}
+
 /// What a statistics cache lookup found.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
 #[allow(non_camel_case_types)]
@@ -66,6 +92,10 @@ pub struct Metrics {
     graphql_errors: Family<OperationLabels, Counter>,
     graphql_duration: Family<OperationLabels, Histogram>,
     http_requests: Family<HttpLabels, Counter>,
+    http_duration: Family<HttpRouteLabels, Histogram>,
+    pool_connections: Family<PoolLabels, Gauge>,
+    pool_max: Gauge,
+    process: ProcessGauges,
     subscriptions_active: Gauge,
     sockets_open: Gauge,
     redis_degraded: Gauge,
@@ -75,7 +105,46 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new() -> Arc<Self> {
-        let mut registry = Registry::with_prefix("helpdesk");
+        // The standard names (`http_server_...`, `process_...`) at the root; ours under
+        // `helpdesk_`.
+        let mut root = Registry::default();
+        let http_duration = Family::<HttpRouteLabels, Histogram>::new_with_constructor(|| {
+            // OpenTelemetry's default boundaries for HTTP durations.
+            Histogram::new([
+                0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+            ])
+        });
+        root.register_with_unit(
+            "http_server_request_duration",
+            "Duration of HTTP server requests, by method, route and status",
+            prometheus_client::registry::Unit::Seconds,
+            http_duration.clone(),
+        );
+        let process = ProcessGauges::register(&mut root);
+        let registry = root.sub_registry_with_prefix("helpdesk");
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            })
+            .set(1);
+        registry.register(
+            "build_info",
+            "The running build: always 1, with the version as a label",
+            build_info,
+        );
+        let pool_connections = Family::<PoolLabels, Gauge>::default();
+        registry.register(
+            "db_pool_connections",
+            "Connections of the database pool, in use or idle (read when scraped)",
+            pool_connections.clone(),
+        );
+        let pool_max = Gauge::default();
+        registry.register(
+            "db_pool_max_connections",
+            "The most connections the database pool opens",
+            pool_max.clone(),
+        );
         let db_statements = Counter::default();
         registry.register(
             "db_statements",
@@ -173,7 +242,11 @@ impl Metrics {
             job_items.clone(),
         );
         Arc::new(Self {
-            registry,
+            registry: root,
+            http_duration,
+            pool_connections,
+            pool_max,
+            process,
             stats_cache,
             job_runs,
             job_items,
@@ -263,6 +336,34 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
+    /// One HTTP request, by OpenTelemetry's conventions.
+    pub fn record_http_duration(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        self.http_duration
+            .get_or_create(&HttpRouteLabels {
+                http_request_method: method.to_string(),
+                http_route: route.to_string(),
+                http_response_status_code: status,
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Reads what is sampled at scrape time: the pool's connections and the process.
+    pub fn sample(&self, db: &sea_orm::DatabaseConnection) {
+        let pool = service::db::pool_usage(db);
+        self.pool_connections
+            .get_or_create(&PoolLabels {
+                state: PoolState::in_use,
+            })
+            .set(i64::from(pool.in_use()));
+        self.pool_connections
+            .get_or_create(&PoolLabels {
+                state: PoolState::idle,
+            })
+            .set(i64::from(pool.idle));
+        self.pool_max.set(i64::from(pool.max));
+        self.process.sample();
+    }
+
     pub fn record_http(&self, method: &str, status: u16) {
         self.http_requests
             .get_or_create(&HttpLabels {
@@ -279,4 +380,120 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
+}
+
+/// The process metrics Prometheus' client libraries export, read from `/proc/self`.
+struct ProcessGauges {
+    cpu_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    resident_bytes: Gauge,
+    virtual_bytes: Gauge,
+    open_fds: Gauge,
+    max_fds: Gauge,
+    start_time_seconds: Gauge,
+    threads: Gauge,
+}
+
+impl ProcessGauges {
+    fn register(registry: &mut Registry) -> Self {
+        let gauges = Self {
+            cpu_seconds: Gauge::default(),
+            resident_bytes: Gauge::default(),
+            virtual_bytes: Gauge::default(),
+            open_fds: Gauge::default(),
+            max_fds: Gauge::default(),
+            start_time_seconds: Gauge::default(),
+            threads: Gauge::default(),
+        };
+        use prometheus_client::registry::Unit;
+        registry.register_with_unit(
+            "process_cpu",
+            "User and system CPU time the process has used",
+            Unit::Seconds,
+            gauges.cpu_seconds.clone(),
+        );
+        registry.register_with_unit(
+            "process_resident_memory",
+            "Resident memory of the process",
+            Unit::Bytes,
+            gauges.resident_bytes.clone(),
+        );
+        registry.register_with_unit(
+            "process_virtual_memory",
+            "Virtual memory of the process",
+            Unit::Bytes,
+            gauges.virtual_bytes.clone(),
+        );
+        registry.register(
+            "process_open_fds",
+            "Open file descriptors",
+            gauges.open_fds.clone(),
+        );
+        registry.register(
+            "process_max_fds",
+            "The most file descriptors the process may open",
+            gauges.max_fds.clone(),
+        );
+        registry.register_with_unit(
+            "process_start_time",
+            "When the process started, in seconds since the Unix epoch",
+            Unit::Seconds,
+            gauges.start_time_seconds.clone(),
+        );
+        registry.register(
+            "process_threads",
+            "Threads of the process",
+            gauges.threads.clone(),
+        );
+        gauges
+    }
+
+    /// Reads `/proc/self`; what cannot be read keeps its last value.
+    fn sample(&self) {
+        const TICKS: f64 = 100.0; // USER_HZ on Linux
+        const PAGE: i64 = 4096;
+        if let Ok(stat) = std::fs::read_to_string("/proc/self/stat")
+            && let Some((_, rest)) = stat.rsplit_once(')')
+        {
+            // Fields from the state (field 3) on: utime is 14, stime 15, threads 20,
+            // starttime 22, vsize 23, rss 24.
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<i64>().ok());
+            if let (Some(user), Some(system)) = (field(14), field(15)) {
+                self.cpu_seconds.set((user + system) as f64 / TICKS);
+            }
+            if let Some(threads) = field(20) {
+                self.threads.set(threads);
+            }
+            if let Some(vsize) = field(23) {
+                self.virtual_bytes.set(vsize);
+            }
+            if let Some(rss) = field(24) {
+                self.resident_bytes.set(rss * PAGE);
+            }
+            if let (Some(start), Some(boot)) = (field(22), boot_time()) {
+                self.start_time_seconds.set(boot + start / TICKS as i64);
+            }
+        }
+        if let Ok(entries) = std::fs::read_dir("/proc/self/fd") {
+            self.open_fds.set(entries.count() as i64);
+        }
+        if let Ok(limits) = std::fs::read_to_string("/proc/self/limits")
+            && let Some(line) = limits.lines().find(|l| l.starts_with("Max open files"))
+            && let Some(soft) = line.split_whitespace().nth(3)
+            && let Ok(soft) = soft.parse::<i64>()
+        {
+            self.max_fds.set(soft);
+        }
+    }
+}
+
+/// The boot time, in seconds since the Unix epoch.
+fn boot_time() -> Option<i64> {
+    std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|line| line.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()
 }

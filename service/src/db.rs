@@ -297,6 +297,37 @@ fn install_hook(db: &mut DatabaseConnection, slow: Duration, hook: Option<Statem
     });
 }
 
+/// How a pool's connections are used right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUsage {
+    /// Connections open (busy and idle).
+    pub open: u32,
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
+}
+
+impl PoolUsage {
+    pub fn in_use(&self) -> u32 {
+        self.open.saturating_sub(self.idle)
+    }
+}
+
+/// The usage of the pool behind `db`.
+pub fn pool_usage(db: &DatabaseConnection) -> PoolUsage {
+    fn of<D: sea_orm::sqlx::Database>(pool: &sea_orm::sqlx::Pool<D>) -> PoolUsage {
+        PoolUsage {
+            open: pool.size(),
+            idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            max: pool.options().get_max_connections(),
+        }
+    }
+    match db.get_database_backend() {
+        DbBackend::Postgres => of(db.get_postgres_connection_pool()),
+        _ => of(db.get_sqlite_connection_pool()),
+    }
+}
+
 /// A handle on the same pool whose statements go to another hook: background work (the
 /// event relay) is counted apart from the statements requests cost.
 pub fn with_hook(

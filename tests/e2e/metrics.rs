@@ -115,3 +115,51 @@ async fn metrics_are_served_in_the_prometheus_text_format() {
     );
     assert!(body.trim_end().ends_with("# EOF"), "{body}");
 }
+
+/// The metrics operators alert on besides our own: HTTP durations by route and status (the
+/// route's template, never the raw path), the pool, the build and the process.
+#[tokio::test]
+async fn http_pool_build_and_process_metrics_are_exposed() {
+    let app = TestApp::spawn().await;
+    app.graphql("{ serverInfo { version } }", json!({})).await;
+    let token = uuid::Uuid::new_v4().to_string();
+    let missing = app
+        .get(&format!("/attachments/download/{token}"))
+        .await
+        .status();
+    let body = app.get("/metrics").await.text().await.unwrap();
+    let value =
+        |name: &str| metric_value(&body, name).unwrap_or_else(|| panic!("{name} in\n{body}"));
+    assert_eq!(
+        value(
+            "http_server_request_duration_seconds_count{http_request_method=\"POST\",http_route=\"/graphql\",http_response_status_code=\"200\"}"
+        ),
+        1.0
+    );
+    assert!(
+        body.contains(&format!(
+            "http_route=\"/attachments/download/{{token}}\",http_response_status_code=\"{}\"",
+            missing.as_u16()
+        )),
+        "{body}"
+    );
+    assert!(!body.contains(&token), "a raw path in the labels: {body}");
+    assert_eq!(
+        value(&format!(
+            "helpdesk_build_info{{version=\"{}\"}}",
+            env!("CARGO_PKG_VERSION")
+        )),
+        1.0
+    );
+    let max = value("helpdesk_db_pool_max_connections");
+    let in_use = value("helpdesk_db_pool_connections{state=\"in_use\"}");
+    let idle = value("helpdesk_db_pool_connections{state=\"idle\"}");
+    assert!(
+        max >= 1.0 && in_use + idle <= max && in_use + idle >= 1.0,
+        "{body}"
+    );
+    assert!(value("process_resident_memory_bytes") > 1_000_000.0);
+    assert!(value("process_cpu_seconds") > 0.0);
+    assert!(value("process_open_fds") >= 3.0);
+    assert!(value("process_start_time_seconds") > 1.7e9);
+}

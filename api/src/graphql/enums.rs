@@ -20,22 +20,33 @@ pub enum TicketStatus {
     Closed,
 }
 
+/// How urgent a ticket is; it picks the ticket's SLA policy.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum TicketPriority {
+    /// The lowest priority.
     Low,
+    /// The usual priority, and the default for new tickets.
     Medium,
+    /// Urgent.
     High,
+    /// The most urgent, highest priority.
     Critical,
 }
 
+/// What a ticket is about.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum TicketCategory {
+    /// A technical problem or question.
     Technical,
+    /// About an account or access to it.
     Account,
+    /// About invoices and payments.
     Billing,
+    /// Anything else; the default for new tickets.
     Other,
 }
 
+/// What a user may do and see.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Role {
     /// Everything, including users, roles and organizations.
@@ -71,17 +82,24 @@ both_ways!(Role <=> db::Role { Admin, Superagent, Agent, Client });
 /// Sort order.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Default)]
 pub enum OrderDirection {
+    /// Smallest, earliest or lowest first.
     Asc,
+    /// Largest, latest or highest first (the default).
     #[default]
     Desc,
 }
 
+/// What tickets are sorted by.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Default)]
 pub enum TicketOrderField {
+    /// When the ticket was raised (the default).
     #[default]
     CreatedAt,
+    /// When the ticket last changed.
     UpdatedAt,
+    /// How urgent the ticket is, from `LOW` to `CRITICAL`.
     Priority,
+    /// The ticket's number (`HD-1042`), in the order tickets were raised.
     Number,
 }
 
@@ -100,14 +118,22 @@ pub enum SlaStatus {
 
 both_ways!(SlaStatus <=> service::sla::Status { Active, Paused, Met, Breached });
 
+/// A day of the week.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Weekday {
+    /// Monday.
     Monday,
+    /// Tuesday.
     Tuesday,
+    /// Wednesday.
     Wednesday,
+    /// Thursday.
     Thursday,
+    /// Friday.
     Friday,
+    /// Saturday.
     Saturday,
+    /// Sunday.
     Sunday,
 }
 
@@ -144,10 +170,13 @@ impl From<Weekday> for chrono::Weekday {
 /// The length of one point of a statistics series.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum StatsInterval {
+    /// One calendar day.
     Day,
     /// Weeks start on Monday.
     Week,
+    /// One calendar month.
     Month,
+    /// One calendar year.
     Year,
 }
 
@@ -264,6 +293,7 @@ same_variants!(
 pub enum NotificationChannel {
     /// Your inbox in the app (`me.notifications`).
     InApp,
+    /// An email to your address.
     Email,
 }
 
@@ -274,6 +304,7 @@ same_variants!(NotificationChannel, NotificationChannel, InApp, Email);
 pub enum NotificationStatus {
     /// Not sent yet: waiting for its first or next attempt.
     Pending,
+    /// The mail server accepted it.
     Sent,
     /// Given up after the last attempt.
     Failed,

@@ -11,6 +11,9 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics().encode(),
+        {
+            state.metrics().sample(state.db());
+            state.metrics().encode()
+        },
     )
 }

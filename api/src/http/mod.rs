@@ -180,9 +180,16 @@ pub fn metrics_router(state: AppState) -> Router {
 
 async fn count_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let started = std::time::Instant::now();
     let response = next.run(req).await;
+    let status = response.status().as_u16();
+    state.metrics().record_http(method.as_str(), status);
     state
         .metrics()
-        .record_http(method.as_str(), response.status().as_u16());
+        .record_http_duration(method.as_str(), &route, status, started.elapsed());
     response
 }

@@ -16,7 +16,9 @@ pub struct AttachmentUploadBeginInput {
     pub internal: bool,
 }
 
+/// The file to delete.
 #[derive(InputObject)]
 pub struct AttachmentDeleteInput {
+    /// The attachment's global ID.
     pub id: ID,
 }

@@ -1,8 +1,11 @@
 use async_graphql::{ID, InputObject};
 
+/// A new comment on a ticket.
 #[derive(InputObject)]
 pub struct CommentCreateInput {
+    /// The ticket's global ID.
     pub ticket_id: ID,
+    /// The message: 1 to 100,000 characters after trimming.
     pub body: String,
     /// An internal note for staff; clients cannot write or read these.
     #[graphql(default)]

@@ -19,6 +19,7 @@ pub struct EscalationNotifyInput {
     pub organization_agents: bool,
 }
 
+/// One step of an escalation ladder: when it fires after the breach, and whom it notifies.
 #[derive(InputObject, Clone)]
 pub struct EscalationLevelInput {
     /// 1, 2, 3, ... without gaps.
@@ -28,6 +29,7 @@ pub struct EscalationLevelInput {
     /// Working minutes between reminders while nobody acknowledged the escalation and no
     /// higher level fired (at least 5); omitted: one notice.
     pub repeat_minutes: Option<i64>,
+    /// Whom the level notifies.
     pub notify: EscalationNotifyInput,
 }
 
@@ -55,9 +57,15 @@ impl EscalationLevelInput {
 /// A new active policy for a priority; the one active before is deactivated.
 #[derive(InputObject)]
 pub struct SlaPolicyCreateInput {
+    /// The policy's name: 1 to 100 characters.
     pub name: String,
+    /// The priority of the tickets the policy applies to.
     pub priority: TicketPriority,
+    /// The first-response target, in working minutes from the ticket's creation (1 minute to
+    /// a year).
     pub first_response_minutes: i32,
+    /// The resolution target, in working minutes the resolution clock runs (1 minute to a
+    /// year).
     pub resolution_minutes: i32,
     /// 0 (the default) sends no warning.
     #[graphql(default)]
@@ -105,12 +113,19 @@ impl SlaPolicyCreateInput {
 /// policy's unfinished tickets are re-measured in the same transaction.
 #[derive(InputObject)]
 pub struct SlaPolicyUpdateInput {
+    /// The policy's global ID.
     pub id: ID,
+    /// The new name: 1 to 100 characters.
     pub name: Option<String>,
+    /// The new first-response target, in working minutes (1 minute to a year).
     pub first_response_minutes: Option<i32>,
+    /// The new resolution target, in working minutes (1 minute to a year).
     pub resolution_minutes: Option<i32>,
+    /// The new warning lead, in working minutes before a due date; 0 sends no warning.
     pub warn_before_minutes: Option<i32>,
+    /// The new escalation ladder, replacing the whole of the old one.
     pub escalation_levels: Option<Vec<EscalationLevelInput>>,
+    /// The new business calendar (global ID); null counts around the clock.
     pub business_calendar_id: MaybeUndefined<ID>,
 }
 
@@ -136,8 +151,10 @@ impl SlaPolicyUpdateInput {
     }
 }
 
+/// A working interval of a weekday, in the calendar's local time.
 #[derive(InputObject, Clone)]
 pub struct WorkingIntervalInput {
+    /// The weekday the interval is on.
     pub day: Weekday,
     /// `HH:MM`, local time.
     pub from: String,
@@ -163,12 +180,16 @@ fn intervals(input: Vec<WorkingIntervalInput>) -> service::Result<Vec<service::s
         .collect()
 }
 
+/// A new business calendar.
 #[derive(InputObject)]
 pub struct BusinessCalendarCreateInput {
+    /// The calendar's name: 1 to 100 characters.
     pub name: String,
     /// An IANA zone name, e.g. `Europe/Berlin`.
     pub time_zone: String,
+    /// The working intervals; a weekday without any has no working time.
     pub working_hours: Vec<WorkingIntervalInput>,
+    /// Local dates without working time (`YYYY-MM-DD`; at most 1,000).
     #[graphql(default)]
     pub holidays: Vec<NaiveDate>,
 }
@@ -187,10 +208,15 @@ impl BusinessCalendarCreateInput {
 /// New values; omitted fields stay. Tickets measured with the calendar are re-measured.
 #[derive(InputObject)]
 pub struct BusinessCalendarUpdateInput {
+    /// The calendar's global ID.
     pub id: ID,
+    /// The new name: 1 to 100 characters.
     pub name: Option<String>,
+    /// The new IANA zone name, e.g. `Europe/Berlin`.
     pub time_zone: Option<String>,
+    /// The new working intervals, replacing all the old ones.
     pub working_hours: Option<Vec<WorkingIntervalInput>>,
+    /// The new holidays (`YYYY-MM-DD`; at most 1,000), replacing all the old ones.
     pub holidays: Option<Vec<NaiveDate>>,
 }
 
@@ -211,7 +237,9 @@ impl BusinessCalendarUpdateInput {
     }
 }
 
+/// The policy to stop giving to new tickets.
 #[derive(InputObject)]
 pub struct SlaPolicyDeactivateInput {
+    /// The policy's global ID.
     pub id: ID,
 }

@@ -7,10 +7,13 @@ use crate::graphql::id::{Kind, expect};
 /// organizations); `from` and `to` are both included, and default to the last 30 days.
 #[derive(InputObject, Default, Clone)]
 pub struct TicketStatsFilter {
+    /// Only this organization's tickets (global ID); every organization you may see when null.
     pub organization_id: Option<ID>,
     /// The figures of tickets while assigned to this agent.
     pub agent_id: Option<ID>,
+    /// The first day of the period (`YYYY-MM-DD`).
     pub from: Option<NaiveDate>,
+    /// The last day of the period (`YYYY-MM-DD`), included.
     pub to: Option<NaiveDate>,
 }
 

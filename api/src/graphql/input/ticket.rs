@@ -9,16 +9,25 @@ use crate::graphql::id::{Kind, expect};
 /// Which tickets to list. Fields combine with AND; list fields match any of their values.
 #[derive(InputObject, Default, Clone)]
 pub struct TicketFilter {
+    /// Only tickets in any of these statuses.
     pub status: Option<Vec<TicketStatus>>,
+    /// Only tickets of any of these priorities.
     pub priority: Option<Vec<TicketPriority>>,
+    /// Only tickets of any of these categories.
     pub category: Option<Vec<TicketCategory>>,
+    /// Only this organization's tickets (global ID).
     pub organization_id: Option<ID>,
+    /// Only tickets assigned to this user (global ID).
     pub assignee_id: Option<ID>,
     /// Only tickets nobody is assigned to.
     pub unassigned: Option<bool>,
+    /// Only tickets this user raised (global ID).
     pub requester_id: Option<ID>,
+    /// Only tickets created after this instant (RFC 3339, not included).
     pub created_after: Option<DateTime<Utc>>,
+    /// Only tickets created before this instant (RFC 3339, not included).
     pub created_before: Option<DateTime<Utc>>,
+    /// Only tickets changed after this instant (RFC 3339, not included).
     pub updated_after: Option<DateTime<Utc>>,
     /// Words to find in the title, description or comments (all of them, in any order);
     /// results are then ranked by relevance — title matches first — whatever `orderBy` says.
@@ -75,8 +84,10 @@ impl TicketFilter {
 /// How to sort tickets; ties are broken by id, so pages never overlap.
 #[derive(InputObject, Default, Clone, Copy)]
 pub struct TicketOrder {
+    /// What to sort by.
     #[graphql(default)]
     pub field: TicketOrderField,
+    /// Which way to sort.
     #[graphql(default)]
     pub direction: OrderDirection,
 }
@@ -96,14 +107,18 @@ impl From<TicketOrder> for service::ticket::query::TicketOrder {
     }
 }
 
+/// A new ticket.
 #[derive(InputObject)]
 pub struct TicketCreateInput {
     /// 1 to 200 characters.
     pub title: String,
+    /// What the requester needs, in their words; at most 100,000 characters.
     #[graphql(default)]
     pub description: String,
+    /// How urgent the ticket is; it picks the SLA policy.
     #[graphql(default_with = "TicketPriority::Medium")]
     pub priority: TicketPriority,
+    /// What the ticket is about.
     #[graphql(default_with = "TicketCategory::Other")]
     pub category: TicketCategory,
     /// Required unless you belong to exactly one organization.
@@ -121,22 +136,31 @@ pub struct TicketCreateInput {
 /// New values for a ticket's fields; omitted fields stay as they are.
 #[derive(InputObject)]
 pub struct TicketUpdateInput {
+    /// The ticket's global ID.
     pub id: ID,
+    /// The new title: 1 to 200 characters.
     pub title: Option<String>,
+    /// The new description: at most 100,000 characters.
     pub description: Option<String>,
+    /// The new priority; the ticket's SLA policy follows it.
     pub priority: Option<TicketPriority>,
+    /// The new category.
     pub category: Option<TicketCategory>,
 }
 
+/// Who is to work on a ticket.
 #[derive(InputObject)]
 pub struct TicketAssignInput {
+    /// The ticket's global ID.
     pub id: ID,
     /// The staff member to assign; null unassigns.
     pub assignee_id: MaybeUndefined<ID>,
 }
 
+/// A ticket's next status.
 #[derive(InputObject)]
 pub struct TicketTransitionInput {
+    /// The ticket's global ID.
     pub id: ID,
     /// The status to move to; see `Ticket.availableTransitions`.
     pub to: TicketStatus,
@@ -144,7 +168,9 @@ pub struct TicketTransitionInput {
     pub comment: Option<String>,
 }
 
+/// The ticket to delete.
 #[derive(InputObject)]
 pub struct TicketDeleteInput {
+    /// The ticket's global ID.
     pub id: ID,
 }

@@ -11,6 +11,7 @@ use crate::graphql::object::payload::{UserError, user_errors};
 #[derive(Default)]
 pub struct AttachmentMutation;
 
+/// The result of `attachmentUploadBegin`: the new upload and where its bytes go.
 #[derive(SimpleObject, Clone, Default)]
 pub struct AttachmentUploadBeginPayload {
     /// The new upload (status `UPLOADING`); null when `userErrors` is not empty.
@@ -18,13 +19,19 @@ pub struct AttachmentUploadBeginPayload {
     /// `PUT` the file's bytes here (exactly `sizeBytes` of them), before `uploadUrlExpiresAt`;
     /// then attach it with `commentCreate` or `ticketCreate` (`attachmentIds`).
     pub upload_url: Option<String>,
+    /// When `uploadUrl` stops accepting the bytes; null when `userErrors` is not empty.
     pub upload_url_expires_at: Option<DateTime<Utc>>,
+    /// What was wrong with the input (name, type or size over the limits), field by field;
+    /// empty when the upload began.
     pub user_errors: Vec<UserError>,
 }
 
+/// The result of `attachmentDelete`.
 #[derive(SimpleObject, Clone, Default)]
 pub struct AttachmentDeletePayload {
+    /// The global ID of the deleted file; null when `userErrors` is not empty.
     pub deleted_attachment_id: Option<ID>,
+    /// What was wrong with the input, field by field; empty when the file was deleted.
     pub user_errors: Vec<UserError>,
 }
 
@@ -35,6 +42,7 @@ impl AttachmentMutation {
     async fn attachment_upload_begin(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The file to upload: its name, type and size.")]
         input: AttachmentUploadBeginInput,
     ) -> Result<AttachmentUploadBeginPayload> {
         let viewer = &actor(ctx)?;
@@ -89,7 +97,7 @@ impl AttachmentMutation {
     async fn attachment_delete(
         &self,
         ctx: &Context<'_>,
-        input: AttachmentDeleteInput,
+        #[graphql(desc = "The file to delete.")] input: AttachmentDeleteInput,
     ) -> Result<AttachmentDeletePayload> {
         let viewer = &actor(ctx)?;
         let result = match expect(Kind::Attachment, &input.id, "id") {

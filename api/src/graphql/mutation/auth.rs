@@ -51,7 +51,11 @@ fn keyring<'a>(ctx: &'a Context<'_>) -> Result<&'a service::crypto::Keyring> {
 impl AuthMutation {
     /// Signs in with email and password. Five failures in a row lock the account for a while;
     /// a wrong password and an unknown email give the same error.
-    async fn auth_login(&self, ctx: &Context<'_>, input: AuthLoginInput) -> Result<AuthPayload> {
+    async fn auth_login(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The email and password to sign in with.")] input: AuthLoginInput,
+    ) -> Result<AuthPayload> {
         let login = service::auth::login(
             db(ctx)?,
             auth(ctx)?,
@@ -79,7 +83,7 @@ impl AuthMutation {
     async fn auth_second_factor(
         &self,
         ctx: &Context<'_>,
-        input: AuthSecondFactorInput,
+        #[graphql(desc = "The challenge and a code.")] input: AuthSecondFactorInput,
     ) -> Result<AuthPayload> {
         let proof = input.proof().map_err(gql)?;
         let session = service::auth::second_factor(
@@ -101,6 +105,7 @@ impl AuthMutation {
     async fn two_factor_enroll_begin(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The enrolment challenge, when not signed in; null when signed in.")]
         input: Option<TwoFactorEnrollBeginInput>,
     ) -> Result<TwoFactorEnrollBeginPayload> {
         let input = input.unwrap_or_default();
@@ -138,6 +143,9 @@ impl AuthMutation {
     async fn two_factor_enroll_confirm(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "A current authenticator code, and the challenge when enrolling to sign in."
+        )]
         input: TwoFactorEnrollConfirmInput,
     ) -> Result<TwoFactorEnrollConfirmPayload> {
         let client = client_info(ctx);
@@ -185,7 +193,7 @@ impl AuthMutation {
     async fn two_factor_disable(
         &self,
         ctx: &Context<'_>,
-        input: TwoFactorDisableInput,
+        #[graphql(desc = "A current code or a recovery code.")] input: TwoFactorDisableInput,
     ) -> Result<SuccessPayload> {
         let viewer = actor(ctx)?;
         let (db, keyring) = (db(ctx)?, keyring(ctx)?);
@@ -202,7 +210,7 @@ impl AuthMutation {
     async fn api_token_create(
         &self,
         ctx: &Context<'_>,
-        input: ApiTokenCreateInput,
+        #[graphql(desc = "The token's name, expiry and rights.")] input: ApiTokenCreateInput,
     ) -> Result<ApiTokenCreatePayload> {
         let viewer = actor(ctx)?;
         let result = service::api_token::create(
@@ -233,7 +241,7 @@ impl AuthMutation {
     async fn api_token_revoke(
         &self,
         ctx: &Context<'_>,
-        input: ApiTokenRevokeInput,
+        #[graphql(desc = "The token to revoke.")] input: ApiTokenRevokeInput,
     ) -> Result<SuccessPayload> {
         let viewer = actor(ctx)?;
         let db = db(ctx)?;
@@ -251,7 +259,7 @@ impl AuthMutation {
     async fn session_revoke(
         &self,
         ctx: &Context<'_>,
-        input: SessionRevokeInput,
+        #[graphql(desc = "The session to end.")] input: SessionRevokeInput,
     ) -> Result<SuccessPayload> {
         let viewer = actor(ctx)?;
         let db = service_db(ctx).map_err(gql)?;
@@ -280,7 +288,7 @@ impl AuthMutation {
     async fn auth_password_reset_request(
         &self,
         ctx: &Context<'_>,
-        input: AuthPasswordResetRequestInput,
+        #[graphql(desc = "The account's email address.")] input: AuthPasswordResetRequestInput,
     ) -> Result<SuccessPayload> {
         service::password_reset::request(
             db(ctx)?,
@@ -301,6 +309,7 @@ impl AuthMutation {
     async fn auth_password_reset(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The token of the reset link and the new password.")]
         input: AuthPasswordResetInput,
     ) -> Result<SuccessPayload> {
         let (db, auth) = (db(ctx)?, auth(ctx)?);
@@ -320,7 +329,7 @@ impl AuthMutation {
     async fn user_password_reset_send(
         &self,
         ctx: &Context<'_>,
-        input: UserPasswordResetSendInput,
+        #[graphql(desc = "The user to mail the link to.")] input: UserPasswordResetSendInput,
     ) -> Result<SuccessPayload> {
         let viewer = actor(ctx)?;
         let db = db(ctx)?;
@@ -343,7 +352,7 @@ impl AuthMutation {
     async fn two_factor_reset(
         &self,
         ctx: &Context<'_>,
-        input: TwoFactorResetInput,
+        #[graphql(desc = "The user whose second factor to remove.")] input: TwoFactorResetInput,
     ) -> Result<SuccessPayload> {
         let viewer = actor(ctx)?;
         let result = async {
@@ -358,7 +367,7 @@ impl AuthMutation {
     async fn auth_refresh(
         &self,
         ctx: &Context<'_>,
-        input: AuthRefreshInput,
+        #[graphql(desc = "The refresh token to trade.")] input: AuthRefreshInput,
     ) -> Result<AuthPayload> {
         let session = service::auth::refresh(
             db(ctx)?,
@@ -375,7 +384,7 @@ impl AuthMutation {
     async fn auth_logout(
         &self,
         ctx: &Context<'_>,
-        input: AuthLogoutInput,
+        #[graphql(desc = "The refresh token of the session to end.")] input: AuthLogoutInput,
     ) -> Result<AuthLogoutPayload> {
         service::auth::logout(db(ctx)?, &input.refresh_token, &client_info(ctx))
             .await

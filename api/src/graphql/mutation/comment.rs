@@ -17,7 +17,7 @@ impl CommentMutation {
     async fn comment_create(
         &self,
         ctx: &Context<'_>,
-        input: CommentCreateInput,
+        #[graphql(desc = "The ticket and the comment to write on it.")] input: CommentCreateInput,
     ) -> Result<CommentCreatePayload> {
         let viewer = &actor(ctx)?;
         let ids = expect(Kind::Ticket, &input.ticket_id, "ticketId").and_then(|ticket_id| {

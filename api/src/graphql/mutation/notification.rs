@@ -9,37 +9,48 @@ use crate::graphql::object::payload::{UserError, user_errors};
 #[derive(Default)]
 pub struct NotificationMutation;
 
+/// The notices to mark read.
 #[derive(InputObject)]
 pub struct NotificationMarkReadInput {
     /// Your notices to mark read (at most 100); others' ids change nothing.
     pub ids: Vec<ID>,
 }
 
+/// The result of `notificationMarkRead` or `notificationMarkAllRead`.
 #[derive(SimpleObject, Clone, Default)]
 pub struct NotificationMarkReadPayload {
     /// How many were unread and are read now.
     pub marked: u64,
     /// Your unread notices left.
     pub unread_count: u64,
+    /// What was wrong with the input, field by field; empty when the notices were marked.
     pub user_errors: Vec<UserError>,
 }
 
+/// Whether to hear one kind of notice on one channel.
 #[derive(InputObject)]
 pub struct NotificationPreferenceInput {
+    /// The kind of notice.
     pub kind: NotificationKind,
+    /// The channel it comes on.
     pub channel: NotificationChannel,
+    /// True to hear this kind on this channel, false to stop.
     pub enabled: bool,
 }
 
+/// Changes to your notification preferences.
 #[derive(InputObject)]
 pub struct NotificationPreferencesUpdateInput {
+    /// The preferences to set; the kinds and channels not listed stay as they are.
     pub preferences: Vec<NotificationPreferenceInput>,
 }
 
+/// The result of `notificationPreferencesUpdate`.
 #[derive(SimpleObject, Clone, Default)]
 pub struct NotificationPreferencesUpdatePayload {
     /// All your preferences after the change.
     pub preferences: Vec<NotificationPreference>,
+    /// What was wrong with the input, field by field; empty when the change was made.
     pub user_errors: Vec<UserError>,
 }
 
@@ -70,7 +81,7 @@ impl NotificationMutation {
     async fn notification_mark_read(
         &self,
         ctx: &Context<'_>,
-        input: NotificationMarkReadInput,
+        #[graphql(desc = "The notices to mark read.")] input: NotificationMarkReadInput,
     ) -> Result<NotificationMarkReadPayload> {
         let ids: service::Result<Vec<uuid::Uuid>> = input
             .ids
@@ -98,7 +109,7 @@ impl NotificationMutation {
     async fn notification_preferences_update(
         &self,
         ctx: &Context<'_>,
-        input: NotificationPreferencesUpdateInput,
+        #[graphql(desc = "The preferences to change.")] input: NotificationPreferencesUpdateInput,
     ) -> Result<NotificationPreferencesUpdatePayload> {
         let viewer = actor(ctx)?;
         let db = db(ctx)?;

@@ -28,7 +28,7 @@ impl OrganizationMutation {
     async fn organization_create(
         &self,
         ctx: &Context<'_>,
-        input: OrganizationCreateInput,
+        #[graphql(desc = "The organization to create.")] input: OrganizationCreateInput,
     ) -> Result<OrganizationCreatePayload> {
         let viewer = &actor(ctx)?;
         let new = service::organization::NewOrganization {
@@ -48,7 +48,7 @@ impl OrganizationMutation {
     async fn organization_update(
         &self,
         ctx: &Context<'_>,
-        input: OrganizationUpdateInput,
+        #[graphql(desc = "The organization and its new values.")] input: OrganizationUpdateInput,
     ) -> Result<OrganizationUpdatePayload> {
         let viewer = &actor(ctx)?;
         let result = async {
@@ -77,6 +77,7 @@ impl OrganizationMutation {
     async fn organization_member_add(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The organization and the user to add.")]
         input: OrganizationMemberAddInput,
     ) -> Result<OrganizationMemberAddPayload> {
         let viewer = &actor(ctx)?;
@@ -102,6 +103,7 @@ impl OrganizationMutation {
     async fn organization_member_remove(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The organization and the user to remove.")]
         input: OrganizationMemberRemoveInput,
     ) -> Result<OrganizationMemberRemovePayload> {
         let viewer = &actor(ctx)?;

@@ -13,6 +13,7 @@ use crate::graphql::object::payload::{
 /// The escalation you take.
 #[derive(async_graphql::InputObject)]
 pub struct EscalationAcknowledgeInput {
+    /// The escalation's global ID.
     pub id: async_graphql::ID,
 }
 
@@ -26,7 +27,7 @@ impl SlaMutation {
     async fn sla_policy_create(
         &self,
         ctx: &Context<'_>,
-        input: SlaPolicyCreateInput,
+        #[graphql(desc = "The policy to create.")] input: SlaPolicyCreateInput,
     ) -> Result<SlaPolicyPayload> {
         let viewer = &actor(ctx)?;
         let result = async {
@@ -45,7 +46,7 @@ impl SlaMutation {
     async fn sla_policy_update(
         &self,
         ctx: &Context<'_>,
-        input: SlaPolicyUpdateInput,
+        #[graphql(desc = "The policy and its new values.")] input: SlaPolicyUpdateInput,
     ) -> Result<SlaPolicyPayload> {
         let viewer = &actor(ctx)?;
         let result = async {
@@ -61,7 +62,7 @@ impl SlaMutation {
     async fn escalation_acknowledge(
         &self,
         ctx: &Context<'_>,
-        input: EscalationAcknowledgeInput,
+        #[graphql(desc = "The escalation to take.")] input: EscalationAcknowledgeInput,
     ) -> Result<EscalationAcknowledgePayload> {
         let viewer = &actor(ctx)?;
         let result = async {
@@ -75,7 +76,7 @@ impl SlaMutation {
     async fn sla_policy_deactivate(
         &self,
         ctx: &Context<'_>,
-        input: SlaPolicyDeactivateInput,
+        #[graphql(desc = "The policy to deactivate.")] input: SlaPolicyDeactivateInput,
     ) -> Result<SlaPolicyPayload> {
         let viewer = &actor(ctx)?;
         let result = async {
@@ -89,7 +90,7 @@ impl SlaMutation {
     async fn business_calendar_create(
         &self,
         ctx: &Context<'_>,
-        input: BusinessCalendarCreateInput,
+        #[graphql(desc = "The calendar to create.")] input: BusinessCalendarCreateInput,
     ) -> Result<BusinessCalendarPayload> {
         let viewer = &actor(ctx)?;
         let result = async {
@@ -103,7 +104,7 @@ impl SlaMutation {
     async fn business_calendar_update(
         &self,
         ctx: &Context<'_>,
-        input: BusinessCalendarUpdateInput,
+        #[graphql(desc = "The calendar and its new values.")] input: BusinessCalendarUpdateInput,
     ) -> Result<BusinessCalendarPayload> {
         let viewer = &actor(ctx)?;
         let result = async {

@@ -20,7 +20,7 @@ impl TicketMutation {
     async fn ticket_create(
         &self,
         ctx: &Context<'_>,
-        input: TicketCreateInput,
+        #[graphql(desc = "The ticket to raise.")] input: TicketCreateInput,
     ) -> Result<TicketCreatePayload> {
         let viewer = &actor(ctx)?;
         let ids = (|| {
@@ -69,7 +69,7 @@ impl TicketMutation {
     async fn ticket_update(
         &self,
         ctx: &Context<'_>,
-        input: TicketUpdateInput,
+        #[graphql(desc = "The ticket and its new values.")] input: TicketUpdateInput,
     ) -> Result<TicketUpdatePayload> {
         let viewer = &actor(ctx)?;
         let result = async {
@@ -89,7 +89,7 @@ impl TicketMutation {
     async fn ticket_assign(
         &self,
         ctx: &Context<'_>,
-        input: TicketAssignInput,
+        #[graphql(desc = "The ticket and its new assignee.")] input: TicketAssignInput,
     ) -> Result<TicketAssignPayload> {
         let viewer = &actor(ctx)?;
         let result = async {
@@ -116,7 +116,7 @@ impl TicketMutation {
     async fn ticket_transition(
         &self,
         ctx: &Context<'_>,
-        input: TicketTransitionInput,
+        #[graphql(desc = "The ticket and the status to move it to.")] input: TicketTransitionInput,
     ) -> Result<TicketTransitionPayload> {
         let viewer = &actor(ctx)?;
         let result = async {
@@ -137,7 +137,7 @@ impl TicketMutation {
     async fn ticket_delete(
         &self,
         ctx: &Context<'_>,
-        input: TicketDeleteInput,
+        #[graphql(desc = "The ticket to delete.")] input: TicketDeleteInput,
     ) -> Result<TicketDeletePayload> {
         let viewer = &actor(ctx)?;
         let result = async {

@@ -17,7 +17,7 @@ impl UserMutation {
     async fn user_create(
         &self,
         ctx: &Context<'_>,
-        input: UserCreateInput,
+        #[graphql(desc = "The account to create.")] input: UserCreateInput,
     ) -> Result<UserCreatePayload> {
         let viewer = &actor(ctx)?;
         let result = async {
@@ -51,7 +51,7 @@ impl UserMutation {
     async fn user_update(
         &self,
         ctx: &Context<'_>,
-        input: UserUpdateInput,
+        #[graphql(desc = "The user and their new values.")] input: UserUpdateInput,
     ) -> Result<UserUpdatePayload> {
         let viewer = &actor(ctx)?;
         let client = client_info(ctx);
@@ -88,7 +88,7 @@ impl UserMutation {
     async fn user_password_change(
         &self,
         ctx: &Context<'_>,
-        input: UserPasswordChangeInput,
+        #[graphql(desc = "Your current password and the new one.")] input: UserPasswordChangeInput,
     ) -> Result<UserPasswordChangePayload> {
         let viewer = &actor(ctx)?;
         match service::user::change_password(

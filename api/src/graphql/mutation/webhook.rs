@@ -52,7 +52,7 @@ impl WebhookMutation {
     async fn webhook_create(
         &self,
         ctx: &Context<'_>,
-        input: WebhookCreateInput,
+        #[graphql(desc = "The endpoint to register.")] input: WebhookCreateInput,
     ) -> Result<WebhookSecretPayload> {
         let viewer = &actor(ctx)?;
         let result = async {
@@ -83,7 +83,7 @@ impl WebhookMutation {
     async fn webhook_update(
         &self,
         ctx: &Context<'_>,
-        input: WebhookUpdateInput,
+        #[graphql(desc = "The endpoint and its new values.")] input: WebhookUpdateInput,
     ) -> Result<WebhookPayload> {
         let viewer = &actor(ctx)?;
         let result = async {
@@ -112,7 +112,11 @@ impl WebhookMutation {
     }
 
     /// Deletes an endpoint and its deliveries.
-    async fn webhook_delete(&self, ctx: &Context<'_>, id: ID) -> Result<WebhookDeletePayload> {
+    async fn webhook_delete(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The endpoint's global ID.")] id: ID,
+    ) -> Result<WebhookDeletePayload> {
         let viewer = &actor(ctx)?;
         let result = async {
             let uuid = expect(Kind::Webhook, &id, "id")?;
@@ -136,7 +140,7 @@ impl WebhookMutation {
     async fn webhook_rotate_secret(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The endpoint's global ID.")] id: ID,
     ) -> Result<WebhookSecretPayload> {
         let viewer = &actor(ctx)?;
         let result = async {
@@ -147,7 +151,11 @@ impl WebhookMutation {
     }
 
     /// Queues a `webhook.ping` delivery to the endpoint.
-    async fn webhook_test(&self, ctx: &Context<'_>, id: ID) -> Result<WebhookDeliveryPayload> {
+    async fn webhook_test(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The endpoint's global ID.")] id: ID,
+    ) -> Result<WebhookDeliveryPayload> {
         let viewer = &actor(ctx)?;
         let result = async {
             let id = expect(Kind::Webhook, &id, "id")?;
@@ -162,7 +170,7 @@ impl WebhookMutation {
     async fn webhook_delivery_redeliver(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The global ID of the delivery to send again.")] id: ID,
     ) -> Result<WebhookDeliveryPayload> {
         let viewer = &actor(ctx)?;
         let result = async {
@@ -179,7 +187,8 @@ impl WebhookMutation {
     async fn webhook_replay(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The endpoint's global ID.")] id: ID,
+        #[graphql(desc = "Replay the events that occurred at or after this time (RFC 3339).")]
         since: DateTime<Utc>,
     ) -> Result<WebhookReplayPayload> {
         let viewer = &actor(ctx)?;

@@ -48,8 +48,12 @@ pub fn mint(
     Ok((format!("{}{path}", links.public_url), expires_at))
 }
 
+/// A file on a ticket or comment. Visible exactly when its ticket and comment are: clients
+/// never see the files of internal notes. Its bytes are not in the API: `downloadUrl` serves
+/// them.
 #[Object]
 impl Attachment {
+    /// The attachment's global ID.
     pub async fn id(&self) -> ID {
         encode(Kind::Attachment, self.0.id)
     }
@@ -64,6 +68,7 @@ impl Attachment {
         &self.0.content_type
     }
 
+    /// The file's size in bytes.
     async fn size_bytes(&self) -> i64 {
         self.0.size_bytes
     }
@@ -78,14 +83,17 @@ impl Attachment {
         self.0.is_internal
     }
 
+    /// Where the upload is: uploading, uploaded, or attached.
     async fn status(&self) -> AttachmentStatus {
         self.0.state.into()
     }
 
+    /// Where the file is in its virus scan; it can be downloaded only when the scan allows.
     async fn scan_status(&self) -> ScanStatus {
         self.0.scan_status.into()
     }
 
+    /// Who uploaded the file; null when their account was deleted.
     async fn uploaded_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let Some(id) = self.0.uploaded_by else {
             return Ok(None);
@@ -93,6 +101,7 @@ impl Attachment {
         Ok(loaders(ctx)?.users.load_one(id).await.gql()?.map(User))
     }
 
+    /// When the upload began.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }

@@ -11,8 +11,10 @@ use crate::graphql::id::{Kind, encode};
 #[derive(Clone)]
 pub struct AuditEntry(pub audit_log::Model);
 
+/// One entry of the audit log.
 #[Object]
 impl AuditEntry {
+    /// The entry's global ID.
     async fn id(&self) -> ID {
         encode(Kind::AuditEntry, self.0.id)
     }
@@ -22,6 +24,7 @@ impl AuditEntry {
         &self.0.action
     }
 
+    /// What happened, in a sentence for people.
     async fn description(&self) -> &str {
         &self.0.description
     }
@@ -57,14 +60,19 @@ impl AuditEntry {
         self.0.new_values.clone().map(Json)
     }
 
+    /// The client address of the request behind the entry; null when there was none
+    /// (background jobs, commands at the server's shell).
     async fn ip_address(&self) -> Option<&str> {
         self.0.ip_address.as_deref()
     }
 
+    /// The `User-Agent` header of the request behind the entry (`helpdesk-cli/...` for
+    /// commands at the server's shell); null when none was sent.
     async fn user_agent(&self) -> Option<&str> {
         self.0.user_agent.as_deref()
     }
 
+    /// When it happened.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }

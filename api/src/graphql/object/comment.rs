@@ -12,12 +12,15 @@ use crate::graphql::id::{Kind, encode};
 #[derive(Clone)]
 pub struct Comment(pub comment::Model);
 
+/// A message on a ticket. Internal notes are visible to staff only.
 #[Object]
 impl Comment {
+    /// The comment's global ID.
     pub async fn id(&self) -> ID {
         encode(Kind::Comment, self.0.id)
     }
 
+    /// The message text, as written.
     async fn body(&self, ctx: &Context<'_>) -> Result<&str> {
         charge(ctx, &self.0.body)
     }
@@ -27,6 +30,7 @@ impl Comment {
         self.0.is_internal
     }
 
+    /// Who wrote the comment.
     async fn author(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         Ok(loaders(ctx)?
             .users
@@ -49,10 +53,12 @@ impl Comment {
             .collect())
     }
 
+    /// When the comment was written.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
 
+    /// When the comment last changed.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }

@@ -13,8 +13,10 @@ use crate::graphql::id::{Kind, encode};
 #[derive(Clone)]
 pub struct Escalation(pub escalation::Model);
 
+/// One level of one SLA breach: whom it reached, and who took it.
 #[Object]
 impl Escalation {
+    /// The escalation's global ID, for `escalationAcknowledge`.
     pub async fn id(&self) -> ID {
         encode(Kind::Escalation, self.0.id)
     }
@@ -29,6 +31,7 @@ impl Escalation {
             .map(Ticket))
     }
 
+    /// Which SLA target was breached: first response or resolution.
     async fn target(&self) -> SlaTarget {
         self.0.target.into()
     }
@@ -73,6 +76,7 @@ impl Escalation {
         self.0.next_notice_at
     }
 
+    /// When a member of staff acknowledged it; null until then.
     async fn acknowledged_at(&self) -> Option<DateTime<Utc>> {
         self.0.acknowledged_at
     }

@@ -16,8 +16,11 @@ pub struct TicketEvent(pub outbox_event::Model);
 /// A changed field: its value before and after.
 #[derive(SimpleObject, Clone)]
 pub struct FieldChange {
+    /// The field that changed (`status`, `assignee`, `priority`, ...).
     pub field: String,
+    /// The value before the change, as text; null when there was none.
     pub old_value: Option<String>,
+    /// The value after the change, as text; null when it was cleared.
     pub new_value: Option<String>,
 }
 
@@ -31,6 +34,7 @@ struct CommentSnapshot {
     created_at: DateTime<Utc>,
 }
 
+/// One committed change of a ticket, from the event log.
 #[Object]
 impl TicketEvent {
     /// The event's identity: the same in the change feed, in subscriptions and as the
@@ -64,6 +68,7 @@ impl TicketEvent {
         &self.0.kind
     }
 
+    /// When the change was committed.
     async fn occurred_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }

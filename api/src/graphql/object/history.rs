@@ -11,6 +11,7 @@ use crate::graphql::extension::response_size::charge;
 #[derive(Clone)]
 pub struct TicketHistoryEntry(pub ticket_history::Model);
 
+/// One changed field of a ticket: who changed it, when, from what to what.
 #[Object]
 impl TicketHistoryEntry {
     /// The field that changed (`status`, `assignee`, `priority`, ...), or `created`.
@@ -18,6 +19,7 @@ impl TicketHistoryEntry {
         &self.0.field
     }
 
+    /// The value before the change, as text; null when there was none.
     async fn old_value(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
         self.0
             .old_value
@@ -26,6 +28,7 @@ impl TicketHistoryEntry {
             .transpose()
     }
 
+    /// The value after the change, as text; null when it was cleared.
     async fn new_value(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
         self.0
             .new_value
@@ -47,6 +50,7 @@ impl TicketHistoryEntry {
             .map(User))
     }
 
+    /// When the change was made.
     async fn at(&self) -> DateTime<Utc> {
         self.0.created_at
     }

@@ -8,7 +8,11 @@ use super::user::User;
 
 /// Anything with a global ID that `node(id)` can fetch again.
 #[derive(Interface, Clone)]
-#[graphql(field(name = "id", ty = "ID"))]
+#[graphql(field(
+    name = "id",
+    ty = "ID",
+    desc = "The global ID: opaque, stable, and accepted by `node(id)`."
+))]
 pub enum Node {
     Ticket(Ticket),
     Comment(Comment),

@@ -12,12 +12,15 @@ use crate::graphql::id::{Kind, encode};
 #[derive(Clone)]
 pub struct Notification(pub notification::Model);
 
+/// A notice to you, in the app: a reply to your ticket, an assignment, an SLA warning ...
 #[Object]
 impl Notification {
+    /// The notice's global ID, for `notificationMarkRead`.
     pub async fn id(&self) -> ID {
         encode(Kind::Notification, self.0.id)
     }
 
+    /// What the notice is about.
     async fn kind(&self) -> NotificationKind {
         self.0.kind.into()
     }
@@ -27,6 +30,7 @@ impl Notification {
         &self.0.title
     }
 
+    /// The details, in plain text: the start of a reply, the new status, ...
     async fn body(&self) -> &str {
         &self.0.body
     }
@@ -39,14 +43,17 @@ impl Notification {
         Ok(loaders(ctx)?.tickets.load_one(id).await.gql()?.map(Ticket))
     }
 
+    /// You have read it (`readAt` is set).
     async fn read(&self) -> bool {
         self.0.read_at.is_some()
     }
 
+    /// When you marked it read; null while unread.
     async fn read_at(&self) -> Option<DateTime<Utc>> {
         self.0.read_at
     }
 
+    /// When the notice was made.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -66,8 +73,11 @@ super::page_info::connection!(
 /// Whether you hear one kind of notice on one channel.
 #[derive(SimpleObject, Clone)]
 pub struct NotificationPreference {
+    /// The kind of notice.
     pub kind: NotificationKind,
+    /// The channel it would come on.
     pub channel: NotificationChannel,
+    /// You hear this kind on this channel.
     pub enabled: bool,
 }
 
@@ -75,12 +85,15 @@ pub struct NotificationPreference {
 #[derive(Clone)]
 pub struct NotificationDelivery(pub notification::Model);
 
+/// A notice by email as administrators see it: to whom, and how sending it went.
 #[Object]
 impl NotificationDelivery {
+    /// The notice's global ID.
     pub async fn id(&self) -> ID {
         encode(Kind::Notification, self.0.id)
     }
 
+    /// Whom the email is for.
     async fn recipient(&self, ctx: &Context<'_>) -> Result<Option<super::user::User>> {
         Ok(loaders(ctx)?
             .users
@@ -90,14 +103,17 @@ impl NotificationDelivery {
             .map(super::user::User))
     }
 
+    /// What the notice is about.
     async fn kind(&self) -> NotificationKind {
         self.0.kind.into()
     }
 
+    /// The notice's one line, the email's subject: `[HD-1042] New reply: Printer on fire`.
     async fn title(&self) -> &str {
         &self.0.title
     }
 
+    /// How sending it went.
     async fn status(&self) -> NotificationStatus {
         self.0.status.into()
     }
@@ -119,10 +135,12 @@ impl NotificationDelivery {
             .filter(|_| self.0.status == entity::enums::NotificationStatus::Pending)
     }
 
+    /// When the mail server accepted it; null unless `SENT`.
     async fn sent_at(&self) -> Option<DateTime<Utc>> {
         self.0.sent_at
     }
 
+    /// When the notice was made.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }

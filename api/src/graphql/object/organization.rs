@@ -22,24 +22,30 @@ impl From<organization::Model> for Organization {
     }
 }
 
+/// A customer organization: its members raise tickets, its agents work them.
 #[Object]
 impl Organization {
+    /// The organization's global ID.
     pub async fn id(&self) -> ID {
         encode(Kind::Organization, self.0.id)
     }
 
+    /// The organization's name, unique regardless of case.
     async fn name(&self) -> &str {
         &self.0.name
     }
 
+    /// The organization's contact email address; null when not given.
     async fn email(&self) -> Option<&str> {
         self.0.email.as_deref()
     }
 
+    /// The organization's contact phone number, as entered; null when not given.
     async fn phone(&self) -> Option<&str> {
         self.0.phone.as_deref()
     }
 
+    /// The organization's postal address, free text; null when not given.
     async fn address(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
         self.0
             .address
@@ -48,6 +54,7 @@ impl Organization {
             .transpose()
     }
 
+    /// Free-text notes about the organization; null when not given.
     async fn description(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
         self.0
             .description
@@ -61,6 +68,7 @@ impl Organization {
         &self.0.time_zone
     }
 
+    /// When the organization was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -71,7 +79,12 @@ impl Organization {
     async fn members(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 100, validator(minimum = 0, maximum = 100))] first: i32,
+        #[graphql(
+            default = 100,
+            validator(minimum = 0, maximum = 100),
+            desc = "How many members to return, at most 100."
+        )]
+        first: i32,
     ) -> Result<Vec<User>> {
         let viewer = &actor(ctx)?;
         let members = loaders(ctx)?
@@ -96,11 +109,26 @@ impl Organization {
     async fn tickets(
         &self,
         ctx: &Context<'_>,
-        filter: Option<TicketFilter>,
+        #[graphql(desc = "Only the tickets that match.")] filter: Option<TicketFilter>,
+        #[graphql(
+            desc = "The order of the tickets; newest first (`CREATED_AT`, `DESC`) when null."
+        )]
         order_by: Option<TicketOrder>,
+        #[graphql(
+            desc = "How many tickets to return from the start or after `after`, at most 100; \
+                    20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
+        #[graphql(desc = "Return the tickets after this cursor (an edge cursor or `endCursor`).")]
         after: Option<String>,
+        #[graphql(
+            desc = "How many tickets to return from the end or before `before`, at most 100. \
+                    Not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(
+            desc = "Return the tickets before this cursor (an edge cursor or `startCursor`)."
+        )]
         before: Option<String>,
     ) -> Result<TicketConnection> {
         let filter = filter.unwrap_or_default().into_service().gql()?;

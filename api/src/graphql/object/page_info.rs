@@ -3,9 +3,14 @@ use async_graphql::SimpleObject;
 /// Where a page sits in the whole list (Relay cursor connections).
 #[derive(SimpleObject, Clone, Debug, Default)]
 pub struct PageInfo {
+    /// More items follow this page: pass `endCursor` as `after` to get them.
     pub has_next_page: bool,
+    /// Items come before this page.
     pub has_previous_page: bool,
+    /// The cursor of the page's first item; null when the page is empty.
     pub start_cursor: Option<String>,
+    /// The cursor of the page's last item, to pass as `after` for the next page; null when the
+    /// page is empty.
     pub end_cursor: Option<String>,
 }
 
@@ -13,15 +18,23 @@ pub struct PageInfo {
 /// cursors, the `nodes` shortcut and `pageInfo`, plus any extra fields given after the cursor
 /// function (e.g. `totalCount`, which the caller counts only when it is selected); `new` takes
 /// their values after the page. Cursors are written only for the fields that show them, and
-/// `nodes` are the page's rows themselves, not copies.
+/// `nodes` are the page's rows themselves, not copies. The edge type and the fixed fields get
+/// descriptions generated from the type names.
 macro_rules! connection {
     (
         $(#[$doc:meta])* $connection:ident, $edge:ident, $node:ident, $model:ty, $position:path
         $(, $(#[$extra_doc:meta])* $extra:ident: $extra_ty:ty)* $(,)?
     ) => {
+        #[doc = concat!(
+            "One `", stringify!($node), "` of a `", stringify!($connection),
+            "` page, with its cursor."
+        )]
         #[derive(async_graphql::SimpleObject, Clone)]
         pub struct $edge {
+            /// This item's opaque position: pass it as `after` (or `before`, where offered) to
+            /// page from here.
             pub cursor: String,
+            #[doc = concat!("The `", stringify!($node), "` at this position.")]
             pub node: $node,
         }
 
@@ -51,6 +64,7 @@ macro_rules! connection {
         $(#[$doc])*
         #[async_graphql::Object]
         impl $connection {
+            #[doc = concat!("The page's items, each with its cursor (`", stringify!($edge), "`).")]
             async fn edges(&self) -> Vec<$edge> {
                 self.rows
                     .iter()
@@ -66,6 +80,7 @@ macro_rules! connection {
                 &self.rows
             }
 
+            /// Where this page sits in the whole list, and the cursors to page on.
             async fn page_info(&self) -> $crate::graphql::object::page_info::PageInfo {
                 $crate::graphql::object::page_info::PageInfo {
                     has_next_page: self.has_next_page,

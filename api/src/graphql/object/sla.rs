@@ -11,7 +11,9 @@ use crate::graphql::id::{Kind, encode};
 /// its policy. Null on a ticket whose priority has no policy.
 #[derive(SimpleObject, Clone)]
 pub struct TicketSla {
+    /// The first-response target and where it stands.
     pub first_response: SlaClock,
+    /// The resolution target and where it stands.
     pub resolution: SlaResolutionClock,
     /// The policy the ticket is measured against; staff only (null for clients, who see the
     /// targets and due dates).
@@ -23,7 +25,9 @@ pub struct TicketSla {
 pub struct SlaClock {
     /// The target, in working minutes from the ticket's creation.
     pub target_minutes: i32,
+    /// When the first response is due.
     pub due_at: DateTime<Utc>,
+    /// Where the target stands.
     pub status: SlaStatus,
     /// Working minutes left, negative when overdue; null once finished.
     pub remaining_minutes: Option<i64>,
@@ -38,6 +42,7 @@ pub struct SlaResolutionClock {
     pub target_minutes: i32,
     /// While paused: the due date if the clock resumed now.
     pub due_at: DateTime<Utc>,
+    /// Where the target stands.
     pub status: SlaStatus,
     /// Working minutes left, negative when overdue, frozen while paused; null once finished.
     pub remaining_minutes: Option<i64>,
@@ -78,6 +83,7 @@ impl TicketSla {
 /// One step of an escalation ladder.
 #[derive(SimpleObject, Clone)]
 pub struct EscalationLevel {
+    /// The step's number: 1, 2, 3, ... in the order the steps fire.
     pub level: i32,
     /// Working minutes after the breach.
     pub after_minutes: i64,
@@ -93,6 +99,8 @@ pub struct EscalationLevel {
 #[derive(Clone)]
 pub struct EscalationNotify(pub service::sla::Notify);
 
+/// Whom an escalation level notifies: resolved when it fires, to the approved staff among
+/// them who may read the ticket then.
 #[Object]
 impl EscalationNotify {
     /// Members of staff named by id.
@@ -125,24 +133,30 @@ impl EscalationNotify {
 #[derive(Clone)]
 pub struct SlaPolicy(pub sla_policy::Model);
 
+/// Targets for the tickets of one priority.
 #[Object]
 impl SlaPolicy {
+    /// The policy's global ID.
     async fn id(&self) -> ID {
         encode(Kind::SlaPolicy, self.0.id)
     }
 
+    /// The policy's name, for people.
     async fn name(&self) -> &str {
         &self.0.name
     }
 
+    /// The priority of the tickets the policy applies to.
     async fn priority(&self) -> TicketPriority {
         self.0.priority.into()
     }
 
+    /// The first-response target, in working minutes from the ticket's creation.
     async fn first_response_minutes(&self) -> i32 {
         self.0.first_response_minutes
     }
 
+    /// The resolution target, in working minutes the resolution clock runs.
     async fn resolution_minutes(&self) -> i32 {
         self.0.resolution_minutes
     }
@@ -183,10 +197,12 @@ impl SlaPolicy {
         )))
     }
 
+    /// When the policy was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
 
+    /// When the policy last changed.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
@@ -195,7 +211,9 @@ impl SlaPolicy {
 /// A working interval of a weekday, in the calendar's local time (`09:00` to `17:00`).
 #[derive(SimpleObject, Clone)]
 pub struct WorkingInterval {
+    /// The weekday the interval is on.
     pub day: Weekday,
+    /// The start, `HH:MM`.
     pub from: String,
     /// Up to `24:00`.
     pub to: String,
@@ -205,12 +223,15 @@ pub struct WorkingInterval {
 #[derive(Clone)]
 pub struct BusinessCalendar(pub business_calendar::Model);
 
+/// Working time: a time zone, working intervals per weekday, and holidays.
 #[Object]
 impl BusinessCalendar {
+    /// The calendar's global ID.
     async fn id(&self) -> ID {
         encode(Kind::BusinessCalendar, self.0.id)
     }
 
+    /// The calendar's name, for people.
     async fn name(&self) -> &str {
         &self.0.name
     }
@@ -220,6 +241,7 @@ impl BusinessCalendar {
         &self.0.time_zone
     }
 
+    /// The working intervals, by weekday; a weekday without any has no working time.
     async fn working_hours(&self) -> Vec<WorkingInterval> {
         service::sla::intervals_of(&self.0)
             .into_iter()
@@ -236,10 +258,12 @@ impl BusinessCalendar {
         service::sla::holidays_of(&self.0)
     }
 
+    /// When the calendar was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
 
+    /// When the calendar last changed.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }

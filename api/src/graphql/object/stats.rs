@@ -3,15 +3,21 @@ use chrono::NaiveDate;
 
 use crate::graphql::enums::{StatsInterval, TicketPriority, TicketStatus};
 
+/// How many tickets are in one status now.
 #[derive(SimpleObject, Clone)]
 pub struct StatusCount {
+    /// The status.
     pub status: TicketStatus,
+    /// How many tickets are in it.
     pub count: i64,
 }
 
+/// How many tickets have one priority now.
 #[derive(SimpleObject, Clone)]
 pub struct PriorityCount {
+    /// The priority.
     pub priority: TicketPriority,
+    /// How many tickets have it.
     pub count: i64,
 }
 
@@ -19,7 +25,9 @@ pub struct PriorityCount {
 /// describe the tickets as they are now; the rest describe the period `from`..`to`.
 #[derive(SimpleObject, Clone)]
 pub struct TicketStats {
+    /// The period's first local day.
     pub from: NaiveDate,
+    /// The period's last local day (included).
     pub to: NaiveDate,
     /// Tickets now (not deleted).
     pub total: i64,
@@ -31,7 +39,9 @@ pub struct TicketStats {
     pub reopened: i64,
     /// Unfinished tickets now (neither RESOLVED nor CLOSED).
     pub backlog: i64,
+    /// Tickets now, per status.
     pub by_status: Vec<StatusCount>,
+    /// Tickets now, per priority.
     pub by_priority: Vec<PriorityCount>,
     /// Over the first responses given in the period, minutes from creation.
     pub avg_first_response_minutes: Option<f64>,
@@ -86,9 +96,14 @@ impl TicketStats {
 pub struct TicketStatsPoint {
     /// The first local day of the period.
     pub period_start: NaiveDate,
+    /// Tickets created in the period.
     pub created: i64,
+    /// Resolutions in the period (a ticket resolved again after a reopen counts again).
     pub resolved: i64,
+    /// Over the resolutions in the period, minutes from creation; null when there were none.
     pub avg_resolution_minutes: Option<f64>,
+    /// The share (0 to 1) of the period's resolutions under an SLA policy that met their
+    /// resolution target; null when there were none.
     pub sla_compliance: Option<f64>,
 }
 
@@ -97,7 +112,9 @@ pub struct TicketStatsPoint {
 pub struct TicketStatsSeries {
     /// The zone of the days: the organization's when the filter names one, else UTC.
     pub time_zone: String,
+    /// The length of each period.
     pub interval: StatsInterval,
+    /// The periods of the range, oldest first.
     pub points: Vec<TicketStatsPoint>,
 }
 

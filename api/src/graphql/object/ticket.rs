@@ -24,17 +24,22 @@ pub struct Ticket(pub ticket::Model);
 pub struct ViewerCan {
     /// Edit title, description, priority and category.
     pub update: bool,
+    /// Assign the ticket to someone or unassign it (`ticketAssign`).
     pub assign: bool,
+    /// Write a public reply (`commentCreate`).
     pub comment: bool,
     /// Write internal notes (staff only).
     pub comment_internal: bool,
     /// Move the ticket to at least one other status (see `availableTransitions`).
     pub transition: bool,
+    /// Delete the ticket (`ticketDelete`).
     pub delete: bool,
 }
 
+/// A support request: what the requester needs, who works on it, and its conversation.
 #[Object]
 impl Ticket {
+    /// The ticket's global ID.
     pub async fn id(&self) -> ID {
         encode(Kind::Ticket, self.0.id)
     }
@@ -44,22 +49,27 @@ impl Ticket {
         service::ticket::display_number(self.0.number)
     }
 
+    /// A one-line summary of the request.
     async fn title(&self) -> &str {
         &self.0.title
     }
 
+    /// What the requester needs, in their words.
     async fn description(&self, ctx: &Context<'_>) -> Result<&str> {
         charge(ctx, &self.0.description)
     }
 
+    /// Where the ticket is in its lifecycle.
     async fn status(&self) -> TicketStatus {
         self.0.status.into()
     }
 
+    /// How urgent the ticket is; it picks the SLA policy.
     async fn priority(&self) -> TicketPriority {
         self.0.priority.into()
     }
 
+    /// What the ticket is about.
     async fn category(&self) -> TicketCategory {
         self.0.category.into()
     }
@@ -96,6 +106,7 @@ impl Ticket {
         Ok(loaders(ctx)?.users.load_one(id).await.gql()?.map(User))
     }
 
+    /// The organization the ticket belongs to.
     async fn organization(&self, ctx: &Context<'_>) -> Result<Option<Organization>> {
         Ok(loaders(ctx)?
             .organizations
@@ -110,7 +121,13 @@ impl Ticket {
     async fn comments(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20, validator(minimum = 0, maximum = 100))] first: i32,
+        #[graphql(
+            default = 20,
+            validator(minimum = 0, maximum = 100),
+            desc = "How many comments to return, at most 100."
+        )]
+        first: i32,
+        #[graphql(desc = "Return the comments after this cursor (an edge cursor or `endCursor`).")]
         after: Option<String>,
     ) -> Result<CommentConnection> {
         let key = window(self.0.id, first, after)?;
@@ -161,7 +178,13 @@ impl Ticket {
     async fn history(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20, validator(minimum = 0, maximum = 100))] first: i32,
+        #[graphql(
+            default = 20,
+            validator(minimum = 0, maximum = 100),
+            desc = "How many changes to return, at most 100."
+        )]
+        first: i32,
+        #[graphql(desc = "Return the changes after this cursor (an edge cursor or `endCursor`).")]
         after: Option<String>,
     ) -> Result<TicketHistoryConnection> {
         let key = window(self.0.id, first, after)?;
@@ -184,6 +207,7 @@ impl Ticket {
             .collect())
     }
 
+    /// What you may do with this ticket now.
     async fn viewer_can(&self, ctx: &Context<'_>) -> Result<ViewerCan> {
         use service::access;
         let viewer = &actor(ctx)?;
@@ -198,10 +222,12 @@ impl Ticket {
         })
     }
 
+    /// When the ticket was raised.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
 
+    /// When the ticket last changed; internal notes do not count.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
@@ -211,10 +237,12 @@ impl Ticket {
         self.0.first_response_at
     }
 
+    /// When the ticket was resolved; null while it is neither resolved nor closed.
     async fn resolved_at(&self) -> Option<DateTime<Utc>> {
         self.0.resolved_at
     }
 
+    /// When the ticket was closed; null while it is not closed.
     async fn closed_at(&self) -> Option<DateTime<Utc>> {
         self.0.closed_at
     }

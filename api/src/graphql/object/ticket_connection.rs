@@ -9,9 +9,13 @@ use crate::graphql::error::ResultExt;
 use crate::graphql::id::cursor;
 use crate::graphql::loader::{PerOrganization, ticket_count_spec};
 
+/// One `Ticket` of a `TicketConnection` page, with its cursor.
 #[derive(SimpleObject, Clone)]
 pub struct TicketEdge {
+    /// This item's opaque position: pass it as `after` (or `before`, where offered) to
+    /// page from here.
     pub cursor: String,
+    /// The `Ticket` at this position.
     pub node: Ticket,
 }
 
@@ -38,8 +42,10 @@ impl TicketConnection {
     }
 }
 
+/// A page of tickets.
 #[Object]
 impl TicketConnection {
+    /// The page's items, each with its cursor (`TicketEdge`).
     async fn edges(&self) -> Vec<TicketEdge> {
         self.tickets
             .iter()
@@ -56,6 +62,7 @@ impl TicketConnection {
         &self.tickets
     }
 
+    /// Where this page sits in the whole list, and the cursors to page on.
     async fn page_info(&self) -> PageInfo {
         PageInfo {
             has_next_page: self.has_next_page,

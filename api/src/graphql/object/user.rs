@@ -18,8 +18,10 @@ impl From<user::Model> for User {
     }
 }
 
+/// A person: staff or a client of an organization.
 #[Object]
 impl User {
+    /// The user's global ID.
     pub async fn id(&self) -> ID {
         encode(Kind::User, self.0.id)
     }
@@ -30,9 +32,15 @@ impl User {
     async fn notifications(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20, validator(minimum = 0, maximum = 100))] first: i32,
+        #[graphql(
+            default = 20,
+            validator(minimum = 0, maximum = 100),
+            desc = "How many notices to return, at most 100."
+        )]
+        first: i32,
+        #[graphql(desc = "Return the notices after this cursor (an edge cursor or `endCursor`).")]
         after: Option<String>,
-        #[graphql(default)] unread_only: bool,
+        #[graphql(default, desc = "Only the notices not read yet.")] unread_only: bool,
     ) -> Result<super::notification::NotificationConnection> {
         let viewer = actor(ctx)?;
         if viewer.user_id != self.0.id {
@@ -123,10 +131,12 @@ impl User {
             .collect())
     }
 
+    /// The user's display name.
     async fn name(&self) -> &str {
         &self.0.name
     }
 
+    /// What the user may do and see.
     async fn role(&self) -> Role {
         self.0.role.into()
     }
@@ -157,7 +167,12 @@ impl User {
     async fn organizations(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 100, validator(minimum = 0, maximum = 100))] first: i32,
+        #[graphql(
+            default = 100,
+            validator(minimum = 0, maximum = 100),
+            desc = "How many organizations to return, at most 100."
+        )]
+        first: i32,
     ) -> Result<Vec<Organization>> {
         let viewer = &actor(ctx)?;
         let found = loaders(ctx)?
@@ -174,6 +189,7 @@ impl User {
             .collect())
     }
 
+    /// When the account was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -195,6 +211,7 @@ super::page_info::connection!(
 pub struct TwoFactorStatus {
     /// A code from the authenticator is asked for at sign-in.
     pub enabled: bool,
+    /// When the second factor was set up; null while it is not.
     pub confirmed_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Recovery codes not used yet.
     pub recovery_codes_left: u64,
@@ -206,8 +223,10 @@ pub struct Session {
     current: bool,
 }
 
+/// One sign-in: its refresh tokens and the access tokens issued with them.
 #[async_graphql::Object]
 impl Session {
+    /// The session's global ID, for `sessionRevoke`.
     async fn id(&self) -> async_graphql::ID {
         crate::graphql::id::encode(crate::graphql::id::Kind::Session, self.session.id)
     }
@@ -217,6 +236,7 @@ impl Session {
         service::session::device(self.session.user_agent.as_deref())
     }
 
+    /// The `User-Agent` header of the last sign-in or refresh; null when none was sent.
     async fn user_agent(&self) -> Option<&str> {
         self.session.user_agent.as_deref()
     }
@@ -236,6 +256,7 @@ impl Session {
         self.session.last_used_at
     }
 
+    /// When the session ends unless it is refreshed before then.
     async fn expires_at(&self) -> chrono::DateTime<chrono::Utc> {
         self.session.expires_at
     }
@@ -250,12 +271,15 @@ impl Session {
 #[derive(Clone)]
 pub struct ApiToken(pub entity::api_token::Model);
 
+/// A token an integration sends as `Authorization: Bearer hd_pat_...`, acting as its owner.
 #[async_graphql::Object]
 impl ApiToken {
+    /// The token's global ID, for `apiTokenRevoke`.
     async fn id(&self) -> async_graphql::ID {
         crate::graphql::id::encode(crate::graphql::id::Kind::ApiToken, self.0.id)
     }
 
+    /// What the token is for, as its owner named it.
     async fn name(&self) -> &str {
         &self.0.name
     }
@@ -270,6 +294,7 @@ impl ApiToken {
         self.0.read_only
     }
 
+    /// When the token stops working; null when it never expires.
     async fn expires_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
         self.0.expires_at
     }
@@ -279,10 +304,12 @@ impl ApiToken {
         self.0.last_used_at
     }
 
+    /// When the token was revoked; null while it is not.
     async fn revoked_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
         self.0.revoked_at
     }
 
+    /// When the token was created.
     async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
         self.0.created_at
     }

@@ -42,16 +42,20 @@ impl WebhookDeliveryStatus {
     }
 }
 
+/// An endpoint that receives signed deliveries of events (administrators).
 #[Object]
 impl Webhook {
+    /// The endpoint's global ID.
     async fn id(&self) -> ID {
         encode(Kind::Webhook, self.0.id)
     }
 
+    /// The URL deliveries are POSTed to.
     async fn url(&self) -> &str {
         &self.0.url
     }
 
+    /// What the endpoint is for, for people; empty when not given.
     async fn description(&self, ctx: &Context<'_>) -> Result<&str> {
         charge(ctx, &self.0.description)
     }
@@ -80,10 +84,12 @@ impl Webhook {
         self.0.enabled
     }
 
+    /// Why the endpoint is disabled, in a sentence; null while it is enabled.
     async fn disabled_reason(&self) -> Option<&str> {
         self.0.disabled_reason.as_deref()
     }
 
+    /// When the endpoint was disabled; null while it is enabled.
     async fn disabled_at(&self) -> Option<DateTime<Utc>> {
         self.0.disabled_at
     }
@@ -100,6 +106,7 @@ impl Webhook {
             .filter(|until| *until > Utc::now())
     }
 
+    /// When the endpoint was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -109,9 +116,13 @@ impl Webhook {
     async fn deliveries(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "How many deliveries to return, at most 100; 20 when null.")]
         first: Option<i32>,
+        #[graphql(
+            desc = "Return the deliveries after this cursor (an edge cursor or `endCursor`)."
+        )]
         after: Option<String>,
-        status: Option<WebhookDeliveryStatus>,
+        #[graphql(desc = "Only deliveries in this status.")] status: Option<WebhookDeliveryStatus>,
     ) -> Result<WebhookDeliveryConnection> {
         let viewer = &actor(ctx)?;
         let page = service::page::PageRequest {
@@ -136,8 +147,10 @@ impl Webhook {
 #[derive(Clone)]
 pub struct WebhookDelivery(pub webhook_delivery::Model);
 
+/// One event (or ping) on its way to an endpoint.
 #[Object]
 impl WebhookDelivery {
+    /// The delivery's global ID, for `webhookDeliveryRedeliver`.
     async fn id(&self) -> ID {
         encode(Kind::WebhookDelivery, self.0.id)
     }
@@ -152,6 +165,7 @@ impl WebhookDelivery {
         self.0.event_id.map(|id| ID(id.to_string()))
     }
 
+    /// The event kind delivered (`ticket.created`, ...), or `webhook.ping` for a test.
     async fn kind(&self) -> &str {
         &self.0.kind
     }
@@ -161,6 +175,7 @@ impl WebhookDelivery {
         self.0.attempt
     }
 
+    /// Where the delivery stands.
     async fn status(&self) -> WebhookDeliveryStatus {
         WebhookDeliveryStatus::parse(&self.0.status)
     }
@@ -170,6 +185,7 @@ impl WebhookDelivery {
         self.0.response_status
     }
 
+    /// How long the last attempt took, in milliseconds; null before the first attempt.
     async fn duration_ms(&self) -> Option<i32> {
         self.0.duration_ms
     }
@@ -184,10 +200,12 @@ impl WebhookDelivery {
         self.0.error.as_deref().map(|v| charge(ctx, v)).transpose()
     }
 
+    /// When the delivery was queued.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
 
+    /// When the last attempt was made; null before the first.
     async fn last_attempt_at(&self) -> Option<DateTime<Utc>> {
         self.0.last_attempt_at
     }
@@ -205,21 +223,28 @@ super::page_info::connection!(
 /// A new endpoint, or one with a new secret.
 #[derive(SimpleObject, Clone, Default)]
 pub struct WebhookSecretPayload {
+    /// The endpoint after the change; null when `userErrors` is not empty.
     pub webhook: Option<Webhook>,
     /// The signing secret (`whsec_...`), shown this once: store it now.
     pub secret: Option<String>,
+    /// What was wrong with the input, field by field; empty when the change was made.
     pub user_errors: Vec<UserError>,
 }
 
+/// The result of `webhookDelete`.
 #[derive(SimpleObject, Clone, Default)]
 pub struct WebhookDeletePayload {
+    /// The global ID of the endpoint deleted; null when `userErrors` is not empty.
     pub deleted_id: Option<ID>,
+    /// What was wrong with the input, field by field; empty when the endpoint was deleted.
     pub user_errors: Vec<UserError>,
 }
 
+/// The result of `webhookReplay`.
 #[derive(SimpleObject, Clone, Default)]
 pub struct WebhookReplayPayload {
     /// Deliveries queued.
     pub queued: Option<u64>,
+    /// What was wrong with the input, field by field; empty when the deliveries were queued.
     pub user_errors: Vec<UserError>,
 }

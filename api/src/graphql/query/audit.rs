@@ -17,6 +17,7 @@ pub struct AuditLogFilter {
     /// One action (`user.role_changed`), or every action of a kind with a trailing dot
     /// (`user.`, `2fa.`, `api_token.`).
     pub action: Option<String>,
+    /// Entries about this ticket (global ID).
     pub ticket_id: Option<ID>,
     /// From this moment on (inclusive).
     pub from: Option<DateTime<Utc>>,
@@ -33,8 +34,14 @@ impl AuditQuery {
     async fn audit_log(
         &self,
         ctx: &Context<'_>,
-        filter: Option<AuditLogFilter>,
-        #[graphql(default = 20, validator(minimum = 0, maximum = 100))] first: i32,
+        #[graphql(desc = "Only the entries that match.")] filter: Option<AuditLogFilter>,
+        #[graphql(
+            default = 20,
+            validator(minimum = 0, maximum = 100),
+            desc = "How many entries to return, at most 100."
+        )]
+        first: i32,
+        #[graphql(desc = "Return the entries after this cursor (an edge cursor or `endCursor`).")]
         after: Option<String>,
     ) -> Result<AuditEntryConnection> {
         let viewer = &actor(ctx)?;

@@ -12,7 +12,9 @@ pub struct EventQuery;
 /// Which events to read.
 #[derive(InputObject, Default)]
 pub struct EventFilter {
+    /// Only this ticket's events (global ID).
     pub ticket_id: Option<ID>,
+    /// Only the events of this organization's tickets (global ID).
     pub organization_id: Option<ID>,
     /// Event kinds such as `ticket.status_changed`; all when omitted.
     pub kinds: Option<Vec<String>>,
@@ -46,9 +48,13 @@ impl EventQuery {
     async fn events(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Return the events after this cursor (an edge cursor or `endCursor`); \
+                    from the oldest event kept when null."
+        )]
         after: Option<String>,
-        first: Option<i32>,
-        filter: Option<EventFilter>,
+        #[graphql(desc = "How many events, at most 100; 20 when null.")] first: Option<i32>,
+        #[graphql(desc = "Only the events that match.")] filter: Option<EventFilter>,
     ) -> Result<TicketEventConnection> {
         let viewer = &actor(ctx)?;
         let filter = filter.unwrap_or_default().into_service().gql()?;

@@ -18,7 +18,11 @@ pub struct NodeQuery;
 #[Object]
 impl NodeQuery {
     /// Anything by its global ID; null when it does not exist or you may not see it.
-    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
+    async fn node(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The global ID (`id` of any `Node`).")] id: ID,
+    ) -> Result<Option<Node>> {
         let mut found = fetch(ctx, std::slice::from_ref(&id)).await?;
         Ok(found.remove(&id.0))
     }
@@ -29,7 +33,7 @@ impl NodeQuery {
     async fn nodes(
         &self,
         ctx: &Context<'_>,
-        #[graphql(validator(max_items = 100))] ids: Vec<ID>,
+        #[graphql(validator(max_items = 100), desc = "The global IDs, at most 100.")] ids: Vec<ID>,
     ) -> Result<Vec<Option<Node>>> {
         let mut found = fetch(ctx, &ids).await?;
         Ok(ids.iter().map(|id| found.remove(&id.0)).collect())

@@ -16,8 +16,14 @@ impl NotificationQuery {
     async fn notification_deliveries(
         &self,
         ctx: &Context<'_>,
-        status: Option<NotificationStatus>,
-        #[graphql(default = 20, validator(minimum = 0, maximum = 100))] first: i32,
+        #[graphql(desc = "Only the notices in this status.")] status: Option<NotificationStatus>,
+        #[graphql(
+            default = 20,
+            validator(minimum = 0, maximum = 100),
+            desc = "How many notices to return, at most 100."
+        )]
+        first: i32,
+        #[graphql(desc = "Return the notices after this cursor (an edge cursor or `endCursor`).")]
         after: Option<String>,
     ) -> Result<NotificationDeliveryConnection> {
         let viewer = &actor(ctx)?;

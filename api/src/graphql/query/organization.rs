@@ -13,7 +13,11 @@ pub struct OrganizationQuery;
 #[Object]
 impl OrganizationQuery {
     /// An organization you may see (your own; staff with a global role see all), or null.
-    async fn organization(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Organization>> {
+    async fn organization(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The organization's global ID.")] id: ID,
+    ) -> Result<Option<Organization>> {
         let viewer = &actor(ctx)?;
         let id = expect(Kind::Organization, &id, "id").gql()?;
         match service::organization::get(db(ctx)?, viewer, id).await {
@@ -30,9 +34,23 @@ impl OrganizationQuery {
     async fn organizations(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "How many organizations to return from the start or after `after`, at most 100; \
+                    20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "Return the organizations after this cursor (an edge cursor or `endCursor`)."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "How many organizations to return from the end or before `before`, at most 100. \
+                    Not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(
+            desc = "Return the organizations before this cursor (an edge cursor or `startCursor`)."
+        )]
         before: Option<String>,
     ) -> Result<OrganizationConnection> {
         let viewer = &actor(ctx)?;

@@ -13,8 +13,11 @@ pub struct EscalationFilter {
     /// True: nobody acknowledged it and its target is still unmet; false: the others;
     /// omitted or null: all. Without a filter the open ones are listed.
     pub open: Option<bool>,
+    /// Only this ticket's escalations (global ID).
     pub ticket_id: Option<async_graphql::ID>,
+    /// Only the escalations of this SLA target.
     pub target: Option<SlaTarget>,
+    /// Only the escalations of this level of the ladder (1, 2, 3, ...).
     pub level: Option<i32>,
 }
 
@@ -28,7 +31,11 @@ impl SlaQuery {
     async fn sla_policies(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default)] include_inactive: bool,
+        #[graphql(
+            default,
+            desc = "Also list the policies no longer given to new tickets."
+        )]
+        include_inactive: bool,
     ) -> Result<Vec<SlaPolicy>> {
         let viewer = actor(ctx)?;
         Ok(
@@ -47,8 +54,19 @@ impl SlaQuery {
     async fn escalations(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Which escalations to list; when null, the open ones nobody acknowledged yet."
+        )]
         filter: Option<EscalationFilter>,
-        #[graphql(default = 20, validator(minimum = 0, maximum = 100))] first: i32,
+        #[graphql(
+            default = 20,
+            validator(minimum = 0, maximum = 100),
+            desc = "How many escalations to return, at most 100."
+        )]
+        first: i32,
+        #[graphql(
+            desc = "Return the escalations after this cursor (an edge cursor or `endCursor`)."
+        )]
         after: Option<String>,
     ) -> Result<EscalationConnection> {
         let viewer = &actor(ctx)?;

@@ -24,6 +24,7 @@ impl StatsQuery {
     async fn ticket_stats(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Which tickets and days; all you may see, the last 30 days, when null.")]
         filter: Option<TicketStatsFilter>,
     ) -> Result<TicketStats> {
         let viewer = actor(ctx)?;
@@ -39,8 +40,9 @@ impl StatsQuery {
     async fn ticket_stats_series(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Which tickets and days; all you may see, the last 30 days, when null.")]
         filter: Option<TicketStatsFilter>,
-        interval: StatsInterval,
+        #[graphql(desc = "The length of each period of the series.")] interval: StatsInterval,
     ) -> Result<TicketStatsSeries> {
         let viewer = actor(ctx)?;
         let filter = filter.unwrap_or_default().into_service().gql()?;

@@ -19,8 +19,8 @@ impl TicketQuery {
     async fn ticket(
         &self,
         ctx: &Context<'_>,
-        id: Option<ID>,
-        number: Option<String>,
+        #[graphql(desc = "The ticket's global ID; give this or `number`.")] id: Option<ID>,
+        #[graphql(desc = "The number (`HD-1042`); give this or `id`.")] number: Option<String>,
     ) -> Result<Option<Ticket>> {
         let viewer = &actor(ctx)?;
         let db = db(ctx)?;
@@ -53,11 +53,26 @@ impl TicketQuery {
     async fn tickets(
         &self,
         ctx: &Context<'_>,
-        filter: Option<TicketFilter>,
+        #[graphql(desc = "Only the tickets that match.")] filter: Option<TicketFilter>,
+        #[graphql(
+            desc = "The order of the tickets; newest first (`CREATED_AT`, `DESC`) when null."
+        )]
         order_by: Option<TicketOrder>,
+        #[graphql(
+            desc = "How many tickets to return from the start or after `after`, at most 100; \
+                    20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
+        #[graphql(desc = "Return the tickets after this cursor (an edge cursor or `endCursor`).")]
         after: Option<String>,
+        #[graphql(
+            desc = "How many tickets to return from the end or before `before`, at most 100. \
+                    Not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(
+            desc = "Return the tickets before this cursor (an edge cursor or `startCursor`)."
+        )]
         before: Option<String>,
     ) -> Result<TicketConnection> {
         let filter = filter.unwrap_or_default().into_service().gql()?;

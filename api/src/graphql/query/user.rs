@@ -13,7 +13,9 @@ pub struct UserQuery;
 /// Which users to list.
 #[derive(InputObject, Default)]
 pub struct UserFilter {
+    /// Only users of any of these roles.
     pub role: Option<Vec<Role>>,
+    /// Only members of this organization (global ID).
     pub organization_id: Option<ID>,
     /// Matches the start of the name or of the email address.
     pub query: Option<String>,
@@ -22,7 +24,11 @@ pub struct UserFilter {
 #[Object]
 impl UserQuery {
     /// A user by ID: staff may look anyone up, clients themselves. Null otherwise.
-    async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
+    async fn user(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The user's global ID.")] id: ID,
+    ) -> Result<Option<User>> {
         let viewer = &actor(ctx)?;
         let id = expect(Kind::User, &id, "id").gql()?;
         match service::user::get(db(ctx)?, viewer, id).await {
@@ -39,10 +45,20 @@ impl UserQuery {
     async fn users(
         &self,
         ctx: &Context<'_>,
-        filter: Option<UserFilter>,
+        #[graphql(desc = "Only the users that match; all when null.")] filter: Option<UserFilter>,
+        #[graphql(
+            desc = "How many users to return from the start or after `after`, at most 100; \
+                    20 when neither `first` nor `last` is given. Not with `last`."
+        )]
         first: Option<i32>,
+        #[graphql(desc = "Return the users after this cursor (an edge cursor or `endCursor`).")]
         after: Option<String>,
+        #[graphql(
+            desc = "How many users to return from the end or before `before`, at most 100. \
+                    Not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(desc = "Return the users before this cursor (an edge cursor or `startCursor`).")]
         before: Option<String>,
     ) -> Result<UserConnection> {
         let viewer = &actor(ctx)?;

@@ -27,7 +27,11 @@ impl WebhookQuery {
     }
 
     /// One webhook endpoint (administrators); null when there is none with this id.
-    async fn webhook(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Webhook>> {
+    async fn webhook(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The endpoint's global ID.")] id: ID,
+    ) -> Result<Option<Webhook>> {
         let viewer = &actor(ctx)?;
         let id = expect(Kind::Webhook, &id, "id").gql()?;
         match service::webhook::get(db(ctx)?, viewer, id).await {

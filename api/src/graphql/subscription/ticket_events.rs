@@ -34,7 +34,10 @@ impl TicketEventsSubscription {
     async fn ticket_events(
         &self,
         ctx: &Context<'_>,
-        filter: Option<EventFilter>,
+        #[graphql(desc = "Only the events that match.")] filter: Option<EventFilter>,
+        #[graphql(
+            desc = "The `position` of the last event you received; live events only when null."
+        )]
         after: Option<ID>,
     ) -> Result<impl Stream<Item = Result<TicketEvent>> + use<>> {
         let db = db(ctx)?.clone();
@@ -155,7 +158,8 @@ impl TicketEventsSubscription {
     async fn ticket_updated(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The ticket's global ID.")] id: ID,
+        #[graphql(desc = "Send the ticket's current state first (false when null).")]
         initial: Option<bool>,
     ) -> Result<impl Stream<Item = Result<Ticket>> + use<>> {
         let db = db(ctx)?.clone();

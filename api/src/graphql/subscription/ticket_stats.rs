@@ -33,6 +33,7 @@ impl TicketStatsSubscription {
     async fn ticket_stats_updated(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Which tickets and days; all you may see, the last 30 days, when null.")]
         filter: Option<TicketStatsFilter>,
     ) -> Result<impl Stream<Item = Result<TicketStats>> + use<>> {
         let db = db(ctx)?.clone();
