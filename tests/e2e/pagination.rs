@@ -154,3 +154,98 @@ async fn filters_narrow_the_list_and_the_count() {
         }
     }
 }
+
+/// Agents work their queue by what is due first: both due dates order the list, tickets
+/// without a target after the others, and pages walk it either way without gaps.
+#[tokio::test]
+async fn the_queue_orders_by_due_dates_with_undated_tickets_last() {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+    let app = TestApp::spawn().await;
+    service::seed::demo(app.db(), 30, &|_| {}).await.unwrap();
+    // Five tickets without targets.
+    let undated: Vec<uuid::Uuid> = entity::ticket::Entity::find()
+        .select_only()
+        .column(entity::ticket::Column::Id)
+        .limit(5)
+        .into_tuple()
+        .all(app.db())
+        .await
+        .unwrap();
+    entity::ticket::Entity::update_many()
+        .col_expr(
+            entity::ticket::Column::ResolutionDueAt,
+            sea_orm::sea_query::Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+        )
+        .col_expr(
+            entity::ticket::Column::FirstResponseDueAt,
+            sea_orm::sea_query::Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+        )
+        .filter(entity::ticket::Column::Id.is_in(undated.clone()))
+        .exec(app.db())
+        .await
+        .unwrap();
+    let rows: std::collections::HashMap<String, entity::ticket::Model> =
+        entity::ticket::Entity::find()
+            .all(app.db())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| (format!("HD-{}", t.number), t))
+            .collect();
+    let token = app
+        .login("admin@demo.helpdesk.local", service::seed::DEMO_PASSWORD)
+        .await;
+    for (field, due) in [
+        (
+            "RESOLUTION_DUE_AT",
+            (|t: &entity::ticket::Model| t.resolution_due_at)
+                as fn(&entity::ticket::Model) -> Option<chrono::DateTime<chrono::Utc>>,
+        ),
+        ("FIRST_RESPONSE_DUE_AT", |t| t.first_response_due_at),
+    ] {
+        for direction in ["ASC", "DESC"] {
+            let order = json!({ "field": field, "direction": direction });
+            let forward = walk(&app, &token, order.clone(), true).await;
+            assert_eq!(forward.len(), 30, "{order}");
+            let dues: Vec<Option<chrono::DateTime<chrono::Utc>>> = forward
+                .iter()
+                .map(|n| due(&rows[n["number"].as_str().unwrap()]))
+                .collect();
+            assert!(
+                dues.iter().filter(|d| d.is_some()).count() >= 20,
+                "{dues:?}"
+            );
+            // Undated sorts as the latest due date of all.
+            let key = |d: &Option<chrono::DateTime<chrono::Utc>>| {
+                d.unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
+            };
+            let ordered = dues.windows(2).all(|pair| {
+                if direction == "ASC" {
+                    key(&pair[0]) <= key(&pair[1])
+                } else {
+                    key(&pair[0]) >= key(&pair[1])
+                }
+            });
+            assert!(ordered, "{order}: {dues:?}");
+            let backward = walk(&app, &token, order.clone(), false).await;
+            assert_eq!(backward, forward, "{order}");
+        }
+    }
+
+    // Changed before an instant: the filter's other side.
+    let changed = rows.values().map(|t| t.updated_at).max().unwrap();
+    let before = app
+        .graphql_as(
+            &token,
+            PAGE,
+            json!({ "first": 100, "filter": { "updatedBefore": changed.to_rfc3339() } }),
+        )
+        .await;
+    let expected = rows.values().filter(|t| t.updated_at < changed).count();
+    assert_eq!(
+        before["data"]["tickets"]["totalCount"],
+        json!(expected),
+        "{before}"
+    );
+    assert!(expected < 30);
+}

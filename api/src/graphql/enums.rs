@@ -101,6 +101,12 @@ pub enum TicketOrderField {
     Priority,
     /// The ticket's number (`HD-1042`), in the order tickets were raised.
     Number,
+    /// When the first answer is due (`ASC`: what is due first, first); tickets without such a
+    /// target come after all others (`ASC`) or before them (`DESC`).
+    FirstResponseDueAt,
+    /// When the resolution is due (`ASC`: what is due first, first); tickets without such a
+    /// target come after all others (`ASC`) or before them (`DESC`).
+    ResolutionDueAt,
 }
 
 /// Where an SLA target stands.

@@ -30,6 +30,7 @@ pub struct TicketFilter {
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
     pub updated_after: Option<DateTime<Utc>>,
+    pub updated_before: Option<DateTime<Utc>>,
     /// Words to find in the title, description or (visible) comments; results are then
     /// ranked by relevance instead of `order`.
     pub search: Option<String>,
@@ -90,6 +91,27 @@ pub enum TicketOrderField {
     UpdatedAt,
     Priority,
     Number,
+    /// Tickets without a first-response target sort as if due at [`NO_DUE_DATE`].
+    FirstResponseDueAt,
+    /// Tickets without a resolution target sort as if due at [`NO_DUE_DATE`].
+    ResolutionDueAt,
+}
+
+/// Where a ticket without a due date sorts among due dates: after every real one
+/// (9999-12-31T23:59:59Z, the last instant every backend stores and orders as a time).
+pub const NO_DUE_DATE: DateTime<Utc> = match DateTime::from_timestamp(253_402_300_799, 0) {
+    Some(at) => at,
+    None => panic!("a valid instant"),
+};
+
+/// A nullable due-date column as a sort key: NULL becomes [`NO_DUE_DATE`], so keyset cursors
+/// compare plain times.
+fn due_expr(column: ticket::Column) -> SimpleExpr {
+    sea_orm::sea_query::Func::coalesce([
+        Expr::col((ticket::Entity, column)).into(),
+        Expr::value(NO_DUE_DATE),
+    ])
+    .into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +156,8 @@ impl TicketOrderField {
             TicketOrderField::UpdatedAt => Expr::col((ticket::Entity, ticket::Column::UpdatedAt)),
             TicketOrderField::Priority => priority_rank_expr(),
             TicketOrderField::Number => Expr::col((ticket::Entity, ticket::Column::Number)),
+            TicketOrderField::FirstResponseDueAt => due_expr(ticket::Column::FirstResponseDueAt),
+            TicketOrderField::ResolutionDueAt => due_expr(ticket::Column::ResolutionDueAt),
         }
     }
 
@@ -144,6 +168,12 @@ impl TicketOrderField {
             TicketOrderField::UpdatedAt => Key::Time(ticket.updated_at),
             TicketOrderField::Priority => Key::Int(priority_rank(ticket.priority)),
             TicketOrderField::Number => Key::Int(ticket.number),
+            TicketOrderField::FirstResponseDueAt => {
+                Key::Time(ticket.first_response_due_at.unwrap_or(NO_DUE_DATE))
+            }
+            TicketOrderField::ResolutionDueAt => {
+                Key::Time(ticket.resolution_due_at.unwrap_or(NO_DUE_DATE))
+            }
         };
         Position { key, id: ticket.id }
     }
@@ -179,6 +209,9 @@ pub fn filter_condition(filter: &TicketFilter) -> Condition {
     }
     if let Some(at) = filter.updated_after {
         condition = condition.add(ticket::Column::UpdatedAt.gt(at));
+    }
+    if let Some(at) = filter.updated_before {
+        condition = condition.add(ticket::Column::UpdatedAt.lt(at));
     }
     let now = Utc::now();
     if !filter.sla_status.is_empty() {
@@ -438,7 +471,10 @@ pub async fn list(
 /// Cursors of the kind `order` pages by, or `BAD_USER_INPUT`.
 fn expect_cursors(page: &PageRequest, order: TicketOrder) -> Result<()> {
     page.expect(match order.field {
-        TicketOrderField::CreatedAt | TicketOrderField::UpdatedAt => KeyKind::Time,
+        TicketOrderField::CreatedAt
+        | TicketOrderField::UpdatedAt
+        | TicketOrderField::FirstResponseDueAt
+        | TicketOrderField::ResolutionDueAt => KeyKind::Time,
         TicketOrderField::Priority | TicketOrderField::Number => KeyKind::Int,
     })
 }

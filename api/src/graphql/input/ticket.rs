@@ -29,6 +29,8 @@ pub struct TicketFilter {
     pub created_before: Option<DateTime<Utc>>,
     /// Only tickets changed after this instant (RFC 3339, not included).
     pub updated_after: Option<DateTime<Utc>>,
+    /// Only tickets last changed before this instant (RFC 3339, not included).
+    pub updated_before: Option<DateTime<Utc>>,
     /// Words to find in the title, description or comments (all of them, in any order);
     /// results are then ranked by relevance — title matches first — whatever `orderBy` says.
     pub search: Option<String>,
@@ -69,6 +71,7 @@ impl TicketFilter {
             created_after: self.created_after,
             created_before: self.created_before,
             updated_after: self.updated_after,
+            updated_before: self.updated_before,
             search: self.search,
             sla_status: self
                 .sla_status
@@ -101,6 +104,8 @@ impl From<TicketOrder> for service::ticket::query::TicketOrder {
                 TicketOrderField::UpdatedAt => F::UpdatedAt,
                 TicketOrderField::Priority => F::Priority,
                 TicketOrderField::Number => F::Number,
+                TicketOrderField::FirstResponseDueAt => F::FirstResponseDueAt,
+                TicketOrderField::ResolutionDueAt => F::ResolutionDueAt,
             },
             descending: order.direction == OrderDirection::Desc,
         }
