@@ -108,7 +108,7 @@ pub const NO_DUE_DATE: DateTime<Utc> = match DateTime::from_timestamp(253_402_30
 /// compare plain times.
 fn due_expr(column: ticket::Column) -> SimpleExpr {
     sea_orm::sea_query::Func::coalesce([
-        Expr::col((ticket::Entity, column)).into(),
+        Expr::col((ticket::Entity, column)),
         Expr::value(NO_DUE_DATE),
     ])
     .into()
