@@ -15,7 +15,7 @@ pub struct AuditEntry(pub audit_log::Model);
 #[Object]
 impl AuditEntry {
     /// The entry's global ID.
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(Kind::AuditEntry, self.0.id)
     }
 

@@ -1,10 +1,15 @@
 use async_graphql::{ID, Interface};
 
 use super::attachment::Attachment;
+use super::audit::AuditEntry;
 use super::comment::Comment;
+use super::escalation::Escalation;
+use super::notification::{Notification, NotificationDelivery};
 use super::organization::Organization;
+use super::sla::{BusinessCalendar, SlaPolicy};
 use super::ticket::Ticket;
-use super::user::User;
+use super::user::{ApiToken, Session, User};
+use super::webhook::{Webhook, WebhookDelivery};
 
 /// Anything with a global ID that `node(id)` can fetch again.
 #[derive(Interface, Clone)]
@@ -19,4 +24,14 @@ pub enum Node {
     User(User),
     Organization(Organization),
     Attachment(Attachment),
+    Webhook(Webhook),
+    WebhookDelivery(WebhookDelivery),
+    SlaPolicy(SlaPolicy),
+    BusinessCalendar(BusinessCalendar),
+    Notification(Notification),
+    NotificationDelivery(NotificationDelivery),
+    Escalation(Escalation),
+    Session(Session),
+    ApiToken(ApiToken),
+    AuditEntry(AuditEntry),
 }

@@ -88,9 +88,9 @@ pub struct NotificationDelivery(pub notification::Model);
 /// A notice by email as administrators see it: to whom, and how sending it went.
 #[Object]
 impl NotificationDelivery {
-    /// The notice's global ID.
+    /// The delivery's global ID (its notice's `Notification` id names the in-app side).
     pub async fn id(&self) -> ID {
-        encode(Kind::Notification, self.0.id)
+        encode(Kind::NotificationDelivery, self.0.id)
     }
 
     /// Whom the email is for.

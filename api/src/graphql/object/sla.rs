@@ -137,7 +137,7 @@ pub struct SlaPolicy(pub sla_policy::Model);
 #[Object]
 impl SlaPolicy {
     /// The policy's global ID.
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(Kind::SlaPolicy, self.0.id)
     }
 
@@ -227,7 +227,7 @@ pub struct BusinessCalendar(pub business_calendar::Model);
 #[Object]
 impl BusinessCalendar {
     /// The calendar's global ID.
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(Kind::BusinessCalendar, self.0.id)
     }
 

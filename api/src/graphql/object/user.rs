@@ -218,16 +218,17 @@ pub struct TwoFactorStatus {
 }
 
 /// One sign-in: its refresh tokens and the access tokens issued with them.
+#[derive(Clone)]
 pub struct Session {
-    session: service::session::Session,
-    current: bool,
+    pub(crate) session: service::session::Session,
+    pub(crate) current: bool,
 }
 
 /// One sign-in: its refresh tokens and the access tokens issued with them.
 #[async_graphql::Object]
 impl Session {
     /// The session's global ID, for `sessionRevoke`.
-    async fn id(&self) -> async_graphql::ID {
+    pub async fn id(&self) -> async_graphql::ID {
         crate::graphql::id::encode(crate::graphql::id::Kind::Session, self.session.id)
     }
 
@@ -275,7 +276,7 @@ pub struct ApiToken(pub entity::api_token::Model);
 #[async_graphql::Object]
 impl ApiToken {
     /// The token's global ID, for `apiTokenRevoke`.
-    async fn id(&self) -> async_graphql::ID {
+    pub async fn id(&self) -> async_graphql::ID {
         crate::graphql::id::encode(crate::graphql::id::Kind::ApiToken, self.0.id)
     }
 

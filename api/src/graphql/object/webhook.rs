@@ -46,7 +46,7 @@ impl WebhookDeliveryStatus {
 #[Object]
 impl Webhook {
     /// The endpoint's global ID.
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(Kind::Webhook, self.0.id)
     }
 
@@ -151,7 +151,7 @@ pub struct WebhookDelivery(pub webhook_delivery::Model);
 #[Object]
 impl WebhookDelivery {
     /// The delivery's global ID, for `webhookDeliveryRedeliver`.
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode(Kind::WebhookDelivery, self.0.id)
     }
 

@@ -7,10 +7,17 @@ use crate::graphql::context::{actor, db, loaders};
 use crate::graphql::error::ResultExt;
 use crate::graphql::id::{Kind, decode};
 use crate::graphql::object::attachment::Attachment;
+use crate::graphql::object::audit::AuditEntry;
+use crate::graphql::object::comment::Comment;
+use crate::graphql::object::escalation::Escalation;
 use crate::graphql::object::node::Node;
+use crate::graphql::object::notification::{Notification, NotificationDelivery};
 use crate::graphql::object::organization::Organization;
+use crate::graphql::object::sla::{BusinessCalendar, SlaPolicy};
 use crate::graphql::object::ticket::Ticket;
-use crate::graphql::object::user::User;
+use crate::graphql::object::user::{ApiToken, Session, User};
+use crate::graphql::object::webhook::{Webhook, WebhookDelivery};
+use sea_orm::{ColumnTrait, QueryFilter};
 
 #[derive(Default)]
 pub struct NodeQuery;
@@ -101,18 +108,116 @@ async fn fetch(ctx: &Context<'_>, ids: &[ID]) -> Result<HashMap<String, Node>> {
                 }
                 found
             }
-            // Notices are read in the inbox (`me.notifications`).
-            Kind::Notification => HashMap::new(),
-            // Comments are reached through their ticket, whose access they share.
-            Kind::Comment
-            | Kind::Webhook
+            Kind::Comment => {
+                // A comment is seen with its ticket; an internal note by staff only.
+                let rows = find::<entity::comment::Entity>(ctx, &uuids).await?;
+                let tickets: Vec<Uuid> = rows.iter().map(|c| c.ticket_id).collect();
+                let visible: std::collections::HashSet<Uuid> =
+                    service::ticket::query::by_ids(db(ctx)?, viewer, &tickets)
+                        .await
+                        .gql()?
+                        .into_iter()
+                        .map(|t| t.id)
+                        .collect();
+                let notes = service::access::sees_internal_notes(viewer);
+                rows.into_iter()
+                    .filter(|c| visible.contains(&c.ticket_id) && (notes || !c.is_internal))
+                    .map(|c| (c.id, Node::Comment(Comment(c))))
+                    .collect()
+            }
+            Kind::Webhook if viewer.is_admin() => find::<entity::webhook::Entity>(ctx, &uuids)
+                .await?
+                .into_iter()
+                .map(|w| (w.id, Node::Webhook(Webhook(w))))
+                .collect(),
+            Kind::WebhookDelivery if viewer.is_admin() => {
+                find::<entity::webhook_delivery::Entity>(ctx, &uuids)
+                    .await?
+                    .into_iter()
+                    .map(|d| (d.id, Node::WebhookDelivery(WebhookDelivery(d))))
+                    .collect()
+            }
+            Kind::AuditEntry if viewer.is_admin() => find::<entity::audit_log::Entity>(ctx, &uuids)
+                .await?
+                .into_iter()
+                .map(|e| (e.id, Node::AuditEntry(AuditEntry(e))))
+                .collect(),
+            Kind::SlaPolicy if service::access::can_see_sla_policies(viewer) => {
+                find::<entity::sla_policy::Entity>(ctx, &uuids)
+                    .await?
+                    .into_iter()
+                    .map(|p| (p.id, Node::SlaPolicy(SlaPolicy(p))))
+                    .collect()
+            }
+            Kind::BusinessCalendar if service::access::can_see_sla_policies(viewer) => {
+                find::<entity::business_calendar::Entity>(ctx, &uuids)
+                    .await?
+                    .into_iter()
+                    .map(|c| (c.id, Node::BusinessCalendar(BusinessCalendar(c))))
+                    .collect()
+            }
+            // Notices are their recipient's.
+            Kind::Notification => find::<entity::notification::Entity>(ctx, &uuids)
+                .await?
+                .into_iter()
+                .filter(|n| n.user_id == viewer.user_id)
+                .map(|n| (n.id, Node::Notification(Notification(n))))
+                .collect(),
+            // Email deliveries are administrators'.
+            Kind::NotificationDelivery if viewer.is_admin() => {
+                find::<entity::notification::Entity>(ctx, &uuids)
+                    .await?
+                    .into_iter()
+                    .filter(|n| n.channel == entity::enums::NotificationChannel::Email)
+                    .map(|n| (n.id, Node::NotificationDelivery(NotificationDelivery(n))))
+                    .collect()
+            }
+            // API tokens are their owner's, and administrators'.
+            Kind::ApiToken => find::<entity::api_token::Entity>(ctx, &uuids)
+                .await?
+                .into_iter()
+                .filter(|t| viewer.is_admin() || t.user_id == viewer.user_id)
+                .map(|t| (t.id, Node::ApiToken(ApiToken(t))))
+                .collect(),
+            // Escalations are staff's, on tickets they see.
+            Kind::Escalation if viewer.is_staff() => {
+                let rows = find::<entity::escalation::Entity>(ctx, &uuids).await?;
+                let tickets: Vec<Uuid> = rows.iter().map(|e| e.ticket_id).collect();
+                let visible: std::collections::HashSet<Uuid> =
+                    service::ticket::query::by_ids(db(ctx)?, viewer, &tickets)
+                        .await
+                        .gql()?
+                        .into_iter()
+                        .map(|t| t.id)
+                        .collect();
+                rows.into_iter()
+                    .filter(|e| visible.contains(&e.ticket_id))
+                    .map(|e| (e.id, Node::Escalation(Escalation(e))))
+                    .collect()
+            }
+            // Your own sessions (an administrator lists others' on their account).
+            Kind::Session => service::session::list(db(ctx)?, viewer, viewer.user_id)
+                .await
+                .gql()?
+                .into_iter()
+                .filter(|s| uuids.contains(&s.id))
+                .map(|s| {
+                    (
+                        s.id,
+                        Node::Session(Session {
+                            current: viewer.session_id == Some(s.id),
+                            session: s,
+                        }),
+                    )
+                })
+                .collect(),
+            Kind::Webhook
             | Kind::WebhookDelivery
+            | Kind::AuditEntry
             | Kind::SlaPolicy
             | Kind::BusinessCalendar
             | Kind::Escalation
-            | Kind::Session
-            | Kind::ApiToken
-            | Kind::AuditEntry => HashMap::new(),
+            | Kind::NotificationDelivery => HashMap::new(),
         };
         for (global, uuid) in wanted {
             if let Some(node) = nodes.get(&uuid) {
@@ -121,4 +226,22 @@ async fn fetch(ctx: &Context<'_>, ids: &[ID]) -> Result<HashMap<String, Node>> {
         }
     }
     Ok(out)
+}
+
+/// The rows of `E` with these ids (one statement); who may see them is the caller's check.
+async fn find<E>(ctx: &Context<'_>, ids: &[Uuid]) -> Result<Vec<E::Model>>
+where
+    E: sea_orm::EntityTrait,
+    E::Model: Send + Sync,
+{
+    use sea_orm::{Iterable, PrimaryKeyToColumn};
+    let key = E::PrimaryKey::iter()
+        .next()
+        .map(|k| k.into_column())
+        .ok_or_else(|| async_graphql::Error::new("an entity without a key"))?;
+    E::find()
+        .filter(key.is_in(ids.iter().copied()))
+        .all(db(ctx)?)
+        .await
+        .map_err(|e| crate::graphql::error::gql(service::Error::from(e)))
 }
