@@ -294,3 +294,19 @@ async fn node_resolves_every_kind_of_global_id() {
         "{theirs}"
     );
 }
+
+/// Days are the schema's own `Date` (RFC 3339 `full-date`), not the library's `NaiveDate`.
+#[test]
+fn days_are_a_date_scalar_specified_by_rfc_3339() {
+    let sdl = api::graphql::sdl();
+    assert!(
+        !sdl.contains("NaiveDate"),
+        "chrono's name leaks into the schema"
+    );
+    assert!(
+        sdl.contains(
+            "scalar Date @specifiedBy(url: \"https://datatracker.ietf.org/doc/html/rfc3339#section-5.6\")"
+        ),
+        "{sdl}"
+    );
+}

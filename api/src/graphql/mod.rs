@@ -11,6 +11,7 @@ pub mod loader;
 mod mutation;
 mod object;
 pub(crate) mod query;
+pub mod scalar;
 pub mod schema;
 pub mod subscription;
 

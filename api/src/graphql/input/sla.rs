@@ -1,5 +1,5 @@
+use crate::graphql::scalar::Date;
 use async_graphql::{ID, InputObject, MaybeUndefined};
-use chrono::NaiveDate;
 
 use crate::graphql::enums::{Role, TicketPriority, Weekday};
 use crate::graphql::id::{Kind, expect};
@@ -191,7 +191,7 @@ pub struct BusinessCalendarCreateInput {
     pub working_hours: Vec<WorkingIntervalInput>,
     /// Local dates without working time (`YYYY-MM-DD`; at most 1,000).
     #[graphql(default)]
-    pub holidays: Vec<NaiveDate>,
+    pub holidays: Vec<Date>,
 }
 
 impl BusinessCalendarCreateInput {
@@ -200,7 +200,7 @@ impl BusinessCalendarCreateInput {
             name: self.name,
             time_zone: self.time_zone,
             working_hours: intervals(self.working_hours)?,
-            holidays: self.holidays,
+            holidays: self.holidays.into_iter().map(|d| d.0).collect(),
         })
     }
 }
@@ -217,7 +217,7 @@ pub struct BusinessCalendarUpdateInput {
     /// The new working intervals, replacing all the old ones.
     pub working_hours: Option<Vec<WorkingIntervalInput>>,
     /// The new holidays (`YYYY-MM-DD`; at most 1,000), replacing all the old ones.
-    pub holidays: Option<Vec<NaiveDate>>,
+    pub holidays: Option<Vec<Date>>,
 }
 
 impl BusinessCalendarUpdateInput {
@@ -231,7 +231,9 @@ impl BusinessCalendarUpdateInput {
                 name: self.name,
                 time_zone: self.time_zone,
                 working_hours: self.working_hours.map(intervals).transpose()?,
-                holidays: self.holidays,
+                holidays: self
+                    .holidays
+                    .map(|days| days.into_iter().map(|d| d.0).collect()),
             },
         ))
     }

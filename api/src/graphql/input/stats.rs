@@ -1,5 +1,5 @@
+use crate::graphql::scalar::Date;
 use async_graphql::{ID, InputObject};
-use chrono::NaiveDate;
 
 use crate::graphql::id::{Kind, expect};
 
@@ -12,9 +12,9 @@ pub struct TicketStatsFilter {
     /// The figures of tickets while assigned to this agent.
     pub agent_id: Option<ID>,
     /// The first day of the period (`YYYY-MM-DD`).
-    pub from: Option<NaiveDate>,
+    pub from: Option<Date>,
     /// The last day of the period (`YYYY-MM-DD`), included.
-    pub to: Option<NaiveDate>,
+    pub to: Option<Date>,
 }
 
 impl TicketStatsFilter {
@@ -28,8 +28,8 @@ impl TicketStatsFilter {
                 .agent_id
                 .map(|id| expect(Kind::User, &id, "agentId"))
                 .transpose()?,
-            from: self.from,
-            to: self.to,
+            from: self.from.map(|d| d.0),
+            to: self.to.map(|d| d.0),
         })
     }
 }

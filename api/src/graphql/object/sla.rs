@@ -1,5 +1,5 @@
 use async_graphql::{Context, ID, Object, Result, SimpleObject};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use entity::{business_calendar, sla_policy};
 
 use crate::graphql::context::{actor, db};
@@ -254,8 +254,11 @@ impl BusinessCalendar {
     }
 
     /// Local dates without working time.
-    async fn holidays(&self) -> Vec<NaiveDate> {
+    async fn holidays(&self) -> Vec<crate::graphql::scalar::Date> {
         service::sla::holidays_of(&self.0)
+            .into_iter()
+            .map(Into::into)
+            .collect()
     }
 
     /// When the calendar was created.

@@ -1,5 +1,5 @@
+use crate::graphql::scalar::Date;
 use async_graphql::SimpleObject;
-use chrono::NaiveDate;
 
 use crate::graphql::enums::{StatsInterval, TicketPriority, TicketStatus};
 
@@ -26,9 +26,9 @@ pub struct PriorityCount {
 #[derive(SimpleObject, Clone)]
 pub struct TicketStats {
     /// The period's first local day.
-    pub from: NaiveDate,
+    pub from: Date,
     /// The period's last local day (included).
-    pub to: NaiveDate,
+    pub to: Date,
     /// Tickets now (not deleted).
     pub total: i64,
     /// Tickets created in the period.
@@ -59,8 +59,8 @@ pub struct TicketStats {
 impl TicketStats {
     pub fn of(scope: &service::stats::Scope, stats: service::stats::TicketStats) -> Self {
         Self {
-            from: scope.from,
-            to: scope.to,
+            from: scope.from.into(),
+            to: scope.to.into(),
             total: stats.total,
             created: stats.created,
             resolved: stats.resolved,
@@ -95,7 +95,7 @@ impl TicketStats {
 #[derive(SimpleObject, Clone)]
 pub struct TicketStatsPoint {
     /// The first local day of the period.
-    pub period_start: NaiveDate,
+    pub period_start: Date,
     /// Tickets created in the period.
     pub created: i64,
     /// Resolutions in the period (a ticket resolved again after a reopen counts again).
@@ -127,7 +127,7 @@ impl From<service::stats::Series> for TicketStatsSeries {
                 .points
                 .into_iter()
                 .map(|p| TicketStatsPoint {
-                    period_start: p.period_start,
+                    period_start: p.period_start.into(),
                     created: p.created,
                     resolved: p.resolved,
                     avg_resolution_minutes: p.avg_resolution_minutes,
