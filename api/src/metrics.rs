@@ -56,6 +56,23 @@ pub enum PoolState {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueLabels {
+    pub queue: Queue,
+}
+
+/// What waits to go out.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Queue {
+    /// Events the relay has not published (the outbox's lag).
+    events,
+    /// Webhook deliveries not made yet.
+    webhooks,
+    /// Notices by email not sent yet.
+    email,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BuildLabels {
     pub version: String,
 }
@@ -95,6 +112,8 @@ pub struct Metrics {
     http_duration: Family<HttpRouteLabels, Histogram>,
     pool_connections: Family<PoolLabels, Gauge>,
     pool_max: Gauge,
+    backlog: Family<QueueLabels, Gauge>,
+    backlog_age: Family<QueueLabels, Gauge>,
     process: ProcessGauges,
     subscriptions_active: Gauge,
     sockets_open: Gauge,
@@ -138,6 +157,20 @@ impl Metrics {
             "db_pool_connections",
             "Connections of the database pool, in use or idle (read when scraped)",
             pool_connections.clone(),
+        );
+        let backlog = Family::<QueueLabels, Gauge>::default();
+        registry.register(
+            "backlog",
+            "Items waiting to go out, by queue: unpublished events, pending webhook deliveries, \
+             unsent notices by email (read when scraped)",
+            backlog.clone(),
+        );
+        let backlog_age = Family::<QueueLabels, Gauge>::default();
+        registry.register_with_unit(
+            "backlog_oldest_age",
+            "How long the oldest waiting item of each queue has waited; 0 when none waits",
+            prometheus_client::registry::Unit::Seconds,
+            backlog_age.clone(),
         );
         let pool_max = Gauge::default();
         registry.register(
@@ -246,6 +279,8 @@ impl Metrics {
             http_duration,
             pool_connections,
             pool_max,
+            backlog,
+            backlog_age,
             process,
             stats_cache,
             job_runs,
@@ -362,6 +397,28 @@ impl Metrics {
             .set(i64::from(pool.idle));
         self.pool_max.set(i64::from(pool.max));
         self.process.sample();
+    }
+
+    /// Reads the backlogs (three statements on `db`, which should not count them as a
+    /// request's).
+    pub async fn sample_backlogs(&self, db: &sea_orm::DatabaseConnection) {
+        match service::health::backlogs(db).await {
+            Ok(backlogs) => {
+                let now = chrono::Utc::now();
+                for (queue, q) in [
+                    (Queue::events, backlogs.events),
+                    (Queue::webhooks, backlogs.webhooks),
+                    (Queue::email, backlogs.mail),
+                ] {
+                    let labels = QueueLabels { queue };
+                    self.backlog.get_or_create(&labels).set(q.waiting);
+                    self.backlog_age
+                        .get_or_create(&labels)
+                        .set(q.age_seconds(now));
+                }
+            }
+            Err(err) => tracing::debug!(%err, "the backlogs could not be read for /metrics"),
+        }
     }
 
     pub fn record_http(&self, method: &str, status: u16) {

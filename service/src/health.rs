@@ -50,3 +50,60 @@ pub async fn redis(conn: &ConnectionManager) -> Check {
         result,
     }
 }
+
+/// Work waiting in one queue: how much, and since when.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Queue {
+    pub waiting: i64,
+    pub oldest: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Queue {
+    /// Seconds the oldest item has waited at `now` (0 when nothing waits).
+    pub fn age_seconds(&self, now: chrono::DateTime<chrono::Utc>) -> i64 {
+        self.oldest.map_or(0, |at| (now - at).num_seconds().max(0))
+    }
+}
+
+/// What waits to go out: events the relay has not published, webhook deliveries not made
+/// yet, notices by email not sent yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlogs {
+    pub events: Queue,
+    pub webhooks: Queue,
+    pub mail: Queue,
+}
+
+/// Reads the backlogs: three statements.
+pub async fn backlogs(db: &impl ConnectionTrait) -> crate::Result<Backlogs> {
+    async fn queue(db: &impl ConnectionTrait, sql: &str) -> crate::Result<Queue> {
+        let row = db
+            .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+            .await?
+            .ok_or_else(|| crate::Error::Internal(format!("no answer to {sql}")))?;
+        Ok(Queue {
+            waiting: row.try_get("", "waiting")?,
+            oldest: row.try_get("", "oldest")?,
+        })
+    }
+    Ok(Backlogs {
+        events: queue(
+            db,
+            "SELECT COUNT(*) AS waiting, MIN(created_at) AS oldest FROM outbox_events \
+             WHERE published_at IS NULL",
+        )
+        .await?,
+        webhooks: queue(
+            db,
+            "SELECT COUNT(*) AS waiting, MIN(created_at) AS oldest FROM webhook_deliveries \
+             WHERE status = 'PENDING'",
+        )
+        .await?,
+        mail: queue(
+            db,
+            "SELECT COUNT(*) AS waiting, MIN(created_at) AS oldest FROM notifications \
+             WHERE status = 'pending' AND channel = 'email'",
+        )
+        .await?,
+    })
+}

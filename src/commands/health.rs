@@ -184,17 +184,6 @@ async fn scalar(
     .ok_or_else(|| format!("no answer to {sql}").into())
 }
 
-/// Seconds since `at`, for humans.
-fn age(at: Option<chrono::DateTime<chrono::Utc>>) -> String {
-    match at {
-        Some(at) => format!(
-            "oldest {} s old",
-            (chrono::Utc::now() - at).num_seconds().max(0)
-        ),
-        None => "none waiting".into(),
-    }
-}
-
 /// What `--detailed` adds: one line each, facts rather than verdicts.
 async fn details(db: &sea_orm::DatabaseConnection, args: &HealthArgs) -> Result<(), Error> {
     use sea_orm::ConnectionTrait;
@@ -254,36 +243,18 @@ async fn details(db: &sea_orm::DatabaseConnection, args: &HealthArgs) -> Result<
             }
         }
     }
-    let outbox = scalar(
-        db,
-        "SELECT COUNT(*) AS waiting, MIN(created_at) AS oldest FROM outbox_events WHERE published_at IS NULL",
-    )
-    .await?;
-    out!(
-        "event log: {} unpublished, {}",
-        outbox.try_get::<i64>("", "waiting")?,
-        age(outbox.try_get("", "oldest")?)
-    );
-    let webhooks = scalar(
-        db,
-        "SELECT COUNT(*) AS waiting, MIN(created_at) AS oldest FROM webhook_deliveries WHERE status = 'PENDING'",
-    )
-    .await?;
-    out!(
-        "webhook deliveries: {} pending, {}",
-        webhooks.try_get::<i64>("", "waiting")?,
-        age(webhooks.try_get("", "oldest")?)
-    );
-    let mail = scalar(
-        db,
-        "SELECT COUNT(*) AS waiting, MIN(created_at) AS oldest FROM notifications \
-         WHERE status = 'pending' AND channel = 'email'",
-    )
-    .await?;
-    out!(
-        "email notices: {} pending, {}",
-        mail.try_get::<i64>("", "waiting")?,
-        age(mail.try_get("", "oldest")?)
-    );
+    let backlogs = service::health::backlogs(db).await?;
+    let now = chrono::Utc::now();
+    for (what, queue, state) in [
+        ("event log", backlogs.events, "unpublished"),
+        ("webhook deliveries", backlogs.webhooks, "pending"),
+        ("email notices", backlogs.mail, "pending"),
+    ] {
+        let oldest = match queue.oldest {
+            Some(_) => format!("oldest {} s old", queue.age_seconds(now)),
+            None => "none waiting".into(),
+        };
+        out!("{what}: {} {state}, {oldest}", queue.waiting);
+    }
     Ok(())
 }

@@ -158,8 +158,53 @@ async fn http_pool_build_and_process_metrics_are_exposed() {
         max >= 1.0 && in_use + idle <= max && in_use + idle >= 1.0,
         "{body}"
     );
+    for queue in ["events", "webhooks", "email"] {
+        assert_eq!(
+            value(&format!("helpdesk_backlog{{queue=\"{queue}\"}}")),
+            0.0,
+            "{queue}"
+        );
+        assert_eq!(
+            value(&format!(
+                "helpdesk_backlog_oldest_age_seconds{{queue=\"{queue}\"}}"
+            )),
+            0.0,
+            "{queue}"
+        );
+    }
     assert!(value("process_resident_memory_bytes") > 1_000_000.0);
     assert!(value("process_cpu_seconds") > 0.0);
     assert!(value("process_open_fds") >= 3.0);
     assert!(value("process_start_time_seconds") > 1.7e9);
+}
+
+/// The outbox's lag and the delivery backlogs: what waits, and for how long.
+#[tokio::test]
+async fn backlogs_show_what_waits_and_for_how_long() {
+    use sea_orm::{ActiveModelTrait, EntityTrait};
+    let app = TestApp::spawn().await;
+    let world = crate::helpers::World::build(app.db()).await;
+    let waiting_since = chrono::Utc::now() - chrono::Duration::minutes(10);
+    entity::notification::ActiveModel::from_json(json!({
+        "id": uuid::Uuid::now_v7(), "user_id": world.client_a, "event_id": null,
+        "ticket_id": world.ticket_a, "kind": "reply", "channel": "email", "title": "t",
+        "body": "b", "status": "pending", "attempts": 0, "next_attempt_at": waiting_since,
+        "last_error": null, "read_at": null, "created_at": waiting_since, "sent_at": null,
+    }))
+    .unwrap()
+    .insert(app.db())
+    .await
+    .unwrap();
+    let before = entity::notification::Entity::find()
+        .all(app.db())
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(before, 1);
+    let body = app.get("/metrics").await.text().await.unwrap();
+    let value =
+        |name: &str| metric_value(&body, name).unwrap_or_else(|| panic!("{name} in\n{body}"));
+    assert_eq!(value("helpdesk_backlog{queue=\"email\"}"), 1.0);
+    let age = value("helpdesk_backlog_oldest_age_seconds{queue=\"email\"}");
+    assert!((600.0..700.0).contains(&age), "{age}");
 }

@@ -13,6 +13,13 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
         )],
         {
             state.metrics().sample(state.db());
+            // Statements of a scrape count neither as a request's nor as background work.
+            let quiet = service::db::with_hook(
+                state.db(),
+                std::time::Duration::from_secs(1),
+                std::sync::Arc::new(|_| {}),
+            );
+            state.metrics().sample_backlogs(&quiet).await;
             state.metrics().encode()
         },
     )
