@@ -40,6 +40,17 @@ fn backup_in(dir: &Path) -> PathBuf {
     files[0].clone()
 }
 
+/// Makes a backup of `database` in `dir` and returns its file.
+async fn backup_of(database: &TestDatabase, dir: &Path) -> PathBuf {
+    let made = cli(
+        database,
+        &["backup", "create", "--output", &dir.to_string_lossy()],
+    )
+    .await;
+    assert_eq!(made.code, Some(0), "{}{}", made.stdout, made.stderr);
+    backup_in(dir)
+}
+
 /// Every entry of a backup file: (name, bytes), in order.
 fn entries(path: &Path) -> Vec<(String, Vec<u8>)> {
     let file = std::fs::File::open(path).unwrap();
@@ -356,18 +367,7 @@ async fn a_damaged_backup_fails_verification_and_is_not_restored() {
     let seeded = cli(&database, &["seed", "--demo", "--tickets", "20"]).await;
     assert_eq!(seeded.code, Some(0), "{}", seeded.stderr);
     let out = tempfile::tempdir().unwrap();
-    let made = cli(
-        &database,
-        &[
-            "backup",
-            "create",
-            "--output",
-            &out.path().to_string_lossy(),
-        ],
-    )
-    .await;
-    assert_eq!(made.code, Some(0), "{}", made.stderr);
-    let path = backup_in(out.path());
+    let path = backup_of(&database, out.path()).await;
     let good = cli(&database, &["backup", "verify", &path.to_string_lossy()]).await;
     assert_eq!(good.code, Some(0), "{}{}", good.stdout, good.stderr);
 
@@ -417,18 +417,7 @@ async fn restore_refuses_a_newer_schema_and_migrates_an_older_one_forward() {
         assert_eq!(done.code, Some(0), "{args:?}: {}", done.stderr);
     }
     let out = tempfile::tempdir().unwrap();
-    let made = cli(
-        &database,
-        &[
-            "backup",
-            "create",
-            "--output",
-            &out.path().to_string_lossy(),
-        ],
-    )
-    .await;
-    assert_eq!(made.code, Some(0), "{}", made.stderr);
-    let path = backup_in(out.path());
+    let path = backup_of(&database, out.path()).await;
 
     // An older schema: restored, then migrated forward.
     let target = TestDatabase::create().await;

@@ -259,27 +259,9 @@ async fn an_import_names_each_bad_record_by_line_and_writes_nothing_of_its_batch
 
     // Invalid records: found before anything is written, each named by its line.
     let mut bad = lines.clone();
-    let user_line = bad
-        .iter()
-        .position(|l| l.contains("\"entity\":\"users\""))
-        .unwrap();
-    let mut user: Value = serde_json::from_str(&bad[user_line]).unwrap();
-    user["data"]["email"] = json!("not an address");
-    bad[user_line] = user.to_string();
-    let ticket_line = bad
-        .iter()
-        .position(|l| l.contains("\"entity\":\"tickets\""))
-        .unwrap();
-    let mut ticket: Value = serde_json::from_str(&bad[ticket_line]).unwrap();
-    ticket["data"]["status"] = json!("sleeping");
-    bad[ticket_line] = ticket.to_string();
-    let org_line = bad
-        .iter()
-        .position(|l| l.contains("\"entity\":\"organizations\""))
-        .unwrap();
-    let mut org: Value = serde_json::from_str(&bad[org_line]).unwrap();
-    org["data"]["id"] = json!(uuid::Uuid::nil());
-    bad[org_line] = org.to_string();
+    let user_line = change_first(&mut bad, "users", "email", json!("not an address"));
+    let ticket_line = change_first(&mut bad, "tickets", "status", json!("sleeping"));
+    let org_line = change_first(&mut bad, "organizations", "id", json!(uuid::Uuid::nil()));
     bad.insert(2, "{not json".into());
     let bad_file = dir.path().join("bad.jsonl");
     std::fs::write(&bad_file, bad.join("\n")).unwrap();
@@ -325,13 +307,12 @@ async fn an_import_names_each_bad_record_by_line_and_writes_nothing_of_its_batch
 
     // A record valid on its own that the database refuses (its requester does not exist):
     // the batches before it are written, its own batch is not.
-    let ticket_line = lines
-        .iter()
-        .position(|l| l.contains("\"entity\":\"tickets\""))
-        .unwrap();
-    let mut ticket: Value = serde_json::from_str(&lines[ticket_line]).unwrap();
-    ticket["data"]["requester_id"] = json!(uuid::Uuid::new_v4());
-    lines[ticket_line] = ticket.to_string();
+    let ticket_line = change_first(
+        &mut lines,
+        "tickets",
+        "requester_id",
+        json!(uuid::Uuid::new_v4()),
+    );
     let orphan_file = dir.path().join("orphan.jsonl");
     std::fs::write(&orphan_file, lines.join("\n")).unwrap();
     let second = TestDatabase::create().await;
@@ -374,4 +355,16 @@ async fn figures(database: &TestDatabase) -> Value {
     let shown = cli(database, &["stats", "show", "--json"]).await;
     assert_eq!(shown.code, Some(0), "{}", shown.stderr);
     serde_json::from_str(&shown.stdout).unwrap()
+}
+
+/// Sets `field` of the first record of `entity` in `lines` to `value`; returns its index.
+fn change_first(lines: &mut [String], entity: &str, field: &str, value: Value) -> usize {
+    let index = lines
+        .iter()
+        .position(|l| l.contains(&format!("\"entity\":\"{entity}\"")))
+        .unwrap_or_else(|| panic!("no {entity} record"));
+    let mut record: Value = serde_json::from_str(&lines[index]).unwrap();
+    record["data"][field] = value;
+    lines[index] = record.to_string();
+    index
 }

@@ -111,14 +111,8 @@ async fn fetch(ctx: &Context<'_>, ids: &[ID]) -> Result<HashMap<String, Node>> {
             Kind::Comment => {
                 // A comment is seen with its ticket; an internal note by staff only.
                 let rows = find::<entity::comment::Entity>(ctx, &uuids).await?;
-                let tickets: Vec<Uuid> = rows.iter().map(|c| c.ticket_id).collect();
-                let visible: std::collections::HashSet<Uuid> =
-                    service::ticket::query::by_ids(db(ctx)?, viewer, &tickets)
-                        .await
-                        .gql()?
-                        .into_iter()
-                        .map(|t| t.id)
-                        .collect();
+                let visible =
+                    visible_tickets(ctx, viewer, rows.iter().map(|c| c.ticket_id)).await?;
                 let notes = service::access::sees_internal_notes(viewer);
                 rows.into_iter()
                     .filter(|c| visible.contains(&c.ticket_id) && (notes || !c.is_internal))
@@ -182,14 +176,8 @@ async fn fetch(ctx: &Context<'_>, ids: &[ID]) -> Result<HashMap<String, Node>> {
             // Escalations are staff's, on tickets they see.
             Kind::Escalation if viewer.is_staff() => {
                 let rows = find::<entity::escalation::Entity>(ctx, &uuids).await?;
-                let tickets: Vec<Uuid> = rows.iter().map(|e| e.ticket_id).collect();
-                let visible: std::collections::HashSet<Uuid> =
-                    service::ticket::query::by_ids(db(ctx)?, viewer, &tickets)
-                        .await
-                        .gql()?
-                        .into_iter()
-                        .map(|t| t.id)
-                        .collect();
+                let visible =
+                    visible_tickets(ctx, viewer, rows.iter().map(|e| e.ticket_id)).await?;
                 rows.into_iter()
                     .filter(|e| visible.contains(&e.ticket_id))
                     .map(|e| (e.id, Node::Escalation(Escalation(e))))
@@ -244,4 +232,19 @@ where
         .all(db(ctx)?)
         .await
         .map_err(|e| crate::graphql::error::gql(service::Error::from(e)))
+}
+
+/// Which of these tickets the viewer may read (one statement).
+async fn visible_tickets(
+    ctx: &Context<'_>,
+    viewer: &service::actor::Actor,
+    ids: impl Iterator<Item = Uuid>,
+) -> Result<std::collections::HashSet<Uuid>> {
+    let ids: Vec<Uuid> = ids.collect();
+    Ok(service::ticket::query::by_ids(db(ctx)?, viewer, &ids)
+        .await
+        .gql()?
+        .into_iter()
+        .map(|t| t.id)
+        .collect())
 }
