@@ -6,7 +6,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::{Args, FromArgMatches, ValueEnum};
 
 use crate::http::client_addr::ProxyNet;
 
@@ -74,12 +74,19 @@ pub struct RedisSettings {
     pub redis_prefix: String,
 }
 
+/// The defaults the `#[arg]` attributes declare, whatever the environment holds: each default
+/// is written once, there, and `Default` reads it from clap.
+fn defaults<T: Args + FromArgMatches>() -> T {
+    let command = T::augment_args(clap::Command::new("defaults")).mut_args(|arg| arg.env(None));
+    let matches = command
+        .try_get_matches_from(["defaults"])
+        .unwrap_or_else(|e| panic!("a setting without a default: {e}"));
+    T::from_arg_matches(&matches).unwrap_or_else(|e| panic!("a default that does not parse: {e}"))
+}
+
 impl Default for RedisSettings {
     fn default() -> Self {
-        Self {
-            redis_url: None,
-            redis_prefix: "helpdesk".into(),
-        }
+        defaults()
     }
 }
 
@@ -135,8 +142,8 @@ pub struct ServerSettings {
     /// `RESPONSE_TOO_LARGE` while it runs.
     #[arg(long, env = "HELPDESK_MAX_RESPONSE_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_response_bytes: usize,
-    /// A tracing span per resolved field of every `/graphql` request, besides the one per
-    /// operation. Costs more CPU than resolving most fields: turn it on to find a slow resolver.
+    /// A tracing span per resolved field of every `/graphql` request and subscription event,
+    /// besides the one per operation. Costs more CPU than resolving most fields: turn it on to find a slow resolver.
     #[arg(long, env = "HELPDESK_TRACE_FIELDS")]
     pub trace_fields: bool,
     /// Subscription sockets one user may have open at once.
@@ -199,28 +206,7 @@ fn parse_origin(value: &str) -> Result<String, String> {
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        Self {
-            addr: SocketAddr::from(([127, 0, 0, 1], 8000)),
-            graphiql: true,
-            no_migrate: false,
-            shutdown_delay_secs: 0,
-            shutdown_timeout_secs: 30,
-            introspection: None,
-            max_query_depth: 15,
-            max_query_complexity: 20_000,
-            max_batch: 10,
-            trust_forwarded_for: false,
-            max_response_bytes: 16 * 1024 * 1024,
-            trace_fields: false,
-            max_sockets_per_user: 20,
-            max_sockets_per_address: 200,
-            max_concurrent_replays: 8,
-            #[cfg(feature = "test-hooks")]
-            panic_in_field: None,
-            trusted_proxies: Vec::new(),
-            metrics_addr: None,
-            cors_origins: Vec::new(),
-        }
+        defaults()
     }
 }
 
@@ -282,17 +268,7 @@ fn parse_role(text: &str) -> Result<entity::enums::Role, String> {
 
 impl Default for AuthSettings {
     fn default() -> Self {
-        Self {
-            jwt_secret: None,
-            access_token_ttl_secs: 900,
-            refresh_token_ttl_days: 30,
-            lockout_threshold: 5,
-            lockout_minutes: 15,
-            session_max_days: 90,
-            login_rate_per_account: 10,
-            login_rate_per_address: 60,
-            require_2fa_roles: Vec::new(),
-        }
+        defaults()
     }
 }
 
@@ -389,12 +365,7 @@ pub struct MailSettings {
 
 impl Default for MailSettings {
     fn default() -> Self {
-        Self {
-            smtp_url: None,
-            mail_from: "Helpdesk <helpdesk@localhost>".into(),
-            smtp_timeout_secs: 30,
-            password_reset_url: None,
-        }
+        defaults()
     }
 }
 
@@ -497,16 +468,7 @@ pub struct AttachmentSettings {
 
 impl Default for AttachmentSettings {
     fn default() -> Self {
-        Self {
-            storage: StorageSettings::default(),
-            attachment_max_bytes: service::attachment::DEFAULT_MAX_BYTES,
-            attachment_ticket_max_bytes: service::attachment::DEFAULT_TICKET_MAX_BYTES,
-            attachment_refused_types: service::attachment::DEFAULT_REFUSED_TYPES.into(),
-            upload_expiry_hours: 24,
-            clamd_addr: None,
-            require_scan: false,
-            public_url: None,
-        }
+        defaults()
     }
 }
 
@@ -567,15 +529,7 @@ impl JobSettings {
 
 impl Default for JobSettings {
     fn default() -> Self {
-        Self {
-            jobs_interval_secs: 30,
-            auto_close_days: 30,
-            audit_retention_days: 365,
-            event_retention_days: 90,
-            failed_delivery_retention_days: 30,
-            stats_ttl_secs: 300,
-            stats_push_interval_ms: 1000,
-        }
+        defaults()
     }
 }
 
@@ -598,10 +552,7 @@ pub struct WebhookSettings {
 
 impl Default for WebhookSettings {
     fn default() -> Self {
-        Self {
-            webhook_allow_private: false,
-            webhook_timeout_secs: 10,
-        }
+        defaults()
     }
 }
 
@@ -627,22 +578,6 @@ pub struct TelemetrySettings {
     /// Log line format.
     #[arg(long, env = "HELPDESK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
     pub log_format: LogFormat,
-    /// OTLP/HTTP collector base URL (e.g. `http://127.0.0.1:4318`); traces are exported when set.
-    #[arg(
-        long,
-        env = "OTEL_EXPORTER_OTLP_ENDPOINT",
-        hide_env_values = true,
-        global = true
-    )]
-    pub otlp_endpoint: Option<String>,
-    /// The service name traces are reported under.
-    #[arg(
-        long,
-        env = "OTEL_SERVICE_NAME",
-        default_value = "helpdesk",
-        global = true
-    )]
-    pub service_name: String,
 }
 
 #[cfg(test)]

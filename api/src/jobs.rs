@@ -2,6 +2,7 @@
 //! auto-close, then retention. Each job is safe to run on every replica at once (see
 //! `service::jobs`); a failed round is logged and the next one tries again.
 
+use crate::metrics::Job;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,20 +31,20 @@ pub async fn run(
         tick.tick().await;
         let now = Utc::now();
         match service::sla::scan(&db, now).await {
-            Ok(report) => metrics.record_job("sla_scan", report.tickets),
+            Ok(report) => metrics.record_job(Job::SlaScan, report.tickets),
             Err(err) => tracing::warn!(%err, "SLA scan failed"),
         }
         match service::jobs::auto_close(&db, now, settings.auto_close_days).await {
-            Ok(closed) => metrics.record_job("auto_close", closed),
+            Ok(closed) => metrics.record_job(Job::AutoClose, closed),
             Err(err) => tracing::warn!(%err, "auto-close failed"),
         }
         match service::jobs::retention(&db, now, &settings.retention()).await {
-            Ok(gone) => metrics.record_job("retention", gone.total()),
+            Ok(gone) => metrics.record_job(Job::Retention, gone.total()),
             Err(err) => tracing::warn!(%err, "retention clean-up failed"),
         }
         // Uploads never attached past their expiry, and deleted files: bytes, then rows.
         match service::attachment::purge(&db, &attachments.storage, now, now).await {
-            Ok(gone) => metrics.record_job("attachment_purge", gone),
+            Ok(gone) => metrics.record_job(Job::AttachmentPurge, gone),
             Err(err) => tracing::warn!(%err, "attachment clean-up failed"),
         }
         // Their events go out now rather than with the next request.

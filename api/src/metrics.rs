@@ -73,6 +73,23 @@ pub enum Queue {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AttemptLabels {
+    pub outcome: AttemptOutcome,
+}
+
+/// What an attempt to send a webhook delivery or an email came to.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum AttemptOutcome {
+    /// Accepted by the endpoint or the SMTP server.
+    delivered,
+    /// Failed; it will be tried again.
+    retry,
+    /// Failed for good: given up.
+    failed,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BuildLabels {
     pub version: String,
 }
@@ -97,6 +114,33 @@ pub struct JobLabels {
     pub job: String,
 }
 
+/// The background jobs, by the names their metrics carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Job {
+    SlaScan,
+    AutoClose,
+    Retention,
+    AttachmentPurge,
+}
+
+impl Job {
+    pub const ALL: [Job; 4] = [
+        Job::SlaScan,
+        Job::AutoClose,
+        Job::Retention,
+        Job::AttachmentPurge,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Job::SlaScan => "sla_scan",
+            Job::AutoClose => "auto_close",
+            Job::Retention => "retention",
+            Job::AttachmentPurge => "attachment_purge",
+        }
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     stats_cache: Family<CacheLabels, Counter>,
@@ -114,6 +158,8 @@ pub struct Metrics {
     pool_max: Gauge,
     backlog: Family<QueueLabels, Gauge>,
     backlog_age: Family<QueueLabels, Gauge>,
+    webhook_attempts: Family<AttemptLabels, Counter>,
+    email_attempts: Family<AttemptLabels, Counter>,
     process: ProcessGauges,
     subscriptions_active: Gauge,
     sockets_open: Gauge,
@@ -171,6 +217,20 @@ impl Metrics {
             "How long the oldest waiting item of each queue has waited; 0 when none waits",
             prometheus_client::registry::Unit::Seconds,
             backlog_age.clone(),
+        );
+        let webhook_attempts = Family::<AttemptLabels, Counter>::default();
+        registry.register(
+            "webhook_attempts",
+            "Webhook delivery attempts, by outcome: delivered, retry (failed, tried again later), \
+             failed (given up)",
+            webhook_attempts.clone(),
+        );
+        let email_attempts = Family::<AttemptLabels, Counter>::default();
+        registry.register(
+            "email_attempts",
+            "Attempts to send a notice by email, by outcome: delivered (accepted by the SMTP \
+             server), retry, failed (given up)",
+            email_attempts.clone(),
         );
         let pool_max = Gauge::default();
         registry.register(
@@ -274,6 +334,47 @@ impl Metrics {
             "What each background job acted on: tickets scanned or closed, rows deleted",
             job_items.clone(),
         );
+        // Every known series starts at 0, so it is there to alert on (and `rate` has a start)
+        // before the first event it counts.
+        for operation in [
+            OperationType::query,
+            OperationType::mutation,
+            OperationType::subscription,
+            OperationType::invalid,
+        ] {
+            graphql_requests
+                .get_or_create(&OperationLabels { operation })
+                .inc_by(0);
+            graphql_errors
+                .get_or_create(&OperationLabels { operation })
+                .inc_by(0);
+        }
+        for result in [
+            CacheResult::hit,
+            CacheResult::miss,
+            CacheResult::unavailable,
+        ] {
+            stats_cache.get_or_create(&CacheLabels { result }).inc_by(0);
+        }
+        for outcome in [
+            AttemptOutcome::delivered,
+            AttemptOutcome::retry,
+            AttemptOutcome::failed,
+        ] {
+            webhook_attempts
+                .get_or_create(&AttemptLabels { outcome })
+                .inc_by(0);
+            email_attempts
+                .get_or_create(&AttemptLabels { outcome })
+                .inc_by(0);
+        }
+        for job in Job::ALL {
+            let labels = JobLabels {
+                job: job.name().to_string(),
+            };
+            job_runs.get_or_create(&labels).inc_by(0);
+            job_items.get_or_create(&labels).inc_by(0);
+        }
         Arc::new(Self {
             registry: root,
             http_duration,
@@ -281,6 +382,8 @@ impl Metrics {
             pool_max,
             backlog,
             backlog_age,
+            webhook_attempts,
+            email_attempts,
             process,
             stats_cache,
             job_runs,
@@ -314,10 +417,30 @@ impl Metrics {
         })
     }
 
-    pub fn record_job(&self, job: &str, items: u64) {
-        let labels = JobLabels { job: job.into() };
+    pub fn record_job(&self, job: Job, items: u64) {
+        let labels = JobLabels {
+            job: job.name().to_string(),
+        };
         self.job_runs.get_or_create(&labels).inc();
         self.job_items.get_or_create(&labels).inc_by(items);
+    }
+
+    /// Counts a round of webhook attempts (`webhook`) or of mails (`!webhook`).
+    pub fn record_attempts(&self, webhook: bool, delivered: u64, retry: u64, failed: u64) {
+        let family = if webhook {
+            &self.webhook_attempts
+        } else {
+            &self.email_attempts
+        };
+        for (outcome, count) in [
+            (AttemptOutcome::delivered, delivered),
+            (AttemptOutcome::retry, retry),
+            (AttemptOutcome::failed, failed),
+        ] {
+            family
+                .get_or_create(&AttemptLabels { outcome })
+                .inc_by(count);
+        }
     }
 
     pub fn record_statement(&self, failed: bool) {

@@ -1,15 +1,37 @@
-//! The tracing subscriber, built once at start: an env filter, pretty or JSON log lines, and —
-//! when an OTLP endpoint is configured — an OpenTelemetry layer exporting spans over OTLP/HTTP.
+//! The tracing subscriber, built once at start: an env filter, pretty or JSON log lines, and
+//! OpenTelemetry tracing.
+//!
+//! Spans are exported over OTLP when the standard variables ask for it
+//! (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT`, or
+//! `OTEL_TRACES_EXPORTER=otlp`); the exporter and the SDK read the rest themselves:
+//! `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf`, `http/json`), `..._HEADERS`, `..._TIMEOUT`,
+//! `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER[_ARG]`, `OTEL_BSP_*`.
+//! `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none` turns exporting off.
+//!
+//! W3C trace context is the propagator: a request's `traceparent` becomes its span's parent,
+//! and webhook deliveries and mails carry theirs on ([`service::trace`]). JSON log lines carry
+//! the `trace_id` and `span_id` of the span they were written in, so logs and traces join;
+//! JSON logs therefore trace even when nothing is exported.
 
-use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_otlp::WithExportConfig;
+use std::fmt;
+
+use opentelemetry::trace::{SpanContext, TraceContextExt, TracerProvider as _};
 use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::format::{Format, Json, JsonFields, Writer};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{LogFormat, TelemetrySettings};
+
+/// The service name on exported spans unless `OTEL_SERVICE_NAME` or `OTEL_RESOURCE_ATTRIBUTES`
+/// names another.
+const SERVICE_NAME: &str = "helpdesk";
 
 /// Keeps the exporter alive; dropping it flushes the spans still buffered.
 pub struct Telemetry {
@@ -30,64 +52,210 @@ impl Drop for Telemetry {
 pub enum TelemetryError {
     #[error("invalid log filter `{filter}`: {reason}")]
     Filter { filter: String, reason: String },
-    #[error("cannot set up the OTLP exporter for {endpoint}: {reason}")]
-    Exporter { endpoint: String, reason: String },
+    #[error("cannot set up the OTLP trace exporter: {0}")]
+    Exporter(String),
+    #[error("OTEL_TRACES_EXPORTER={0} is not supported: use `otlp` or `none`")]
+    UnsupportedExporter(String),
     #[error("a tracing subscriber is already installed")]
     AlreadyInstalled,
 }
 
-/// Installs the global subscriber. Call once, from `main`, before the async runtime starts:
-/// the OTLP exporter's blocking HTTP client must not be created on a runtime thread.
+/// Whether the standard variables ask for spans to be exported over OTLP.
+fn exporting(var: impl Fn(&str) -> Option<String>) -> Result<bool, TelemetryError> {
+    let set = |name: &str| var(name).is_some_and(|v| !v.trim().is_empty());
+    if var("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
+        return Ok(false);
+    }
+    match var("OTEL_TRACES_EXPORTER").map(|v| v.trim().to_ascii_lowercase()) {
+        Some(exporter) if exporter == "none" => Ok(false),
+        Some(exporter) if exporter == "otlp" => Ok(true),
+        Some(exporter) if !exporter.is_empty() => {
+            Err(TelemetryError::UnsupportedExporter(exporter))
+        }
+        _ => Ok(set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") || set("OTEL_EXPORTER_OTLP_ENDPOINT")),
+    }
+}
+
+/// The resource of exported spans: the SDK's detectors (`OTEL_SERVICE_NAME`,
+/// `OTEL_RESOURCE_ATTRIBUTES`), with this service's name when they name none, and the version.
+fn resource() -> Resource {
+    let named = std::env::var_os("OTEL_SERVICE_NAME").is_some_and(|v| !v.is_empty())
+        || std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|v| {
+            v.split(',')
+                .any(|kv| kv.trim().starts_with("service.name="))
+        });
+    let mut builder = Resource::builder().with_attribute(opentelemetry::KeyValue::new(
+        "service.version",
+        env!("CARGO_PKG_VERSION"),
+    ));
+    if !named {
+        builder = builder.with_service_name(SERVICE_NAME);
+    }
+    builder.build()
+}
+
+/// Installs the global subscriber and propagator. Call once, from `main`, before the async
+/// runtime starts: the OTLP exporter's blocking HTTP client must not be created on a runtime
+/// thread.
 pub fn init(settings: &TelemetrySettings) -> Result<Telemetry, TelemetryError> {
     let filter = EnvFilter::try_new(&settings.log_filter).map_err(|e| TelemetryError::Filter {
         filter: settings.log_filter.clone(),
         reason: e.to_string(),
     })?;
-    let fmt = match settings.log_format {
-        LogFormat::Pretty => tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .boxed(),
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .with_current_span(true)
-            .with_writer(std::io::stderr)
-            .boxed(),
-    };
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 
-    let mut provider = None;
-    let otel = match &settings.otlp_endpoint {
-        Some(endpoint) => {
-            // The standard variable names the collector's base URL; OTLP/HTTP sends traces to
-            // its `/v1/traces` path.
-            let traces = format!("{}/v1/traces", endpoint.trim_end_matches('/'));
-            let exporter = opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .with_endpoint(traces)
-                .build()
-                .map_err(|e| TelemetryError::Exporter {
-                    endpoint: endpoint.clone(),
-                    reason: e.to_string(),
-                })?;
-            let tracer_provider = SdkTracerProvider::builder()
+    let json = settings.log_format == LogFormat::Json;
+    let provider = if exporting(|name| std::env::var(name).ok())? {
+        // No endpoint here: the exporter reads OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT (and the
+        // protocol, headers and timeout) itself.
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .build()
+            .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+        Some(
+            SdkTracerProvider::builder()
                 .with_batch_exporter(exporter)
-                .with_resource(
-                    Resource::builder()
-                        .with_service_name(settings.service_name.clone())
-                        .build(),
-                )
-                .build();
-            let tracer = tracer_provider.tracer("helpdesk");
-            provider = Some(tracer_provider);
-            Some(tracing_opentelemetry::layer().with_tracer(tracer))
-        }
-        None => None,
+                .with_resource(resource())
+                .build(),
+        )
+    } else if json {
+        // Spans with ids for the log lines, exported nowhere.
+        Some(
+            SdkTracerProvider::builder()
+                .with_resource(resource())
+                .build(),
+        )
+    } else {
+        None
+    };
+    let otel = provider
+        .as_ref()
+        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("helpdesk")));
+
+    let fmt = if json {
+        tracing_subscriber::fmt::layer()
+            .fmt_fields(JsonFields::new())
+            .event_format(JsonWithTraceIds(
+                tracing_subscriber::fmt::format()
+                    .json()
+                    .with_current_span(true),
+            ))
+            .with_writer(std::io::stderr)
+            .boxed()
+    } else {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .boxed()
     };
 
     tracing_subscriber::registry()
         .with(filter)
-        .with(fmt)
         .with(otel)
+        .with(fmt)
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
     Ok(Telemetry { provider })
+}
+
+/// Makes `span` a child of the caller's span that a request's `traceparent` names.
+pub fn continue_from_headers(span: &tracing::Span, headers: &axum::http::HeaderMap) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    struct Headers<'a>(&'a axum::http::HeaderMap);
+    impl opentelemetry::propagation::Extractor for Headers<'_> {
+        fn get(&self, key: &str) -> Option<&str> {
+            self.0.get(key).and_then(|v| v.to_str().ok())
+        }
+        fn keys(&self) -> Vec<&str> {
+            self.0.keys().map(|k| k.as_str()).collect()
+        }
+    }
+    if !headers.contains_key(service::trace::TRACEPARENT) {
+        return;
+    }
+    let cx = opentelemetry::global::get_text_map_propagator(|p| p.extract(&Headers(headers)));
+    // Fails only for a span already started: the request's span is new.
+    let _ = span.set_parent(cx);
+}
+
+/// JSON log lines that begin with the `trace_id` and `span_id` of the span they were written
+/// in (when it belongs to a trace).
+struct JsonWithTraceIds(Format<Json>);
+
+impl<S, N> FormatEvent<S, N> for JsonWithTraceIds
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let ids = ctx
+            .lookup_current()
+            .and_then(|span| {
+                tracing::dispatcher::get_default(|dispatch| {
+                    tracing_opentelemetry::get_otel_context(&span.id(), dispatch)
+                })
+            })
+            .map(|cx| cx.span().span_context().clone())
+            .filter(SpanContext::is_valid);
+        let Some(ids) = ids else {
+            return self.0.format_event(ctx, writer, event);
+        };
+        let mut line = String::new();
+        self.0.format_event(ctx, Writer::new(&mut line), event)?;
+        match line.strip_prefix('{') {
+            Some(rest) => write!(
+                writer,
+                "{{\"trace_id\":\"{}\",\"span_id\":\"{}\",{rest}",
+                ids.trace_id(),
+                ids.span_id()
+            ),
+            None => writer.write_str(&line),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exporting_with(vars: &[(&str, &str)]) -> Result<bool, TelemetryError> {
+        exporting(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn spans_are_exported_when_the_standard_variables_ask_for_it() {
+        assert!(!exporting_with(&[]).unwrap());
+        assert!(exporting_with(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")]).unwrap());
+        assert!(
+            exporting_with(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c/v1/traces")])
+                .unwrap()
+        );
+        assert!(exporting_with(&[("OTEL_TRACES_EXPORTER", "otlp")]).unwrap());
+        assert!(
+            !exporting_with(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+                ("OTEL_TRACES_EXPORTER", "none"),
+            ])
+            .unwrap()
+        );
+        assert!(
+            !exporting_with(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+                ("OTEL_SDK_DISABLED", "true"),
+            ])
+            .unwrap()
+        );
+        assert!(matches!(
+            exporting_with(&[("OTEL_TRACES_EXPORTER", "zipkin")]),
+            Err(TelemetryError::UnsupportedExporter(e)) if e == "zipkin"
+        ));
+    }
 }

@@ -24,6 +24,9 @@ pub struct Model {
     pub read_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub sent_at: Option<DateTimeUtc>,
+    /// The W3C `traceparent` of the request that made it, when that request was traced.
+    #[serde(default)]
+    pub trace_parent: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -29,6 +29,9 @@ pub struct Model {
     /// until published.
     #[serde(default)]
     pub position: Option<i64>,
+    /// The W3C `traceparent` of the request that made it, when that request was traced.
+    #[serde(default)]
+    pub trace_parent: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

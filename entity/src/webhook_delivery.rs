@@ -27,6 +27,9 @@ pub struct Model {
     pub error: Option<String>,
     pub created_at: DateTimeUtc,
     pub last_attempt_at: Option<DateTimeUtc>,
+    /// The W3C `traceparent` of the request that made it, when that request was traced.
+    #[serde(default)]
+    pub trace_parent: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

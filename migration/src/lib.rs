@@ -30,6 +30,7 @@ mod m20261202_000019_create_second_factors;
 mod m20261202_000020_create_password_resets;
 mod m20261202_000021_create_api_tokens;
 mod m20261202_000022_add_audit_changes;
+mod m20261202_000023_add_trace_parents;
 
 pub struct Migrator;
 
@@ -59,6 +60,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000020_create_password_resets::Migration),
             Box::new(m20261202_000021_create_api_tokens::Migration),
             Box::new(m20261202_000022_add_audit_changes::Migration),
+            Box::new(m20261202_000023_add_trace_parents::Migration),
         ]
     }
 }

@@ -51,20 +51,164 @@ pub enum Error {
     Internal(String),
 }
 
+/// Every code the API answers errors with, spelled once: `extensions.code` of GraphQL errors,
+/// `UserError.code`, the `code` of the HTTP error bodies of uploads and downloads, and
+/// WebSocket refusals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// Input that can never be accepted; `field` names it.
+    BadUserInput,
+    /// No such thing, or one the caller may not know of.
+    NotFound,
+    /// The change contradicts the current state (a duplicate, a row in use).
+    Conflict,
+    /// No valid credentials.
+    Unauthenticated,
+    /// The caller may not do this.
+    Forbidden,
+    /// Too many attempts; `retryAfterSeconds` says when to try again.
+    RateLimited,
+    /// The ticket's state machine has no such move.
+    InvalidTransition,
+    /// The events after a change-feed cursor were removed by retention.
+    CursorExpired,
+    /// The server failed; the message says nothing more, the log does.
+    Internal,
+    /// A request the transport cannot take (no query, a malformed body or message).
+    BadRequest,
+    /// A mutation over GET, or a method `/graphql` does not serve.
+    MethodNotAllowed,
+    /// A body that is not JSON.
+    UnsupportedMediaType,
+    /// More operations in one batch than allowed.
+    BatchLimit,
+    /// Too many credential checks in one request.
+    CredentialLimit,
+    /// A query document longer than allowed.
+    DocumentTooLarge,
+    /// A document that does not parse.
+    GraphqlParseFailed,
+    /// A document that does not validate against the schema.
+    GraphqlValidationFailed,
+    /// An automatic persisted query's hash the server does not know: send the query with it.
+    PersistedQueryNotFound,
+    /// A persisted query the server cannot take.
+    PersistedQueryNotSupported,
+    /// A query nested deeper than allowed.
+    DepthLimit,
+    /// A query more complex than allowed.
+    ComplexityLimit,
+    /// More aliases than allowed.
+    AliasLimit,
+    /// More directives than allowed.
+    DirectiveLimit,
+    /// A response larger than allowed; execution was abandoned.
+    ResponseTooLarge,
+    /// More subscriptions on one socket, or sockets, than allowed.
+    TooManySubscriptions,
+    /// A subscription resuming further back than the log replays.
+    TooFarBehind,
+    /// A subscriber that did not keep up; it was ended.
+    SlowConsumer,
+    /// The server ended a subscription; subscribe again after the last event seen.
+    Resubscribe,
+}
+
+impl ErrorCode {
+    /// Every code, for documentation and tests.
+    pub const ALL: &[ErrorCode] = &[
+        ErrorCode::BadUserInput,
+        ErrorCode::NotFound,
+        ErrorCode::Conflict,
+        ErrorCode::Unauthenticated,
+        ErrorCode::Forbidden,
+        ErrorCode::RateLimited,
+        ErrorCode::InvalidTransition,
+        ErrorCode::CursorExpired,
+        ErrorCode::Internal,
+        ErrorCode::BadRequest,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::BatchLimit,
+        ErrorCode::CredentialLimit,
+        ErrorCode::DocumentTooLarge,
+        ErrorCode::GraphqlParseFailed,
+        ErrorCode::GraphqlValidationFailed,
+        ErrorCode::PersistedQueryNotFound,
+        ErrorCode::PersistedQueryNotSupported,
+        ErrorCode::DepthLimit,
+        ErrorCode::ComplexityLimit,
+        ErrorCode::AliasLimit,
+        ErrorCode::DirectiveLimit,
+        ErrorCode::ResponseTooLarge,
+        ErrorCode::TooManySubscriptions,
+        ErrorCode::TooFarBehind,
+        ErrorCode::SlowConsumer,
+        ErrorCode::Resubscribe,
+    ];
+
+    /// The code on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadUserInput => "BAD_USER_INPUT",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::Conflict => "CONFLICT",
+            ErrorCode::Unauthenticated => "UNAUTHENTICATED",
+            ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::InvalidTransition => "INVALID_TRANSITION",
+            ErrorCode::CursorExpired => "CURSOR_EXPIRED",
+            ErrorCode::Internal => "INTERNAL",
+            ErrorCode::BadRequest => "BAD_REQUEST",
+            ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            ErrorCode::BatchLimit => "BATCH_LIMIT",
+            ErrorCode::CredentialLimit => "CREDENTIAL_LIMIT",
+            ErrorCode::DocumentTooLarge => "DOCUMENT_TOO_LARGE",
+            ErrorCode::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
+            ErrorCode::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
+            ErrorCode::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
+            ErrorCode::PersistedQueryNotSupported => "PERSISTED_QUERY_NOT_SUPPORTED",
+            ErrorCode::DepthLimit => "DEPTH_LIMIT",
+            ErrorCode::ComplexityLimit => "COMPLEXITY_LIMIT",
+            ErrorCode::AliasLimit => "ALIAS_LIMIT",
+            ErrorCode::DirectiveLimit => "DIRECTIVE_LIMIT",
+            ErrorCode::ResponseTooLarge => "RESPONSE_TOO_LARGE",
+            ErrorCode::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
+            ErrorCode::TooFarBehind => "TOO_FAR_BEHIND",
+            ErrorCode::SlowConsumer => "SLOW_CONSUMER",
+            ErrorCode::Resubscribe => "RESUBSCRIBE",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compares with the code on the wire, as clients see it.
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 impl Error {
     /// The stable code clients match on (`extensions.code` in the API).
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Error::InvalidInput { .. } => "BAD_USER_INPUT",
-            Error::NotFound { .. } => "NOT_FOUND",
-            Error::Conflict { .. } => "CONFLICT",
-            Error::Unauthenticated(_) => "UNAUTHENTICATED",
-            Error::Forbidden => "FORBIDDEN",
-            Error::RateLimited { .. } => "RATE_LIMITED",
-            Error::InvalidTransition { .. } => "INVALID_TRANSITION",
-            Error::CursorExpired { .. } => "CURSOR_EXPIRED",
+            Error::InvalidInput { .. } => ErrorCode::BadUserInput,
+            Error::NotFound { .. } => ErrorCode::NotFound,
+            Error::Conflict { .. } => ErrorCode::Conflict,
+            Error::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            Error::Forbidden => ErrorCode::Forbidden,
+            Error::RateLimited { .. } => ErrorCode::RateLimited,
+            Error::InvalidTransition { .. } => ErrorCode::InvalidTransition,
+            Error::CursorExpired { .. } => ErrorCode::CursorExpired,
             Error::Database(_) | Error::Redis(_) | Error::Crypto(_) | Error::Internal(_) => {
-                "INTERNAL"
+                ErrorCode::Internal
             }
         }
     }

@@ -33,9 +33,10 @@ pub mod sla;
 pub mod stats;
 pub mod throttle;
 pub mod ticket;
+pub mod trace;
 pub mod two_factor;
 pub mod user;
 pub mod webhook;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorCode, Result};
 pub use sea_orm;

@@ -580,7 +580,7 @@ mod tests {
             let err = normalize_email(bad).unwrap_err();
             assert_eq!(
                 (err.code(), err.field()),
-                ("BAD_USER_INPUT", Some("email")),
+                (crate::ErrorCode::BadUserInput, Some("email")),
                 "{bad:?}"
             );
         }

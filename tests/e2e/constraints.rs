@@ -28,7 +28,7 @@ async fn duplicate_email_in_another_letter_case_is_refused() {
         .await
         .expect_err("same address in other case");
     assert_eq!(
-        (err.code(), err.field()),
+        (err.code().as_str(), err.field()),
         ("CONFLICT", Some("email")),
         "{err}"
     );
@@ -175,5 +175,8 @@ async fn organization_names_are_unique_in_any_letter_case() {
     )
     .await
     .expect_err("same name");
-    assert_eq!((err.code(), err.field()), ("CONFLICT", Some("name")));
+    assert_eq!(
+        (err.code().as_str(), err.field()),
+        ("CONFLICT", Some("name"))
+    );
 }

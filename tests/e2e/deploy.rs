@@ -61,6 +61,21 @@ fn commands(text: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The OpenTelemetry specification's variables that the SDK and the OTLP exporter read
+/// themselves, not through the command line.
+const OPENTELEMETRY_VARIABLES: &[&str] = &[
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "OTEL_TRACES_EXPORTER",
+    "OTEL_SDK_DISABLED",
+];
+
 #[tokio::test]
 async fn deploy_files_set_only_variables_the_binary_reads() {
     let database = TestDatabase::create().await;
@@ -76,7 +91,8 @@ async fn deploy_files_set_only_variables_the_binary_reads() {
         for variable in variables(&text) {
             assert!(
                 help.contains(&format!("[env: {variable}="))
-                    || help.contains(&format!("[env: {variable}]")),
+                    || help.contains(&format!("[env: {variable}]"))
+                    || OPENTELEMETRY_VARIABLES.contains(&variable.as_str()),
                 "{} sets {variable}, which `helpdesk serve` does not read",
                 file.display()
             );

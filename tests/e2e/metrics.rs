@@ -1,4 +1,4 @@
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, metric_value};
 
@@ -207,4 +207,232 @@ async fn backlogs_show_what_waits_and_for_how_long() {
     assert_eq!(value("helpdesk_backlog{queue=\"email\"}"), 1.0);
     let age = value("helpdesk_backlog_oldest_age_seconds{queue=\"email\"}");
     assert!((600.0..700.0).contains(&age), "{age}");
+}
+
+/// The series a metrics exposition offers, from its `# TYPE` lines: a gauge's name, a
+/// counter's `_total`, a histogram's `_bucket`, `_sum` and `_count`. Families without samples
+/// yet (counters of what has not happened) count too.
+fn series_of(exposition: &str) -> std::collections::BTreeSet<String> {
+    let mut series = std::collections::BTreeSet::new();
+    for line in exposition.lines() {
+        let mut words = line.split_whitespace();
+        if words.next() != Some("#") || words.next() != Some("TYPE") {
+            continue;
+        }
+        let (Some(name), Some(kind)) = (words.next(), words.next()) else {
+            continue;
+        };
+        match kind {
+            "counter" => {
+                series.insert(format!("{name}_total"));
+            }
+            "histogram" => {
+                for suffix in ["_bucket", "_sum", "_count"] {
+                    series.insert(format!("{name}{suffix}"));
+                }
+            }
+            _ => {
+                series.insert(name.to_string());
+            }
+        }
+    }
+    series
+}
+
+/// The metric names a PromQL expression reads: its identifiers outside label matchers and
+/// grouping clauses, less functions, keywords and the Prometheus-made `up`.
+fn metrics_in(expr: &str) -> Vec<String> {
+    // Label matchers `{...}` and clauses such as `by (...)` name labels, not metrics.
+    let mut plain = String::new();
+    let mut depth = 0;
+    for c in expr.chars() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            _ if depth == 0 => plain.push(c),
+            _ => {}
+        }
+    }
+    let clause = without_label_lists(&plain);
+    let mut names = Vec::new();
+    let mut word = String::new();
+    let mut chars = clause.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
+            word.push(c);
+            if chars
+                .peek()
+                .is_some_and(|n| n.is_ascii_alphanumeric() || *n == '_' || *n == ':')
+            {
+                continue;
+            }
+        } else if c == '"' {
+            // A string argument (`label_replace`, a quantile's name): skip to its end.
+            for d in chars.by_ref() {
+                if d == '"' {
+                    break;
+                }
+            }
+            continue;
+        } else {
+            continue;
+        }
+        let token = std::mem::take(&mut word);
+        let next = chars.clone().find(|c| !c.is_whitespace());
+        let is_function = next == Some('(');
+        if token
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && !is_function
+            && ![
+                "by",
+                "without",
+                "on",
+                "ignoring",
+                "group_left",
+                "group_right",
+                "and",
+                "or",
+                "unless",
+                "bool",
+                "offset",
+                "up",
+                "inf",
+                "nan",
+            ]
+            .contains(&token.as_str())
+        {
+            names.push(token);
+        }
+    }
+    names
+}
+
+/// `expr` with the parenthesised label lists of `by`, `without`, `on`, `ignoring`,
+/// `group_left` and `group_right` removed.
+fn without_label_lists(expr: &str) -> String {
+    let mut out = String::new();
+    let mut rest = expr;
+    'outer: while !rest.is_empty() {
+        for keyword in [
+            "by",
+            "without",
+            "on",
+            "ignoring",
+            "group_left",
+            "group_right",
+        ] {
+            if let Some(after) = rest.strip_prefix(keyword)
+                && !out.ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                && after.trim_start().starts_with('(')
+            {
+                let open = after.find('(').unwrap();
+                let close = after[open..]
+                    .find(')')
+                    .map_or(after.len(), |i| open + i + 1);
+                out.push(' ');
+                rest = &after[close..];
+                continue 'outer;
+            }
+        }
+        let c = rest.chars().next().unwrap();
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+/// Every `expr` of a Prometheus rules file: one-line values and `|` or `>` blocks.
+fn rule_expressions(rules: &str) -> Vec<String> {
+    let lines: Vec<&str> = rules.lines().collect();
+    let mut exprs = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        let indent = line.len() - line.trim_start().len();
+        if let Some(value) = line.trim_start().strip_prefix("expr:") {
+            let value = value.trim();
+            if value.starts_with('|') || value.starts_with('>') {
+                let mut block = Vec::new();
+                while i + 1 < lines.len() {
+                    let next = lines[i + 1];
+                    let next_indent = next.len() - next.trim_start().len();
+                    if !next.trim().is_empty() && next_indent <= indent {
+                        break;
+                    }
+                    block.push(next.trim());
+                    i += 1;
+                }
+                exprs.push(block.join(" "));
+            } else {
+                exprs.push(value.trim_matches(|c| c == '\'' || c == '"').to_string());
+            }
+        }
+        i += 1;
+    }
+    exprs
+}
+
+/// Every `expr` of the dashboard's panels' targets.
+fn dashboard_expressions(panel: &Value, exprs: &mut Vec<String>) {
+    for target in panel["targets"].as_array().into_iter().flatten() {
+        if let Some(expr) = target["expr"].as_str() {
+            exprs.push(expr.to_string());
+        }
+    }
+    for inner in panel["panels"].as_array().into_iter().flatten() {
+        dashboard_expressions(inner, exprs);
+    }
+}
+
+#[test]
+fn promql_names_are_told_from_functions_labels_and_keywords() {
+    assert_eq!(
+        metrics_in(
+            "sum by (http_route) (rate(http_server_request_duration_seconds_bucket{http_response_status_code=~\"5..\"}[5m])) / on(job) group_left sum(up) > 0.05"
+        ),
+        vec!["http_server_request_duration_seconds_bucket"]
+    );
+    assert_eq!(
+        metrics_in("histogram_quantile(0.99, sum(rate(a_bucket[5m])) by (le)) and b_total"),
+        vec!["a_bucket", "b_total"]
+    );
+}
+
+/// The dashboard and the alert rules in `deploy/` read only metrics the server exposes.
+#[tokio::test]
+async fn the_dashboard_and_alert_rules_name_only_metrics_the_server_exposes() {
+    let app = TestApp::spawn().await;
+    app.graphql("{ serverInfo { version } }", json!({})).await;
+    let body = app.get("/metrics").await.text().await.unwrap();
+    let exposed = series_of(&body);
+
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/observability");
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("grafana/dashboards/helpdesk.json"))
+            .expect("the dashboard"),
+    )
+    .expect("the dashboard is JSON");
+    let mut dashboard_exprs = Vec::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        dashboard_expressions(panel, &mut dashboard_exprs);
+    }
+    let alerts = rule_expressions(
+        &std::fs::read_to_string(root.join("alerts.yaml")).expect("the alert rules"),
+    );
+    for (what, exprs) in [("dashboard", &dashboard_exprs), ("alert rules", &alerts)] {
+        assert!(exprs.len() >= 5, "{what}: only {} expressions", exprs.len());
+        let mut read = 0;
+        for expr in exprs.iter() {
+            for name in metrics_in(expr) {
+                read += 1;
+                assert!(
+                    exposed.contains(&name),
+                    "{what}: `{name}` (in `{expr}`) is not exposed; the server has {exposed:?}"
+                );
+            }
+        }
+        assert!(read > 0, "{what}: reads no metric of the server");
+    }
 }

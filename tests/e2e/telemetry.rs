@@ -7,7 +7,8 @@ use axum::routing::post;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::helpers::{RunningServer, TestDatabase, helpdesk, run};
+use crate::helpers::{RunningServer, TestDatabase, World, gid, helpdesk, login_at, run};
+use crate::webhooks::{Receiver, ok, webhook_for};
 
 /// A stand-in OTLP/HTTP collector on loopback that hands every trace export to the test.
 async fn collector() -> (String, mpsc::UnboundedReceiver<Bytes>) {
@@ -80,6 +81,140 @@ async fn spans_of_http_requests_and_graphql_operations_are_exported_over_otlp() 
     assert!(
         contains(&received, "graphql.operation.type"),
         "a span per GraphQL operation"
+    );
+}
+
+/// The spans in OTLP/JSON exports: `(trace id, span id, parent span id, name)`, ids in hex.
+fn spans_in(exports: &[Bytes]) -> Vec<(String, String, String, String)> {
+    let mut spans = Vec::new();
+    for body in exports {
+        let export: Value = serde_json::from_slice(body).expect("an OTLP/JSON export");
+        let resources = export["resourceSpans"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for scope in resources
+            .iter()
+            .flat_map(|r| r["scopeSpans"].as_array().cloned().unwrap_or_default())
+        {
+            for span in scope["spans"].as_array().cloned().unwrap_or_default() {
+                let text = |key: &str| span[key].as_str().unwrap_or_default().to_lowercase();
+                spans.push((
+                    text("traceId"),
+                    text("spanId"),
+                    text("parentSpanId"),
+                    text("name"),
+                ));
+            }
+        }
+    }
+    spans
+}
+
+#[tokio::test]
+async fn a_callers_trace_continues_through_the_request_its_log_lines_and_the_webhook_it_causes() {
+    let (endpoint, mut exports) = collector().await;
+    let database = TestDatabase::create().await;
+    let db = database.connect().await;
+    api::startup::apply_migrations(&db).await.unwrap();
+    let world = World::build(&db).await;
+    let mut receiver = Receiver::start(ok()).await;
+    webhook_for(&db, &world, &receiver.url, &["comment.created"]).await;
+
+    let mut command = helpdesk(&database);
+    command
+        .args(["serve", "--no-demo"])
+        .env("HELPDESK_ADDR", "127.0.0.1:0")
+        .env("HELPDESK_WEBHOOK_ALLOW_PRIVATE", "true")
+        .env("HELPDESK_LOG_FORMAT", "json")
+        // Request log lines (tower-http's, at debug) inside the request's span.
+        .env("RUST_LOG", "info,tower_http=debug")
+        // The standard variables, read by the exporter itself: the signal's own endpoint,
+        // used as it is, and the JSON encoding, which this stand-in collector reads.
+        .env(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            format!("{endpoint}/v1/traces"),
+        )
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json");
+    let mut server = RunningServer::start(command).await;
+    let stderr = server.child.stderr.take().expect("stderr pipe");
+    let token = login_at(&server.address, "agent_a").await;
+
+    // The caller's trace and span, as a client library would send them.
+    let trace_id = format!("{:032x}", uuid::Uuid::new_v4().as_u128());
+    let caller_span = format!("{:016x}", uuid::Uuid::new_v4().as_u128() as u64);
+    let response: Value = reqwest::Client::new()
+        .post(format!("{}/graphql", server.address))
+        .bearer_auth(&token)
+        .header("traceparent", format!("00-{trace_id}-{caller_span}-01"))
+        .json(&json!({
+            "query": "mutation($input: CommentCreateInput!) { commentCreate(input: $input) { comment { id } } }",
+            "variables": { "input": { "ticketId": gid("Ticket", world.ticket_a), "body": "Traced" } },
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        response["data"]["commentCreate"]["comment"]["id"].is_string(),
+        "{response}"
+    );
+
+    // The webhook the comment caused carries the same trace, from a span of its own.
+    let delivery = receiver.next().await;
+    let parts: Vec<&str> = delivery.traceparent.split('-').collect();
+    assert_eq!(parts.len(), 4, "{:?}", delivery.traceparent);
+    assert_eq!(parts[1], trace_id, "the delivery is in the caller's trace");
+    let delivery_span = parts[2].to_string();
+    assert_ne!(delivery_span, caller_span);
+
+    assert!(server.terminate().await.success());
+    let mut received = Vec::new();
+    let wanted = |spans: &[(String, String, String, String)]| {
+        let request = spans
+            .iter()
+            .any(|(t, _, p, n)| *t == trace_id && *p == caller_span && n == "http_request");
+        let deliver = spans
+            .iter()
+            .any(|(t, s, _, n)| *t == trace_id && *s == delivery_span && n == "webhook.deliver");
+        (request, deliver)
+    };
+    while wanted(&spans_in(&received)) != (true, true) {
+        match tokio::time::timeout(Duration::from_secs(10), exports.recv()).await {
+            Ok(Some(body)) => received.push(body),
+            _ => break,
+        }
+    }
+    let spans = spans_in(&received);
+    let (request, deliver) = wanted(&spans);
+    assert!(
+        request,
+        "the request's span is a child of the caller's span: {spans:?}"
+    );
+    assert!(
+        deliver,
+        "the delivery's span is exported in the caller's trace: {spans:?}"
+    );
+
+    // Log lines written inside the request name its trace.
+    let mut logs = String::new();
+    let mut stderr = stderr;
+    tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut logs)
+        .await
+        .expect("stderr");
+    let traced: Vec<Value> = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["trace_id"] == trace_id.as_str())
+        .collect();
+    assert!(!traced.is_empty(), "no log line names the trace: {logs}");
+    assert!(
+        traced
+            .iter()
+            .all(|line| line["span_id"].as_str().is_some_and(|s| s.len() == 16)),
+        "{traced:?}"
     );
 }
 

@@ -61,7 +61,7 @@ async fn a_failed_create_writes_nothing_and_gives_its_number_back() {
     .await
     .expect_err("no such organization");
     assert_eq!(
-        (err.code(), err.field()),
+        (err.code().as_str(), err.field()),
         ("BAD_USER_INPUT", Some("organizationId"))
     );
 
@@ -98,7 +98,7 @@ async fn bad_ticket_input_is_refused_with_its_field_and_writes_nothing() {
             .await
             .expect_err("refused");
         assert_eq!(
-            (err.code(), err.field()),
+            (err.code().as_str(), err.field()),
             ("BAD_USER_INPUT", Some(field)),
             "{title:?}"
         );
@@ -109,7 +109,7 @@ async fn bad_ticket_input_is_refused_with_its_field_and_writes_nothing() {
         .await
         .expect_err("refused");
     assert_eq!(
-        (err.code(), err.field()),
+        (err.code().as_str(), err.field()),
         ("BAD_USER_INPUT", Some("requesterId"))
     );
 

@@ -38,6 +38,7 @@ pub(crate) struct Received {
     pub(crate) id: String,
     pub(crate) timestamp: String,
     pub(crate) signature: String,
+    pub(crate) traceparent: String,
     pub(crate) body: String,
 }
 
@@ -73,6 +74,7 @@ impl Receiver {
                         id: header("webhook-id"),
                         timestamp: header("webhook-timestamp"),
                         signature: header("webhook-signature"),
+                        traceparent: header("traceparent"),
                         body,
                     });
                     let answer = answers.lock().unwrap().pop_front().unwrap_or(default);
@@ -335,7 +337,7 @@ async fn webhook_to(db: &DatabaseConnection, world: &World, url: &str) -> entity
     webhook_for(db, world, url, &[]).await
 }
 
-async fn webhook_for(
+pub(crate) async fn webhook_for(
     db: &DatabaseConnection,
     world: &World,
     url: &str,
@@ -1087,4 +1089,52 @@ async fn a_worker_without_the_key_sends_nothing_and_records_why_without_the_secr
     }
     assert_eq!(failed.status, "PENDING", "retried once the key is there");
     assert!(receiver.nothing_yet(), "nothing was sent unsigned");
+}
+
+#[tokio::test]
+async fn delivery_attempts_are_counted_by_outcome_in_the_metrics() {
+    let app = TestApp::spawn().await;
+    let world = World::build(app.db()).await;
+    let admin = app.login(&email_of("admin"), PASSWORD).await;
+    let mut accepting = Receiver::start(ok()).await;
+    // 410 Gone: the delivery fails for good at once (and the endpoint is disabled).
+    let mut gone = Receiver::start(Answer::Status(410, vec![])).await;
+    for receiver in [&accepting, &gone] {
+        create_webhook(
+            &app,
+            &admin,
+            json!({ "url": receiver.url, "events": ["comment.created"] }),
+        )
+        .await;
+    }
+    comment(&app, &admin, world.ticket_a, "Counted").await;
+    accepting.next().await;
+    gone.next().await;
+
+    // The outcomes are counted once recorded, just after the answers arrive.
+    let counted = |body: &str, outcome: &str| {
+        crate::helpers::metric_value(
+            body,
+            &format!("helpdesk_webhook_attempts_total{{outcome=\"{outcome}\"}}"),
+        )
+        .unwrap_or(0.0)
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut ticks = tokio::time::interval(Duration::from_millis(50));
+    let body = loop {
+        ticks.tick().await;
+        let body = app.get("/metrics").await.text().await.unwrap();
+        if counted(&body, "delivered") + counted(&body, "failed") >= 2.0
+            || tokio::time::Instant::now() > deadline
+        {
+            break body;
+        }
+    };
+    assert_eq!(counted(&body, "delivered"), 1.0, "{body}");
+    assert_eq!(counted(&body, "failed"), 1.0, "{body}");
+    assert_eq!(counted(&body, "retry"), 0.0, "{body}");
+    assert!(
+        body.contains("# TYPE helpdesk_email_attempts counter"),
+        "{body}"
+    );
 }

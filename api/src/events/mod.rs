@@ -459,10 +459,17 @@ impl EventBus {
                 )
                 .await
                 {
-                    Ok(round) if round.sent + round.retrying + round.failed == DELIVERY_BATCH => {
-                        continue;
+                    Ok(round) => {
+                        self.metrics.record_attempts(
+                            false,
+                            round.sent,
+                            round.retrying,
+                            round.failed,
+                        );
+                        if round.sent + round.retrying + round.failed < DELIVERY_BATCH {
+                            break;
+                        }
                     }
-                    Ok(_) => break,
                     Err(err) => {
                         tracing::warn!(error = %err, "sending mail failed; retrying");
                         break;
@@ -541,11 +548,20 @@ impl EventBus {
         loop {
             loop {
                 match deliverer
-                    .run_due(db, chrono::Utc::now(), DELIVERY_BATCH)
+                    .run_round(db, chrono::Utc::now(), DELIVERY_BATCH)
                     .await
                 {
-                    Ok(count) if count as u64 == DELIVERY_BATCH => continue,
-                    Ok(_) => break,
+                    Ok(round) => {
+                        self.metrics.record_attempts(
+                            true,
+                            round.delivered,
+                            round.retrying,
+                            round.failed,
+                        );
+                        if (round.claimed as u64) < DELIVERY_BATCH {
+                            break;
+                        }
+                    }
                     Err(err) => {
                         tracing::warn!(error = %err, "delivering webhooks failed; retrying");
                         break;

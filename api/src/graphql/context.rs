@@ -1,5 +1,6 @@
 //! What resolvers take from the request: the viewer, the database, the loaders.
 
+use service::ErrorCode;
 use std::sync::Arc;
 
 use async_graphql::{Context, ErrorExtensions};
@@ -75,7 +76,8 @@ pub fn actor(ctx: &Context<'_>) -> async_graphql::Result<Actor> {
     let message = viewer
         .and_then(|v| v.refused.as_deref().map(str::to_string))
         .unwrap_or_else(|| "sign in first: send `Authorization: Bearer <access token>`".into());
-    Err(async_graphql::Error::new(message).extend_with(|_, ext| ext.set("code", "UNAUTHENTICATED")))
+    Err(async_graphql::Error::new(message)
+        .extend_with(|_, ext| ext.set("code", ErrorCode::Unauthenticated.as_str())))
 }
 
 pub fn db<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a DatabaseConnection> {

@@ -3,6 +3,7 @@
 //! Resolvers convert with [`gql`] (or [`ResultExt::gql`]) instead of a bare `?`: async-graphql
 //! converts any `Display` error by its text, which would send database messages to clients.
 
+use service::ErrorCode;
 use std::sync::Arc;
 
 use async_graphql::{Error, ErrorExtensions};
@@ -15,7 +16,7 @@ pub fn gql(err: service::Error) -> Error {
 
 pub fn gql_ref(err: &service::Error) -> Error {
     let code = err.code();
-    let message = if code == "INTERNAL" {
+    let message = if code == ErrorCode::Internal {
         tracing::error!(error = ?err, "internal error while resolving a field");
         "internal error".to_string()
     } else {
@@ -24,7 +25,7 @@ pub fn gql_ref(err: &service::Error) -> Error {
     let field = err.field();
     let retry_after = err.retry_after_seconds();
     Error::new(message).extend_with(|_, ext| {
-        ext.set("code", code);
+        ext.set("code", code.as_str());
         if let Some(field) = field {
             ext.set("field", field);
         }

@@ -50,7 +50,7 @@ pub struct SchemaOptions {
     pub max_response_bytes: usize,
     /// Subscriptions catching up from the log at once.
     pub max_concurrent_replays: usize,
-    /// A tracing span per resolved field on `/graphql` too (subscriptions always have them).
+    /// A tracing span per resolved field, on `/graphql` and on subscriptions.
     /// Off by default: any extension puts every field of every request through the extension
     /// chain, which costs more than resolving most fields.
     pub trace_fields: bool,
@@ -150,8 +150,11 @@ pub fn build_schema(
     if options.trace_fields {
         requests = requests.extension(Tracing);
     }
-    let sockets = builder()
-        .extension(Tracing)
+    let mut sockets = builder();
+    if options.trace_fields {
+        sockets = sockets.extension(Tracing);
+    }
+    let sockets = sockets
         .extension(OperationMetrics::new(metrics))
         .extension(DocumentLimits(options.limits))
         .extension(ResponseSize::new(options.max_response_bytes));

@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde_json::json;
+use service::ErrorCode;
 use service::attachment::link::{self, Purpose};
 use service::attachment::{Refusal, UploadError};
 
@@ -29,8 +30,8 @@ pub fn download_path(token: &str) -> String {
     format!("/attachments/download/{token}")
 }
 
-fn error(status: StatusCode, code: &str, field: Option<&str>, message: &str) -> Response {
-    let mut extensions = json!({ "code": code });
+fn error(status: StatusCode, code: ErrorCode, field: Option<&str>, message: &str) -> Response {
+    let mut extensions = json!({ "code": code.as_str() });
     if let Some(field) = field {
         extensions["field"] = json!(field);
     }
@@ -46,7 +47,7 @@ fn error(status: StatusCode, code: &str, field: Option<&str>, message: &str) -> 
 fn forbidden() -> Response {
     error(
         StatusCode::FORBIDDEN,
-        "FORBIDDEN",
+        ErrorCode::Forbidden,
         None,
         "the link is not valid: expired, made for someone else, or altered",
     )
@@ -54,16 +55,16 @@ fn forbidden() -> Response {
 
 fn service_error(err: &service::Error) -> Response {
     let status = match err.code() {
-        "NOT_FOUND" => StatusCode::NOT_FOUND,
-        "CONFLICT" => StatusCode::CONFLICT,
-        "BAD_USER_INPUT" => StatusCode::BAD_REQUEST,
-        "FORBIDDEN" => StatusCode::FORBIDDEN,
-        "UNAUTHENTICATED" => StatusCode::FORBIDDEN,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::Conflict => StatusCode::CONFLICT,
+        ErrorCode::BadUserInput => StatusCode::BAD_REQUEST,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::Unauthenticated => StatusCode::FORBIDDEN,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     if status == StatusCode::INTERNAL_SERVER_ERROR {
         tracing::error!(error = %err, "attachment request failed");
-        return error(status, "INTERNAL", None, "internal error");
+        return error(status, ErrorCode::Internal, None, "internal error");
     }
     error(status, err.code(), err.field(), &err.to_string())
 }
@@ -143,13 +144,13 @@ pub async fn upload(
                     tracing::error!(%reason, attachment = %link.attachment_id, "storing an upload failed");
                     return error(
                         StatusCode::INTERNAL_SERVER_ERROR,
-                        "INTERNAL",
+                        ErrorCode::Internal,
                         None,
                         "internal error",
                     );
                 }
             };
-            error(status, "BAD_USER_INPUT", Some(field), &message)
+            error(status, ErrorCode::BadUserInput, Some(field), &message)
         }
     }
 }
@@ -247,7 +248,7 @@ pub async fn download(
     if !service::attachment::downloadable(&attachments.policy, &row) {
         return error(
             StatusCode::FORBIDDEN,
-            "FORBIDDEN",
+            ErrorCode::Forbidden,
             None,
             "the file cannot be downloaded: it has not passed its virus scan",
         );
@@ -261,7 +262,7 @@ pub async fn download(
         Err(Unsatisfiable) => {
             let mut response = error(
                 StatusCode::RANGE_NOT_SATISFIABLE,
-                "BAD_USER_INPUT",
+                ErrorCode::BadUserInput,
                 Some("range"),
                 "the range lies outside the file",
             );

@@ -12,6 +12,7 @@
 //! - The bearer token is checked once, here; the request then carries the viewer, a fresh set of
 //!   loaders and where it came from.
 
+use service::ErrorCode;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
@@ -58,7 +59,7 @@ pub async fn post(
     if !is_json {
         return refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
+            ErrorCode::UnsupportedMediaType,
             "send the request as application/json",
             media,
         );
@@ -68,7 +69,7 @@ pub async fn post(
         Err(err) => {
             return refuse(
                 StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
+                ErrorCode::BadRequest,
                 &format!("the body is not a GraphQL request: {err}"),
                 media,
             );
@@ -79,7 +80,7 @@ pub async fn post(
         BatchRequest::Batch(requests) if requests.len() > state.max_batch() => {
             return refuse(
                 StatusCode::BAD_REQUEST,
-                "BATCH_LIMIT",
+                ErrorCode::BatchLimit,
                 &format!("a batch may hold at most {} operations", state.max_batch()),
                 media,
             );
@@ -87,7 +88,7 @@ pub async fn post(
         BatchRequest::Batch(requests) if requests.is_empty() => {
             return refuse(
                 StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
+                ErrorCode::BadRequest,
                 "the batch is empty",
                 media,
             );
@@ -117,7 +118,7 @@ pub async fn get(
             Err(_) => {
                 return refuse(
                     StatusCode::BAD_REQUEST,
-                    "BAD_REQUEST",
+                    ErrorCode::BadRequest,
                     "`extensions` is not a JSON object",
                     media,
                 );
@@ -139,7 +140,7 @@ pub async fn get(
             Err(_) => {
                 return refuse(
                     StatusCode::BAD_REQUEST,
-                    "BAD_REQUEST",
+                    ErrorCode::BadRequest,
                     "`variables` is not JSON",
                     media,
                 );
@@ -159,7 +160,7 @@ pub async fn get(
         {
             let mut response = refuse(
                 StatusCode::METHOD_NOT_ALLOWED,
-                "METHOD_NOT_ALLOWED",
+                ErrorCode::MethodNotAllowed,
                 "only queries may be sent with GET; send mutations with POST",
                 media,
             );
@@ -189,12 +190,12 @@ async fn run(
     // need a user); only a failure to check it at all ends the request here.
     let (actor, refused) = match viewer(state, headers).await {
         Ok(actor) => (actor, None),
-        Err(err) if err.code() == "UNAUTHENTICATED" => (None, Some(err.to_string())),
+        Err(err) if err.code() == ErrorCode::Unauthenticated => (None, Some(err.to_string())),
         Err(err) => {
             let mut error = ServerError::new("internal error", None);
             tracing::error!(error = ?err, "checking the access token failed");
             let mut extensions = ErrorExtensionValues::default();
-            extensions.set("code", "INTERNAL");
+            extensions.set("code", ErrorCode::Internal.as_str());
             extensions.set("requestId", request_id.as_str());
             error.extensions = Some(extensions);
             let answer = || async_graphql::Response::from_errors(vec![error.clone()]);
@@ -225,7 +226,7 @@ async fn run(
     if requests.iter().any(|r| r.query.trim().is_empty()) {
         return refuse(
             StatusCode::BAD_REQUEST,
-            "BAD_REQUEST",
+            ErrorCode::BadRequest,
             "the request has no query",
             media,
         );
@@ -238,7 +239,7 @@ async fn run(
     if checks > MAX_CREDENTIAL_CHECKS {
         return refuse(
             StatusCode::BAD_REQUEST,
-            "CREDENTIAL_LIMIT",
+            ErrorCode::CredentialLimit,
             &format!(
                 "a request may check credentials at most once ({} in this one); send sign-ins separately",
                 checks
@@ -260,7 +261,7 @@ async fn run(
             Err(refusal) => async_graphql::Response::from_errors(vec![refusal]),
             Ok(_) if read_only_refused => async_graphql::Response::from_errors(vec![coded(
                 ServerError::new("a read-only API token may only run queries", None),
-                "FORBIDDEN",
+                ErrorCode::Forbidden,
             )]),
             Ok(request) => {
                 // A mutation (or an operation that cannot be told) may commit events, and is
@@ -323,7 +324,7 @@ async fn run(
                 tracing::error!(%err, "serializing a response failed");
                 return refuse(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "INTERNAL",
+                    ErrorCode::Internal,
                     "internal error",
                     media,
                 );
@@ -378,7 +379,7 @@ async fn persisted(
         _ => {
             return Err(refuse(
                 StatusCode::BAD_REQUEST,
-                "PERSISTED_QUERY_NOT_SUPPORTED",
+                ErrorCode::PersistedQueryNotSupported,
                 "persistedQuery must be { version: 1, sha256Hash: \"<hex SHA-256 of the document>\" }",
                 media,
             ));
@@ -397,7 +398,7 @@ async fn persisted(
                 } else {
                     StatusCode::OK
                 },
-                "PERSISTED_QUERY_NOT_FOUND",
+                ErrorCode::PersistedQueryNotFound,
                 "PersistedQueryNotFound",
                 media,
             )),
@@ -410,7 +411,7 @@ async fn persisted(
     if actual != hash {
         return Err(refuse(
             StatusCode::BAD_REQUEST,
-            "BAD_REQUEST",
+            ErrorCode::BadRequest,
             "provided sha does not match query",
             media,
         ));
@@ -476,7 +477,7 @@ impl Prepared {
                     format!("the document is larger than {MAX_DOCUMENT_BYTES} bytes"),
                     None,
                 ),
-                "DOCUMENT_TOO_LARGE",
+                ErrorCode::DocumentTooLarge,
             ));
         }
         let mut request = self.request;
@@ -620,11 +621,16 @@ fn before_execution(response: &async_graphql::Response) -> bool {
             .map(|v| v.to_string().trim_matches('"').to_string())
             .unwrap_or_default()
     };
+    let answered = [
+        ErrorCode::Unauthenticated,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::Internal,
+        ErrorCode::ResponseTooLarge,
+    ];
+    let first = code(&response.errors[0]);
     response.errors.iter().all(|e| e.path.is_empty())
-        && !matches!(
-            code(&response.errors[0]).as_str(),
-            "UNAUTHENTICATED" | "FORBIDDEN" | "NOT_FOUND" | "INTERNAL" | "RESPONSE_TOO_LARGE"
-        )
+        && !answered.iter().any(|c| *c == first.as_str())
 }
 
 fn response_media(headers: &HeaderMap) -> &'static str {
@@ -649,19 +655,19 @@ fn respond(status: StatusCode, media: &'static str, body: Vec<u8>) -> Response {
     response
 }
 
-fn refuse(status: StatusCode, code: &str, message: &str, media: &'static str) -> Response {
+fn refuse(status: StatusCode, code: ErrorCode, message: &str, media: &'static str) -> Response {
     respond(
         status,
         media,
-        json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })
+        json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] })
             .to_string()
             .into_bytes(),
     )
 }
 
-fn coded(mut error: ServerError, code: &str) -> ServerError {
+fn coded(mut error: ServerError, code: ErrorCode) -> ServerError {
     let mut extensions = ErrorExtensionValues::default();
-    extensions.set("code", code);
+    extensions.set("code", code.as_str());
     error.extensions = Some(extensions);
     error
 }
@@ -693,7 +699,7 @@ fn classify(error: &mut ServerError, request_id: &str) {
         .and_then(|ext| ext.get("code"))
         .map(|v| v.to_string().trim_matches('"').to_string());
     if let Some(code) = existing {
-        if code == "INTERNAL" {
+        if ErrorCode::Internal == code.as_str() {
             error
                 .extensions
                 .get_or_insert_with(Default::default)
@@ -707,31 +713,32 @@ fn classify(error: &mut ServerError, request_id: &str) {
         || message.starts_with("Failed to parse")
         || message.contains("got invalid value")
     {
-        extensions.set("code", "BAD_USER_INPUT");
+        extensions.set("code", ErrorCode::BadUserInput.as_str());
         if let Some(field) = argument_of(&message) {
             extensions.set("field", field);
         }
     } else if message.starts_with("Query is too complex") {
-        extensions.set("code", "COMPLEXITY_LIMIT");
+        extensions.set("code", ErrorCode::ComplexityLimit.as_str());
     } else if message.starts_with("Query is nested too deep") || message.contains("recursion depth")
     {
-        extensions.set("code", "DEPTH_LIMIT");
+        extensions.set("code", ErrorCode::DepthLimit.as_str());
     } else if message.contains("directives") && message.contains("exceed") {
-        extensions.set("code", "DIRECTIVE_LIMIT");
+        extensions.set("code", ErrorCode::DirectiveLimit.as_str());
     } else if error.path.is_empty() {
         let parse =
             message.contains("-->") || error.locations.is_empty() && message.contains("expected");
         extensions.set(
             "code",
             if parse {
-                "GRAPHQL_PARSE_FAILED"
+                ErrorCode::GraphqlParseFailed
             } else {
-                "GRAPHQL_VALIDATION_FAILED"
-            },
+                ErrorCode::GraphqlValidationFailed
+            }
+            .as_str(),
         );
     } else {
         tracing::error!(error = %message, path = ?error.path, "unclassified error while resolving");
-        extensions.set("code", "INTERNAL");
+        extensions.set("code", ErrorCode::Internal.as_str());
         extensions.set("requestId", request_id);
         error.message = "internal error".into();
     }

@@ -11,6 +11,7 @@ mod password_reset;
 mod unsubscribe;
 mod ws;
 
+use service::ErrorCode;
 use std::time::Duration;
 
 use axum::Router;
@@ -109,7 +110,16 @@ pub fn router(state: AppState) -> Router {
                     .extensions()
                     .get::<MatchedPath>()
                     .map_or(req.uri().path(), MatchedPath::as_str);
-                tracing::info_span!("http_request", method = %req.method(), path, request_id = id)
+                let span = tracing::info_span!(
+                    "http_request",
+                    otel.kind = "server",
+                    method = %req.method(),
+                    path,
+                    request_id = id
+                );
+                // A caller's `traceparent` makes this span part of its trace.
+                crate::telemetry::continue_from_headers(&span, req.headers());
+                span
             }),
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
@@ -149,7 +159,7 @@ async fn catch_panics(req: Request, next: Next) -> Response {
             let body = serde_json::json!({
                 "errors": [{
                     "message": "internal error",
-                    "extensions": { "code": "INTERNAL", "requestId": request_id },
+                    "extensions": { "code": ErrorCode::Internal.as_str(), "requestId": request_id },
                 }]
             });
             let mut response = (

@@ -19,6 +19,7 @@
 //! that stops reading holds up only its own socket, and is disconnected when a write cannot
 //! complete within [`WRITE_TIMEOUT`].
 
+use service::ErrorCode;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -279,7 +280,7 @@ impl Session {
                 };
                 if refused {
                     let _ = queue
-                        .send(self.refusal(id, TOO_MANY, "TOO_MANY_SUBSCRIPTIONS"))
+                        .send(self.refusal(id, TOO_MANY, ErrorCode::TooManySubscriptions))
                         .await;
                     return None;
                 }
@@ -289,7 +290,7 @@ impl Session {
                         .unwrap_or_else(|e| e.into_inner())
                         .remove(id);
                     let _ = queue
-                        .send(self.refusal(id, SUBSCRIPTIONS_ONLY, "BAD_REQUEST"))
+                        .send(self.refusal(id, SUBSCRIPTIONS_ONLY, ErrorCode::BadRequest))
                         .await;
                     return None;
                 }
@@ -311,10 +312,10 @@ impl Session {
     }
 
     /// The `error` answer to an operation that is not run.
-    fn refusal(&self, id: &str, message: &str, code: &str) -> Message {
+    fn refusal(&self, id: &str, message: &str, code: ErrorCode) -> Message {
         let error = json!({
             "message": message,
-            "extensions": { "code": code },
+            "extensions": { "code": code.as_str() },
         });
         let payload = if self.legacy { error } else { json!([error]) };
         Message::Text(
@@ -400,7 +401,7 @@ impl SessionWatch {
     async fn holds(&self) -> bool {
         match service::auth::session_account(&self.db, self.user_id, self.epoch).await {
             Ok(_) => true,
-            Err(err) => err.code() != "UNAUTHENTICATED",
+            Err(err) => err.code() != ErrorCode::Unauthenticated,
         }
     }
 }

@@ -231,6 +231,7 @@ async fn append_event(
         created_at: Set(Utc::now()),
         published_at: Set(None),
         position: Set(None),
+        trace_parent: Set(crate::trace::current()),
     })
     .exec_with_returning(db)
     .await?)

@@ -16,6 +16,7 @@ use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::{Error, Result};
@@ -279,13 +280,33 @@ impl Header for ListUnsubscribePost {
     }
 }
 
+/// `traceparent: <W3C trace context>`: the span that sent the mail, in the trace of the request
+/// that made its event, for mail systems that trace.
+#[derive(Clone)]
+struct TraceParent(String);
+
+impl Header for TraceParent {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str(crate::trace::TRACEPARENT)
+    }
+
+    fn parse(s: &str) -> std::result::Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self(s.to_string()))
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
 /// The mail of a notice to `to`: plain text and HTML from the templates, with its unsubscribe
-/// link.
+/// link and the sending span's trace context.
 pub fn message_of(
     notice: &notification::Model,
     to: &user::Model,
     from: &Mailbox,
     unsubscribe: Option<&str>,
+    traceparent: Option<String>,
 ) -> std::result::Result<Message, String> {
     let recipient = mailbox_of(to)?;
     let (text, html) = render(notice, unsubscribe)?;
@@ -303,6 +324,9 @@ pub fn message_of(
         builder = builder
             .header(ListUnsubscribe(format!("<{url}>")))
             .header(ListUnsubscribePost);
+    }
+    if let Some(traceparent) = traceparent {
+        builder = builder.header(TraceParent(traceparent));
     }
     builder
         .multipart(alternative(text, html))
@@ -353,6 +377,10 @@ pub async fn send_due(
             continue;
         }
         let recipient = user::Entity::find_by_id(notice.user_id).one(db).await?;
+        let span =
+            tracing::info_span!("email.send", otel.kind = "client", notification = %notice.id);
+        crate::trace::continue_from(&span, notice.trace_parent.as_deref());
+        let traceparent = crate::trace::headers_of(&span).remove(crate::trace::TRACEPARENT);
         // `Err((reason, permanent))`: a permanent refusal (5xx, no such recipient, an address
         // that is no address) is not tried again.
         let outcome: std::result::Result<(), (String, bool)> = match &recipient {
@@ -361,10 +389,11 @@ pub async fn send_due(
                 to,
                 &mailer.from,
                 mailer.unsubscribe_link(&notice).as_deref(),
+                traceparent,
             ) {
                 Ok(message) => {
-                    match tokio::time::timeout(mailer.timeout, mailer.transport.send(message)).await
-                    {
+                    let sending = mailer.transport.send(message).instrument(span);
+                    match tokio::time::timeout(mailer.timeout, sending).await {
                         Ok(sent) => sent
                             .map(|_| ())
                             .map_err(|e| (e.to_string(), e.is_permanent())),
@@ -446,6 +475,7 @@ mod tests {
             read_at: None,
             created_at: Utc::now(),
             sent_at: None,
+            trace_parent: None,
         }
     }
 

@@ -396,6 +396,7 @@ pub async fn enqueue(
                 read_at: Set(None),
                 created_at: Set(now),
                 sent_at: Set(in_app.then_some(now)),
+                trace_parent: Set(event.trace_parent.clone()),
             });
         }
     }

@@ -22,6 +22,7 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, TransactionSession, TransactionTrait,
 };
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::secret::SigningSecrets;
@@ -85,6 +86,19 @@ pub fn signatures(
         header.push_str(&sign(previous, message_id, timestamp, body));
     }
     header
+}
+
+/// What one round of [`Deliverer::run_round`] came to.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Round {
+    /// Deliveries claimed (some may have been let go unsent, behind a failure of their chain).
+    pub claimed: usize,
+    /// Attempts the endpoint accepted.
+    pub delivered: u64,
+    /// Failed attempts that will be tried again.
+    pub retrying: u64,
+    /// Failed attempts after which the delivery is given up.
+    pub failed: u64,
 }
 
 /// What one attempt came to.
@@ -164,6 +178,14 @@ impl Deliverer {
     where
         C: ConnectionTrait + TransactionTrait,
     {
+        Ok(self.run_round(db, now, limit).await?.claimed)
+    }
+
+    /// [`Self::run_due`], telling what the attempts came to.
+    pub async fn run_round<C>(&self, db: &C, now: DateTime<Utc>, limit: u64) -> Result<Round>
+    where
+        C: ConnectionTrait + TransactionTrait,
+    {
         let claimed = claim_due(db, now, limit, self.lease()).await?;
         let held_from = Instant::now();
         let count = claimed.len();
@@ -211,8 +233,9 @@ impl Deliverer {
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
-        record_all(db, sent).await?;
-        Ok(count)
+        let mut round = record_all(db, sent).await?;
+        round.claimed = count;
+        Ok(round)
     }
 
     /// One POST of a delivery.
@@ -245,15 +268,30 @@ impl Deliverer {
         };
         let timestamp = now.timestamp();
         let signature = signatures(&secrets, &delivery.message_id, timestamp, &delivery.body);
-        let sent = self
+        // A span in the trace of the request that made the event, whose context goes out with
+        // the delivery.
+        let span = tracing::info_span!(
+            "webhook.deliver",
+            otel.kind = "client",
+            webhook = %hook.id,
+            delivery = %delivery.id,
+            attempt = delivery.attempt + 1,
+        );
+        crate::trace::continue_from(&span, delivery.trace_parent.as_deref());
+        let mut request = self
             .client
             .post(url)
             .header("content-type", "application/json")
             .header("webhook-id", &delivery.message_id)
             .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature)
+            .header("webhook-signature", signature);
+        for (name, value) in crate::trace::headers_of(&span) {
+            request = request.header(name, value);
+        }
+        let sent = request
             .body(delivery.body.clone())
             .send()
+            .instrument(span)
             .await;
         let duration_ms = started.elapsed().as_millis().min(i32::MAX as u128) as i32;
         match sent {
@@ -429,7 +467,7 @@ where
 /// Records what a round of chains came to, in one transaction: the successes in one
 /// statement, each failure with its next attempt, the endpoints' failure records, and the
 /// released deliveries let go.
-async fn record_all<C>(db: &C, chains: Vec<Chain>) -> Result<()>
+async fn record_all<C>(db: &C, chains: Vec<Chain>) -> Result<Round>
 where
     C: ConnectionTrait + TransactionTrait,
 {
@@ -448,8 +486,12 @@ where
             }
         }
     }
+    let mut round = Round {
+        delivered: succeeded.len() as u64,
+        ..Round::default()
+    };
     if succeeded.is_empty() && failed.is_empty() && released.is_empty() {
-        return Ok(());
+        return Ok(round);
     }
     let txn = crate::db::begin_write(db).await?;
     for chunk in succeeded.chunks(200) {
@@ -491,7 +533,10 @@ where
             .await?;
     }
     for a in &failed {
-        record_in(&txn, &a.hook, &a.delivery, &a.outcome, a.sent_at).await?;
+        match record_in(&txn, &a.hook, &a.delivery, &a.outcome, a.sent_at).await? {
+            PENDING => round.retrying += 1,
+            _ => round.failed += 1,
+        }
     }
     for chunk in released.chunks(500) {
         webhook_delivery::Entity::update_many()
@@ -501,7 +546,7 @@ where
             .await?;
     }
     txn.commit().await?;
-    Ok(())
+    Ok(round)
 }
 
 /// Stores an attempt's outcome, schedules the next one, and disables the endpoint when it
@@ -522,14 +567,14 @@ where
     Ok(())
 }
 
-/// [`record`], inside the caller's write transaction.
+/// [`record`], inside the caller's write transaction; returns the delivery's new status.
 async fn record_in(
     txn: &impl ConnectionTrait,
     hook: &webhook::Model,
     delivery: &webhook_delivery::Model,
     outcome: &Outcome,
     now: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<&'static str> {
     let attempt = delivery.attempt + 1;
     let succeeded = outcome.succeeded();
     let gone = outcome.status == Some(410);
@@ -587,7 +632,7 @@ async fn record_in(
             endpoint.update(txn).await?;
         }
     }
-    Ok(())
+    Ok(status)
 }
 
 /// Pending deliveries of an endpoint, for tests and the CLI.

@@ -496,6 +496,7 @@ fn delivery_of(
 ) -> webhook_delivery::ActiveModel {
     webhook_delivery::ActiveModel {
         message_id: Set(message_id(event.id)),
+        trace_parent: Set(event.trace_parent.clone()),
         ..new_delivery(
             Uuid::now_v7(),
             hook.id,
@@ -534,5 +535,6 @@ fn new_delivery(
         error: Set(None),
         created_at: Set(now),
         last_attempt_at: Set(None),
+        trace_parent: Set(crate::trace::current()),
     }
 }

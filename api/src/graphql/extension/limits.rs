@@ -8,6 +8,7 @@
 //! expansion would be; it parses the document itself and runs before async-graphql's parse
 //! step, whose own walk would already be exponential.
 
+use service::ErrorCode;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -125,10 +126,10 @@ impl<'a> Measurer<'a> {
     }
 }
 
-fn refusal(code: &str, message: String) -> ServerError {
+fn refusal(code: ErrorCode, message: String) -> ServerError {
     let mut error = ServerError::new(message, None);
     let mut extensions = ErrorExtensionValues::default();
-    extensions.set("code", code);
+    extensions.set("code", code.as_str());
     error.extensions = Some(extensions);
     error
 }
@@ -144,20 +145,25 @@ pub fn check(document: &ExecutableDocument, limits: &Limits) -> Result<(), Serve
         let m = measurer.set(&operation.node.selection_set.node);
         let checks = [
             (
-                "DEPTH_LIMIT",
+                ErrorCode::DepthLimit,
                 m.depth,
                 limits.max_depth,
                 "levels of nesting",
             ),
             (
-                "COMPLEXITY_LIMIT",
+                ErrorCode::ComplexityLimit,
                 m.fields,
                 limits.max_fields,
                 "fields once its fragments are expanded",
             ),
-            ("ALIAS_LIMIT", m.aliases, limits.max_aliases, "aliases"),
             (
-                "DIRECTIVE_LIMIT",
+                ErrorCode::AliasLimit,
+                m.aliases,
+                limits.max_aliases,
+                "aliases",
+            ),
+            (
+                ErrorCode::DirectiveLimit,
                 m.directives,
                 limits.max_directives,
                 "directives",

@@ -18,6 +18,7 @@
 //! Mutations are exempt: cutting one short after it committed would hide what it did (and a
 //! secret shown once, such as a new webhook's). Their payloads are small by construction.
 
+use service::ErrorCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -210,7 +211,7 @@ pub fn too_large(max_bytes: usize) -> Response {
         None,
     );
     let mut extensions = ErrorExtensionValues::default();
-    extensions.set("code", "RESPONSE_TOO_LARGE");
+    extensions.set("code", ErrorCode::ResponseTooLarge.as_str());
     error.extensions = Some(extensions);
     Response::from_errors(vec![error])
 }

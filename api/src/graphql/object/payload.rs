@@ -1,7 +1,8 @@
 //! Mutation payloads: the changed entity, or the expected reasons it could not change.
 
-use async_graphql::SimpleObject;
+use async_graphql::{Enum, SimpleObject};
 use chrono::{DateTime, Utc};
+use service::ErrorCode;
 
 use super::comment::Comment;
 use super::ticket::Ticket;
@@ -15,21 +16,36 @@ pub struct UserError {
     pub field: Option<String>,
     /// What is wrong, in a sentence for people.
     pub message: String,
-    /// `BAD_USER_INPUT`, `INVALID_TRANSITION` or `CONFLICT`.
-    pub code: String,
+    /// What kind of failure it is.
+    pub code: UserErrorCode,
+}
+
+/// The kinds of expected failure a mutation reports in `userErrors`; the same codes as
+/// `extensions.code` of top-level errors.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserErrorCode {
+    /// A value that can never be accepted; `field` names it.
+    BadUserInput,
+    /// The ticket's state machine has no such move (for this viewer).
+    InvalidTransition,
+    /// The change contradicts the current state: a duplicate, or a row still in use.
+    Conflict,
 }
 
 /// Splits a service error into the user errors a payload carries, or the top-level error for
 /// everything else (`UNAUTHENTICATED`, `FORBIDDEN`, `NOT_FOUND`, `INTERNAL`).
 pub fn user_errors(err: service::Error) -> async_graphql::Result<Vec<UserError>> {
-    match err.code() {
-        "BAD_USER_INPUT" | "INVALID_TRANSITION" | "CONFLICT" => Ok(vec![UserError {
-            field: err.field().map(str::to_string),
-            message: err.to_string(),
-            code: err.code().to_string(),
-        }]),
-        _ => Err(crate::graphql::error::gql(err)),
-    }
+    let code = match err.code() {
+        ErrorCode::BadUserInput => UserErrorCode::BadUserInput,
+        ErrorCode::InvalidTransition => UserErrorCode::InvalidTransition,
+        ErrorCode::Conflict => UserErrorCode::Conflict,
+        _ => return Err(crate::graphql::error::gql(err)),
+    };
+    Ok(vec![UserError {
+        field: err.field().map(str::to_string),
+        message: err.to_string(),
+        code,
+    }])
 }
 
 /// Payloads that carry the changed ticket; each name comes with its type's doc comment.

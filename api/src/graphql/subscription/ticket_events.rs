@@ -1,5 +1,6 @@
 use async_graphql::{Context, ErrorExtensions, ID, Result, Subscription};
 use futures_util::Stream;
+use service::ErrorCode;
 use service::page::{Key, PageRequest, Position};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -99,7 +100,7 @@ impl TicketEventsSubscription {
                         yield Err(async_graphql::Error::new(format!(
                             "more than {MAX_REPLAY} events to catch up: read them from `events`, then resume after the last one"
                         )).extend_with(|_, e| {
-                            e.set("code", "TOO_FAR_BEHIND");
+                            e.set("code", ErrorCode::TooFarBehind.as_str());
                             e.set("after", position.to_string());
                         }));
                         return;
@@ -257,7 +258,7 @@ fn slow_consumer(cursor: Option<i64>) -> async_graphql::Error {
         "fell more than {BUS_CAPACITY} events behind; resubscribe with `after` set to the position of the last event received"
     ))
     .extend_with(|_, e| {
-        e.set("code", "SLOW_CONSUMER");
+        e.set("code", ErrorCode::SlowConsumer.as_str());
         if let Some(cursor) = cursor {
             e.set("after", cursor.to_string());
         }
@@ -270,7 +271,7 @@ fn resubscribe(after: i64) -> async_graphql::Error {
         "live events were interrupted; subscribe again with `after` set to extensions.after to get what was missed",
     )
     .extend_with(|_, e| {
-        e.set("code", "RESUBSCRIBE");
+        e.set("code", ErrorCode::Resubscribe.as_str());
         e.set("after", after.to_string());
     })
 }
