@@ -211,7 +211,7 @@ async fn a_subscription_works_with_a_read_only_token() {
     let mut socket = connected(&app.address, &token).await;
     send(
         &mut socket,
-        json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { ticketEvents(filter: { kinds: [\"comment.created\"] }) { comment { body } } }" } }),
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { ticketEvents(filter: { kinds: [COMMENT_CREATED] }) { comment { body } } }" } }),
     )
     .await;
     listening(&app.address, 1).await;

@@ -111,7 +111,7 @@ async fn administrative_changes_are_in_the_audit_log_with_old_and_new_values_for
         &app,
         &admin,
         "mutation($input: WebhookCreateInput!) { webhookCreate(input: $input) { webhook { id } userErrors { field } } }",
-        json!({ "input": { "url": "http://127.0.0.1:9/hook", "events": ["comment.created"] } }),
+        json!({ "input": { "url": "http://127.0.0.1:9/hook", "events": ["COMMENT_CREATED"] } }),
         "webhookCreate",
     )
     .await["webhook"]["id"]
@@ -119,12 +119,12 @@ async fn administrative_changes_are_in_the_audit_log_with_old_and_new_values_for
     app.graphql_as(
         &admin,
         "mutation($input: WebhookUpdateInput!) { webhookUpdate(input: $input) { webhook { id } } }",
-        json!({ "input": { "id": hook, "events": ["ticket.created"] } }),
+        json!({ "input": { "id": hook, "events": ["TICKET_CREATED"] } }),
     )
     .await;
     app.graphql_as(
         &admin,
-        "mutation($id: ID!) { webhookDelete(id: $id) { deletedId } }",
+        "mutation($id: ID!) { webhookDelete(input: { id: $id }) { deletedId } }",
         json!({ "id": hook }),
     )
     .await;

@@ -583,7 +583,7 @@ async fn graphiql_runs_a_query_and_a_subscription_in_chromium_without_leaving_th
             STEP,
         )
         .await;
-    let subscription = "subscription { ticketEvents(filter: { kinds: [\"comment.created\"] }) { kind comment { body } } }";
+    let subscription = "subscription { ticketEvents(filter: { kinds: [COMMENT_CREATED] }) { kind comment { body } } }";
     browser
         .eval(&format!(
             "{}.setValue({subscription:?})",

@@ -69,12 +69,12 @@ async fn every_change_writes_its_event_in_commit_order_with_a_per_ticket_sequenc
     assert_eq!(
         kinds(&feed),
         vec![
-            "ticket.created",
-            "comment.created",
-            "ticket.updated",
-            "ticket.assigned",
-            "ticket.status_changed",
-            "comment.created"
+            "TICKET_CREATED",
+            "COMMENT_CREATED",
+            "TICKET_UPDATED",
+            "TICKET_ASSIGNED",
+            "TICKET_STATUS_CHANGED",
+            "COMMENT_CREATED"
         ]
     );
     let events = feed["data"]["events"]["nodes"].as_array().unwrap();
@@ -135,7 +135,7 @@ async fn the_feed_shows_only_what_the_reader_may_see_now() {
     let feed = app.graphql_as(&client_a, FEED, json!({})).await;
     assert_eq!(
         kinds(&feed),
-        vec!["ticket.created", "comment.created"],
+        vec!["TICKET_CREATED", "COMMENT_CREATED"],
         "{feed}"
     );
     assert!(!feed.to_string().contains("call them"), "{feed}");
@@ -143,7 +143,7 @@ async fn the_feed_shows_only_what_the_reader_may_see_now() {
     let feed = app.graphql_as(&client_b, FEED, json!({})).await;
     assert_eq!(
         kinds(&feed),
-        vec!["ticket.created"],
+        vec!["TICKET_CREATED"],
         "only B's own ticket: {feed}"
     );
 

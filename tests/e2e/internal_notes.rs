@@ -119,7 +119,7 @@ async fn a_client_gets_no_push_for_an_internal_note() {
     let mut witness = connected(&app.address, &agent).await;
     send(
         &mut witness,
-        json!({ "id": "w", "type": "subscribe", "payload": { "query": "subscription { ticketEvents(filter: { kinds: [\"comment.created\"] }) { comment { body } } }" } }),
+        json!({ "id": "w", "type": "subscribe", "payload": { "query": "subscription { ticketEvents(filter: { kinds: [COMMENT_CREATED] }) { comment { body } } }" } }),
     )
     .await;
     listening(&app.address, 2).await;

@@ -13,13 +13,13 @@ use crate::subscriptions::{connected, listening, next, send};
 use crate::webhooks::{Receiver, ok};
 
 const FEED: &str = "query($after: String) {
-    events(after: $after, first: 100, filter: { kinds: [\"comment.created\"] }) {
+    events(after: $after, first: 100, filter: { kinds: [COMMENT_CREATED] }) {
         nodes { id position comment { body } }
         pageInfo { endCursor }
     }
 }";
 
-const COMMENTS: &str = "subscription($after: ID) { ticketEvents(after: $after, filter: { kinds: [\"comment.created\"] }) { id position comment { body } } }";
+const COMMENTS: &str = "subscription($after: ID) { ticketEvents(after: $after, filter: { kinds: [COMMENT_CREATED] }) { id position comment { body } } }";
 
 fn bodies(feed: &Value) -> Vec<String> {
     feed["data"]["events"]["nodes"]

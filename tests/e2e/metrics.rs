@@ -239,6 +239,16 @@ fn series_of(exposition: &str) -> std::collections::BTreeSet<String> {
     series
 }
 
+/// PromQL's keywords that take a parenthesised list of labels.
+const GROUPING: &[&str] = &[
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+];
+
 /// The metric names a PromQL expression reads: its identifiers outside label matchers and
 /// grouping clauses, less functions, keywords and the Prometheus-made `up`.
 fn metrics_in(expr: &str) -> Vec<String> {
@@ -285,23 +295,9 @@ fn metrics_in(expr: &str) -> Vec<String> {
             .next()
             .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && !is_function
-            && ![
-                "by",
-                "without",
-                "on",
-                "ignoring",
-                "group_left",
-                "group_right",
-                "and",
-                "or",
-                "unless",
-                "bool",
-                "offset",
-                "up",
-                "inf",
-                "nan",
-            ]
-            .contains(&token.as_str())
+            && !GROUPING.contains(&token.as_str())
+            && !["and", "or", "unless", "bool", "offset", "up", "inf", "nan"]
+                .contains(&token.as_str())
         {
             names.push(token);
         }
@@ -315,14 +311,7 @@ fn without_label_lists(expr: &str) -> String {
     let mut out = String::new();
     let mut rest = expr;
     'outer: while !rest.is_empty() {
-        for keyword in [
-            "by",
-            "without",
-            "on",
-            "ignoring",
-            "group_left",
-            "group_right",
-        ] {
+        for &keyword in GROUPING {
             if let Some(after) = rest.strip_prefix(keyword)
                 && !out.ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
                 && after.trim_start().starts_with('(')

@@ -84,7 +84,7 @@ async fn old_events_are_removed_and_a_cursor_before_them_gets_cursor_expired() {
         .iter()
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["comment.created"], "{resumed}");
+    assert_eq!(kinds, ["COMMENT_CREATED"], "{resumed}");
 
     // So does a subscription: resuming from before the log's start is refused with the same
     // code; resuming from its start goes on.

@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::helpers::{PASSWORD, TestApp, World, email_of, gid};
 use crate::subscriptions::{connected, listening, next, open_at, send};
 
-const COMMENTS: &str = "subscription { ticketEvents(filter: { kinds: [\"comment.created\"] }) { comment { body internal } } }";
+const COMMENTS: &str = "subscription { ticketEvents(filter: { kinds: [COMMENT_CREATED] }) { comment { body internal } } }";
 
 async fn subscribe_comments(socket: &mut crate::subscriptions::Socket) {
     send(

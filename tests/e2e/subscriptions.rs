@@ -15,7 +15,7 @@ pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Comment events only: the fixtures' own ticket.created events may still be on their way.
-const EVENTS: &str = "subscription { ticketEvents(filter: { kinds: [\"comment.created\"] }) { id position kind ticket { title } comment { body internal } } }";
+const EVENTS: &str = "subscription { ticketEvents(filter: { kinds: [COMMENT_CREATED] }) { id position kind ticket { title } comment { body internal } } }";
 
 pub async fn open_at(address: &str, path: &str, protocol: &'static str) -> Socket {
     let url = format!("{}{path}", address.replace("http://", "ws://"));
@@ -158,7 +158,7 @@ async fn a_committed_change_reaches_a_subscriber() {
     let message = next(&mut socket).await;
     assert_eq!(message["type"], "next", "{message}");
     let event = &message["payload"]["data"]["ticketEvents"];
-    assert_eq!(event["kind"], "comment.created", "{message}");
+    assert_eq!(event["kind"], "COMMENT_CREATED", "{message}");
     assert_eq!(event["ticket"]["title"], "Ticket of A");
     assert_eq!(event["comment"]["body"], "Any news?");
 }
@@ -294,7 +294,7 @@ async fn a_resuming_subscriber_gets_what_it_missed_then_live_events_without_gap_
 
     let token = app.login(&email_of("agent_a"), PASSWORD).await;
     let mut socket = connected(&app.address, &token).await;
-    let query = "subscription($after: ID) { ticketEvents(after: $after, filter: { kinds: [\"comment.created\"] }) { id comment { body } } }";
+    let query = "subscription($after: ID) { ticketEvents(after: $after, filter: { kinds: [COMMENT_CREATED] }) { id comment { body } } }";
     send(
         &mut socket,
         json!({ "id": "r", "type": "subscribe", "payload": { "query": query, "variables": { "after": last_seen } } }),

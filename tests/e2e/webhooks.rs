@@ -172,7 +172,7 @@ async fn deliveries_are_signed_the_standard_webhooks_way_even_during_a_secret_ro
     let created = create_webhook(
         &app,
         &admin,
-        json!({ "url": receiver.url, "events": ["comment.created"], "description": "CRM" }),
+        json!({ "url": receiver.url, "events": ["COMMENT_CREATED"], "description": "CRM" }),
     )
     .await;
     let payload = &created["data"]["webhookCreate"];
@@ -205,7 +205,7 @@ async fn deliveries_are_signed_the_standard_webhooks_way_even_during_a_secret_ro
     let rotated = app
         .graphql_as(
             &admin,
-            "mutation($id: ID!) { webhookRotateSecret(id: $id) { secret webhook { previousSecretExpiresAt } } }",
+            "mutation($id: ID!) { webhookRotateSecret(input: { id: $id }) { secret webhook { previousSecretExpiresAt } } }",
             json!({ "id": webhook_id }),
         )
         .await;
@@ -282,8 +282,9 @@ async fn managing_webhooks_is_for_administrators_and_bad_input_is_refused_by_fie
     for (input, field) in [
         (json!({ "url": "ftp://example.com/hook" }), "url"),
         (json!({ "url": "not a url" }), "url"),
+        // A kind of delivery, not of event: no endpoint subscribes to test deliveries.
         (
-            json!({ "url": receiver.url, "events": ["ticket.exploded"] }),
+            json!({ "url": receiver.url, "events": ["WEBHOOK_PING"] }),
             "events",
         ),
     ] {
@@ -292,6 +293,18 @@ async fn managing_webhooks_is_for_administrators_and_bad_input_is_refused_by_fie
         assert_eq!(error["code"], "BAD_USER_INPUT", "{input}: {response}");
         assert_eq!(error["field"], field, "{input}: {response}");
     }
+    // A kind that does not exist is not a value of the enum.
+    let response = create_webhook(
+        &app,
+        &admin,
+        json!({ "url": receiver.url, "events": ["TICKET_EXPLODED"] }),
+    )
+    .await;
+    assert_eq!(
+        crate::helpers::error_code(&response),
+        "BAD_USER_INPUT",
+        "{response}"
+    );
     let listed = app
         .graphql_as(&admin, "{ webhooks { id } }", json!({}))
         .await;
@@ -303,17 +316,17 @@ async fn managing_webhooks_is_for_administrators_and_bad_input_is_refused_by_fie
         .graphql_as(
             &admin,
             "mutation($input: WebhookUpdateInput!) { webhookUpdate(input: $input) { webhook { enabled disabledReason events } } }",
-            json!({ "input": { "id": id, "enabled": false, "events": ["ticket.created"] } }),
+            json!({ "input": { "id": id, "enabled": false, "events": ["TICKET_CREATED"] } }),
         )
         .await;
     assert_eq!(
         updated["data"]["webhookUpdate"]["webhook"],
-        json!({ "enabled": false, "disabledReason": "disabled by an administrator", "events": ["ticket.created"] })
+        json!({ "enabled": false, "disabledReason": "disabled by an administrator", "events": ["TICKET_CREATED"] })
     );
     let deleted = app
         .graphql_as(
             &admin,
-            "mutation($id: ID!) { webhookDelete(id: $id) { deletedId } }",
+            "mutation($id: ID!) { webhookDelete(input: { id: $id }) { deletedId } }",
             json!({ "id": id }),
         )
         .await;
@@ -706,7 +719,7 @@ async fn webhook_secrets_are_stored_sealed_and_bound_to_their_row() {
     let rotated = app
         .graphql_as(
             &admin,
-            "mutation($id: ID!) { webhookRotateSecret(id: $id) { secret } }",
+            "mutation($id: ID!) { webhookRotateSecret(input: { id: $id }) { secret } }",
             json!({ "id": id }),
         )
         .await;
@@ -1103,7 +1116,7 @@ async fn delivery_attempts_are_counted_by_outcome_in_the_metrics() {
         create_webhook(
             &app,
             &admin,
-            json!({ "url": receiver.url, "events": ["comment.created"] }),
+            json!({ "url": receiver.url, "events": ["COMMENT_CREATED"] }),
         )
         .await;
     }

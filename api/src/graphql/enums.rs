@@ -334,3 +334,102 @@ pub enum SlaTarget {
 }
 
 same_variants!(SlaTarget, SlaTarget, FirstResponse, Resolution);
+
+/// What an event records: the kinds of the change feed, of subscriptions and of webhook
+/// deliveries. Webhook bodies carry the same kinds as dotted names in `type`
+/// (`ticket.status_changed` for `TICKET_STATUS_CHANGED`).
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// A ticket was raised.
+    TicketCreated,
+    /// A ticket's title, description, priority or category changed.
+    TicketUpdated,
+    /// A ticket's assignee changed.
+    TicketAssigned,
+    /// A ticket's status changed.
+    TicketStatusChanged,
+    /// A ticket was deleted.
+    TicketDeleted,
+    /// A comment was added (an internal note, which only staff see, is one too).
+    CommentCreated,
+    /// An SLA target is `warnBeforeMinutes` away; once per ticket and target.
+    SlaWarning,
+    /// An SLA target passed unmet; once per ticket and target.
+    SlaBreached,
+    /// A breach reached a level of the policy's escalation ladder, or reminds its recipients.
+    SlaEscalated,
+    /// A member of staff took an escalation; its reminders stop.
+    SlaAcknowledged,
+    /// A file's virus scan finished, clean or infected.
+    AttachmentScanned,
+    /// A test delivery of a webhook (`webhookTest`): a delivery's kind only, never an event of
+    /// the log, and no endpoint subscribes to it.
+    WebhookPing,
+}
+
+impl EventKind {
+    const ALL: [EventKind; 12] = [
+        EventKind::TicketCreated,
+        EventKind::TicketUpdated,
+        EventKind::TicketAssigned,
+        EventKind::TicketStatusChanged,
+        EventKind::TicketDeleted,
+        EventKind::CommentCreated,
+        EventKind::SlaWarning,
+        EventKind::SlaBreached,
+        EventKind::SlaEscalated,
+        EventKind::SlaAcknowledged,
+        EventKind::AttachmentScanned,
+        EventKind::WebhookPing,
+    ];
+
+    /// The name the event log and webhook bodies use.
+    pub fn name(self) -> &'static str {
+        use service::event as e;
+        match self {
+            EventKind::TicketCreated => e::TICKET_CREATED,
+            EventKind::TicketUpdated => e::TICKET_UPDATED,
+            EventKind::TicketAssigned => e::TICKET_ASSIGNED,
+            EventKind::TicketStatusChanged => e::TICKET_STATUS_CHANGED,
+            EventKind::TicketDeleted => e::TICKET_DELETED,
+            EventKind::CommentCreated => e::COMMENT_CREATED,
+            EventKind::SlaWarning => e::SLA_WARNING,
+            EventKind::SlaBreached => e::SLA_BREACHED,
+            EventKind::SlaEscalated => e::SLA_ESCALATED,
+            EventKind::SlaAcknowledged => e::SLA_ACKNOWLEDGED,
+            EventKind::AttachmentScanned => e::ATTACHMENT_SCANNED,
+            EventKind::WebhookPing => service::webhook::PING,
+        }
+    }
+
+    /// The kind of a stored name; an unknown name is an internal error (the log holds only
+    /// the names above).
+    pub fn of(name: &str) -> async_graphql::Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.name() == name)
+            .ok_or_else(|| {
+                crate::graphql::error::gql(service::Error::Internal(format!(
+                    "an event of unknown kind {name:?}"
+                )))
+            })
+    }
+
+    /// The stored names of `kinds`.
+    pub fn names(kinds: Vec<EventKind>) -> Vec<String> {
+        kinds.into_iter().map(|k| k.name().to_string()).collect()
+    }
+}
+
+#[cfg(test)]
+mod event_kind_tests {
+    use super::EventKind;
+
+    #[test]
+    fn every_kind_a_webhook_may_ask_for_has_a_graphql_value() {
+        for name in service::webhook::KINDS {
+            assert_eq!(EventKind::of(name).unwrap().name(), *name);
+        }
+        assert_eq!(EventKind::ALL.len(), service::webhook::KINDS.len() + 1);
+    }
+}

@@ -1,11 +1,14 @@
-use async_graphql::{Context, ID, Object, Result};
-use chrono::{DateTime, Utc};
+use async_graphql::{Context, Object, Result};
 use service::webhook::UrlPolicy;
 
 use crate::events::EventBus;
 use crate::graphql::context::{actor, client_info, service_db};
+use crate::graphql::enums::EventKind;
 use crate::graphql::id::{Kind, encode, expect};
-use crate::graphql::input::webhook::{WebhookCreateInput, WebhookUpdateInput};
+use crate::graphql::input::webhook::{
+    WebhookCreateInput, WebhookDeleteInput, WebhookDeliveryRedeliverInput, WebhookReplayInput,
+    WebhookRotateSecretInput, WebhookTestInput, WebhookUpdateInput,
+};
 use crate::graphql::object::payload::{WebhookDeliveryPayload, WebhookPayload, user_errors};
 use crate::graphql::object::webhook::{
     Webhook, WebhookDeletePayload, WebhookReplayPayload, WebhookSecretPayload,
@@ -58,7 +61,7 @@ impl WebhookMutation {
         let result = async {
             let new = service::webhook::NewWebhook {
                 url: input.url,
-                events: input.events.unwrap_or_default(),
+                events: EventKind::names(input.events.unwrap_or_default()),
                 description: input.description,
                 organization_id: input
                     .organization_id
@@ -90,7 +93,7 @@ impl WebhookMutation {
             let id = expect(Kind::Webhook, &input.id, "id")?;
             let changes = service::webhook::WebhookChanges {
                 url: input.url,
-                events: input.events,
+                events: input.events.map(EventKind::names),
                 description: input.description,
                 enabled: input.enabled,
             };
@@ -115,11 +118,11 @@ impl WebhookMutation {
     async fn webhook_delete(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The endpoint's global ID.")] id: ID,
+        #[graphql(desc = "The endpoint to delete.")] input: WebhookDeleteInput,
     ) -> Result<WebhookDeletePayload> {
         let viewer = &actor(ctx)?;
         let result = async {
-            let uuid = expect(Kind::Webhook, &id, "id")?;
+            let uuid = expect(Kind::Webhook, &input.id, "id")?;
             service::webhook::delete(service_db(ctx)?, viewer, uuid, &client_info(ctx)).await?;
             Ok(uuid)
         };
@@ -140,11 +143,11 @@ impl WebhookMutation {
     async fn webhook_rotate_secret(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The endpoint's global ID.")] id: ID,
+        #[graphql(desc = "The endpoint whose secret to replace.")] input: WebhookRotateSecretInput,
     ) -> Result<WebhookSecretPayload> {
         let viewer = &actor(ctx)?;
         let result = async {
-            let id = expect(Kind::Webhook, &id, "id")?;
+            let id = expect(Kind::Webhook, &input.id, "id")?;
             service::webhook::rotate_secret(service_db(ctx)?, viewer, id, keyring(ctx)?).await
         };
         secret_payload(result.await)
@@ -154,11 +157,11 @@ impl WebhookMutation {
     async fn webhook_test(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The endpoint's global ID.")] id: ID,
+        #[graphql(desc = "The endpoint to test.")] input: WebhookTestInput,
     ) -> Result<WebhookDeliveryPayload> {
         let viewer = &actor(ctx)?;
         let result = async {
-            let id = expect(Kind::Webhook, &id, "id")?;
+            let id = expect(Kind::Webhook, &input.id, "id")?;
             service::webhook::test(service_db(ctx)?, viewer, id).await
         };
         let payload = WebhookDeliveryPayload::from_result(result.await)?;
@@ -170,11 +173,11 @@ impl WebhookMutation {
     async fn webhook_delivery_redeliver(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The global ID of the delivery to send again.")] id: ID,
+        #[graphql(desc = "The delivery to send again.")] input: WebhookDeliveryRedeliverInput,
     ) -> Result<WebhookDeliveryPayload> {
         let viewer = &actor(ctx)?;
         let result = async {
-            let id = expect(Kind::WebhookDelivery, &id, "id")?;
+            let id = expect(Kind::WebhookDelivery, &input.id, "id")?;
             service::webhook::redeliver(service_db(ctx)?, viewer, id).await
         };
         let payload = WebhookDeliveryPayload::from_result(result.await)?;
@@ -187,14 +190,12 @@ impl WebhookMutation {
     async fn webhook_replay(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The endpoint's global ID.")] id: ID,
-        #[graphql(desc = "Replay the events that occurred at or after this time (RFC 3339).")]
-        since: DateTime<Utc>,
+        #[graphql(desc = "The endpoint and from when to replay.")] input: WebhookReplayInput,
     ) -> Result<WebhookReplayPayload> {
         let viewer = &actor(ctx)?;
         let result = async {
-            let id = expect(Kind::Webhook, &id, "id")?;
-            service::webhook::replay(service_db(ctx)?, viewer, id, since).await
+            let id = expect(Kind::Webhook, &input.id, "id")?;
+            service::webhook::replay(service_db(ctx)?, viewer, id, input.since).await
         };
         let payload = match result.await {
             Ok(queued) => WebhookReplayPayload {

@@ -61,11 +61,9 @@ impl TicketEvent {
         })
     }
 
-    /// `ticket.created`, `ticket.updated`, `ticket.assigned`, `ticket.status_changed`,
-    /// `ticket.deleted`, `comment.created`, `sla.warning`, `sla.breached`, `sla.escalated`,
-    /// `sla.acknowledged` or `attachment.scanned`.
-    async fn kind(&self) -> &str {
-        &self.0.kind
+    /// What the event records.
+    async fn kind(&self) -> Result<crate::graphql::enums::EventKind> {
+        crate::graphql::enums::EventKind::of(&self.0.kind)
     }
 
     /// When the change was committed.

@@ -61,8 +61,11 @@ impl Webhook {
     }
 
     /// The event kinds delivered; empty means every kind.
-    async fn events(&self) -> Vec<String> {
+    async fn events(&self) -> Result<Vec<crate::graphql::enums::EventKind>> {
         service::webhook::kinds_of(&self.0)
+            .iter()
+            .map(|name| crate::graphql::enums::EventKind::of(name))
+            .collect()
     }
 
     /// Only this organization's events; null means all.
@@ -165,9 +168,9 @@ impl WebhookDelivery {
         self.0.event_id.map(|id| ID(id.to_string()))
     }
 
-    /// The event kind delivered (`ticket.created`, ...), or `webhook.ping` for a test.
-    async fn kind(&self) -> &str {
-        &self.0.kind
+    /// The kind of the event delivered, or `WEBHOOK_PING` for a test.
+    async fn kind(&self) -> async_graphql::Result<crate::graphql::enums::EventKind> {
+        crate::graphql::enums::EventKind::of(&self.0.kind)
     }
 
     /// Attempts made so far.

@@ -2,6 +2,7 @@ use async_graphql::{Context, ID, InputObject, Object, Result};
 use service::page::PageRequest;
 
 use crate::graphql::context::{actor, db};
+use crate::graphql::enums::EventKind;
 use crate::graphql::error::ResultExt;
 use crate::graphql::id::{Kind, expect, parse_cursor};
 use crate::graphql::object::event::TicketEventConnection;
@@ -16,8 +17,8 @@ pub struct EventFilter {
     pub ticket_id: Option<ID>,
     /// Only the events of this organization's tickets (global ID).
     pub organization_id: Option<ID>,
-    /// Event kinds such as `ticket.status_changed`; all when omitted.
-    pub kinds: Option<Vec<String>>,
+    /// Only events of these kinds; all when omitted.
+    pub kinds: Option<Vec<EventKind>>,
 }
 
 impl EventFilter {
@@ -32,7 +33,7 @@ impl EventFilter {
                 .organization_id
                 .map(|id| expect(Kind::Organization, &id, "organizationId"))
                 .transpose()?,
-            kinds: self.kinds.unwrap_or_default(),
+            kinds: EventKind::names(self.kinds.unwrap_or_default()),
         })
     }
 }
