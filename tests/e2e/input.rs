@@ -195,6 +195,19 @@ async fn page_sizes_are_bounded_and_cursors_must_be_ours() {
         )
         .await;
     assert!(capped.get("errors").is_none(), "{capped}");
+    // Every list follows the same rule, nested ones too.
+    let nested = app
+        .graphql_as(
+            &token,
+            "{ tickets(first: 1) { nodes { comments(first: 1000) { nodes { id } } history(first: 1000) { nodes { field } } } } me { notifications(first: 1000) { nodes { id } } organizations(first: 1000) { members(first: 1000) { id } } } auditLog(first: 1000) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    assert!(nested.get("errors").is_none(), "{nested}");
+    assert!(
+        nested["data"]["tickets"]["nodes"][0]["comments"]["nodes"].is_array(),
+        "{nested}"
+    );
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
+use crate::graphql::scalar::Timestamp;
 use async_graphql::{ID, InputObject, MaybeUndefined};
-use chrono::{DateTime, Utc};
 
 use crate::graphql::enums::{
     OrderDirection, SlaStatus, TicketCategory, TicketOrderField, TicketPriority, TicketStatus,
@@ -24,13 +24,13 @@ pub struct TicketFilter {
     /// Only tickets this user raised (global ID).
     pub requester_id: Option<ID>,
     /// Only tickets created after this instant (RFC 3339, not included).
-    pub created_after: Option<DateTime<Utc>>,
+    pub created_after: Option<Timestamp>,
     /// Only tickets created before this instant (RFC 3339, not included).
-    pub created_before: Option<DateTime<Utc>>,
+    pub created_before: Option<Timestamp>,
     /// Only tickets changed after this instant (RFC 3339, not included).
-    pub updated_after: Option<DateTime<Utc>>,
+    pub updated_after: Option<Timestamp>,
     /// Only tickets last changed before this instant (RFC 3339, not included).
-    pub updated_before: Option<DateTime<Utc>>,
+    pub updated_before: Option<Timestamp>,
     /// Words to find in the title, description or comments (all of them, in any order);
     /// results are then ranked by relevance — title matches first — whatever `orderBy` says.
     pub search: Option<String>,
@@ -38,7 +38,7 @@ pub struct TicketFilter {
     pub sla_status: Option<Vec<SlaStatus>>,
     /// Unfinished tickets whose resolution clock runs and is due before this instant,
     /// overdue ones included.
-    pub resolution_due_before: Option<DateTime<Utc>>,
+    pub resolution_due_before: Option<Timestamp>,
 }
 
 impl TicketFilter {
@@ -68,10 +68,10 @@ impl TicketFilter {
             assignee_id: id(Kind::User, self.assignee_id, "assigneeId")?,
             unassigned: self.unassigned.unwrap_or(false),
             requester_id: id(Kind::User, self.requester_id, "requesterId")?,
-            created_after: self.created_after,
-            created_before: self.created_before,
-            updated_after: self.updated_after,
-            updated_before: self.updated_before,
+            created_after: self.created_after.map(|at| at.0),
+            created_before: self.created_before.map(|at| at.0),
+            updated_after: self.updated_after.map(|at| at.0),
+            updated_before: self.updated_before.map(|at| at.0),
             search: self.search,
             sla_status: self
                 .sla_status
@@ -79,7 +79,7 @@ impl TicketFilter {
                 .into_iter()
                 .map(Into::into)
                 .collect(),
-            resolution_due_before: self.resolution_due_before,
+            resolution_due_before: self.resolution_due_before.map(|at| at.0),
         })
     }
 }

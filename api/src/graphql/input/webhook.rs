@@ -64,5 +64,5 @@ pub struct WebhookReplayInput {
     /// The endpoint's global ID.
     pub id: ID,
     /// Replay the events that occurred at or after this time.
-    pub since: chrono::DateTime<chrono::Utc>,
+    pub since: crate::graphql::scalar::Timestamp,
 }

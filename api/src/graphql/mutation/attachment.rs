@@ -1,5 +1,5 @@
+use crate::graphql::scalar::Timestamp;
 use async_graphql::{Context, ID, Object, Result, SimpleObject};
-use chrono::{DateTime, Utc};
 use service::attachment::link::Purpose;
 
 use crate::graphql::context::{actor, db};
@@ -20,7 +20,7 @@ pub struct AttachmentUploadBeginPayload {
     /// then attach it with `commentCreate` or `ticketCreate` (`attachmentIds`).
     pub upload_url: Option<String>,
     /// When `uploadUrl` stops accepting the bytes; null when `userErrors` is not empty.
-    pub upload_url_expires_at: Option<DateTime<Utc>>,
+    pub upload_url_expires_at: Option<Timestamp>,
     /// What was wrong with the input (name, type or size over the limits), field by field;
     /// empty when the upload began.
     pub user_errors: Vec<UserError>,
@@ -81,7 +81,7 @@ impl AttachmentMutation {
                 Ok(AttachmentUploadBeginPayload {
                     attachment: Some(Attachment(row)),
                     upload_url: Some(url),
-                    upload_url_expires_at: Some(expires_at),
+                    upload_url_expires_at: Some(Timestamp(expires_at)),
                     user_errors: vec![],
                 })
             }

@@ -1,3 +1,4 @@
+use crate::graphql::scalar::Timestamp;
 use async_graphql::{Context, Object, Result};
 
 use crate::graphql::context::{Viewer, actor, auth, client_info, db, service_db};
@@ -30,7 +31,7 @@ async fn payload(ctx: &Context<'_>, session: service::auth::Session) -> Result<A
     Ok(AuthPayload {
         access_token: Some(session.access_token),
         refresh_token: Some(session.refresh_token),
-        access_token_expires_at: Some(session.access_token_expires_at),
+        access_token_expires_at: Some(Timestamp(session.access_token_expires_at)),
         user: Some(User(session.user)),
         ..Default::default()
     })
@@ -71,7 +72,7 @@ impl AuthMutation {
                 second_factor_required: !challenge.enrollment,
                 enrollment_required: challenge.enrollment,
                 challenge: Some(challenge.token),
-                challenge_expires_at: Some(challenge.expires_at),
+                challenge_expires_at: Some(Timestamp(challenge.expires_at)),
                 ..Default::default()
             }),
         }

@@ -195,7 +195,7 @@ impl WebhookMutation {
         let viewer = &actor(ctx)?;
         let result = async {
             let id = expect(Kind::Webhook, &input.id, "id")?;
-            service::webhook::replay(service_db(ctx)?, viewer, id, input.since).await
+            service::webhook::replay(service_db(ctx)?, viewer, id, input.since.0).await
         };
         let payload = match result.await {
             Ok(queued) => WebhookReplayPayload {

@@ -1,3 +1,4 @@
+use crate::graphql::scalar::Timestamp;
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::attachment;
@@ -102,8 +103,8 @@ impl Attachment {
     }
 
     /// When the upload began.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        Timestamp(self.0.created_at)
     }
 
     /// A link that serves the file to you (and nobody else) for the next 15 minutes; null

@@ -1,5 +1,5 @@
+use crate::graphql::scalar::Timestamp;
 use async_graphql::{Context, ID, Json, Object, Result};
-use chrono::{DateTime, Utc};
 use entity::audit_log;
 
 use super::user::User;
@@ -73,8 +73,8 @@ impl AuditEntry {
     }
 
     /// When it happened.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        Timestamp(self.0.created_at)
     }
 }
 

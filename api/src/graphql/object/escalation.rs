@@ -1,5 +1,5 @@
+use crate::graphql::scalar::Timestamp;
 use async_graphql::{Context, ID, Object, Result};
-use chrono::{DateTime, Utc};
 use entity::escalation;
 
 use super::ticket::Ticket;
@@ -42,13 +42,13 @@ impl Escalation {
     }
 
     /// When the target was due.
-    async fn due_at(&self) -> DateTime<Utc> {
-        self.0.due_at
+    async fn due_at(&self) -> Timestamp {
+        Timestamp(self.0.due_at)
     }
 
     /// When the level fired.
-    async fn escalated_at(&self) -> DateTime<Utc> {
-        self.0.escalated_at
+    async fn escalated_at(&self) -> Timestamp {
+        Timestamp(self.0.escalated_at)
     }
 
     /// Whom its last notice went to: the level's targets, resolved when it fired or reminded.
@@ -72,13 +72,13 @@ impl Escalation {
 
     /// When its recipients are reminded next; null once acknowledged, superseded by a higher
     /// level, or for a level without reminders.
-    async fn next_notice_at(&self) -> Option<DateTime<Utc>> {
-        self.0.next_notice_at
+    async fn next_notice_at(&self) -> Option<Timestamp> {
+        self.0.next_notice_at.map(Timestamp)
     }
 
     /// When a member of staff acknowledged it; null until then.
-    async fn acknowledged_at(&self) -> Option<DateTime<Utc>> {
-        self.0.acknowledged_at
+    async fn acknowledged_at(&self) -> Option<Timestamp> {
+        self.0.acknowledged_at.map(Timestamp)
     }
 
     /// Who took it.

@@ -1,3 +1,4 @@
+use crate::graphql::scalar::Timestamp;
 use async_graphql::{Context, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{comment, outbox_event};
@@ -67,8 +68,8 @@ impl TicketEvent {
     }
 
     /// When the change was committed.
-    async fn occurred_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn occurred_at(&self) -> Timestamp {
+        Timestamp(self.0.created_at)
     }
 
     /// Who made the change; null for the system.

@@ -1,5 +1,5 @@
+use crate::graphql::scalar::Timestamp;
 use async_graphql::{Context, Object, Result};
-use chrono::{DateTime, Utc};
 use entity::ticket_history;
 
 use super::user::User;
@@ -51,7 +51,7 @@ impl TicketHistoryEntry {
     }
 
     /// When the change was made.
-    async fn at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn at(&self) -> Timestamp {
+        Timestamp(self.0.created_at)
     }
 }

@@ -1,5 +1,5 @@
+use crate::graphql::scalar::Timestamp;
 use async_graphql::{Context, ID, Object, Result, SimpleObject};
-use chrono::{DateTime, Utc};
 use entity::notification;
 
 use super::ticket::Ticket;
@@ -49,13 +49,13 @@ impl Notification {
     }
 
     /// When you marked it read; null while unread.
-    async fn read_at(&self) -> Option<DateTime<Utc>> {
-        self.0.read_at
+    async fn read_at(&self) -> Option<Timestamp> {
+        self.0.read_at.map(Timestamp)
     }
 
     /// When the notice was made.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        Timestamp(self.0.created_at)
     }
 }
 
@@ -129,20 +129,21 @@ impl NotificationDelivery {
     }
 
     /// When the next attempt is due (PENDING only).
-    async fn next_attempt_at(&self) -> Option<DateTime<Utc>> {
+    async fn next_attempt_at(&self) -> Option<Timestamp> {
         self.0
             .next_attempt_at
             .filter(|_| self.0.status == entity::enums::NotificationStatus::Pending)
+            .map(Timestamp)
     }
 
     /// When the mail server accepted it; null unless `SENT`.
-    async fn sent_at(&self) -> Option<DateTime<Utc>> {
-        self.0.sent_at
+    async fn sent_at(&self) -> Option<Timestamp> {
+        self.0.sent_at.map(Timestamp)
     }
 
     /// When the notice was made.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        Timestamp(self.0.created_at)
     }
 }
 

@@ -1,5 +1,5 @@
+use crate::graphql::scalar::Timestamp;
 use async_graphql::{Context, ID, Object, Result};
-use chrono::{DateTime, Utc};
 use entity::organization;
 use service::page::PageRequest;
 
@@ -69,8 +69,8 @@ impl Organization {
     }
 
     /// When the organization was created.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        Timestamp(self.0.created_at)
     }
 
     /// The people of this organization, by name: the first `first` (at most 100). Clients see
@@ -81,11 +81,12 @@ impl Organization {
         ctx: &Context<'_>,
         #[graphql(
             default = 100,
-            validator(minimum = 0, maximum = 100),
-            desc = "How many members to return, at most 100."
+            validator(minimum = 0),
+            desc = "How many members to return; more than 100 is served as 100."
         )]
         first: i32,
     ) -> Result<Vec<User>> {
+        let first = first.min(service::page::MAX_PAGE as i32);
         let viewer = &actor(ctx)?;
         let members = loaders(ctx)?
             .members

@@ -1,7 +1,7 @@
 //! Mutation payloads: the changed entity, or the expected reasons it could not change.
 
+use crate::graphql::scalar::Timestamp;
 use async_graphql::{Enum, SimpleObject};
-use chrono::{DateTime, Utc};
 use service::ErrorCode;
 
 use super::comment::Comment;
@@ -105,7 +105,7 @@ pub struct AuthPayload {
     /// Trade for a new pair with `authRefresh` before the access token expires. Single use.
     pub refresh_token: Option<String>,
     /// When the access token stops working; null while a challenge is pending.
-    pub access_token_expires_at: Option<DateTime<Utc>>,
+    pub access_token_expires_at: Option<Timestamp>,
     /// The user signed in; null while a challenge is pending.
     pub user: Option<User>,
     /// The password was right and a second factor is on: send `challenge` with a current code
@@ -119,7 +119,7 @@ pub struct AuthPayload {
     /// for.
     pub challenge: Option<String>,
     /// When `challenge` stops working; null when there is no challenge.
-    pub challenge_expires_at: Option<DateTime<Utc>>,
+    pub challenge_expires_at: Option<Timestamp>,
 }
 
 /// A second factor being set up: put `secret` into an authenticator app (scan `qrCodeSvg` or

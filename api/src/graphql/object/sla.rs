@@ -1,5 +1,6 @@
+use crate::graphql::scalar::Timestamp;
 use async_graphql::{Context, ID, Object, Result, SimpleObject};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use entity::{business_calendar, sla_policy};
 
 use crate::graphql::context::{actor, db};
@@ -26,7 +27,7 @@ pub struct SlaClock {
     /// The target, in working minutes from the ticket's creation.
     pub target_minutes: i32,
     /// When the first response is due.
-    pub due_at: DateTime<Utc>,
+    pub due_at: Timestamp,
     /// Where the target stands.
     pub status: SlaStatus,
     /// Working minutes left, negative when overdue; null once finished.
@@ -41,7 +42,7 @@ pub struct SlaResolutionClock {
     /// The target, in working minutes the clock runs.
     pub target_minutes: i32,
     /// While paused: the due date if the clock resumed now.
-    pub due_at: DateTime<Utc>,
+    pub due_at: Timestamp,
     /// Where the target stands.
     pub status: SlaStatus,
     /// Working minutes left, negative when overdue, frozen while paused; null once finished.
@@ -63,13 +64,13 @@ impl TicketSla {
         Self {
             first_response: SlaClock {
                 target_minutes: measure.policy.first_response_minutes,
-                due_at: first.due_at,
+                due_at: Timestamp(first.due_at),
                 status: first.status.into(),
                 remaining_minutes: first.remaining_minutes,
             },
             resolution: SlaResolutionClock {
                 target_minutes: measure.policy.resolution_minutes,
-                due_at: resolution.due_at,
+                due_at: Timestamp(resolution.due_at),
                 status: resolution.status.into(),
                 remaining_minutes: resolution.remaining_minutes,
                 paused_minutes: resolution.paused_minutes,
@@ -198,13 +199,13 @@ impl SlaPolicy {
     }
 
     /// When the policy was created.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        Timestamp(self.0.created_at)
     }
 
     /// When the policy last changed.
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+    async fn updated_at(&self) -> Timestamp {
+        Timestamp(self.0.updated_at)
     }
 }
 
@@ -262,12 +263,12 @@ impl BusinessCalendar {
     }
 
     /// When the calendar was created.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        Timestamp(self.0.created_at)
     }
 
     /// When the calendar last changed.
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+    async fn updated_at(&self) -> Timestamp {
+        Timestamp(self.0.updated_at)
     }
 }

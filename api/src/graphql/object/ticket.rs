@@ -1,5 +1,5 @@
+use crate::graphql::scalar::Timestamp;
 use async_graphql::{Context, ID, Object, Result, SimpleObject};
-use chrono::{DateTime, Utc};
 use entity::ticket;
 use service::page::{Key, KeyKind, Page, PageRequest, Position};
 use uuid::Uuid;
@@ -123,13 +123,14 @@ impl Ticket {
         ctx: &Context<'_>,
         #[graphql(
             default = 20,
-            validator(minimum = 0, maximum = 100),
-            desc = "How many comments to return, at most 100."
+            validator(minimum = 0),
+            desc = "How many comments to return; more than 100 is served as 100."
         )]
         first: i32,
         #[graphql(desc = "Return the comments after this cursor (an edge cursor or `endCursor`).")]
         after: Option<String>,
     ) -> Result<CommentConnection> {
+        let first = first.min(service::page::MAX_PAGE as i32);
         let key = window(self.0.id, first, after)?;
         let window = loaders(ctx)?
             .comment_windows
@@ -180,13 +181,14 @@ impl Ticket {
         ctx: &Context<'_>,
         #[graphql(
             default = 20,
-            validator(minimum = 0, maximum = 100),
-            desc = "How many changes to return, at most 100."
+            validator(minimum = 0),
+            desc = "How many changes to return; more than 100 is served as 100."
         )]
         first: i32,
         #[graphql(desc = "Return the changes after this cursor (an edge cursor or `endCursor`).")]
         after: Option<String>,
     ) -> Result<TicketHistoryConnection> {
+        let first = first.min(service::page::MAX_PAGE as i32);
         let key = window(self.0.id, first, after)?;
         let window = loaders(ctx)?
             .history_windows
@@ -223,28 +225,28 @@ impl Ticket {
     }
 
     /// When the ticket was raised.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        Timestamp(self.0.created_at)
     }
 
     /// When the ticket last changed; internal notes do not count.
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+    async fn updated_at(&self) -> Timestamp {
+        Timestamp(self.0.updated_at)
     }
 
     /// When staff first answered publicly.
-    async fn first_response_at(&self) -> Option<DateTime<Utc>> {
-        self.0.first_response_at
+    async fn first_response_at(&self) -> Option<Timestamp> {
+        self.0.first_response_at.map(Timestamp)
     }
 
     /// When the ticket was resolved; null while it is neither resolved nor closed.
-    async fn resolved_at(&self) -> Option<DateTime<Utc>> {
-        self.0.resolved_at
+    async fn resolved_at(&self) -> Option<Timestamp> {
+        self.0.resolved_at.map(Timestamp)
     }
 
     /// When the ticket was closed; null while it is not closed.
-    async fn closed_at(&self) -> Option<DateTime<Utc>> {
-        self.0.closed_at
+    async fn closed_at(&self) -> Option<Timestamp> {
+        self.0.closed_at.map(Timestamp)
     }
 
     /// How often the ticket came back after being resolved or closed.

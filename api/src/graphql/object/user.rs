@@ -1,5 +1,5 @@
+use crate::graphql::scalar::Timestamp;
 use async_graphql::{Context, ID, Object, Result};
-use chrono::{DateTime, Utc};
 use entity::user;
 
 use super::organization::Organization;
@@ -34,14 +34,15 @@ impl User {
         ctx: &Context<'_>,
         #[graphql(
             default = 20,
-            validator(minimum = 0, maximum = 100),
-            desc = "How many notices to return, at most 100."
+            validator(minimum = 0),
+            desc = "How many notices to return; more than 100 is served as 100."
         )]
         first: i32,
         #[graphql(desc = "Return the notices after this cursor (an edge cursor or `endCursor`).")]
         after: Option<String>,
         #[graphql(default, desc = "Only the notices not read yet.")] unread_only: bool,
     ) -> Result<super::notification::NotificationConnection> {
+        let first = first.min(service::page::MAX_PAGE as i32);
         let viewer = actor(ctx)?;
         if viewer.user_id != self.0.id {
             return Err(crate::graphql::error::gql(service::Error::Forbidden));
@@ -169,11 +170,12 @@ impl User {
         ctx: &Context<'_>,
         #[graphql(
             default = 100,
-            validator(minimum = 0, maximum = 100),
-            desc = "How many organizations to return, at most 100."
+            validator(minimum = 0),
+            desc = "How many organizations to return; more than 100 is served as 100."
         )]
         first: i32,
     ) -> Result<Vec<Organization>> {
+        let first = first.min(service::page::MAX_PAGE as i32);
         let viewer = &actor(ctx)?;
         let found = loaders(ctx)?
             .user_organizations
@@ -190,8 +192,8 @@ impl User {
     }
 
     /// When the account was created.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        Timestamp(self.0.created_at)
     }
 }
 

@@ -1,5 +1,6 @@
+use crate::graphql::scalar::Timestamp;
 use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use entity::{webhook, webhook_delivery};
 
 use super::organization::Organization;
@@ -93,25 +94,26 @@ impl Webhook {
     }
 
     /// When the endpoint was disabled; null while it is enabled.
-    async fn disabled_at(&self) -> Option<DateTime<Utc>> {
-        self.0.disabled_at
+    async fn disabled_at(&self) -> Option<Timestamp> {
+        self.0.disabled_at.map(Timestamp)
     }
 
     /// Since when every attempt has failed; null after a success.
-    async fn failing_since(&self) -> Option<DateTime<Utc>> {
-        self.0.failing_since
+    async fn failing_since(&self) -> Option<Timestamp> {
+        self.0.failing_since.map(Timestamp)
     }
 
     /// Until when the secret before the last rotation still signs alongside the new one.
-    async fn previous_secret_expires_at(&self) -> Option<DateTime<Utc>> {
+    async fn previous_secret_expires_at(&self) -> Option<Timestamp> {
         self.0
             .previous_secret_expires_at
             .filter(|until| *until > Utc::now())
+            .map(Timestamp)
     }
 
     /// When the endpoint was created.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        Timestamp(self.0.created_at)
     }
 
     /// Deliveries to this endpoint, newest first.
@@ -194,8 +196,8 @@ impl WebhookDelivery {
     }
 
     /// When the next attempt is due; null once the delivery succeeded or failed.
-    async fn next_attempt_at(&self) -> Option<DateTime<Utc>> {
-        self.0.next_attempt_at
+    async fn next_attempt_at(&self) -> Option<Timestamp> {
+        self.0.next_attempt_at.map(Timestamp)
     }
 
     /// Why the last attempt failed.
@@ -204,13 +206,13 @@ impl WebhookDelivery {
     }
 
     /// When the delivery was queued.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        Timestamp(self.0.created_at)
     }
 
     /// When the last attempt was made; null before the first.
-    async fn last_attempt_at(&self) -> Option<DateTime<Utc>> {
-        self.0.last_attempt_at
+    async fn last_attempt_at(&self) -> Option<Timestamp> {
+        self.0.last_attempt_at.map(Timestamp)
     }
 }
 

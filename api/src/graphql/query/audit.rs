@@ -1,5 +1,5 @@
+use crate::graphql::scalar::Timestamp;
 use async_graphql::{Context, ID, InputObject, Object, Result};
-use chrono::{DateTime, Utc};
 
 use crate::graphql::context::{actor, db};
 use crate::graphql::error::ResultExt;
@@ -20,9 +20,9 @@ pub struct AuditLogFilter {
     /// Entries about this ticket (global ID).
     pub ticket_id: Option<ID>,
     /// From this moment on (inclusive).
-    pub from: Option<DateTime<Utc>>,
+    pub from: Option<Timestamp>,
     /// Before this moment.
-    pub to: Option<DateTime<Utc>>,
+    pub to: Option<Timestamp>,
 }
 
 #[Object]
@@ -37,13 +37,14 @@ impl AuditQuery {
         #[graphql(desc = "Only the entries that match.")] filter: Option<AuditLogFilter>,
         #[graphql(
             default = 20,
-            validator(minimum = 0, maximum = 100),
-            desc = "How many entries to return, at most 100."
+            validator(minimum = 0),
+            desc = "How many entries to return; more than 100 is served as 100."
         )]
         first: i32,
         #[graphql(desc = "Return the entries after this cursor (an edge cursor or `endCursor`).")]
         after: Option<String>,
     ) -> Result<AuditEntryConnection> {
+        let first = first.min(service::page::MAX_PAGE as i32);
         let viewer = &actor(ctx)?;
         let filter = filter.unwrap_or_default();
         let after = crate::graphql::object::notification::time_cursor(after.as_deref())?;
@@ -60,8 +61,8 @@ impl AuditQuery {
                     .as_ref()
                     .map(|id| expect(Kind::Ticket, id, "filter.ticketId"))
                     .transpose()?,
-                from: filter.from,
-                to: filter.to,
+                from: filter.from.map(|at| at.0),
+                to: filter.to.map(|at| at.0),
             })
         }
         .await

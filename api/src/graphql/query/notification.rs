@@ -19,13 +19,14 @@ impl NotificationQuery {
         #[graphql(desc = "Only the notices in this status.")] status: Option<NotificationStatus>,
         #[graphql(
             default = 20,
-            validator(minimum = 0, maximum = 100),
-            desc = "How many notices to return, at most 100."
+            validator(minimum = 0),
+            desc = "How many notices to return; more than 100 is served as 100."
         )]
         first: i32,
         #[graphql(desc = "Return the notices after this cursor (an edge cursor or `endCursor`).")]
         after: Option<String>,
     ) -> Result<NotificationDeliveryConnection> {
+        let first = first.min(service::page::MAX_PAGE as i32);
         let viewer = &actor(ctx)?;
         let after = crate::graphql::object::notification::time_cursor(after.as_deref())?;
         let rows = service::notification::deliveries(

@@ -60,8 +60,8 @@ impl SlaQuery {
         filter: Option<EscalationFilter>,
         #[graphql(
             default = 20,
-            validator(minimum = 0, maximum = 100),
-            desc = "How many escalations to return, at most 100."
+            validator(minimum = 0),
+            desc = "How many escalations to return; more than 100 is served as 100."
         )]
         first: i32,
         #[graphql(
@@ -69,6 +69,7 @@ impl SlaQuery {
         )]
         after: Option<String>,
     ) -> Result<EscalationConnection> {
+        let first = first.min(service::page::MAX_PAGE as i32);
         let viewer = &actor(ctx)?;
         let filter = filter.unwrap_or(EscalationFilter {
             open: Some(true),
