@@ -7,7 +7,9 @@ use axum::routing::post;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::helpers::{RunningServer, TestDatabase, World, gid, helpdesk, login_at, run};
+use crate::helpers::{
+    RunningServer, TestDatabase, World, bearer, comment_with, graphql_at, helpdesk, login_at, run,
+};
 use crate::webhooks::{Receiver, ok, webhook_for};
 
 /// A stand-in OTLP/HTTP collector on loopback that hands every trace export to the test.
@@ -47,15 +49,13 @@ async fn spans_of_http_requests_and_graphql_operations_are_exported_over_otlp() 
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
         .env("OTEL_SERVICE_NAME", "helpdesk-under-test");
     let server = RunningServer::start(command).await;
-    let response: Value = reqwest::Client::new()
-        .post(format!("{}/graphql", server.address))
-        .json(&json!({ "query": "{ serverInfo { version } }" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let response = graphql_at(
+        &server.address,
+        &[],
+        "{ serverInfo { version } }",
+        json!({}),
+    )
+    .await;
     assert!(
         response["data"]["serverInfo"]["version"].is_string(),
         "{response}"
@@ -143,24 +143,16 @@ async fn a_callers_trace_continues_through_the_request_its_log_lines_and_the_web
     // The caller's trace and span, as a client library would send them.
     let trace_id = format!("{:032x}", uuid::Uuid::new_v4().as_u128());
     let caller_span = format!("{:016x}", uuid::Uuid::new_v4().as_u128() as u64);
-    let response: Value = reqwest::Client::new()
-        .post(format!("{}/graphql", server.address))
-        .bearer_auth(&token)
-        .header("traceparent", format!("00-{trace_id}-{caller_span}-01"))
-        .json(&json!({
-            "query": "mutation($input: CommentCreateInput!) { commentCreate(input: $input) { comment { id } } }",
-            "variables": { "input": { "ticketId": gid("Ticket", world.ticket_a), "body": "Traced" } },
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(
-        response["data"]["commentCreate"]["comment"]["id"].is_string(),
-        "{response}"
-    );
+    comment_with(
+        &server.address,
+        &[
+            bearer(&token),
+            ("traceparent", format!("00-{trace_id}-{caller_span}-01")),
+        ],
+        world.ticket_a,
+        "Traced",
+    )
+    .await;
 
     // The webhook the comment caused carries the same trace, from a span of its own.
     let delivery = receiver.next().await;

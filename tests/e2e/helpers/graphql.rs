@@ -46,20 +46,42 @@ pub fn uuid_of(id: &Value) -> uuid::Uuid {
         .expect("a uuid")
 }
 
-/// Signs `who` in at a running server; returns the access token.
-pub async fn login_at(address: &str, who: &str) -> String {
-    let response: Value = reqwest::Client::new()
-        .post(format!("{address}/graphql"))
-        .json(&json!({
-            "query": "mutation($input: AuthLoginInput!) { authLogin(input: $input) { accessToken } }",
-            "variables": { "input": { "email": email_of(who), "password": PASSWORD } },
-        }))
+/// A GraphQL request to a running server at `address`, with `headers` (an `authorization`
+/// among them when signed in); the JSON response.
+pub async fn graphql_at(
+    address: &str,
+    headers: &[(&str, String)],
+    query: &str,
+    variables: Value,
+) -> Value {
+    let mut request = reqwest::Client::new().post(format!("{address}/graphql"));
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    request
+        .json(&json!({ "query": query, "variables": variables }))
         .send()
         .await
         .expect("POST /graphql")
         .json()
         .await
-        .expect("a JSON GraphQL response");
+        .expect("a JSON GraphQL response")
+}
+
+/// The `authorization` header of a signed-in request.
+pub fn bearer(token: &str) -> (&'static str, String) {
+    ("authorization", format!("Bearer {token}"))
+}
+
+/// Signs `who` in at a running server; returns the access token.
+pub async fn login_at(address: &str, who: &str) -> String {
+    let response = graphql_at(
+        address,
+        &[],
+        "mutation($input: AuthLoginInput!) { authLogin(input: $input) { accessToken } }",
+        json!({ "input": { "email": email_of(who), "password": PASSWORD } }),
+    )
+    .await;
     response["data"]["authLogin"]["accessToken"]
         .as_str()
         .unwrap_or_else(|| panic!("{response}"))
@@ -68,19 +90,23 @@ pub async fn login_at(address: &str, who: &str) -> String {
 
 /// Writes a public comment on `ticket` at a running server; asserts it was written.
 pub async fn comment_at(address: &str, token: &str, ticket: uuid::Uuid, body: &str) {
-    let response: Value = reqwest::Client::new()
-        .post(format!("{address}/graphql"))
-        .bearer_auth(token)
-        .json(&json!({
-            "query": "mutation($input: CommentCreateInput!) { commentCreate(input: $input) { comment { id } } }",
-            "variables": { "input": { "ticketId": gid("Ticket", ticket), "body": body } },
-        }))
-        .send()
-        .await
-        .expect("POST /graphql")
-        .json()
-        .await
-        .expect("a JSON GraphQL response");
+    comment_with(address, &[bearer(token)], ticket, body).await;
+}
+
+/// [`comment_at`], with the request's headers given.
+pub async fn comment_with(
+    address: &str,
+    headers: &[(&str, String)],
+    ticket: uuid::Uuid,
+    body: &str,
+) {
+    let response = graphql_at(
+        address,
+        headers,
+        "mutation($input: CommentCreateInput!) { commentCreate(input: $input) { comment { id } } }",
+        json!({ "input": { "ticketId": gid("Ticket", ticket), "body": body } }),
+    )
+    .await;
     assert!(
         response["data"]["commentCreate"]["comment"].is_object(),
         "{response}"
