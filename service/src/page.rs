@@ -10,6 +10,11 @@ use crate::{Error, Result};
 pub const DEFAULT_PAGE: u64 = 20;
 pub const MAX_PAGE: u64 = 100;
 
+/// A list's `first` as every list serves it: more than [`MAX_PAGE`] is served as [`MAX_PAGE`].
+pub fn capped(first: i32) -> i32 {
+    first.min(MAX_PAGE as i32)
+}
+
 /// A sort-key value at a page boundary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -83,7 +88,7 @@ impl PageRequest {
             if n < 0 {
                 return Err(Error::invalid(field, "must not be negative"));
             }
-            Ok((n as u64).min(MAX_PAGE))
+            Ok(capped(n) as u64)
         };
         match (self.first, self.last) {
             (Some(_), Some(_)) => Err(Error::invalid("last", "cannot be combined with first")),

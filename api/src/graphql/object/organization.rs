@@ -86,7 +86,7 @@ impl Organization {
         )]
         first: i32,
     ) -> Result<Vec<User>> {
-        let first = first.min(service::page::MAX_PAGE as i32);
+        let first = service::page::capped(first);
         let viewer = &actor(ctx)?;
         let members = loaders(ctx)?
             .members

@@ -130,7 +130,7 @@ impl Ticket {
         #[graphql(desc = "Return the comments after this cursor (an edge cursor or `endCursor`).")]
         after: Option<String>,
     ) -> Result<CommentConnection> {
-        let first = first.min(service::page::MAX_PAGE as i32);
+        let first = service::page::capped(first);
         let key = window(self.0.id, first, after)?;
         let window = loaders(ctx)?
             .comment_windows
@@ -188,7 +188,7 @@ impl Ticket {
         #[graphql(desc = "Return the changes after this cursor (an edge cursor or `endCursor`).")]
         after: Option<String>,
     ) -> Result<TicketHistoryConnection> {
-        let first = first.min(service::page::MAX_PAGE as i32);
+        let first = service::page::capped(first);
         let key = window(self.0.id, first, after)?;
         let window = loaders(ctx)?
             .history_windows

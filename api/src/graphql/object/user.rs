@@ -42,7 +42,7 @@ impl User {
         after: Option<String>,
         #[graphql(default, desc = "Only the notices not read yet.")] unread_only: bool,
     ) -> Result<super::notification::NotificationConnection> {
-        let first = first.min(service::page::MAX_PAGE as i32);
+        let first = service::page::capped(first);
         let viewer = actor(ctx)?;
         if viewer.user_id != self.0.id {
             return Err(crate::graphql::error::gql(service::Error::Forbidden));
@@ -175,7 +175,7 @@ impl User {
         )]
         first: i32,
     ) -> Result<Vec<Organization>> {
-        let first = first.min(service::page::MAX_PAGE as i32);
+        let first = service::page::capped(first);
         let viewer = &actor(ctx)?;
         let found = loaders(ctx)?
             .user_organizations

@@ -44,7 +44,7 @@ impl AuditQuery {
         #[graphql(desc = "Return the entries after this cursor (an edge cursor or `endCursor`).")]
         after: Option<String>,
     ) -> Result<AuditEntryConnection> {
-        let first = first.min(service::page::MAX_PAGE as i32);
+        let first = service::page::capped(first);
         let viewer = &actor(ctx)?;
         let filter = filter.unwrap_or_default();
         let after = crate::graphql::object::notification::time_cursor(after.as_deref())?;

@@ -26,7 +26,7 @@ impl NotificationQuery {
         #[graphql(desc = "Return the notices after this cursor (an edge cursor or `endCursor`).")]
         after: Option<String>,
     ) -> Result<NotificationDeliveryConnection> {
-        let first = first.min(service::page::MAX_PAGE as i32);
+        let first = service::page::capped(first);
         let viewer = &actor(ctx)?;
         let after = crate::graphql::object::notification::time_cursor(after.as_deref())?;
         let rows = service::notification::deliveries(

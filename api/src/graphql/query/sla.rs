@@ -69,7 +69,7 @@ impl SlaQuery {
         )]
         after: Option<String>,
     ) -> Result<EscalationConnection> {
-        let first = first.min(service::page::MAX_PAGE as i32);
+        let first = service::page::capped(first);
         let viewer = &actor(ctx)?;
         let filter = filter.unwrap_or(EscalationFilter {
             open: Some(true),
