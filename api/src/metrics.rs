@@ -155,6 +155,7 @@ pub struct Metrics {
     http_requests: Family<HttpLabels, Counter>,
     http_duration: Family<HttpRouteLabels, Histogram>,
     pool_connections: Family<PoolLabels, Gauge>,
+    pool_waiting: Gauge,
     pool_max: Gauge,
     backlog: Family<QueueLabels, Gauge>,
     backlog_age: Family<QueueLabels, Gauge>,
@@ -231,6 +232,13 @@ impl Metrics {
             "Attempts to send a notice by email, by outcome: delivered (accepted by the SMTP \
              server), retry, failed (given up)",
             email_attempts.clone(),
+        );
+        let pool_waiting = Gauge::default();
+        registry.register(
+            "db_pool_waiting",
+            "Statements and transactions waiting for a connection of the database pool (read \
+             when scraped)",
+            pool_waiting.clone(),
         );
         let pool_max = Gauge::default();
         registry.register(
@@ -379,6 +387,7 @@ impl Metrics {
             registry: root,
             http_duration,
             pool_connections,
+            pool_waiting,
             pool_max,
             backlog,
             backlog_age,
@@ -518,6 +527,7 @@ impl Metrics {
                 state: PoolState::idle,
             })
             .set(i64::from(pool.idle));
+        self.pool_waiting.set(crate::telemetry::pool_waiting());
         self.pool_max.set(i64::from(pool.max));
         self.process.sample();
     }

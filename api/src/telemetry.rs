@@ -14,6 +14,7 @@
 //! JSON logs therefore trace even when nothing is exported.
 
 use std::fmt;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use opentelemetry::trace::{SpanContext, TraceContextExt, TracerProvider as _};
 use opentelemetry_sdk::Resource;
@@ -97,6 +98,10 @@ fn resource() -> Resource {
 /// Installs the global subscriber and propagator. Call once, from `main`, before the async
 /// runtime starts: the OTLP exporter's blocking HTTP client must not be created on a runtime
 /// thread.
+fn env_filter(text: &str) -> EnvFilter {
+    EnvFilter::try_new(text).unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
 pub fn init(settings: &TelemetrySettings) -> Result<Telemetry, TelemetryError> {
     let filter = EnvFilter::try_new(&settings.log_filter).map_err(|e| TelemetryError::Filter {
         filter: settings.log_filter.clone(),
@@ -148,13 +153,97 @@ pub fn init(settings: &TelemetrySettings) -> Result<Telemetry, TelemetryError> {
             .boxed()
     };
 
+    // The filter applies to the log lines and the spans; the pool's waiting count sees its
+    // own few spans and events whatever the filter says.
+    let otel = otel.map(|layer| layer.with_filter(env_filter(&settings.log_filter)));
     tracing_subscriber::registry()
-        .with(filter)
         .with(otel)
-        .with(fmt)
+        .with(fmt.with_filter(filter))
+        .with(PoolWaiting.with_filter(PoolWaiting::targets()))
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
     Ok(Telemetry { provider })
+}
+
+/// How many statements and transactions wait for a connection of the database pool now
+/// (OpenTelemetry's `db.client.connection.pending_requests`); 0 unless [`init`] ran.
+pub fn pool_waiting() -> i64 {
+    WAITING.load(Ordering::Relaxed).max(0)
+}
+
+static WAITING: AtomicI64 = AtomicI64::new(0);
+
+/// Counts the tasks waiting for a database connection. sqlx's pool does not say how many wait,
+/// so the count is kept from what SeaORM and sqlx trace: each statement or transaction that
+/// SeaORM starts on the pool runs in a span of its driver, and asks the pool for a connection
+/// first; it waits from the span's start until sqlx reports the connection acquired inside it
+/// (`sqlx::pool::acquire`, enabled by [`service::db::connect`]), or until the span ends without
+/// one (the acquire timed out). Statements inside a transaction use its connection and open no
+/// driver span.
+struct PoolWaiting;
+
+/// Marks a driver span still waiting for its connection.
+struct Waiting;
+
+/// SeaORM's driver methods that acquire a connection from the pool before anything else.
+const ACQUIRING: [&str; 7] = [
+    "execute",
+    "execute_unprepared",
+    "query_one",
+    "query_all",
+    "stream",
+    "begin",
+    "transaction",
+];
+
+impl PoolWaiting {
+    fn targets() -> tracing_subscriber::filter::Targets {
+        tracing_subscriber::filter::Targets::new()
+            .with_target("sea_orm::driver::sqlx_postgres", tracing::Level::TRACE)
+            .with_target("sea_orm::driver::sqlx_sqlite", tracing::Level::TRACE)
+            .with_target("sqlx::pool::acquire", tracing::Level::TRACE)
+    }
+
+    fn done_waiting<S: for<'a> LookupSpan<'a>>(
+        span: Option<tracing_subscriber::registry::SpanRef<'_, S>>,
+    ) {
+        if let Some(span) = span
+            && span.extensions_mut().remove::<Waiting>().is_some()
+        {
+            WAITING.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl<S> Layer<S> for PoolWaiting
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let meta = attrs.metadata();
+        if meta.target().starts_with("sea_orm::driver::")
+            && ACQUIRING.contains(&meta.name())
+            && let Some(span) = ctx.span(id)
+        {
+            span.extensions_mut().insert(Waiting);
+            WAITING.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() == "sqlx::pool::acquire" {
+            Self::done_waiting(ctx.event_span(event));
+        }
+    }
+
+    fn on_close(&self, id: tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        Self::done_waiting(ctx.span(&id));
+    }
 }
 
 /// Makes `span` a child of the caller's span that a request's `traceparent` names.

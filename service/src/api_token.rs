@@ -111,6 +111,14 @@ pub async fn create(
     Ok((row, token))
 }
 
+/// Where a token sits in a list of tokens, newest first.
+pub fn position(token: &api_token::Model) -> crate::page::Position {
+    crate::page::Position {
+        key: crate::page::Key::Time(token.created_at),
+        id: token.id,
+    }
+}
+
 /// The tokens of `user_id`, newest first: theirs, or anyone's for administrators.
 pub async fn list(
     db: &impl ConnectionTrait,

@@ -182,7 +182,12 @@ pub async fn connect(url: &str, options: DbOptions) -> Result<DatabaseConnection
         .test_before_acquire_if_idle_for(Duration::from_secs(10))
         // sqlx would log every statement at INFO; statements are counted and slow ones logged
         // by the metric callback below instead.
-        .sqlx_logging(false);
+        .sqlx_logging(false)
+        // Every acquired connection is reported as a TRACE event (`sqlx::pool::acquire`), for
+        // the count of tasks waiting for one (api's telemetry); nothing is written unless a
+        // subscriber asks for the target.
+        .map_sqlx_postgres_pool_opts(|pool| pool.acquire_time_level(log::LevelFilter::Trace))
+        .map_sqlx_sqlite_pool_opts(|pool| pool.acquire_time_level(log::LevelFilter::Trace));
     if backend == Backend::Sqlite {
         connect.map_sqlx_sqlite_opts(|opts| {
             opts.create_if_missing(true)

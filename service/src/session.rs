@@ -30,6 +30,8 @@ pub struct Session {
     pub last_used_at: DateTime<Utc>,
     /// When its refresh token runs out.
     pub expires_at: DateTime<Utc>,
+    /// The session the listing actor is signed in with.
+    pub current: bool,
 }
 
 /// A short name for a user agent: browser and system, as far as they tell.
@@ -94,8 +96,17 @@ pub async fn list(db: &impl ConnectionTrait, actor: &Actor, user_id: Uuid) -> Re
             expires_at: token.expires_at,
             user_agent: token.user_agent,
             ip_address: token.ip_address,
+            current: actor.session_id == Some(token.family_id),
         })
         .collect())
+}
+
+/// Where a session sits in a list of sessions, most recently used first.
+pub fn position(session: &Session) -> crate::page::Position {
+    crate::page::Position {
+        key: crate::page::Key::Time(session.last_used_at),
+        id: session.id,
+    }
 }
 
 /// Ends one session: its refresh tokens are revoked and its access tokens refused from now on.

@@ -51,16 +51,17 @@ async fn members_are_managed_by_superagents_and_shown_by_role() {
     let world = World::build(app.db()).await;
     let superagent = app.login(&email_of("superagent"), PASSWORD).await;
     let agent = app.login(&email_of("agent_a"), PASSWORD).await;
-    let add = "mutation($org: ID!, $user: ID!) { organizationMemberAdd(input: { organizationId: $org, userId: $user }) { organization { members { name } } userErrors { field code } } }";
+    let add = "mutation($org: ID!, $user: ID!) { organizationMemberAdd(input: { organizationId: $org, userId: $user }) { organization { members { nodes { name } } } userErrors { field code } } }";
     let vars =
         json!({ "org": gid("Organization", world.org_a), "user": gid("User", world.agent_b) });
     let added = app.graphql_as(&superagent, add, vars.clone()).await;
-    let names: Vec<&str> = added["data"]["organizationMemberAdd"]["organization"]["members"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{added}"))
-        .iter()
-        .map(|m| m["name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> =
+        added["data"]["organizationMemberAdd"]["organization"]["members"]["nodes"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{added}"))
+            .iter()
+            .map(|m| m["name"].as_str().unwrap())
+            .collect();
     assert_eq!(names, vec!["agent_a", "agent_b", "client_a", "client_a2"]);
     let again = app.graphql_as(&superagent, add, vars).await;
     assert_eq!(
@@ -81,11 +82,11 @@ async fn members_are_managed_by_superagents_and_shown_by_role() {
     let view = app
         .graphql_as(
             &client,
-            "query($id: ID!) { organization(id: $id) { members { name } } }",
+            "query($id: ID!) { organization(id: $id) { members { nodes { name } } } }",
             json!({ "id": gid("Organization", world.org_a) }),
         )
         .await;
-    let names: Vec<&str> = view["data"]["organization"]["members"]
+    let names: Vec<&str> = view["data"]["organization"]["members"]["nodes"]
         .as_array()
         .unwrap_or_else(|| panic!("{view}"))
         .iter()
@@ -213,14 +214,14 @@ async fn administrators_create_accounts_that_can_sign_in() {
     let app = TestApp::spawn().await;
     let world = World::build(app.db()).await;
     let admin = app.login(&email_of("admin"), PASSWORD).await;
-    let create = "mutation($input: UserCreateInput!) { userCreate(input: $input) { user { email role organizations { name } } userErrors { field code } } }";
+    let create = "mutation($input: UserCreateInput!) { userCreate(input: $input) { user { email role organizations { nodes { name } } } userErrors { field code } } }";
     let input = json!({ "email": "New.Agent@World.example", "name": "New Agent", "role": "AGENT", "password": "long enough secret", "organizationIds": [gid("Organization", world.org_b)] });
     let created = app
         .graphql_as(&admin, create, json!({ "input": input }))
         .await;
     assert_eq!(
         created["data"]["userCreate"]["user"],
-        json!({ "email": "new.agent@world.example", "role": "AGENT", "organizations": [{ "name": "Org B" }] }),
+        json!({ "email": "new.agent@world.example", "role": "AGENT", "organizations": { "nodes": [{ "name": "Org B" }] } }),
         "{created}"
     );
     app.login("new.agent@world.example", "long enough secret")

@@ -104,11 +104,13 @@ async fn tokens_act_within_their_owners_access_read_only_ones_only_read_and_revo
     let listed = app
         .graphql_as(
             &agent,
-            "{ me { apiTokens { name readOnly lastUsedAt } } }",
+            "{ me { apiTokens { nodes { name readOnly lastUsedAt } } } }",
             json!({}),
         )
         .await;
-    let tokens = listed["data"]["me"]["apiTokens"].as_array().unwrap();
+    let tokens = listed["data"]["me"]["apiTokens"]["nodes"]
+        .as_array()
+        .unwrap();
     assert_eq!(tokens.len(), 2, "{listed}");
     assert!(
         tokens.iter().all(|t| t["lastUsedAt"].is_string()),

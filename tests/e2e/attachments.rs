@@ -10,8 +10,8 @@ use crate::clamd::{EICAR, OwnClamd};
 use crate::helpers::*;
 
 const BEGIN: &str = "mutation($input: AttachmentUploadBeginInput!) { attachmentUploadBegin(input: $input) { attachment { id status scanStatus } uploadUrl uploadUrlExpiresAt userErrors { field code message } } }";
-const COMMENT: &str = "mutation($input: CommentCreateInput!) { commentCreate(input: $input) { comment { id attachments { id fileName } } userErrors { field code message } } }";
-const TICKET_FILES: &str = "query($id: ID!) { ticket(id: $id) { attachmentCount attachments { id fileName contentType sizeBytes sha256 internal status scanStatus downloadUrl } comments { nodes { internal attachments { id } } } } }";
+const COMMENT: &str = "mutation($input: CommentCreateInput!) { commentCreate(input: $input) { comment { id attachments { nodes { id fileName } } } userErrors { field code message } } }";
+const TICKET_FILES: &str = "query($id: ID!) { ticket(id: $id) { attachmentCount attachments { nodes { id fileName contentType sizeBytes sha256 internal status scanStatus downloadUrl } } comments { nodes { internal attachments { nodes { id } } } } } }";
 
 /// Deterministic bytes that do not repeat within a file (no plaintext block recurs).
 pub fn content(seed: u64, len: usize) -> Vec<u8> {
@@ -185,7 +185,7 @@ async fn a_file_goes_up_is_attached_and_comes_back_whole_and_by_range() {
         "{commented}"
     );
     assert_eq!(
-        commented["data"]["commentCreate"]["comment"]["attachments"][0]["id"],
+        commented["data"]["commentCreate"]["comment"]["attachments"]["nodes"][0]["id"],
         up.id.as_str()
     );
     // Attached once only.
@@ -198,7 +198,7 @@ async fn a_file_goes_up_is_attached_and_comes_back_whole_and_by_range() {
     for token in [&client, &agent] {
         let files = files_of(&app, token, &ticket).await;
         assert_eq!(files["attachmentCount"], 1, "{files}");
-        let file = &files["attachments"][0];
+        let file = &files["attachments"]["nodes"][0];
         assert_eq!(file["sha256"], sha_hex(&bytes));
         assert_eq!(file["sizeBytes"], bytes.len());
         assert_eq!(file["status"], "ATTACHED");
@@ -226,7 +226,7 @@ async fn a_file_goes_up_is_attached_and_comes_back_whole_and_by_range() {
 
     // Ranges, across chunk boundaries, and past the end.
     let files = files_of(&app, &agent, &ticket).await;
-    let url = files["attachments"][0]["downloadUrl"]
+    let url = files["attachments"]["nodes"][0]["downloadUrl"]
         .as_str()
         .unwrap()
         .to_string();
@@ -308,13 +308,16 @@ async fn a_ticket_is_created_with_files_uploaded_before_it() {
     let created = app
         .graphql_as(
             &client,
-            "mutation($input: TicketCreateInput!) { ticketCreate(input: $input) { ticket { id attachmentCount attachments { id contentType } } userErrors { field message } } }",
+            "mutation($input: TicketCreateInput!) { ticketCreate(input: $input) { ticket { id attachmentCount attachments { nodes { id contentType } } } userErrors { field message } } }",
             json!({ "input": { "title": "Screen is blank", "organizationId": gid("Organization", world.org_a), "attachmentIds": [id] } }),
         )
         .await;
     let ticket = &created["data"]["ticketCreate"]["ticket"];
     assert_eq!(ticket["attachmentCount"], 1, "{created}");
-    assert_eq!(ticket["attachments"][0]["contentType"], "image/png");
+    assert_eq!(
+        ticket["attachments"]["nodes"][0]["contentType"],
+        "image/png"
+    );
     // The creation event carries the file's metadata, never its bytes.
     let payload: Value = entity::outbox_event::Entity::find()
         .filter(entity::outbox_event::Column::Kind.eq("ticket.created"))
@@ -335,7 +338,7 @@ async fn a_ticket_is_created_with_files_uploaded_before_it() {
     // node is gone.
     let ticket_id = ticket["id"].as_str().unwrap().to_string();
     let files = files_of(&app, &client, &ticket_id).await;
-    let url = files["attachments"][0]["downloadUrl"]
+    let url = files["attachments"]["nodes"][0]["downloadUrl"]
         .as_str()
         .unwrap()
         .to_string();
@@ -487,12 +490,12 @@ async fn limits_types_and_sizes_are_checked_before_and_while_the_bytes_arrive() 
     assert_eq!(put(&app, &exe.url, elf).await.status(), 415);
     let commented = comment_with(&app, &client, &ticket, false, &[&id]).await;
     assert_eq!(
-        commented["data"]["commentCreate"]["comment"]["attachments"][0]["fileName"],
+        commented["data"]["commentCreate"]["comment"]["attachments"]["nodes"][0]["fileName"],
         "notes.txt"
     );
     let files = files_of(&app, &client, &ticket).await;
     assert_eq!(
-        files["attachments"][0]["contentType"], "image/png",
+        files["attachments"]["nodes"][0]["contentType"], "image/png",
         "{files}"
     );
 
@@ -572,7 +575,7 @@ async fn scan_status_of(
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         let files = files_of(app, token, ticket).await;
-        let file = files["attachments"]
+        let file = files["attachments"]["nodes"]
             .as_array()
             .unwrap()
             .iter()
@@ -783,7 +786,7 @@ async fn twenty_mib_go_up_and_come_back_identical_while_the_server_grows_by_less
                 "{commented}"
             );
             let files = graphql(TICKET_FILES, json!({ "id": ticket })).await;
-            let file = files["data"]["ticket"]["attachments"]
+            let file = files["data"]["ticket"]["attachments"]["nodes"]
                 .as_array()
                 .unwrap()
                 .iter()
@@ -939,7 +942,7 @@ async fn who_sees_which_file_for_every_role_organization_and_kind_of_comment() {
             let listed = app
                 .graphql_as(&token, TICKET_FILES, json!({ "id": ticket }))
                 .await;
-            let shown: Vec<Value> = listed["data"]["ticket"]["attachments"]
+            let shown: Vec<Value> = listed["data"]["ticket"]["attachments"]["nodes"]
                 .as_array()
                 .cloned()
                 .unwrap_or_default();
@@ -997,7 +1000,7 @@ async fn who_sees_which_file_for_every_role_organization_and_kind_of_comment() {
     // A URL minted for one user does not serve another who brings their own token, and an
     // expired or altered one serves nobody.
     let files_of_agent = files_of(&app, &agent_a, &ticket_a).await;
-    let internal_url = files_of_agent["attachments"]
+    let internal_url = files_of_agent["attachments"]["nodes"]
         .as_array()
         .unwrap()
         .iter()
@@ -1163,7 +1166,7 @@ async fn files_cost(tickets: usize) -> f64 {
         comment_with(&app, &client, &ticket, false, &[&id]).await;
     }
     let agent = app.login(&email_of("agent_a"), PASSWORD).await;
-    let query = "{ tickets(first: 50) { nodes { attachmentCount attachments { fileName downloadUrl uploadedBy { name } } comments(first: 5) { nodes { attachments { fileName } } } } } }";
+    let query = "{ tickets(first: 50) { nodes { attachmentCount attachments { nodes { fileName downloadUrl uploadedBy { name } } } comments(first: 5) { nodes { attachments { nodes { fileName } } } } } } }";
     let before = app.metric("helpdesk_db_statements_total").await;
     let response = app.graphql_as(&agent, query, json!({})).await;
     let cost = app.metric("helpdesk_db_statements_total").await - before;

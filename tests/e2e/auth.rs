@@ -131,7 +131,7 @@ async fn an_expired_token_in_the_header_does_not_stop_signing_in_again() {
     let response = app
         .graphql_as(
             "expired.or.garbage",
-            "mutation($e: String!, $p: String!) { authLogin(input: { email: $e, password: $p }) { accessToken user { email organizations { name } } } }",
+            "mutation($e: String!, $p: String!) { authLogin(input: { email: $e, password: $p }) { accessToken user { email organizations { nodes { name } } } } }",
             json!({ "e": email_of("client_a"), "p": PASSWORD }),
         )
         .await;
@@ -142,7 +142,7 @@ async fn an_expired_token_in_the_header_does_not_stop_signing_in_again() {
         email_of("client_a")
     );
     assert_eq!(
-        response["data"]["authLogin"]["user"]["organizations"],
+        response["data"]["authLogin"]["user"]["organizations"]["nodes"],
         json!([{ "name": "Org A" }])
     );
     // Fields that need a user still say why they cannot answer.

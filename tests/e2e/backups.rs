@@ -331,7 +331,7 @@ async fn a_backup_taken_while_tickets_are_written_restores_to_one_point_in_time(
         .post(format!("{address}/graphql"))
         .bearer_auth(&token)
         .json(&json!({
-            "query": "query($id: ID!) { ticket(id: $id) { attachments { fileName sha256 downloadUrl } } }",
+            "query": "query($id: ID!) { ticket(id: $id) { attachments { nodes { fileName sha256 downloadUrl } } } }",
             "variables": { "id": ticket },
         }))
         .send()
@@ -340,7 +340,7 @@ async fn a_backup_taken_while_tickets_are_written_restores_to_one_point_in_time(
         .json()
         .await
         .unwrap();
-    let mut attached = answer["data"]["ticket"]["attachments"]
+    let mut attached = answer["data"]["ticket"]["attachments"]["nodes"]
         .as_array()
         .unwrap_or_else(|| panic!("{answer}"))
         .clone();

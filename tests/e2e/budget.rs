@@ -200,16 +200,16 @@ async fn every_connection_below_a_list_costs_the_same_for_5_and_50_parents() {
         ),
         (
             "organization members",
-            "{ organizations(first: 60) { nodes { members(first: 5) { name } } } }",
-            |org| org["members"].as_array().map_or(0, Vec::len),
+            "{ organizations(first: 60) { nodes { members(first: 5) { nodes { name } } } } }",
+            |org| org["members"]["nodes"].as_array().map_or(0, Vec::len),
         ),
         (
             "members' organizations",
-            "{ organizations(first: 60) { nodes { members(first: 3) { organizations(first: 3) { name } } } } }",
+            "{ organizations(first: 60) { nodes { members(first: 3) { nodes { organizations(first: 3) { nodes { name } } } } } } }",
             |org| {
-                org["members"].as_array().map_or(0, |m| {
+                org["members"]["nodes"].as_array().map_or(0, |m| {
                     m.iter()
-                        .map(|u| u["organizations"].as_array().map_or(0, Vec::len))
+                        .map(|u| u["organizations"]["nodes"].as_array().map_or(0, Vec::len))
                         .sum()
                 })
             },

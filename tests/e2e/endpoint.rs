@@ -198,12 +198,12 @@ async fn deep_and_costly_queries_are_refused_with_their_codes() {
     let token = app.login(&email_of("admin"), PASSWORD).await;
     let deep = format!(
         "{{ me {{ {}id{} }} }}",
-        "organizations { members { ".repeat(8),
-        " } }".repeat(8)
+        "organizations { nodes { members { nodes { ".repeat(8),
+        " } } } }".repeat(8)
     );
     let response = app.graphql_as(&token, &deep, json!({})).await;
     assert_eq!(code(&response), "DEPTH_LIMIT", "{response}");
-    let costly = "{ tickets(first: 100) { nodes { comments(first: 100) { nodes { author { name organizations { name } } } } } } }";
+    let costly = "{ tickets(first: 100) { nodes { comments(first: 100) { nodes { author { name organizations { nodes { name } } } } } } } }";
     let response = app.graphql_as(&token, costly, json!({})).await;
     assert_eq!(code(&response), "COMPLEXITY_LIMIT", "{response}");
     let aliases: String = (0..101)

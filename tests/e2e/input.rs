@@ -199,7 +199,7 @@ async fn page_sizes_are_bounded_and_cursors_must_be_ours() {
     let nested = app
         .graphql_as(
             &token,
-            "{ tickets(first: 1) { nodes { comments(first: 1000) { nodes { id } } history(first: 1000) { nodes { field } } } } me { notifications(first: 1000) { nodes { id } } organizations(first: 1000) { members(first: 1000) { id } } } auditLog(first: 1000) { nodes { id } } }",
+            "{ tickets(first: 1) { nodes { comments(first: 1000) { nodes { id } } history(first: 1000) { nodes { field } } } } me { notifications(first: 1000) { nodes { id } } organizations(first: 1000) { nodes { id } } sessions(first: 1000) { nodes { id } } apiTokens(first: 1000) { nodes { id } } } organizations(first: 1) { nodes { members(first: 1000) { nodes { id } } } } auditLog(first: 1000) { nodes { id } } webhooks(first: 1000) { nodes { id } } slaPolicies(first: 1000) { nodes { id } } businessCalendars(first: 1000) { nodes { id } } }",
             json!({}),
         )
         .await;

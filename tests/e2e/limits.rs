@@ -41,7 +41,7 @@ async fn six_levels_of_members_and_organizations_are_refused_before_they_run() {
             .unwrap();
     }
     let agent = app.login(&email_of("agent_a"), PASSWORD).await;
-    let deep = "{ me { organizations { members { organizations { members { organizations { members { name } } } } } } } }";
+    let deep = "{ me { organizations { nodes { members { nodes { organizations { nodes { members { nodes { organizations { nodes { members { nodes { name } } } } } } } } } } } } } }";
     // The memory is measured on a server process of its own (the test process runs other
     // tests' servers too), on the same database.
     let mut command = helpdesk(&app.database);
@@ -85,31 +85,32 @@ async fn six_levels_of_members_and_organizations_are_refused_before_they_run() {
     let members = app
         .graphql_as(
             &agent,
-            "query($id: ID!) { organization(id: $id) { members { name } } }",
+            "query($id: ID!) { organization(id: $id) { members(first: 100) { totalCount nodes { name } } } }",
             json!({ "id": gid("Organization", world.org_a) }),
         )
         .await;
-    let count = members["data"]["organization"]["members"]
+    let count = members["data"]["organization"]["members"]["nodes"]
         .as_array()
         .unwrap_or_else(|| panic!("{members}"))
         .len();
     assert_eq!(count, 33, "30 added, agent_a and the two clients");
+    assert_eq!(members["data"]["organization"]["members"]["totalCount"], 33);
     let few = app
         .graphql_as(
             &agent,
-            "query($id: ID!) { organization(id: $id) { members(first: 5) { name } } }",
+            "query($id: ID!) { organization(id: $id) { members(first: 5) { nodes { name } } } }",
             json!({ "id": gid("Organization", world.org_a) }),
         )
         .await;
     assert_eq!(
-        few["data"]["organization"]["members"]
+        few["data"]["organization"]["members"]["nodes"]
             .as_array()
             .unwrap()
             .len(),
         5
     );
     let many_nodes = format!(
-        "{{ nodes(ids: [{}]) {{ ... on Organization {{ members {{ organizations {{ members {{ name }} }} }} }} }} }}",
+        "{{ nodes(ids: [{}]) {{ ... on Organization {{ members {{ nodes {{ organizations {{ nodes {{ members {{ nodes {{ name }} }} }} }} }} }} }} }} }}",
         vec![format!("\"{}\"", gid("Organization", world.org_a)); 100].join(",")
     );
     let refused = app.graphql_as(&agent, &many_nodes, json!({})).await;

@@ -425,3 +425,105 @@ async fn the_dashboard_and_alert_rules_name_only_metrics_the_server_exposes() {
         assert!(read > 0, "{what}: reads no metric of the server");
     }
 }
+
+/// `helpdesk_db_pool_waiting` counts the requests waiting for a connection: with a pool of one
+/// connection held by a comment that waits for a lock the test holds, the requests behind it
+/// show as waiting, the scrape still answers at once, and once the lock goes everything is
+/// served and nothing waits.
+#[tokio::test]
+async fn requests_waiting_for_a_database_connection_are_counted() {
+    use crate::helpers::{RunningServer, World, bearer, graphql_at, helpdesk, login_at};
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let app = TestApp::spawn().await;
+    let world = World::build(app.db()).await;
+    let mut command = helpdesk(&app.database);
+    command
+        .args(["serve", "--no-demo"])
+        .env("HELPDESK_ADDR", "127.0.0.1:0")
+        .env("HELPDESK_DB_MAX_CONNECTIONS", "1");
+    let server = RunningServer::start(command).await;
+    let address = server.address.clone();
+    let token = login_at(&address, "agent_a").await;
+    let client = reqwest::Client::new();
+    let waiting = || async {
+        let body = client
+            .get(format!("{address}/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .unwrap();
+        metric_value(&body, "helpdesk_db_pool_waiting")
+            .unwrap_or_else(|| panic!("helpdesk_db_pool_waiting in\n{body}"))
+    };
+    // Background work may be starting a statement at the moment of a scrape; on an idle pool
+    // it waits no longer than that.
+    let nothing_waits = || async {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let now = waiting().await;
+            if now == 0.0 || std::time::Instant::now() > deadline {
+                return now;
+            }
+        }
+    };
+    assert_eq!(
+        nothing_waits().await,
+        0.0,
+        "nothing waits on an idle server"
+    );
+
+    // The test's own connection takes a lock that the comment's insert waits for.
+    let lock = app.database.connect().await;
+    let held = lock.begin().await.unwrap();
+    let statement = if app.database.is_postgres() {
+        "LOCK TABLE comments IN ACCESS EXCLUSIVE MODE"
+    } else {
+        // A write takes SQLite's one write lock until the transaction ends.
+        "UPDATE organizations SET name = name"
+    };
+    held.execute_unprepared(statement).await.unwrap();
+    let comment = tokio::spawn({
+        let (address, token) = (address.clone(), token.clone());
+        let ticket = crate::helpers::gid("Ticket", world.ticket_a);
+        async move {
+            graphql_at(
+                &address,
+                &[bearer(&token)],
+                "mutation($input: CommentCreateInput!) { commentCreate(input: $input) { comment { id } userErrors { field } } }",
+                json!({ "input": { "ticketId": ticket, "body": "behind a lock" } }),
+            )
+            .await
+        }
+    });
+
+    // Requests keep coming until the count shows them waiting behind the comment.
+    let mut behind = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let seen = loop {
+        let (address, token) = (address.clone(), token.clone());
+        behind.push(tokio::spawn(async move {
+            graphql_at(&address, &[bearer(&token)], "{ me { name } }", json!({})).await
+        }));
+        let now = waiting().await;
+        if now >= 1.0 || std::time::Instant::now() > deadline {
+            break now;
+        }
+    };
+    assert!(seen >= 1.0, "no request was counted as waiting");
+
+    held.rollback().await.unwrap();
+    let written = comment.await.unwrap();
+    assert_eq!(
+        written["data"]["commentCreate"]["userErrors"],
+        json!([]),
+        "{written}"
+    );
+    for request in behind {
+        let answer = request.await.unwrap();
+        assert!(answer["data"]["me"]["name"].is_string(), "{answer}");
+    }
+    assert_eq!(nothing_waits().await, 0.0, "every request was served");
+    server.terminate().await;
+}

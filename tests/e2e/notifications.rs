@@ -497,7 +497,7 @@ async fn escalation_levels_notify_their_targets_and_remind_until_acknowledged_ea
             (world.superagent, Escalation)
         ])
     );
-    const OPEN: &str = "query($filter: EscalationFilter) { escalations(filter: $filter) { nodes { id level target notices nextNoticeAt acknowledgedAt acknowledgedBy { id } recipients { id } ticket { id } } } }";
+    const OPEN: &str = "query($filter: EscalationFilter) { escalations(filter: $filter) { nodes { id level target notices nextNoticeAt acknowledgedAt acknowledgedBy { id } recipients { nodes { id } } ticket { id } } } }";
     let listed = app.graphql_as(&superagent, OPEN, json!({})).await;
     let open = listed["data"]["escalations"]["nodes"].as_array().unwrap();
     assert_eq!(open.len(), 1, "{listed}");
@@ -505,7 +505,7 @@ async fn escalation_levels_notify_their_targets_and_remind_until_acknowledged_ea
     assert_eq!(level_1["level"], 1);
     assert_eq!(level_1["target"], "RESOLUTION");
     assert_eq!(level_1["ticket"]["id"], gid("Ticket", created.id));
-    let mut reached: Vec<String> = level_1["recipients"]
+    let mut reached: Vec<String> = level_1["recipients"]["nodes"]
         .as_array()
         .unwrap()
         .iter()

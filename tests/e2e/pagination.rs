@@ -249,3 +249,218 @@ async fn the_queue_orders_by_due_dates_with_undated_tickets_last() {
     );
     assert!(expected < 30);
 }
+
+/// The connection at `path` in `answer`.
+fn at<'a>(answer: &'a Value, path: &[&str]) -> &'a Value {
+    path.iter().fold(&answer["data"], |value, key| &value[*key])
+}
+
+/// Walks the list `query` answers (it takes `$first` and `$after`; its connection is at
+/// `path`) one item at a time, and checks the walk against the whole list read in one page:
+/// the same ids in the same order, `totalCount` the whole list's length on every page, and
+/// `pageInfo` saying where each page sits. Returns the whole list's cursors and ids.
+async fn walk_one_by_one(
+    app: &TestApp,
+    token: &str,
+    query: &str,
+    path: &[&str],
+) -> Vec<(String, String)> {
+    let whole = app.graphql_as(token, query, json!({ "first": 100 })).await;
+    let connection = at(&whole, path);
+    let total = connection["totalCount"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{whole}"));
+    let all: Vec<(String, String)> = connection["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{whole}"))
+        .iter()
+        .map(|e| {
+            (
+                e["cursor"].as_str().unwrap().to_string(),
+                e["node"]["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(all.len() as u64, total, "{whole}");
+    assert!(all.len() >= 2, "a list to walk: {whole}");
+    assert_eq!(connection["pageInfo"]["hasNextPage"], false, "{whole}");
+
+    let mut walked = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = app
+            .graphql_as(token, query, json!({ "first": 1, "after": after }))
+            .await;
+        let connection = at(&page, path);
+        assert_eq!(connection["totalCount"], total, "{page}");
+        assert_eq!(
+            connection["pageInfo"]["hasPreviousPage"],
+            after.is_some(),
+            "{page}"
+        );
+        let edges = connection["edges"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{page}"));
+        assert_eq!(edges.len(), 1, "{page}");
+        walked.push(edges[0]["node"]["id"].as_str().unwrap().to_string());
+        after = connection["pageInfo"]["endCursor"]
+            .as_str()
+            .map(String::from);
+        if connection["pageInfo"]["hasNextPage"] == false {
+            break;
+        }
+        assert!(walked.len() <= all.len(), "the walk does not end: {page}");
+    }
+    let ids: Vec<String> = all.iter().map(|(_, id)| id.clone()).collect();
+    assert_eq!(walked, ids, "{query}");
+    all
+}
+
+/// Every list of things in the schema is a connection with the same rules: `first` and
+/// `after`, cursors that walk it in order, `totalCount`, `pageInfo`, and cursors of another
+/// list refused by the field that carried them.
+#[tokio::test]
+async fn every_list_is_a_connection_walked_by_first_and_after() {
+    use crate::helpers::{PASSWORD, World, email_of, gid};
+    let app = TestApp::spawn().await;
+    let world = World::build(app.db()).await;
+    service::organization::add_member(app.db(), world.org_b, world.agent_a)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        app.login(&email_of("admin"), PASSWORD).await;
+    }
+    let admin = app.login(&email_of("admin"), PASSWORD).await;
+    for n in 1..=3 {
+        for (mutation, input) in [
+            (
+                "mutation($input: WebhookCreateInput!) { webhookCreate(input: $input) { userErrors { field } } }",
+                json!({ "url": format!("http://127.0.0.1:9/hook{n}") }),
+            ),
+            (
+                "mutation($input: ApiTokenCreateInput!) { apiTokenCreate(input: $input) { userErrors { field } } }",
+                json!({ "name": format!("Integration {n}") }),
+            ),
+            (
+                "mutation($input: BusinessCalendarCreateInput!) { businessCalendarCreate(input: $input) { userErrors { field } } }",
+                json!({ "name": format!("Office {n}"), "timeZone": "Europe/Berlin", "workingHours": [{ "day": "MONDAY", "from": "09:00", "to": "17:00" }] }),
+            ),
+        ] {
+            let done = app
+                .graphql_as(&admin, mutation, json!({ "input": input }))
+                .await;
+            let payload = done["data"].as_object().and_then(|d| d.values().next());
+            assert_eq!(
+                payload.map(|p| &p["userErrors"]),
+                Some(&json!([])),
+                "{done}"
+            );
+        }
+    }
+
+    let page = "totalCount edges { cursor node { id } } pageInfo { hasNextPage hasPreviousPage endCursor }";
+    let lists = [
+        (
+            format!(
+                "query($first: Int!, $after: String) {{ organization(id: \"{}\") {{ members(first: $first, after: $after) {{ {page} }} }} }}",
+                gid("Organization", world.org_a)
+            ),
+            vec!["organization", "members"],
+        ),
+        (
+            format!(
+                "query($first: Int!, $after: String) {{ user(id: \"{}\") {{ organizations(first: $first, after: $after) {{ {page} }} }} }}",
+                gid("User", world.agent_a)
+            ),
+            vec!["user", "organizations"],
+        ),
+        (
+            format!(
+                "query($first: Int!, $after: String) {{ me {{ sessions(first: $first, after: $after) {{ {page} }} }} }}"
+            ),
+            vec!["me", "sessions"],
+        ),
+        (
+            format!(
+                "query($first: Int!, $after: String) {{ me {{ apiTokens(first: $first, after: $after) {{ {page} }} }} }}"
+            ),
+            vec!["me", "apiTokens"],
+        ),
+        (
+            format!(
+                "query($first: Int!, $after: String) {{ webhooks(first: $first, after: $after) {{ {page} }} }}"
+            ),
+            vec!["webhooks"],
+        ),
+        (
+            format!(
+                "query($first: Int!, $after: String) {{ slaPolicies(includeInactive: true, first: $first, after: $after) {{ {page} }} }}"
+            ),
+            vec!["slaPolicies"],
+        ),
+        (
+            format!(
+                "query($first: Int!, $after: String) {{ businessCalendars(first: $first, after: $after) {{ {page} }} }}"
+            ),
+            vec!["businessCalendars"],
+        ),
+    ];
+    let mut cursors = Vec::new();
+    for (query, path) in &lists {
+        let all = walk_one_by_one(&app, &admin, query, path).await;
+        cursors.push(all[0].0.clone());
+    }
+
+    // What the lists hold: members by name, the newest session first, and so on.
+    let members = app
+        .graphql_as(
+            &admin,
+            &lists[0].0.replace("cursor node { id }", "node { name }"),
+            json!({ "first": 100 }),
+        )
+        .await;
+    let names: Vec<&str> = at(&members, &lists[0].1)["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["name"].as_str().unwrap())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "{members}");
+    let sessions = app
+        .graphql_as(
+            &admin,
+            "{ me { sessions(first: 1) { totalCount nodes { current } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        sessions["data"]["me"]["sessions"]["totalCount"], 3,
+        "{sessions}"
+    );
+    assert_eq!(
+        sessions["data"]["me"]["sessions"]["nodes"][0]["current"], true,
+        "the session in use was the last one made: {sessions}"
+    );
+
+    // A cursor of one list is refused by another, and so is a made-up one.
+    let foreign = [
+        (&lists[0], cursors[2].clone()),
+        (&lists[2], cursors[0].clone()),
+        (&lists[4], "not-a-cursor".to_string()),
+    ];
+    for ((query, _), cursor) in foreign {
+        let refused = app
+            .graphql_as(&admin, query, json!({ "first": 1, "after": cursor }))
+            .await;
+        assert_eq!(
+            refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{refused}"
+        );
+        assert_eq!(
+            refused["errors"][0]["extensions"]["field"], "after",
+            "{refused}"
+        );
+    }
+}

@@ -233,9 +233,9 @@ async fn node_resolves_every_kind_of_global_id() {
     .unwrap();
     let audit = entity::audit_log::Entity::find().all(db).await.unwrap()[0].id;
     let me = app
-        .graphql_as(&admin, "{ me { sessions { id } } }", json!({}))
+        .graphql_as(&admin, "{ me { sessions { nodes { id } } } }", json!({}))
         .await;
-    let session = me["data"]["me"]["sessions"][0]["id"].clone();
+    let session = me["data"]["me"]["sessions"]["nodes"][0]["id"].clone();
 
     let ids: Vec<(&str, Value)> = vec![
         ("Ticket", json!(gid("Ticket", world.ticket_a))),

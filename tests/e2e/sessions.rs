@@ -203,12 +203,13 @@ async fn sign_in_as(app: &TestApp, who: &str, agent: &str) -> (String, String) {
     )
 }
 
-const SESSIONS: &str = "{ me { sessions { id device ipAddress createdAt lastUsedAt current } } }";
+const SESSIONS: &str =
+    "{ me { sessions { nodes { id device ipAddress createdAt lastUsedAt current } } } }";
 const REVOKE: &str = "mutation($input: SessionRevokeInput!) { sessionRevoke(input: $input) { success userErrors { field code } } }";
 
 async fn sessions_of(app: &TestApp, token: &str) -> Vec<serde_json::Value> {
     let answer = app.graphql_as(token, SESSIONS, json!({})).await;
-    answer["data"]["me"]["sessions"]
+    answer["data"]["me"]["sessions"]["nodes"]
         .as_array()
         .unwrap_or_else(|| panic!("{answer}"))
         .clone()
@@ -246,7 +247,7 @@ async fn sessions_are_listed_with_the_current_one_and_end_one_family_at_a_time()
     let peek = app
         .graphql_as(
             &agent_b,
-            "query($id: ID!) { user(id: $id) { sessions { id } } }",
+            "query($id: ID!) { user(id: $id) { sessions { nodes { id } } } }",
             json!({ "id": gid("User", world.agent_a) }),
         )
         .await;
@@ -263,12 +264,15 @@ async fn sessions_are_listed_with_the_current_one_and_end_one_family_at_a_time()
     let seen = app
         .graphql_as(
             &admin,
-            "query($id: ID!) { user(id: $id) { sessions { id current } } }",
+            "query($id: ID!) { user(id: $id) { sessions { nodes { id current } } } }",
             json!({ "id": gid("User", world.agent_a) }),
         )
         .await;
     assert_eq!(
-        seen["data"]["user"]["sessions"].as_array().unwrap().len(),
+        seen["data"]["user"]["sessions"]["nodes"]
+            .as_array()
+            .unwrap()
+            .len(),
         2,
         "{seen}"
     );

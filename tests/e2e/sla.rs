@@ -149,9 +149,15 @@ async fn policies_and_calendars_are_managed_by_administrators_and_bad_input_chan
     let world = World::build(app.db()).await;
     let admin = app.login(&email_of("admin"), PASSWORD).await;
     let client = app.login(&email_of("client_a"), PASSWORD).await;
-    const POLICIES: &str = "{ slaPolicies { name priority resolutionMinutes escalationLevels { level afterMinutes repeatMinutes notify { users { id } roles organizationAgents } } businessCalendar { name } } }";
+    const POLICIES: &str = "{ slaPolicies { nodes { name priority resolutionMinutes escalationLevels { level afterMinutes repeatMinutes notify { users { id } roles organizationAgents } } businessCalendar { name } } } }";
     let before = app.graphql_as(&admin, POLICIES, json!({})).await;
-    assert_eq!(before["data"]["slaPolicies"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        before["data"]["slaPolicies"]["nodes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
 
     let refused = app.graphql_as(&client, POLICIES, json!({})).await;
     assert_eq!(error_code(&refused), "FORBIDDEN");
@@ -222,7 +228,7 @@ async fn policies_and_calendars_are_managed_by_administrators_and_bad_input_chan
         );
     }
     // The default ladder: the organization's staff, then superagents, then administrators.
-    let ladder = &before["data"]["slaPolicies"][0]["escalationLevels"];
+    let ladder = &before["data"]["slaPolicies"]["nodes"][0]["escalationLevels"];
     assert_eq!(
         ladder,
         &json!([
@@ -252,11 +258,11 @@ async fn policies_and_calendars_are_managed_by_administrators_and_bad_input_chan
     let all = app
         .graphql_as(
             &admin,
-            "{ slaPolicies(includeInactive: true) { priority active } }",
+            "{ slaPolicies(includeInactive: true) { nodes { priority active } } }",
             json!({}),
         )
         .await;
-    let high: Vec<&Value> = all["data"]["slaPolicies"]
+    let high: Vec<&Value> = all["data"]["slaPolicies"]["nodes"]
         .as_array()
         .unwrap()
         .iter()

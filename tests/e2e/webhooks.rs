@@ -265,7 +265,7 @@ async fn managing_webhooks_is_for_administrators_and_bad_input_is_refused_by_fie
         "{refused}"
     );
     let listed = app
-        .graphql_as(&agent, "{ webhooks { id } }", json!({}))
+        .graphql_as(&agent, "{ webhooks { nodes { id } } }", json!({}))
         .await;
     assert_eq!(crate::helpers::error_code(&listed), "FORBIDDEN", "{listed}");
 
@@ -297,9 +297,13 @@ async fn managing_webhooks_is_for_administrators_and_bad_input_is_refused_by_fie
         "{response}"
     );
     let listed = app
-        .graphql_as(&admin, "{ webhooks { id } }", json!({}))
+        .graphql_as(&admin, "{ webhooks { nodes { id } } }", json!({}))
         .await;
-    assert_eq!(listed["data"]["webhooks"], json!([]), "nothing was created");
+    assert_eq!(
+        listed["data"]["webhooks"]["nodes"],
+        json!([]),
+        "nothing was created"
+    );
 
     let created = create_webhook(&app, &admin, json!({ "url": receiver.url })).await;
     let id = created["data"]["webhookCreate"]["webhook"]["id"].clone();
@@ -323,9 +327,9 @@ async fn managing_webhooks_is_for_administrators_and_bad_input_is_refused_by_fie
         .await;
     assert_eq!(deleted["data"]["webhookDelete"]["deletedId"], id);
     let listed = app
-        .graphql_as(&admin, "{ webhooks { id } }", json!({}))
+        .graphql_as(&admin, "{ webhooks { nodes { id } } }", json!({}))
         .await;
-    assert_eq!(listed["data"]["webhooks"], json!([]));
+    assert_eq!(listed["data"]["webhooks"]["nodes"], json!([]));
 }
 
 /// A migrated database with the fixtures and no server: the test drives deliveries itself.
@@ -761,7 +765,7 @@ async fn webhook_secrets_are_stored_sealed_and_bound_to_their_row() {
     assert!(service::webhook::secret::current(&keyring, &hook).is_err());
     // Nothing reads them back through the API.
     let shown = app
-        .graphql_as(&admin, "{ webhooks { id url } }", json!({}))
+        .graphql_as(&admin, "{ webhooks { nodes { id url } } }", json!({}))
         .await
         .to_string();
     assert!(

@@ -13,13 +13,23 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
         )],
         {
             state.metrics().sample(state.db());
-            // Statements of a scrape count neither as a request's nor as background work.
-            let quiet = service::db::with_hook(
-                state.db(),
-                std::time::Duration::from_secs(1),
-                std::sync::Arc::new(|_| {}),
-            );
-            state.metrics().sample_backlogs(&quiet).await;
+            // A scrape answers while the pool is exhausted, when its figures matter most: the
+            // backlogs (three statements) keep their last values then, and whenever reading
+            // them takes longer than a second, instead of queueing behind the requests.
+            let pool = service::db::pool_usage(state.db());
+            if pool.idle > 0 || pool.open < pool.max {
+                // Statements of a scrape count neither as a request's nor as background work.
+                let quiet = service::db::with_hook(
+                    state.db(),
+                    std::time::Duration::from_secs(1),
+                    std::sync::Arc::new(|_| {}),
+                );
+                let _ = tokio::time::timeout(
+                    std::time::Duration::from_secs(1),
+                    state.metrics().sample_backlogs(&quiet),
+                )
+                .await;
+            }
             state.metrics().encode()
         },
     )

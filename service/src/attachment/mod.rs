@@ -543,6 +543,14 @@ pub fn checked_type(
     Ok(claimed.to_string())
 }
 
+/// Where a file sits in the files of a ticket or comment, oldest first.
+pub fn position(row: &attachment::Model) -> crate::page::Position {
+    crate::page::Position {
+        key: crate::page::Key::Time(row.created_at),
+        id: row.id,
+    }
+}
+
 /// Whether `actor` may see `row` (its ticket given when it has one).
 pub fn visible(actor: &Actor, row: &attachment::Model, ticket: Option<&ticket::Model>) -> bool {
     if row.deleted_at.is_some() {

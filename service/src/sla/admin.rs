@@ -166,7 +166,35 @@ pub struct NewPolicy {
     pub business_calendar_id: Option<Uuid>,
 }
 
-/// The policies, active first, then by priority; staff only.
+/// Where a policy sits in the list of policies: the active ones first, then the most urgent
+/// priority first, then the newest first (one sortable text, so that a cursor carries all three).
+pub fn position(policy: &sla_policy::Model) -> crate::page::Position {
+    use entity::enums::TicketPriority;
+    let rank = match policy.priority {
+        TicketPriority::Critical => 0,
+        TicketPriority::High => 1,
+        TicketPriority::Medium => 2,
+        TicketPriority::Low => 3,
+    };
+    let age = i64::MAX - policy.created_at.timestamp_micros().max(0);
+    crate::page::Position {
+        key: crate::page::Key::Text(format!(
+            "{}{rank}{age:019}",
+            if policy.is_active { 0 } else { 1 }
+        )),
+        id: policy.id,
+    }
+}
+
+/// Where a calendar sits in the list of calendars, by name.
+pub fn calendar_position(calendar: &business_calendar::Model) -> crate::page::Position {
+    crate::page::Position {
+        key: crate::page::Key::Text(calendar.name.clone()),
+        id: calendar.id,
+    }
+}
+
+/// The policies (in the order of [`position`] once paged); staff only.
 pub async fn list(
     db: &impl ConnectionTrait,
     actor: &Actor,

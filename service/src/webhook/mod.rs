@@ -186,6 +186,14 @@ pub async fn get(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<w
         .ok_or(Error::NotFound { entity: "webhook" })
 }
 
+/// Where an endpoint sits in the list of endpoints, oldest first.
+pub fn position(hook: &webhook::Model) -> Position {
+    Position {
+        key: crate::page::Key::Time(hook.created_at),
+        id: hook.id,
+    }
+}
+
 /// Every endpoint, oldest first.
 pub async fn list(db: &impl ConnectionTrait, actor: &Actor) -> Result<Vec<webhook::Model>> {
     require_admin(actor)?;
@@ -421,7 +429,8 @@ pub async fn deliveries(
     })
 }
 
-pub fn position(delivery: &webhook_delivery::Model) -> Position {
+/// Where a delivery sits in an endpoint's deliveries.
+pub fn delivery_position(delivery: &webhook_delivery::Model) -> Position {
     Position {
         key: crate::page::Key::Time(delivery.created_at),
         id: delivery.id,

@@ -20,9 +20,13 @@ pub fn error_code(response: &Value) -> &str {
 /// The global id of the active SLA policy of `priority` (`"CRITICAL"` ...), read as `token`.
 pub async fn policy_id(app: &TestApp, token: &str, priority: &str) -> Value {
     let policies = app
-        .graphql_as(token, "{ slaPolicies { id priority } }", json!({}))
+        .graphql_as(
+            token,
+            "{ slaPolicies { nodes { id priority } } }",
+            json!({}),
+        )
         .await;
-    policies["data"]["slaPolicies"]
+    policies["data"]["slaPolicies"]["nodes"]
         .as_array()
         .unwrap_or_else(|| panic!("{policies}"))
         .iter()

@@ -143,7 +143,7 @@ pub struct ApiTokenCreateInput {
     /// What it is for (1 to 100 characters).
     pub name: String,
     /// Never, when omitted.
-    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub expires_at: Option<crate::graphql::scalar::Timestamp>,
     /// Only queries: every mutation is refused.
     #[graphql(default)]
     pub read_only: bool,

@@ -219,7 +219,7 @@ impl AuthMutation {
             &viewer,
             service::api_token::NewToken {
                 name: input.name,
-                expires_at: input.expires_at,
+                expires_at: input.expires_at.map(|at| at.0),
                 read_only: input.read_only,
             },
             &client_info(ctx),

@@ -117,3 +117,39 @@ impl Attachment {
         Ok(Some(mint(ctx, self.0.id, Purpose::Download)?.0))
     }
 }
+
+super::page_info::connection!(
+    /// A page of files, oldest first.
+    AttachmentConnection,
+    AttachmentEdge,
+    Attachment,
+    attachment::Model,
+    service::attachment::position,
+    /// How many files you may see there in all.
+    total_count: u64,
+);
+
+/// The files of a ticket (with its comments') or of a comment that the viewer may see, as a
+/// page: one statement for the whole level of tickets or comments.
+pub async fn page_of(
+    ctx: &Context<'_>,
+    of: crate::graphql::loader::AttachmentsOf,
+    first: i32,
+    after: Option<&str>,
+) -> Result<AttachmentConnection> {
+    let files = loaders(ctx)?
+        .attachments
+        .load_one(of)
+        .await
+        .gql()?
+        .unwrap_or_default();
+    let (page, total) = super::page_info::slice(
+        files,
+        first,
+        after,
+        service::page::KeyKind::Time,
+        service::page::Sort::Ascending,
+        service::attachment::position,
+    )?;
+    Ok(AttachmentConnection::new(page, total))
+}

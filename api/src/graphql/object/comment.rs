@@ -40,17 +40,27 @@ impl Comment {
             .map(User))
     }
 
-    /// The files attached with this comment.
-    async fn attachments(&self, ctx: &Context<'_>) -> Result<Vec<super::attachment::Attachment>> {
-        Ok(loaders(ctx)?
-            .attachments
-            .load_one(crate::graphql::loader::AttachmentsOf::Comment(self.0.id))
-            .await
-            .gql()?
-            .unwrap_or_default()
-            .into_iter()
-            .map(super::attachment::Attachment)
-            .collect())
+    /// The files attached with this comment, oldest first.
+    #[graphql(complexity = "(first.clamp(0, 100) as usize) * child_complexity + 1")]
+    async fn attachments(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            default = 20,
+            validator(minimum = 0),
+            desc = "How many files to return; more than 100 is served as 100."
+        )]
+        first: i32,
+        #[graphql(desc = "Return the files after this cursor (an edge cursor or `endCursor`).")]
+        after: Option<String>,
+    ) -> Result<super::attachment::AttachmentConnection> {
+        super::attachment::page_of(
+            ctx,
+            crate::graphql::loader::AttachmentsOf::Comment(self.0.id),
+            first,
+            after.as_deref(),
+        )
+        .await
     }
 
     /// When the comment was written.

@@ -3,7 +3,7 @@ use async_graphql::{Context, ID, Object, Result};
 use entity::escalation;
 
 use super::ticket::Ticket;
-use super::user::User;
+use super::user::{User, UserConnection};
 use crate::graphql::context::loaders;
 use crate::graphql::enums::SlaTarget;
 use crate::graphql::error::ResultExt;
@@ -51,18 +51,38 @@ impl Escalation {
         Timestamp(self.0.escalated_at)
     }
 
-    /// Whom its last notice went to: the level's targets, resolved when it fired or reminded.
-    async fn recipients(&self, ctx: &Context<'_>) -> Result<Vec<User>> {
+    /// Whom its last notice went to, by name: the level's targets, resolved when it fired or
+    /// reminded.
+    #[graphql(complexity = "(first.clamp(0, 100) as usize) * child_complexity + 1")]
+    async fn recipients(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            default = 20,
+            validator(minimum = 0),
+            desc = "How many recipients to return; more than 100 is served as 100."
+        )]
+        first: i32,
+        #[graphql(
+            desc = "Return the recipients after this cursor (an edge cursor or `endCursor`)."
+        )]
+        after: Option<String>,
+    ) -> Result<UserConnection> {
         let ids = service::sla::escalation::recipients_of(&self.0);
         let users = loaders(ctx)?
             .users
             .load_many(ids.iter().copied())
             .await
             .gql()?;
-        Ok(ids
-            .iter()
-            .filter_map(|id| users.get(id).cloned().map(User))
-            .collect())
+        let (page, total) = super::page_info::slice(
+            users.into_values().collect(),
+            first,
+            after.as_deref(),
+            service::page::KeyKind::Text,
+            service::page::Sort::Ascending,
+            service::user::position,
+        )?;
+        Ok(UserConnection::new(page, total))
     }
 
     /// Notices sent: the first, and each reminder since.

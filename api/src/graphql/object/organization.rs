@@ -1,10 +1,11 @@
 use crate::graphql::scalar::Timestamp;
 use async_graphql::{Context, ID, Object, Result};
 use entity::organization;
-use service::page::PageRequest;
+use service::page::{KeyKind, PageRequest, Sort};
 
+use super::page_info::slice;
 use super::ticket_connection::TicketConnection;
-use super::user::User;
+use super::user::UserConnection;
 use crate::graphql::context::{actor, loaders};
 use crate::graphql::error::ResultExt;
 use crate::graphql::extension::response_size::charge;
@@ -73,33 +74,38 @@ impl Organization {
         Timestamp(self.0.created_at)
     }
 
-    /// The people of this organization, by name: the first `first` (at most 100). Clients see
-    /// only the staff among them and themselves.
+    /// The people of this organization, by name. Clients see only the staff among them and
+    /// themselves.
     #[graphql(complexity = "(first.clamp(0, 100) as usize) * child_complexity + 1")]
     async fn members(
         &self,
         ctx: &Context<'_>,
         #[graphql(
-            default = 100,
+            default = 20,
             validator(minimum = 0),
             desc = "How many members to return; more than 100 is served as 100."
         )]
         first: i32,
-    ) -> Result<Vec<User>> {
-        let first = service::page::capped(first);
+        #[graphql(desc = "Return the members after this cursor (an edge cursor or `endCursor`).")]
+        after: Option<String>,
+    ) -> Result<UserConnection> {
         let viewer = &actor(ctx)?;
-        let members = loaders(ctx)?
+        let mut members = loaders(ctx)?
             .members
             .load_one(self.0.id)
             .await
             .gql()?
             .unwrap_or_default();
-        Ok(members
-            .into_iter()
-            .filter(|m| service::access::can_see_member(viewer, m.id, m.role))
-            .take(first as usize)
-            .map(User)
-            .collect())
+        members.retain(|m| service::access::can_see_member(viewer, m.id, m.role));
+        let (page, total) = slice(
+            members,
+            first,
+            after.as_deref(),
+            KeyKind::Text,
+            Sort::Ascending,
+            service::user::position,
+        )?;
+        Ok(UserConnection::new(page, total))
     }
 
     /// This organization's tickets that you may see.

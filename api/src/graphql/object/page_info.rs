@@ -14,6 +14,24 @@ pub struct PageInfo {
     pub end_cursor: Option<String>,
 }
 
+/// A page of a list read whole, for a connection's `first` and `after` arguments (see
+/// [`service::page::slice`]), and how many rows the whole list has.
+pub fn slice<T>(
+    rows: Vec<T>,
+    first: i32,
+    after: Option<&str>,
+    kind: service::page::KeyKind,
+    sort: service::page::Sort,
+    position: impl Fn(&T) -> service::page::Position,
+) -> async_graphql::Result<(service::page::Page<T>, u64)> {
+    let after = after
+        .map(|cursor| crate::graphql::id::parse_cursor(cursor, "after"))
+        .transpose()
+        .map_err(crate::graphql::error::gql)?;
+    service::page::slice(rows, first, after.as_ref(), kind, sort, position)
+        .map_err(crate::graphql::error::gql)
+}
+
 /// A Relay connection type and its edge type over a page of service rows: `edges` with
 /// cursors, the `nodes` shortcut and `pageInfo`, plus any extra fields given after the cursor
 /// function (e.g. `totalCount`, which the caller counts only when it is selected); `new` takes

@@ -272,3 +272,26 @@ impl BusinessCalendar {
         Timestamp(self.0.updated_at)
     }
 }
+
+super::page_info::connection!(
+    /// A page of SLA policies: the active ones first, then the most urgent priority first,
+    /// then the newest first.
+    SlaPolicyConnection,
+    SlaPolicyEdge,
+    SlaPolicy,
+    sla_policy::Model,
+    service::sla::admin::position,
+    /// How many policies there are in all.
+    total_count: u64,
+);
+
+super::page_info::connection!(
+    /// A page of business calendars, by name.
+    BusinessCalendarConnection,
+    BusinessCalendarEdge,
+    BusinessCalendar,
+    business_calendar::Model,
+    service::sla::admin::calendar_position,
+    /// How many calendars there are in all.
+    total_count: u64,
+);

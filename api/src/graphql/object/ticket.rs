@@ -142,16 +142,26 @@ impl Ticket {
     }
 
     /// The files on the ticket and its comments that you may see, oldest first.
-    async fn attachments(&self, ctx: &Context<'_>) -> Result<Vec<super::attachment::Attachment>> {
-        Ok(loaders(ctx)?
-            .attachments
-            .load_one(crate::graphql::loader::AttachmentsOf::Ticket(self.0.id))
-            .await
-            .gql()?
-            .unwrap_or_default()
-            .into_iter()
-            .map(super::attachment::Attachment)
-            .collect())
+    #[graphql(complexity = "(first.clamp(0, 100) as usize) * child_complexity + 1")]
+    async fn attachments(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            default = 20,
+            validator(minimum = 0),
+            desc = "How many files to return; more than 100 is served as 100."
+        )]
+        first: i32,
+        #[graphql(desc = "Return the files after this cursor (an edge cursor or `endCursor`).")]
+        after: Option<String>,
+    ) -> Result<super::attachment::AttachmentConnection> {
+        super::attachment::page_of(
+            ctx,
+            crate::graphql::loader::AttachmentsOf::Ticket(self.0.id),
+            first,
+            after.as_deref(),
+        )
+        .await
     }
 
     /// How many files of the ticket and its comments you may see.

@@ -2,11 +2,13 @@ use crate::graphql::scalar::Timestamp;
 use async_graphql::{Context, ID, Object, Result};
 use entity::user;
 
-use super::organization::Organization;
+use super::organization::OrganizationConnection;
+use super::page_info::slice;
 use crate::graphql::context::{actor, loaders};
 use crate::graphql::enums::Role;
 use crate::graphql::error::ResultExt;
 use crate::graphql::id::{Kind, encode};
+use service::page::{KeyKind, Sort};
 
 /// A person: staff or a client of an organization.
 #[derive(Clone)]
@@ -74,38 +76,69 @@ impl User {
             .map_err(crate::graphql::error::gql)?;
         Ok(TwoFactorStatus {
             enabled: status.enabled,
-            confirmed_at: status.confirmed_at,
+            confirmed_at: status.confirmed_at.map(Timestamp),
             recovery_codes_left: status.recovery_codes_left,
         })
     }
 
     /// The sign-ins still alive, most recently used first: on yourself, and administrators on
     /// anyone; `FORBIDDEN` otherwise.
-    async fn sessions(&self, ctx: &Context<'_>) -> Result<Vec<Session>> {
+    #[graphql(complexity = "(first.clamp(0, 100) as usize) * child_complexity + 1")]
+    async fn sessions(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            default = 20,
+            validator(minimum = 0),
+            desc = "How many sessions to return; more than 100 is served as 100."
+        )]
+        first: i32,
+        #[graphql(desc = "Return the sessions after this cursor (an edge cursor or `endCursor`).")]
+        after: Option<String>,
+    ) -> Result<SessionConnection> {
         let viewer = actor(ctx)?;
         let db = crate::graphql::context::db(ctx)?;
-        Ok(service::session::list(db, &viewer, self.0.id)
-            .await
-            .map_err(crate::graphql::error::gql)?
-            .into_iter()
-            .map(|session| Session {
-                current: viewer.session_id == Some(session.id),
-                session,
-            })
-            .collect())
+        let sessions = service::session::list(db, &viewer, self.0.id).await.gql()?;
+        let (page, total) = slice(
+            sessions,
+            first,
+            after.as_deref(),
+            KeyKind::Time,
+            Sort::Descending,
+            service::session::position,
+        )?;
+        Ok(SessionConnection::new(page, total))
     }
 
     /// API tokens, newest first: on yourself, and administrators on anyone; `FORBIDDEN`
     /// otherwise. The tokens themselves are never shown again after their creation.
-    async fn api_tokens(&self, ctx: &Context<'_>) -> Result<Vec<ApiToken>> {
+    #[graphql(complexity = "(first.clamp(0, 100) as usize) * child_complexity + 1")]
+    async fn api_tokens(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            default = 20,
+            validator(minimum = 0),
+            desc = "How many tokens to return; more than 100 is served as 100."
+        )]
+        first: i32,
+        #[graphql(desc = "Return the tokens after this cursor (an edge cursor or `endCursor`).")]
+        after: Option<String>,
+    ) -> Result<ApiTokenConnection> {
         let viewer = actor(ctx)?;
         let db = crate::graphql::context::db(ctx)?;
-        Ok(service::api_token::list(db, &viewer, self.0.id)
+        let tokens = service::api_token::list(db, &viewer, self.0.id)
             .await
-            .map_err(crate::graphql::error::gql)?
-            .into_iter()
-            .map(ApiToken)
-            .collect())
+            .gql()?;
+        let (page, total) = slice(
+            tokens,
+            first,
+            after.as_deref(),
+            KeyKind::Time,
+            Sort::Descending,
+            service::api_token::position,
+        )?;
+        Ok(ApiTokenConnection::new(page, total))
     }
 
     /// Which notices you hear on which channel. Only on yourself (`me`).
@@ -162,33 +195,39 @@ impl User {
             .then_some(self.0.is_approved))
     }
 
-    /// The organizations the user belongs to, among those you may see, by name: the first
-    /// `first` (at most 100).
+    /// The organizations the user belongs to, among those you may see, by name.
     #[graphql(complexity = "(first.clamp(0, 100) as usize) * child_complexity + 1")]
     async fn organizations(
         &self,
         ctx: &Context<'_>,
         #[graphql(
-            default = 100,
+            default = 20,
             validator(minimum = 0),
             desc = "How many organizations to return; more than 100 is served as 100."
         )]
         first: i32,
-    ) -> Result<Vec<Organization>> {
-        let first = service::page::capped(first);
+        #[graphql(
+            desc = "Return the organizations after this cursor (an edge cursor or `endCursor`)."
+        )]
+        after: Option<String>,
+    ) -> Result<OrganizationConnection> {
         let viewer = &actor(ctx)?;
-        let found = loaders(ctx)?
+        let mut found = loaders(ctx)?
             .user_organizations
             .load_one(self.0.id)
             .await
             .gql()?
             .unwrap_or_default();
-        Ok(found
-            .into_iter()
-            .filter(|o| service::organization::visible(viewer, o.id))
-            .take(first as usize)
-            .map(Organization)
-            .collect())
+        found.retain(|o| service::organization::visible(viewer, o.id));
+        let (page, total) = slice(
+            found,
+            first,
+            after.as_deref(),
+            KeyKind::Text,
+            Sort::Ascending,
+            service::organization::position,
+        )?;
+        Ok(OrganizationConnection::new(page, total))
     }
 
     /// When the account was created.
@@ -214,59 +253,56 @@ pub struct TwoFactorStatus {
     /// A code from the authenticator is asked for at sign-in.
     pub enabled: bool,
     /// When the second factor was set up; null while it is not.
-    pub confirmed_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub confirmed_at: Option<Timestamp>,
     /// Recovery codes not used yet.
     pub recovery_codes_left: u64,
 }
 
 /// One sign-in: its refresh tokens and the access tokens issued with them.
 #[derive(Clone)]
-pub struct Session {
-    pub(crate) session: service::session::Session,
-    pub(crate) current: bool,
-}
+pub struct Session(pub service::session::Session);
 
 /// One sign-in: its refresh tokens and the access tokens issued with them.
 #[async_graphql::Object]
 impl Session {
     /// The session's global ID, for `sessionRevoke`.
     pub async fn id(&self) -> async_graphql::ID {
-        crate::graphql::id::encode(crate::graphql::id::Kind::Session, self.session.id)
+        crate::graphql::id::encode(crate::graphql::id::Kind::Session, self.0.id)
     }
 
     /// Browser and system, from the user agent: `Firefox on Linux`.
     async fn device(&self) -> String {
-        service::session::device(self.session.user_agent.as_deref())
+        service::session::device(self.0.user_agent.as_deref())
     }
 
     /// The `User-Agent` header of the last sign-in or refresh; null when none was sent.
     async fn user_agent(&self) -> Option<&str> {
-        self.session.user_agent.as_deref()
+        self.0.user_agent.as_deref()
     }
 
     /// The client address of the last sign-in or refresh.
     async fn ip_address(&self) -> Option<&str> {
-        self.session.ip_address.as_deref()
+        self.0.ip_address.as_deref()
     }
 
     /// When the user signed in.
-    async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
-        self.session.created_at
+    async fn created_at(&self) -> Timestamp {
+        Timestamp(self.0.created_at)
     }
 
     /// The last sign-in or refresh.
-    async fn last_used_at(&self) -> chrono::DateTime<chrono::Utc> {
-        self.session.last_used_at
+    async fn last_used_at(&self) -> Timestamp {
+        Timestamp(self.0.last_used_at)
     }
 
     /// When the session ends unless it is refreshed before then.
-    async fn expires_at(&self) -> chrono::DateTime<chrono::Utc> {
-        self.session.expires_at
+    async fn expires_at(&self) -> Timestamp {
+        Timestamp(self.0.expires_at)
     }
 
     /// The session this request is made in.
     async fn current(&self) -> bool {
-        self.current
+        self.0.current
     }
 }
 
@@ -298,22 +334,44 @@ impl ApiToken {
     }
 
     /// When the token stops working; null when it never expires.
-    async fn expires_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
-        self.0.expires_at
+    async fn expires_at(&self) -> Option<Timestamp> {
+        self.0.expires_at.map(Timestamp)
     }
 
     /// When it was last used (to the minute).
-    async fn last_used_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
-        self.0.last_used_at
+    async fn last_used_at(&self) -> Option<Timestamp> {
+        self.0.last_used_at.map(Timestamp)
     }
 
     /// When the token was revoked; null while it is not.
-    async fn revoked_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
-        self.0.revoked_at
+    async fn revoked_at(&self) -> Option<Timestamp> {
+        self.0.revoked_at.map(Timestamp)
     }
 
     /// When the token was created.
-    async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        Timestamp(self.0.created_at)
     }
 }
+
+super::page_info::connection!(
+    /// A page of sign-ins, most recently used first.
+    SessionConnection,
+    SessionEdge,
+    Session,
+    service::session::Session,
+    service::session::position,
+    /// How many sessions are alive in all.
+    total_count: u64,
+);
+
+super::page_info::connection!(
+    /// A page of API tokens, newest first.
+    ApiTokenConnection,
+    ApiTokenEdge,
+    ApiToken,
+    entity::api_token::Model,
+    service::api_token::position,
+    /// How many tokens there are in all.
+    total_count: u64,
+);

@@ -222,7 +222,7 @@ super::page_info::connection!(
     WebhookDeliveryEdge,
     WebhookDelivery,
     webhook_delivery::Model,
-    service::webhook::position
+    service::webhook::delivery_position
 );
 
 /// A new endpoint, or one with a new secret.
@@ -253,3 +253,14 @@ pub struct WebhookReplayPayload {
     /// What was wrong with the input, field by field; empty when the deliveries were queued.
     pub user_errors: Vec<UserError>,
 }
+
+super::page_info::connection!(
+    /// A page of webhook endpoints, oldest first.
+    WebhookConnection,
+    WebhookEdge,
+    Webhook,
+    webhook::Model,
+    service::webhook::position,
+    /// How many endpoints there are in all.
+    total_count: u64,
+);

@@ -189,15 +189,7 @@ async fn fetch(ctx: &Context<'_>, ids: &[ID]) -> Result<HashMap<String, Node>> {
                 .gql()?
                 .into_iter()
                 .filter(|s| uuids.contains(&s.id))
-                .map(|s| {
-                    (
-                        s.id,
-                        Node::Session(Session {
-                            current: viewer.session_id == Some(s.id),
-                            session: s,
-                        }),
-                    )
-                })
+                .map(|s| (s.id, Node::Session(Session(s))))
                 .collect(),
             Kind::Webhook
             | Kind::WebhookDelivery

@@ -5,7 +5,9 @@ use crate::graphql::enums::SlaTarget;
 use crate::graphql::error::ResultExt;
 use crate::graphql::id::{Kind, expect};
 use crate::graphql::object::escalation::EscalationConnection;
-use crate::graphql::object::sla::{BusinessCalendar, SlaPolicy};
+use crate::graphql::object::page_info::slice;
+use crate::graphql::object::sla::{BusinessCalendarConnection, SlaPolicyConnection};
+use service::page::{KeyKind, Sort};
 
 /// Which escalations to list.
 #[derive(async_graphql::InputObject, Default)]
@@ -27,7 +29,9 @@ pub struct SlaQuery;
 #[Object]
 impl SlaQuery {
     /// The SLA policies (staff): the active ones, and with `includeInactive` the retired ones
-    /// that tickets may still be measured against.
+    /// that tickets may still be measured against; active first, then the most urgent priority
+    /// first, then the newest first.
+    #[graphql(complexity = "(first.clamp(0, 100) as usize) * child_complexity + 1")]
     async fn sla_policies(
         &self,
         ctx: &Context<'_>,
@@ -36,16 +40,28 @@ impl SlaQuery {
             desc = "Also list the policies no longer given to new tickets."
         )]
         include_inactive: bool,
-    ) -> Result<Vec<SlaPolicy>> {
+        #[graphql(
+            default = 20,
+            validator(minimum = 0),
+            desc = "How many policies to return; more than 100 is served as 100."
+        )]
+        first: i32,
+        #[graphql(desc = "Return the policies after this cursor (an edge cursor or `endCursor`).")]
+        after: Option<String>,
+    ) -> Result<SlaPolicyConnection> {
         let viewer = actor(ctx)?;
-        Ok(
-            service::sla::admin::list(db(ctx)?, &viewer, include_inactive)
-                .await
-                .gql()?
-                .into_iter()
-                .map(SlaPolicy)
-                .collect(),
-        )
+        let policies = service::sla::admin::list(db(ctx)?, &viewer, include_inactive)
+            .await
+            .gql()?;
+        let (page, total) = slice(
+            policies,
+            first,
+            after.as_deref(),
+            KeyKind::Text,
+            Sort::Ascending,
+            service::sla::admin::position,
+        )?;
+        Ok(SlaPolicyConnection::new(page, total))
     }
 
     /// The escalations of the tickets you may read (staff), newest first: by default the open
@@ -101,14 +117,34 @@ impl SlaQuery {
         Ok(EscalationConnection::new(page))
     }
 
-    /// The business calendars (staff).
-    async fn business_calendars(&self, ctx: &Context<'_>) -> Result<Vec<BusinessCalendar>> {
+    /// The business calendars (staff), by name.
+    #[graphql(complexity = "(first.clamp(0, 100) as usize) * child_complexity + 1")]
+    async fn business_calendars(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            default = 20,
+            validator(minimum = 0),
+            desc = "How many calendars to return; more than 100 is served as 100."
+        )]
+        first: i32,
+        #[graphql(
+            desc = "Return the calendars after this cursor (an edge cursor or `endCursor`)."
+        )]
+        after: Option<String>,
+    ) -> Result<BusinessCalendarConnection> {
         let viewer = actor(ctx)?;
-        Ok(service::sla::admin::calendars(db(ctx)?, &viewer)
+        let calendars = service::sla::admin::calendars(db(ctx)?, &viewer)
             .await
-            .gql()?
-            .into_iter()
-            .map(BusinessCalendar)
-            .collect())
+            .gql()?;
+        let (page, total) = slice(
+            calendars,
+            first,
+            after.as_deref(),
+            KeyKind::Text,
+            Sort::Ascending,
+            service::sla::admin::calendar_position,
+        )?;
+        Ok(BusinessCalendarConnection::new(page, total))
     }
 }
