@@ -284,7 +284,13 @@ pub async fn prefetch_organizations(
     )
     .await
     .gql()?;
-    if members.clone().any(|m| m.field("organizations").exists()) {
+    if members.clone().any(|m| {
+        m.field("nodes").field("organizations").exists()
+            || m.field("edges")
+                .field("node")
+                .field("organizations")
+                .exists()
+    }) {
         prefetch(&loaders.user_organizations, people, |_| {})
             .await
             .gql()?;
