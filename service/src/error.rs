@@ -147,6 +147,11 @@ impl ErrorCode {
         ErrorCode::Resubscribe,
     ];
 
+    /// The code of its name on the wire; `None` for a name that is no code of ours.
+    pub fn parse(name: &str) -> Option<ErrorCode> {
+        Self::ALL.iter().copied().find(|code| code.as_str() == name)
+    }
+
     /// The code on the wire.
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -579,3 +579,59 @@ async fn subscriptions_are_served_as_an_upgrade_of_graphql_with_the_token_in_the
     assert_eq!(message["type"], "data", "{message}");
     assert_eq!(body_of(&message), "To both");
 }
+
+/// A subscription over the document limits is refused with its limit's code before
+/// async-graphql sees it, a fragment bomb included (its expansion would take the server's
+/// memory), and the socket goes on serving the subscriptions that fit.
+#[tokio::test]
+async fn subscriptions_over_the_document_limits_are_refused_before_they_run() {
+    let app = TestApp::spawn().await;
+    World::build(app.db()).await;
+    let token = app.login(&email_of("agent_a"), PASSWORD).await;
+    let mut socket = connected(&app.address, &token).await;
+    let aliases: String = (0..101)
+        .map(|n| format!("a{n}: ticketEvents {{ id }} "))
+        .collect();
+    let mut bomb = String::from("subscription { ticketEvents { ...F0 } }");
+    for n in 0..40 {
+        bomb.push_str(&format!(
+            " fragment F{n} on TicketEvent {{ ...F{next} ...F{next} }}",
+            next = n + 1
+        ));
+    }
+    bomb.push_str(" fragment F40 on TicketEvent { id }");
+    let deep = format!(
+        "subscription {{ ticketEvents {{ ticket {{ {}id{} }} }} }}",
+        "organization { tickets(first: 1) { nodes { ".repeat(5),
+        " } } }".repeat(5)
+    );
+    for (id, query, code) in [
+        (
+            "aliases",
+            format!("subscription {{ {aliases}}}"),
+            "ALIAS_LIMIT",
+        ),
+        ("bomb", bomb, "COMPLEXITY_LIMIT"),
+        ("deep", deep, "DEPTH_LIMIT"),
+    ] {
+        send(
+            &mut socket,
+            json!({ "id": id, "type": "subscribe", "payload": { "query": query } }),
+        )
+        .await;
+        let refused = next(&mut socket).await;
+        assert_eq!(refused["id"], id, "{refused}");
+        assert_eq!(refused["type"], "error", "{refused}");
+        assert_eq!(
+            refused["payload"][0]["extensions"]["code"], code,
+            "{refused}"
+        );
+    }
+    // The refused ids are free again, and a subscription that fits runs.
+    send(
+        &mut socket,
+        json!({ "id": "aliases", "type": "subscribe", "payload": { "query": EVENTS } }),
+    )
+    .await;
+    listening(&app.address, 1).await;
+}

@@ -8,8 +8,7 @@ use async_graphql::{Schema, SchemaBuilder};
 use sea_orm::DatabaseConnection;
 use service::auth::Auth;
 
-use super::extension::limits::{DocumentLimits, Limits};
-use super::extension::metrics::OperationMetrics;
+use super::extension::limits::Limits;
 use super::extension::response_size::ResponseSize;
 use super::mutation::MutationRoot;
 use super::query::QueryRoot;
@@ -150,14 +149,14 @@ pub fn build_schema(
     if options.trace_fields {
         requests = requests.extension(Tracing);
     }
+    // Sockets check the document limits when an operation is subscribed (`http::ws`): every
+    // extension here wraps the resolution of every field of every push, so the one left is
+    // the size budget, which must count the fields as they resolve.
     let mut sockets = builder();
     if options.trace_fields {
         sockets = sockets.extension(Tracing);
     }
-    let sockets = sockets
-        .extension(OperationMetrics::new(metrics))
-        .extension(DocumentLimits(options.limits))
-        .extension(ResponseSize::new(options.max_response_bytes));
+    let sockets = sockets.extension(ResponseSize::new(options.max_response_bytes));
     Schemas {
         requests: common(requests).finish(),
         sockets: common(sockets).finish(),

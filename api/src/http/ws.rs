@@ -189,6 +189,7 @@ async fn handshake(state: AppState, client: Client, socket: WebSocket) {
 
     let session = Arc::new(Session {
         legacy: client.legacy,
+        limits: *state.limits(),
         ..Session::default()
     });
     let (queue, queued) = mpsc::channel::<Message>(QUEUE);
@@ -228,6 +229,8 @@ async fn handshake(state: AppState, client: Client, socket: WebSocket) {
 #[derive(Default)]
 struct Session {
     legacy: bool,
+    /// The document limits, checked when an operation is subscribed.
+    limits: crate::graphql::extension::limits::Limits,
     /// Ids of the operations running now.
     active: Mutex<HashSet<String>>,
     /// Why the connection must close, once it must.
@@ -284,14 +287,12 @@ impl Session {
                         .await;
                     return None;
                 }
-                if !only_subscriptions(&value["payload"]["query"]) {
+                if let Err((message, code)) = self.runnable(&value["payload"]["query"]) {
                     self.active
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .remove(id);
-                    let _ = queue
-                        .send(self.refusal(id, SUBSCRIPTIONS_ONLY, ErrorCode::BadRequest))
-                        .await;
+                    let _ = queue.send(self.refusal(id, &message, code)).await;
                     return None;
                 }
                 Some(message)
@@ -309,6 +310,35 @@ impl Session {
                 None
             }
         }
+    }
+
+    /// Whether a subscribed document may run: subscriptions only (queries and mutations go
+    /// over HTTP, where the account is read again for every request, while a socket's account
+    /// is read once, at connect), within the document limits. Checked here, once per operation,
+    /// rather than by an extension of the socket schema, whose hooks would wrap the resolution
+    /// of every field of every push. A document that does not parse is left to async-graphql's
+    /// error.
+    fn runnable(&self, query: &Value) -> Result<(), (String, ErrorCode)> {
+        let Some(Ok(document)) = query.as_str().map(async_graphql::parser::parse_query) else {
+            return Ok(());
+        };
+        if !document.operations.iter().all(|(_, operation)| {
+            operation.node.ty == async_graphql::parser::types::OperationType::Subscription
+        }) {
+            return Err((SUBSCRIPTIONS_ONLY.to_string(), ErrorCode::BadRequest));
+        }
+        crate::graphql::extension::limits::check(&document, &self.limits).map_err(|error| {
+            let code = error
+                .extensions
+                .as_ref()
+                .and_then(|extensions| extensions.get("code"))
+                .and_then(|code| match code {
+                    async_graphql::Value::String(code) => ErrorCode::parse(code),
+                    _ => None,
+                })
+                .unwrap_or(ErrorCode::BadRequest);
+            (error.message, code)
+        })
     }
 
     /// The `error` answer to an operation that is not run.
@@ -353,21 +383,6 @@ impl Session {
 const TOO_MANY: &str = "at most 20 subscriptions may run on one connection";
 const SUBSCRIPTIONS_ONLY: &str =
     "only subscriptions run over WebSocket; send queries and mutations to POST /graphql";
-
-/// Whether a document holds subscriptions only. Queries and mutations go over HTTP, where the
-/// account is read again for every request (a socket's account is read once, at connect) and
-/// the request limits apply. A document that does not parse is left to async-graphql's error.
-fn only_subscriptions(query: &Value) -> bool {
-    let Some(query) = query.as_str() else {
-        return true;
-    };
-    match async_graphql::parser::parse_query(query) {
-        Ok(document) => document.operations.iter().all(|(_, operation)| {
-            operation.node.ty == async_graphql::parser::types::OperationType::Subscription
-        }),
-        Err(_) => true,
-    }
-}
 
 /// Watches for the end of the socket user's sessions.
 struct SessionWatch {

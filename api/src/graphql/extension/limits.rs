@@ -6,15 +6,14 @@
 //! any of those limits is reached. Here every fragment is measured once and its measure reused
 //! wherever it is spread, so the check is linear in the document's size however large its
 //! expansion would be; it parses the document itself and runs before async-graphql's parse
-//! step, whose own walk would already be exponential.
+//! step, whose own walk would already be exponential. The `/graphql` handler checks each
+//! request's document; a socket checks each `subscribe` message's before async-graphql gets it.
 
 use service::ErrorCode;
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ErrorExtensionValues, ServerError, ServerResult, Variables};
+use async_graphql::{ErrorExtensionValues, ServerError};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -35,16 +34,6 @@ impl Default for Limits {
         }
     }
 }
-
-pub struct DocumentLimits(pub Limits);
-
-impl ExtensionFactory for DocumentLimits {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(Check(self.0))
-    }
-}
-
-struct Check(Limits);
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Measure {
@@ -179,23 +168,6 @@ pub fn check(document: &ExecutableDocument, limits: &Limits) -> Result<(), Serve
         }
     }
     Ok(())
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for Check {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        // A document that does not parse is left to async-graphql to report.
-        if let Ok(document) = async_graphql::parser::parse_query(query) {
-            check(&document, &self.0)?;
-        }
-        next.run(ctx, query, variables).await
-    }
 }
 
 #[cfg(test)]
