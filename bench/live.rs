@@ -144,7 +144,7 @@ async fn main() {
     let ticket = tickets[0].clone();
     let (received_tx, mut received) = mpsc::unbounded_channel::<Instant>();
     // Every socket follows the organization of the ticket being changed.
-    let query = "subscription($organization: ID!) { ticketEvents(filter: { organizationId: $organization, kinds: [\"comment.created\"] }) { id position } }";
+    let query = "subscription($organization: ID!) { ticketEvents(filter: { organizationId: $organization, kinds: [COMMENT_CREATED] }) { id position } }";
     for mut socket in sockets {
         socket.send(Message::Text(json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": { "organization": organization } } }).to_string().into())).await.unwrap();
         let tx = received_tx.clone();
@@ -247,7 +247,7 @@ async fn main() {
         &address,
         Some(&token),
         "mutation($input: WebhookCreateInput!) { webhookCreate(input: $input) { webhook { id } } }",
-        json!({ "input": { "url": url, "events": ["comment.created"] } }),
+        json!({ "input": { "url": url, "events": ["COMMENT_CREATED"] } }),
     )
     .await;
     let id = created["data"]["webhookCreate"]["webhook"]["id"]
@@ -255,7 +255,14 @@ async fn main() {
         .unwrap()
         .to_string();
     let started = Instant::now();
-    let replay = graphql(&http, &address, Some(&token), "mutation($id: ID!, $since: DateTime!) { webhookReplay(id: $id, since: $since) { queued } }", json!({ "id": id, "since": since })).await;
+    let replay = graphql(
+        &http,
+        &address,
+        Some(&token),
+        "mutation($input: WebhookReplayInput!) { webhookReplay(input: $input) { queued } }",
+        json!({ "input": { "id": id, "since": since } }),
+    )
+    .await;
     let queued = replay["data"]["webhookReplay"]["queued"].as_u64().unwrap() as usize;
     assert_eq!(queued, deliveries, "{replay}");
     tokio::time::timeout(Duration::from_secs(600), done.notified())
@@ -361,7 +368,7 @@ async fn comment(http: &reqwest::Client, address: &str, token: &str, ticket: &st
     );
 }
 
-const COMMENT_FEED: &str = "query($after: String) { events(after: $after, first: 100, filter: { kinds: [\"comment.created\"] }) { nodes { id } pageInfo { endCursor } } }";
+const COMMENT_FEED: &str = "query($after: String) { events(after: $after, first: 100, filter: { kinds: [COMMENT_CREATED] }) { nodes { id } pageInfo { endCursor } } }";
 
 /// One page of `comment.created` events after `cursor`: how many, and the cursor after them
 /// (`cursor` itself when there were none).
