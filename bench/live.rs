@@ -154,7 +154,9 @@ async fn main() {
                     if text.contains("\"next\"") && !text.contains("\"errors\"") {
                         let _ = tx.send(Instant::now());
                     } else if !text.contains("\"ping\"") {
+                        // A refused subscription would leave the bench waiting for it.
                         eprintln!("unexpected message: {text}");
+                        std::process::exit(1);
                     }
                 }
             }

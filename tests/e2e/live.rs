@@ -359,3 +359,45 @@ async fn losing_redis_loses_no_event_and_no_delivery_and_readiness_says_degraded
         assert!(second.terminate().await.success());
     }
 }
+
+/// The live bench (`bench/live.rs`) still runs against this server at a small size: its
+/// documents follow the schema (a refused subscription ends it with an error), and it reports
+/// latency, statements and in-order webhook deliveries.
+#[tokio::test]
+async fn the_live_bench_runs_at_a_small_size() {
+    let debug = std::env::current_exe()
+        .expect("the test binary")
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("the target directory")
+        .to_path_buf();
+    let bench = debug.join("examples").join("live");
+    assert!(
+        bench.exists(),
+        "{} is built with the tests (cargo test builds the examples)",
+        bench.display()
+    );
+    let run = tokio::process::Command::new(&bench)
+        .args(["3", "2", "6"])
+        .env("HELPDESK_BIN", env!("CARGO_BIN_EXE_helpdesk"))
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(300), run)
+        .await
+        .expect("the bench ends")
+        .expect("the bench starts");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    let errors = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{printed}\n{errors}");
+    assert!(
+        printed.contains("mutation -> subscriber: 2 events x 3 subscribers"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("webhook deliveries: 6 over")
+            && printed.contains("0 out of per-ticket order or repeated"),
+        "{printed}"
+    );
+}
