@@ -298,7 +298,7 @@ pub enum Sort {
 /// its place, since rows are compared by their key and id rather than looked up. Also returns
 /// how many rows the whole list has.
 pub fn slice<T>(
-    mut rows: Vec<T>,
+    rows: Vec<T>,
     first: i32,
     after: Option<&Position>,
     kind: KeyKind,
@@ -320,11 +320,15 @@ pub fn slice<T>(
             Sort::Descending => order.reverse(),
         }
     };
-    rows.sort_by(|a, b| in_order(&position(a), &position(b)));
-    let total = rows.len() as u64;
+    // Each row's position once (a text key is a copy), not once per comparison.
+    let mut placed: Vec<(Position, T)> =
+        rows.into_iter().map(|row| (position(&row), row)).collect();
+    placed.sort_by(|(a, _), (b, _)| in_order(a, b));
+    let total = placed.len() as u64;
     if let Some(after) = after {
-        rows.retain(|row| in_order(&position(row), after).is_gt());
+        placed.retain(|(at, _)| in_order(at, after).is_gt());
     }
+    let rows = placed.into_iter().map(|(_, row)| row).collect();
     let mut page = Page::first_of(rows, capped(first).max(0) as usize);
     page.has_previous_page = after.is_some();
     Ok((page, total))
