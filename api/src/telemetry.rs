@@ -156,13 +156,31 @@ pub fn init(settings: &TelemetrySettings) -> Result<Telemetry, TelemetryError> {
     // The filter applies to the log lines and the spans; the pool's waiting count sees its
     // own few spans and events whatever the filter says.
     let otel = otel.map(|layer| layer.with_filter(env_filter(&settings.log_filter)));
+    let shown = filter.max_level_hint();
     tracing_subscriber::registry()
         .with(otel)
         .with(fmt.with_filter(filter))
         .with(PoolWaiting.with_filter(PoolWaiting::targets()))
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
+    // Crates that write through `log` (the WebSocket library traces every frame) are asked
+    // only for the levels the filter shows, not for the TRACE the pool's count listens to
+    // (it listens to `tracing` events, which are filtered per target).
+    log::set_max_level(log_level(shown));
     Ok(Telemetry { provider })
+}
+
+/// The `log` level that lets through what `hint` does (everything when there is no hint).
+fn log_level(hint: Option<tracing::level_filters::LevelFilter>) -> log::LevelFilter {
+    use tracing::level_filters::LevelFilter;
+    match hint {
+        Some(LevelFilter::OFF) => log::LevelFilter::Off,
+        Some(LevelFilter::ERROR) => log::LevelFilter::Error,
+        Some(LevelFilter::WARN) => log::LevelFilter::Warn,
+        Some(LevelFilter::INFO) => log::LevelFilter::Info,
+        Some(LevelFilter::DEBUG) => log::LevelFilter::Debug,
+        _ => log::LevelFilter::Trace,
+    }
 }
 
 /// How many statements and transactions wait for a connection of the database pool now
