@@ -11,8 +11,9 @@
 //! Every socket is a file descriptor on both sides: the bench raises its open-file limit to the
 //! hard limit (the server it starts inherits it) and warns when that is still too low.
 //!
-//! `cargo build --release && cargo run --release --example live -- [SUBSCRIBERS] [EVENTS] [DELIVERIES]`
-//! (defaults 1000, 100, 2000). Set `DATABASE_URL` (and `REDIS_URL`) to run on PostgreSQL; the
+//! `cargo build --release && cargo run --release --example live -- [SUBSCRIBERS] [EVENTS] [DELIVERIES] [SIGN_INS]`
+//! (defaults 1000, 100, 2000, 1: the sockets are spread over SIGN_INS sign-ins of the same
+//! user, at most 10; the sockets of one sign-in share one execution of their subscription). Set `DATABASE_URL` (and `REDIS_URL`) to run on PostgreSQL; the
 //! database must be empty.
 
 use std::sync::Arc;
@@ -39,6 +40,9 @@ async fn main() {
     let subscribers = args.first().copied().unwrap_or(1000);
     let events = args.get(1).copied().unwrap_or(100);
     let deliveries = args.get(2).copied().unwrap_or(2000);
+    // Sign-ins the sockets are spread over (each its own session, so each its own shared
+    // execution); at most 10, the sign-ins one account may make in a minute.
+    let sign_ins = args.get(3).copied().unwrap_or(1).clamp(1, 10);
 
     let open_files = raise_open_files();
     if (subscribers as u64) + 200 > open_files {
@@ -87,17 +91,22 @@ async fn main() {
     };
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let http = reqwest::Client::new();
-    let token = graphql(
-        &http,
-        &address,
-        None,
-        "mutation($input: AuthLoginInput!) { authLogin(input: $input) { accessToken } }",
-        json!({ "input": { "email": ADMIN, "password": PASSWORD } }),
-    )
-    .await["data"]["authLogin"]["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let mut tokens = Vec::with_capacity(sign_ins);
+    for _ in 0..sign_ins {
+        let token = graphql(
+            &http,
+            &address,
+            None,
+            "mutation($input: AuthLoginInput!) { authLogin(input: $input) { accessToken } }",
+            json!({ "input": { "email": ADMIN, "password": PASSWORD } }),
+        )
+        .await["data"]["authLogin"]["accessToken"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        tokens.push(token);
+    }
+    let token = tokens[0].clone();
     let listed = graphql(
         &http,
         &address,
@@ -120,7 +129,8 @@ async fn main() {
     let before = rss_kib(pid);
     let ws = format!("{}/graphql/ws", address.replace("http://", "ws://"));
     let mut sockets = Vec::with_capacity(subscribers);
-    for _ in 0..subscribers {
+    for socket in 0..subscribers {
+        let token = &tokens[socket % sign_ins];
         let mut request = ws.as_str().into_client_request().unwrap();
         request.headers_mut().insert(
             "Sec-WebSocket-Protocol",
@@ -183,7 +193,7 @@ async fn main() {
     latencies.sort();
     let pick = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
     println!(
-        "mutation -> subscriber: {events} events x {subscribers} subscribers, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {:.1} statements per event (the mutation's included)",
+        "mutation -> subscriber: {events} events x {subscribers} subscribers ({sign_ins} sign-in(s)), p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {:.1} statements per event (the mutation's included)",
         ms(pick(0.50)),
         ms(pick(0.99)),
         ms(*latencies.last().unwrap()),

@@ -163,6 +163,7 @@ pub struct Metrics {
     email_attempts: Family<AttemptLabels, Counter>,
     process: ProcessGauges,
     subscriptions_active: Gauge,
+    subscription_groups: Gauge,
     sockets_open: Gauge,
     redis_degraded: Gauge,
     events_replayed: Counter,
@@ -297,6 +298,12 @@ impl Metrics {
             "GraphQL subscriptions listening for events on this server",
             subscriptions_active.clone(),
         );
+        let subscription_groups = Gauge::default();
+        registry.register(
+            "subscription_groups",
+            "Subscription operations run once for every socket that subscribed them as the same account",
+            subscription_groups.clone(),
+        );
         let sockets_open = Gauge::default();
         registry.register(
             "websockets_open",
@@ -405,6 +412,7 @@ impl Metrics {
             graphql_duration,
             http_requests,
             subscriptions_active,
+            subscription_groups,
             sockets_open,
             redis_degraded,
             events_replayed,
@@ -465,6 +473,15 @@ impl Metrics {
 
     pub fn subscription_ended(&self) {
         self.subscriptions_active.dec();
+    }
+
+    /// A shared subscription operation started (`true`) or ended.
+    pub fn subscription_group(&self, started: bool) {
+        if started {
+            self.subscription_groups.inc();
+        } else {
+            self.subscription_groups.dec();
+        }
     }
 
     pub fn socket_opened(&self) {

@@ -10,6 +10,7 @@ use service::auth::Auth;
 use crate::events::EventBus;
 use crate::graphql::{HelpdeskSchema, Limits, Schemas};
 use crate::http::client_addr::ForwardedFor;
+use crate::http::ws::shared::Hub;
 use crate::metrics::Metrics;
 
 #[derive(Clone)]
@@ -28,6 +29,8 @@ struct Inner {
     owners: std::sync::Mutex<std::collections::HashMap<SocketOwner, usize>>,
     /// Documents of automatic persisted queries, by the hex SHA-256 of their text.
     persisted_queries: moka::future::Cache<String, Arc<str>>,
+    /// The subscription operations that groups of sockets share.
+    hub: Arc<Hub>,
 }
 
 /// Bytes of documents the persisted-query cache holds at most.
@@ -79,8 +82,10 @@ pub struct HttpOptions {
 
 impl AppState {
     pub fn new(parts: Parts) -> Self {
+        let hub = Arc::new(Hub::new(parts.metrics.clone()));
         Self {
             inner: Arc::new(Inner {
+                hub,
                 parts,
                 draining: AtomicBool::new(false),
                 closing: tokio::sync::watch::Sender::new(false),
@@ -166,6 +171,11 @@ impl AppState {
 
     pub fn bus(&self) -> &EventBus {
         &self.inner.parts.bus
+    }
+
+    /// The subscription operations that groups of sockets share.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.inner.hub
     }
 
     /// Most operations in one JSON batch.

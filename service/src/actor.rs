@@ -6,7 +6,7 @@ use uuid::Uuid;
 /// An authenticated user as the service layer sees them. Built once per request from the
 /// access token and one database read (current role and memberships), so a role change or a
 /// removed membership takes effect on the next request, not when the token expires.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Actor {
     pub user_id: Uuid,
     pub role: Role,
@@ -22,7 +22,7 @@ pub struct Actor {
 }
 
 /// A request made with an API token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ApiTokenUse {
     pub id: Uuid,
     /// The token may only read: every mutation is refused.

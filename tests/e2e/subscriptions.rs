@@ -635,3 +635,125 @@ async fn subscriptions_over_the_document_limits_are_refused_before_they_run() {
     .await;
     listening(&app.address, 1).await;
 }
+
+/// Waits (at most ten seconds) until the server counts `active` subscriptions run by `groups`
+/// shared operations.
+async fn shared_as(address: &str, active: u64, groups: u64) {
+    let client = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let body = client
+            .get(format!("{address}/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .unwrap();
+        let counted = (
+            crate::helpers::metric_value(&body, "helpdesk_subscriptions_active"),
+            crate::helpers::metric_value(&body, "helpdesk_subscription_groups"),
+        );
+        if counted == (Some(active as f64), Some(groups as f64)) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not {active} subscriptions in {groups} groups after 10 s: {counted:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Sockets that subscribe the same live operation as the same account (one sign-in, as the
+/// tabs of one browser) share one execution; each still gets every push under its own id, and
+/// what one may not see reaches none of another account's sockets.
+#[tokio::test]
+async fn sockets_of_one_account_share_one_execution_of_the_same_subscription() {
+    let app = TestApp::spawn().await;
+    let world = World::build(app.db()).await;
+    let agent = app.login(&email_of("agent_a"), PASSWORD).await;
+    let mut tabs = Vec::new();
+    for tab in 0..3 {
+        let mut socket = connected(&app.address, &agent).await;
+        let id = format!("tab-{tab}");
+        send(
+            &mut socket,
+            json!({ "id": id, "type": "subscribe", "payload": { "query": EVENTS } }),
+        )
+        .await;
+        tabs.push((socket, id));
+    }
+    shared_as(&app.address, 3, 1).await;
+    // Another document, another sign-in of the same user, and another account each run on
+    // their own; a resuming subscription is never shared.
+    let mut other_document = connected(&app.address, &agent).await;
+    send(
+        &mut other_document,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { ticketEvents(filter: { kinds: [COMMENT_CREATED] }) { id } }" } }),
+    )
+    .await;
+    let second_sign_in = app.login(&email_of("agent_a"), PASSWORD).await;
+    let mut other_session = connected(&app.address, &second_sign_in).await;
+    send(
+        &mut other_session,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": EVENTS } }),
+    )
+    .await;
+    let client_token = app.login(&email_of("client_a"), PASSWORD).await;
+    let mut client = connected(&app.address, &client_token).await;
+    send(
+        &mut client,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": EVENTS } }),
+    )
+    .await;
+    shared_as(&app.address, 6, 4).await;
+
+    comment(&app, "agent_a", world.ticket_a, "Internal: VIP", true).await;
+    comment(&app, "client_a", world.ticket_a, "Any news?", false).await;
+    for (socket, id) in &mut tabs {
+        let note = next(socket).await;
+        assert_eq!(note["type"], "next", "{note}");
+        assert_eq!(note["id"], id.as_str(), "{note}");
+        assert_eq!(body_of(&note), "Internal: VIP", "{note}");
+        assert_eq!(body_of(&next(socket).await), "Any news?");
+    }
+    assert_eq!(body_of(&next(&mut other_session).await), "Internal: VIP");
+    let first = next(&mut other_document).await;
+    assert!(
+        first["payload"]["data"]["ticketEvents"]["id"].is_string(),
+        "{first}"
+    );
+    // The client's first event is the public reply: nothing of the note reached its socket.
+    let first = next(&mut client).await;
+    assert_eq!(body_of(&first), "Any news?", "{first}");
+
+    // A tab that completes its subscription leaves the group; one that closes leaves it too;
+    // the last tab still gets every push.
+    let (mut completed, id) = tabs.remove(0);
+    send(&mut completed, json!({ "id": id, "type": "complete" })).await;
+    drop(tabs.remove(0));
+    shared_as(&app.address, 4, 4).await;
+    comment(&app, "client_a", world.ticket_a, "Still there?", false).await;
+    let (last, id) = &mut tabs[0];
+    let message = next(last).await;
+    assert_eq!(message["id"], id.as_str(), "{message}");
+    assert_eq!(body_of(&message), "Still there?", "{message}");
+    // The completed tab's socket is still open and gets nothing more: the next message it
+    // sees answers its own new subscription's first push.
+    send(
+        &mut completed,
+        json!({ "id": "again", "type": "subscribe", "payload": { "query": EVENTS } }),
+    )
+    .await;
+    shared_as(&app.address, 5, 4).await;
+    comment(&app, "client_a", world.ticket_a, "Once more", false).await;
+    let message = next(&mut completed).await;
+    assert_eq!(message["id"], "again", "{message}");
+    assert_eq!(body_of(&message), "Once more", "{message}");
+
+    // When the last socket of a group goes, so does its execution.
+    drop(tabs);
+    drop(completed);
+    shared_as(&app.address, 3, 3).await;
+}

@@ -230,14 +230,17 @@ async fn subscribe(client: &redis::Client, channel: &str) -> redis::RedisResult<
 /// A subscriber's view of the bus; counted in `helpdesk_subscriptions_active` while it lives.
 pub struct Subscription {
     pub receiver: broadcast::Receiver<Delivery>,
-    metrics: Arc<Metrics>,
+    /// Where it is counted; `None` when it is not.
+    metrics: Option<Arc<Metrics>>,
     /// The account it counts in, for [`EventBus::subscribe_as`].
     member: Option<(Arc<Audience>, SessionKey)>,
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.metrics.subscription_ended();
+        if let Some(metrics) = self.metrics.take() {
+            metrics.subscription_ended();
+        }
         if let Some((audience, key)) = self.member.take() {
             audience.leave(key);
         }
@@ -484,9 +487,19 @@ impl EventBus {
         self.metrics.subscription_started();
         Subscription {
             receiver: self.forwarder.sender.subscribe(),
-            metrics: self.metrics.clone(),
+            metrics: Some(self.metrics.clone()),
             member: None,
         }
+    }
+
+    /// [`EventBus::subscribe_as`] for an operation that a group of sockets shares: not
+    /// counted in `helpdesk_subscriptions_active`, whose count is the group's members.
+    pub fn subscribe_shared_as(&self, viewer: &Actor) -> Subscription {
+        let mut subscription = self.subscribe_as(viewer);
+        if let Some(metrics) = subscription.metrics.take() {
+            metrics.subscription_ended();
+        }
+        subscription
     }
 
     /// A subscription whose events are checked against `viewer`'s account: the account is

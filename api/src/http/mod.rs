@@ -9,7 +9,7 @@ mod health;
 mod metrics;
 mod password_reset;
 mod unsubscribe;
-mod ws;
+pub(crate) mod ws;
 
 use service::ErrorCode;
 use std::time::Duration;

@@ -4,7 +4,7 @@ use service::ErrorCode;
 use service::page::{Key, PageRequest, Position};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::ReplayPermits;
+use super::{ReplayPermits, SharedRun};
 use crate::events::{BUS_CAPACITY, Delivery, EventBus};
 use crate::graphql::context::{Viewer, actor, db};
 use crate::graphql::error::{ResultExt, gql};
@@ -58,8 +58,18 @@ impl TicketEventsSubscription {
         }
         let shared = ctx.data::<Viewer>()?.clone();
         let permits = ctx.data::<ReplayPermits>()?.clone();
-        // Listen before reading the log, so nothing committed in between is missed.
-        let mut live = ctx.data::<EventBus>()?.subscribe_as(&viewer);
+        // Listen before reading the log, so nothing committed in between is missed. An
+        // operation shared by a group of sockets counts its members itself.
+        let run = ctx.data_opt::<SharedRun>().cloned();
+        let bus = ctx.data::<EventBus>()?;
+        let mut live = match &run {
+            Some(run) => {
+                let live = bus.subscribe_shared_as(&viewer);
+                run.listening();
+                live
+            }
+            None => bus.subscribe_as(&viewer),
+        };
         Ok(async_stream::stream! {
             // The last position sent or passed over: the bus delivers in position order, so a
             // live event at or before it was already read from the log.
@@ -140,6 +150,9 @@ impl TicketEventsSubscription {
                         cursor = Some(position);
                         // The push resolves with the account as it is now.
                         shared.sign_in(current);
+                        if let Some(run) = &run {
+                            run.pushing(position);
+                        }
                         yield Ok(TicketEvent(published.event.clone()));
                     }
                     Ok(None) => cursor = Some(position),
@@ -253,7 +266,7 @@ pub(super) async fn next_published(
     }
 }
 
-fn slow_consumer(cursor: Option<i64>) -> async_graphql::Error {
+pub(crate) fn slow_consumer(cursor: Option<i64>) -> async_graphql::Error {
     async_graphql::Error::new(format!(
         "fell more than {BUS_CAPACITY} events behind; resubscribe with `after` set to the position of the last event received"
     ))

@@ -19,8 +19,10 @@
 //! that stops reading holds up only its own socket, and is disconnected when a write cannot
 //! complete within [`WRITE_TIMEOUT`].
 
+pub mod shared;
+
 use service::ErrorCode;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,8 +45,10 @@ use crate::state::{AppState, SocketOwner};
 /// Operations one socket may run at once.
 pub const MAX_SUBSCRIPTIONS: usize = 20;
 const INIT_TIMEOUT: Duration = Duration::from_secs(3);
-/// Messages queued for a socket before the operations feeding it wait.
-const QUEUE: usize = 64;
+/// Messages queued for a socket before the operations feeding it wait (a shared operation
+/// does not wait: the socket leaves it with `SLOW_CONSUMER`). The queue takes memory only for
+/// what is in it.
+const QUEUE: usize = 256;
 const READ_BUFFER: usize = 4 * 1024;
 /// The largest message a client may send: a subscription document (64 KiB, as over HTTP)
 /// with its variables.
@@ -190,6 +194,12 @@ async fn handshake(state: AppState, client: Client, socket: WebSocket) {
     let session = Arc::new(Session {
         legacy: client.legacy,
         limits: *state.limits(),
+        sharing: Some(Sharing {
+            socket: state.hub().socket_number(),
+            state: state.clone(),
+            account: account.clone(),
+            groups: Mutex::default(),
+        }),
         ..Session::default()
     });
     let (queue, queued) = mpsc::channel::<Message>(QUEUE);
@@ -215,13 +225,26 @@ async fn handshake(state: AppState, client: Client, socket: WebSocket) {
     )
     .with_data(data)
     .serve();
-    let writer = write(sink, queued, session, state.closing(), expires_at, watch);
-    tokio::pin!(writer);
+    // The writer is a task of its own: a push wakes it alone, not the reading side too.
+    let mut writer = tokio::spawn(write(
+        sink,
+        queued,
+        session.clone(),
+        state.closing(),
+        expires_at,
+        watch,
+    ));
     tokio::select! {
         // The writer ended: the socket was closed or the client is gone.
         _ = &mut writer => {}
-        // The operations ended (the client left or terminated): let the writer flush.
-        _ = serve => writer.await,
+        // The operations ended (the client left or terminated): its shared operations stop
+        // writing to it, and the writer flushes what is queued.
+        _ = serve => {
+            if let Some(sharing) = &session.sharing {
+                sharing.leave_all();
+            }
+            let _ = writer.await;
+        }
     }
 }
 
@@ -236,6 +259,85 @@ struct Session {
     /// Why the connection must close, once it must.
     close: Mutex<Option<(u16, String)>>,
     closed: Notify,
+    /// The operations it runs in a group shared with other sockets.
+    sharing: Option<Sharing>,
+}
+
+/// A socket's part in the shared operations (see [`shared`]).
+struct Sharing {
+    socket: u64,
+    state: AppState,
+    /// The account the socket signed in as, which its groups are keyed by.
+    account: service::actor::Actor,
+    /// Its operations run by a group, by id.
+    groups: Mutex<HashMap<String, Arc<shared::Group>>>,
+}
+
+impl Sharing {
+    /// Runs a subscribed operation in its group, when it is one that groups share.
+    fn join(
+        &self,
+        id: &str,
+        payload: &Value,
+        document: &async_graphql::parser::types::ExecutableDocument,
+        legacy: bool,
+        queue: &mpsc::Sender<Message>,
+    ) -> bool {
+        let Some(shareable) = shared::shareable(&self.account, payload, document) else {
+            return false;
+        };
+        let group = self.state.hub().join(
+            self.state.socket_schema(),
+            shareable,
+            || socket_data(&self.state, &self.account),
+            shared::Member {
+                socket: self.socket,
+                id: id.to_string(),
+                legacy,
+                queue: queue.clone(),
+            },
+        );
+        let left = self
+            .groups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string(), group);
+        // An id whose group ended before is free again.
+        if let Some(left) = left {
+            self.state.hub().leave(&left, self.socket, id);
+        }
+        true
+    }
+
+    /// Takes an operation out of its group; false when no group runs it.
+    fn leave(&self, id: &str) -> bool {
+        let group = self
+            .groups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        match group {
+            Some(group) => {
+                self.state.hub().leave(&group, self.socket, id);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Takes every operation of the socket out of its group.
+    fn leave_all(&self) {
+        let groups = std::mem::take(&mut *self.groups.lock().unwrap_or_else(|e| e.into_inner()));
+        for (id, group) in groups {
+            self.state.hub().leave(&group, self.socket, &id);
+        }
+    }
+}
+
+impl Drop for Sharing {
+    fn drop(&mut self) {
+        self.leave_all();
+    }
 }
 
 impl Session {
@@ -287,12 +389,20 @@ impl Session {
                         .await;
                     return None;
                 }
-                if let Err((message, code)) = self.runnable(&value["payload"]["query"]) {
-                    self.active
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .remove(id);
-                    let _ = queue.send(self.refusal(id, &message, code)).await;
+                let document = match self.runnable(&value["payload"]["query"]) {
+                    Ok(document) => document,
+                    Err((message, code)) => {
+                        self.active
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .remove(id);
+                        let _ = queue.send(self.refusal(id, &message, code)).await;
+                        return None;
+                    }
+                };
+                if let (Some(sharing), Some(document)) = (&self.sharing, &document)
+                    && sharing.join(id, &value["payload"], document, self.legacy, queue)
+                {
                     return None;
                 }
                 Some(message)
@@ -302,6 +412,13 @@ impl Session {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(id);
+                if self
+                    .sharing
+                    .as_ref()
+                    .is_some_and(|sharing| sharing.leave(id))
+                {
+                    return None;
+                }
                 Some(message)
             }
             (Some("ping" | "pong" | "connection_terminate"), _) => Some(message),
@@ -317,10 +434,13 @@ impl Session {
     /// is read once, at connect), within the document limits. Checked here, once per operation,
     /// rather than by an extension of the socket schema, whose hooks would wrap the resolution
     /// of every field of every push. A document that does not parse is left to async-graphql's
-    /// error.
-    fn runnable(&self, query: &Value) -> Result<(), (String, ErrorCode)> {
+    /// error. Returns the parsed document.
+    fn runnable(
+        &self,
+        query: &Value,
+    ) -> Result<Option<async_graphql::parser::types::ExecutableDocument>, (String, ErrorCode)> {
         let Some(Ok(document)) = query.as_str().map(async_graphql::parser::parse_query) else {
-            return Ok(());
+            return Ok(None);
         };
         if !document.operations.iter().all(|(_, operation)| {
             operation.node.ty == async_graphql::parser::types::OperationType::Subscription
@@ -338,7 +458,8 @@ impl Session {
                 })
                 .unwrap_or(ErrorCode::BadRequest);
             (error.message, code)
-        })
+        })?;
+        Ok(Some(document))
     }
 
     /// The `error` answer to an operation that is not run.
@@ -506,10 +627,15 @@ async fn connection_data(
         None => 365 * 24 * 3600,
     };
     let expires_at = tokio::time::Instant::now() + Duration::from_secs(left);
+    Ok((socket_data(state, &actor), expires_at, actor))
+}
+
+/// What the operations of a socket signed in as `actor` run with.
+fn socket_data(state: &AppState, actor: &service::actor::Actor) -> Data {
     let mut data = Data::default();
     // Loaders without a cache: a socket lives long, and every event must show current rows.
     let viewer = Viewer::signed_in(Some(actor.clone()));
     data.insert(Loaders::uncached(state.db(), &viewer));
     data.insert(viewer);
-    Ok((data, expires_at, actor))
+    data
 }
