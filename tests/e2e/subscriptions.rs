@@ -81,6 +81,11 @@ pub async fn connected(address: &str, token: &str) -> Socket {
 /// subscription is registered only once the server processed the `subscribe` message, which
 /// the protocol does not acknowledge.
 pub async fn listening(address: &str, count: u64) {
+    counting(address, &[("helpdesk_subscriptions_active", count)]).await;
+}
+
+/// Waits (at most ten seconds) until each of the server's gauges has its value.
+async fn counting(address: &str, gauges: &[(&str, u64)]) {
     let client = reqwest::Client::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
@@ -92,13 +97,20 @@ pub async fn listening(address: &str, count: u64) {
             .text()
             .await
             .unwrap();
-        let active = crate::helpers::metric_value(&body, "helpdesk_subscriptions_active");
-        if active == Some(count as f64) {
+        let counted: Vec<_> = gauges
+            .iter()
+            .map(|(name, _)| crate::helpers::metric_value(&body, name))
+            .collect();
+        if gauges
+            .iter()
+            .zip(&counted)
+            .all(|((_, value), counted)| *counted == Some(*value as f64))
+        {
             return;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "{count} subscription(s) not active after 10 s: {active:?}"
+            "{gauges:?} not reached after 10 s: {counted:?}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -636,33 +648,16 @@ async fn subscriptions_over_the_document_limits_are_refused_before_they_run() {
     listening(&app.address, 1).await;
 }
 
-/// Waits (at most ten seconds) until the server counts `active` subscriptions run by `groups`
-/// shared operations.
+/// Waits until the server counts `active` subscriptions run by `groups` shared operations.
 async fn shared_as(address: &str, active: u64, groups: u64) {
-    let client = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let body = client
-            .get(format!("{address}/metrics"))
-            .send()
-            .await
-            .expect("GET /metrics")
-            .text()
-            .await
-            .unwrap();
-        let counted = (
-            crate::helpers::metric_value(&body, "helpdesk_subscriptions_active"),
-            crate::helpers::metric_value(&body, "helpdesk_subscription_groups"),
-        );
-        if counted == (Some(active as f64), Some(groups as f64)) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not {active} subscriptions in {groups} groups after 10 s: {counted:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    counting(
+        address,
+        &[
+            ("helpdesk_subscriptions_active", active),
+            ("helpdesk_subscription_groups", groups),
+        ],
+    )
+    .await;
 }
 
 /// Sockets that subscribe the same live operation as the same account (one sign-in, as the

@@ -297,15 +297,10 @@ impl Sharing {
                 queue: queue.clone(),
             },
         );
-        let left = self
-            .groups
+        self.groups
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id.to_string(), group);
-        // An id whose group ended before is free again.
-        if let Some(left) = left {
-            self.state.hub().leave(&left, self.socket, id);
-        }
         true
     }
 
@@ -400,10 +395,15 @@ impl Session {
                         return None;
                     }
                 };
-                if let (Some(sharing), Some(document)) = (&self.sharing, &document)
-                    && sharing.join(id, &value["payload"], document, self.legacy, queue)
-                {
-                    return None;
+                if let Some(sharing) = &self.sharing {
+                    // The id was free (the server sent its `complete`), so whatever group ran
+                    // it before has let it go: forget that group, whoever runs the id now.
+                    sharing.leave(id);
+                    if let Some(document) = &document
+                        && sharing.join(id, &value["payload"], document, self.legacy, queue)
+                    {
+                        return None;
+                    }
                 }
                 Some(message)
             }
