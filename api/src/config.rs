@@ -571,7 +571,7 @@ pub struct TelemetrySettings {
     #[arg(
         long = "log",
         env = "RUST_LOG",
-        default_value = "info,sqlx=warn,sea_orm=warn",
+        default_value = "info,sqlx=warn,sea_orm=warn,async_graphql::dataloader=warn",
         global = true
     )]
     pub log_filter: String,
