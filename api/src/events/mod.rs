@@ -484,30 +484,38 @@ impl EventBus {
     }
 
     pub fn subscribe(&self) -> Subscription {
-        self.metrics.subscription_started();
-        Subscription {
-            receiver: self.forwarder.sender.subscribe(),
-            metrics: Some(self.metrics.clone()),
-            member: None,
-        }
+        self.listen(true)
     }
 
-    /// [`EventBus::subscribe_as`] for an operation that a group of sockets shares: not
-    /// counted in `helpdesk_subscriptions_active`, whose count is the group's members.
-    pub fn subscribe_shared_as(&self, viewer: &Actor) -> Subscription {
-        let mut subscription = self.subscribe_as(viewer);
-        if let Some(metrics) = subscription.metrics.take() {
-            metrics.subscription_ended();
+    /// A subscription, counted in `helpdesk_subscriptions_active` when `counted`.
+    fn listen(&self, counted: bool) -> Subscription {
+        let metrics = counted.then(|| {
+            self.metrics.subscription_started();
+            self.metrics.clone()
+        });
+        Subscription {
+            receiver: self.forwarder.sender.subscribe(),
+            metrics,
+            member: None,
         }
-        subscription
     }
 
     /// A subscription whose events are checked against `viewer`'s account: the account is
     /// then read once per batch of events for all its subscriptions, before they are sent.
     pub fn subscribe_as(&self, viewer: &Actor) -> Subscription {
+        self.listen_as(viewer, true)
+    }
+
+    /// [`EventBus::subscribe_as`] for an operation that a group of sockets shares: not
+    /// counted in `helpdesk_subscriptions_active`, whose count is the group's members.
+    pub fn subscribe_shared_as(&self, viewer: &Actor) -> Subscription {
+        self.listen_as(viewer, false)
+    }
+
+    fn listen_as(&self, viewer: &Actor, counted: bool) -> Subscription {
         let key = (viewer.user_id, viewer.session_epoch);
         self.forwarder.audience.join(key);
-        let mut subscription = self.subscribe();
+        let mut subscription = self.listen(counted);
         subscription.member = Some((self.forwarder.audience.clone(), key));
         subscription
     }

@@ -70,12 +70,49 @@ pub struct Member {
     pub queue: mpsc::Sender<Message>,
 }
 
+impl Member {
+    /// A push for it: `payload` under its id.
+    fn push(&self, payload: &str) -> String {
+        frame(
+            if self.legacy { "data" } else { "next" },
+            &self.id,
+            Some(payload),
+        )
+    }
+}
+
 struct Joined {
     member: Member,
     /// The position of the last event queued for it.
     last: Option<i64>,
-    /// Counted in `helpdesk_subscriptions_active` (once the group listens).
-    counted: bool,
+    /// Where it is counted in `helpdesk_subscriptions_active` (once the group listens); it
+    /// is counted out when it leaves the group.
+    counted: Option<Arc<Metrics>>,
+}
+
+impl Joined {
+    fn new(member: Member) -> Self {
+        Self {
+            member,
+            last: None,
+            counted: None,
+        }
+    }
+
+    fn count(&mut self, metrics: &Arc<Metrics>) {
+        if self.counted.is_none() {
+            metrics.subscription_started();
+            self.counted = Some(metrics.clone());
+        }
+    }
+}
+
+impl Drop for Joined {
+    fn drop(&mut self) {
+        if let Some(metrics) = self.counted.take() {
+            metrics.subscription_ended();
+        }
+    }
 }
 
 pub struct Group {
@@ -122,15 +159,11 @@ impl Hub {
         if let Some(group) = groups.get(&shareable.key) {
             let mut members = group.members.lock().unwrap_or_else(|e| e.into_inner());
             if !members.ended {
-                let counted = members.listening;
-                if counted {
-                    self.metrics.subscription_started();
+                let mut joined = Joined::new(member);
+                if members.listening {
+                    joined.count(&self.metrics);
                 }
-                members.list.push(Joined {
-                    member,
-                    last: None,
-                    counted,
-                });
+                members.list.push(joined);
                 return group.clone();
             }
         }
@@ -141,11 +174,7 @@ impl Hub {
                 key: shareable.key.clone(),
                 field: shareable.field,
                 members: Mutex::new(Members {
-                    list: vec![Joined {
-                        member,
-                        last: None,
-                        counted: false,
-                    }],
+                    list: vec![Joined::new(member)],
                     ..Members::default()
                 }),
                 run: SharedRun::new(move || {
@@ -171,13 +200,9 @@ impl Hub {
     pub fn leave(&self, group: &Arc<Group>, socket: u64, id: &str) {
         let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
         let mut members = group.members.lock().unwrap_or_else(|e| e.into_inner());
-        members.list.retain(|joined| {
-            let stays = joined.member.socket != socket || joined.member.id != id;
-            if !stays && joined.counted {
-                self.metrics.subscription_ended();
-            }
-            stays
-        });
+        members
+            .list
+            .retain(|joined| joined.member.socket != socket || joined.member.id != id);
         if members.list.is_empty() && !members.ended {
             members.ended = true;
             self.metrics.subscription_group(false);
@@ -198,10 +223,7 @@ impl Hub {
         let mut members = group.members.lock().unwrap_or_else(|e| e.into_inner());
         members.listening = true;
         for joined in &mut members.list {
-            if !joined.counted {
-                joined.counted = true;
-                self.metrics.subscription_started();
-            }
+            joined.count(&self.metrics);
         }
     }
 
@@ -226,8 +248,7 @@ impl Hub {
         let position = group.run.position();
         let mut members = group.members.lock().unwrap_or_else(|e| e.into_inner());
         members.list.retain_mut(|joined| {
-            let kind = if joined.member.legacy { "data" } else { "next" };
-            let text = frame(kind, &joined.member.id, Some(payload));
+            let text = joined.member.push(payload);
             match joined.member.queue.try_send(Message::Text(text.into())) {
                 Ok(()) => {
                     joined.last = position;
@@ -235,18 +256,10 @@ impl Hub {
                 }
                 Err(TrySendError::Full(_)) => {
                     self.slow_consumer(group, joined);
-                    if joined.counted {
-                        self.metrics.subscription_ended();
-                    }
                     false
                 }
                 // The socket is gone.
-                Err(TrySendError::Closed(_)) => {
-                    if joined.counted {
-                        self.metrics.subscription_ended();
-                    }
-                    false
-                }
+                Err(TrySendError::Closed(_)) => false,
             }
         });
         if !members.list.is_empty() {
@@ -272,11 +285,8 @@ impl Hub {
             self.metrics.subscription_group(false);
         }
         for joined in members.list.drain(..) {
-            if joined.counted {
-                self.metrics.subscription_ended();
-            }
             let complete = frame("complete", &joined.member.id, None);
-            send_later(joined.member.queue, vec![complete]);
+            send_later(joined.member.queue.clone(), vec![complete]);
         }
     }
 
@@ -289,11 +299,10 @@ impl Hub {
         error.path = vec![async_graphql::PathSegment::Field(name.clone())];
         let response = Response::from_errors(vec![error]);
         let payload = serde_json::to_string(&response).unwrap_or_default();
-        let kind = if joined.member.legacy { "data" } else { "next" };
         send_later(
             joined.member.queue.clone(),
             vec![
-                frame(kind, &joined.member.id, Some(&payload)),
+                joined.member.push(&payload),
                 frame("complete", &joined.member.id, None),
             ],
         );
