@@ -167,7 +167,7 @@ fn subscriber(
             .boxed()
     };
     // The filter applies to the log lines and the spans; the pool's waiting count sees its
-    // own few spans and events whatever the filter says. Without spans to export there is a
+    // own few spans and events whatever the filter says ([`Recorded`]). Without spans to export there is a
     // layer that takes nothing, not an absent one: an absent (`None`) layer counts as taking
     // every span and event, and then every span of every crate is recorded, entered and left
     // at each poll, whatever the filters say (a fifth of the server's CPU on the read path).
@@ -181,6 +181,9 @@ fn subscriber(
             .boxed(),
     };
     tracing_subscriber::registry()
+        .with(Recorded {
+            shown: env_filter(&settings.log_filter),
+        })
         .with(otel)
         .with(fmt.with_filter(filter))
         .with(PoolWaiting.with_filter(PoolWaiting::targets()))
@@ -214,6 +217,11 @@ static WAITING: AtomicI64 = AtomicI64::new(0);
 /// (`sqlx::pool::acquire`, enabled by [`service::db::connect`]), or until the span ends without
 /// one (the acquire timed out). Statements inside a transaction use its connection and open no
 /// driver span.
+///
+/// A driver span is recorded only when the pool of the server ([`watch_pool`]) has no idle
+/// connection as the statement starts ([`Recorded`]): one that finds a connection does not
+/// wait, and a recorded span costs at every poll of the statement (a twentieth of a read's CPU
+/// when every statement had one). Without a watched pool every driver span is recorded.
 struct PoolWaiting;
 
 /// Marks a driver span still waiting for its connection.
@@ -229,6 +237,112 @@ const ACQUIRING: [&str; 7] = [
     "begin",
     "transaction",
 ];
+
+/// The pool whose idle connections decide whether a statement may wait.
+static WATCHED: std::sync::OnceLock<sea_orm::DatabaseConnection> = std::sync::OnceLock::new();
+
+/// Counts waiting statements only when `db`'s pool has no idle connection (see
+/// [`PoolWaiting`]). For the server's pool, once; later calls change nothing.
+pub fn watch_pool(db: &sea_orm::DatabaseConnection) {
+    let _ = WATCHED.set(db.clone());
+}
+
+/// Whether a statement starting now may have to wait for a connection.
+fn may_wait() -> bool {
+    use sea_orm::DatabaseBackend;
+    let Some(db) = WATCHED.get() else {
+        return true;
+    };
+    match db.get_database_backend() {
+        DatabaseBackend::Postgres => db.get_postgres_connection_pool().num_idle() == 0,
+        DatabaseBackend::Sqlite => db.get_sqlite_connection_pool().num_idle() == 0,
+        _ => true,
+    }
+}
+
+fn is_acquiring(meta: &tracing::Metadata<'_>) -> bool {
+    meta.is_span()
+        && (meta.target() == "sea_orm::driver::sqlx_postgres"
+            || meta.target() == "sea_orm::driver::sqlx_sqlite")
+        && ACQUIRING.contains(&meta.name())
+}
+
+/// What is recorded at all, for any layer: what the log filter shows, SeaORM's driver spans of
+/// statements that may wait for a connection ([`may_wait`]), and sqlx's acquire events; the
+/// layers then take what their own filters let through. A global filter, innermost: with
+/// per-layer filters alone, tracing-subscriber's registry records a span whenever one filter
+/// is asked about it at run time, even when every filter refuses it, and a recorded span is
+/// entered and left at every poll of what it wraps.
+struct Recorded {
+    shown: EnvFilter,
+}
+
+fn is_acquire_event(meta: &tracing::Metadata<'_>) -> bool {
+    meta.is_event() && meta.target() == "sqlx::pool::acquire"
+}
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Recorded {
+    fn register_callsite(
+        &self,
+        meta: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        if is_acquiring(meta) {
+            // Asked at each statement: whether it may wait depends on the pool at the time.
+            tracing::subscriber::Interest::sometimes()
+        } else if is_acquire_event(meta) {
+            tracing::subscriber::Interest::always()
+        } else {
+            Layer::<S>::register_callsite(&self.shown, meta)
+        }
+    }
+
+    fn enabled(
+        &self,
+        meta: &tracing::Metadata<'_>,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        if is_acquiring(meta) && may_wait() || is_acquire_event(meta) {
+            return true;
+        }
+        Layer::<S>::enabled(&self.shown, meta, ctx)
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        // The driver spans and acquire events are TRACE.
+        Some(tracing::level_filters::LevelFilter::TRACE)
+    }
+
+    // The filter follows the spans it matches by their fields (`[span{field=value}]=level`).
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        Layer::<S>::on_new_span(&self.shown, attrs, id, ctx)
+    }
+
+    fn on_record(
+        &self,
+        id: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        Layer::<S>::on_record(&self.shown, id, values, ctx)
+    }
+
+    fn on_enter(&self, id: &tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        Layer::<S>::on_enter(&self.shown, id, ctx)
+    }
+
+    fn on_exit(&self, id: &tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        Layer::<S>::on_exit(&self.shown, id, ctx)
+    }
+
+    fn on_close(&self, id: tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        Layer::<S>::on_close(&self.shown, id, ctx)
+    }
+}
 
 impl PoolWaiting {
     fn targets() -> tracing_subscriber::filter::Targets {
@@ -259,9 +373,7 @@ where
         id: &tracing::span::Id,
         ctx: tracing_subscriber::layer::Context<'_, S>,
     ) {
-        let meta = attrs.metadata();
-        if meta.target().starts_with("sea_orm::driver::")
-            && ACQUIRING.contains(&meta.name())
+        if is_acquiring(attrs.metadata())
             && let Some(span) = ctx.span(id)
         {
             span.extensions_mut().insert(Waiting);
@@ -374,6 +486,42 @@ mod tests {
                 assert!(!tracing::info_span!(target: "api::http", "request").is_disabled());
             });
         }
+    }
+
+    /// A statement's driver span is recorded only while the watched pool has no idle
+    /// connection, and then it is counted as waiting until sqlx hands it one.
+    #[tokio::test]
+    async fn driver_spans_are_recorded_only_when_the_pool_has_no_idle_connection() {
+        let mut options = sea_orm::ConnectOptions::new("sqlite::memory:");
+        options.max_connections(1).min_connections(1);
+        let db = sea_orm::Database::connect(options).await.expect("sqlite");
+        watch_pool(&db);
+        let pool = db.get_sqlite_connection_pool();
+        while pool.num_idle() == 0 {
+            tokio::task::yield_now().await;
+        }
+        let settings = TelemetrySettings {
+            log_filter: "info".into(),
+            log_format: LogFormat::Pretty,
+        };
+        let installed = || subscriber(&settings, env_filter(&settings.log_filter), None);
+        let driver = || tracing::trace_span!(target: "sea_orm::driver::sqlx_sqlite", "query_all");
+        let idle = tracing::subscriber::with_default(installed(), driver);
+        assert!(idle.is_disabled(), "a span while a connection is idle");
+
+        let held = pool.acquire().await.expect("the one connection");
+        tracing::subscriber::with_default(installed(), || {
+            let before = WAITING.load(Ordering::Relaxed);
+            let busy = driver();
+            assert!(
+                !busy.is_disabled(),
+                "no span while every connection is taken"
+            );
+            assert_eq!(WAITING.load(Ordering::Relaxed), before + 1);
+            drop(busy);
+            assert_eq!(WAITING.load(Ordering::Relaxed), before);
+        });
+        drop(held);
     }
 
     #[test]

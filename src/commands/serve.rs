@@ -27,6 +27,7 @@ pub async fn run(args: ServeArgs) -> CommandResult {
     let graphiql = args.settings.server.graphiql;
     let app = Application::build(args.settings).await?;
     let db = app.state().db();
+    api::telemetry::watch_pool(db);
     let addr = app.local_addr();
     let shutdown = shutdown_signal();
     let embedded = Backend::of(db) == Backend::Sqlite;

@@ -13,13 +13,16 @@ pub struct OrganizationLoader {
 }
 
 impl Loader<Uuid> for OrganizationLoader {
-    type Value = organization::Model;
+    type Value = std::sync::Arc<organization::Model>;
     type Error = LoadError;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         let rows = service::organization::by_ids(&self.db, keys)
             .await
             .map_err(LoadError::new)?;
-        Ok(rows.into_iter().map(|o| (o.id, o)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|o| (o.id, std::sync::Arc::new(o)))
+            .collect())
     }
 }

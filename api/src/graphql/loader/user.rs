@@ -13,13 +13,16 @@ pub struct UserLoader {
 }
 
 impl Loader<Uuid> for UserLoader {
-    type Value = user::Model;
+    type Value = std::sync::Arc<user::Model>;
     type Error = LoadError;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         let users = service::user::by_ids(&self.db, keys)
             .await
             .map_err(LoadError::new)?;
-        Ok(users.into_iter().map(|u| (u.id, u)).collect())
+        Ok(users
+            .into_iter()
+            .map(|u| (u.id, std::sync::Arc::new(u)))
+            .collect())
     }
 }

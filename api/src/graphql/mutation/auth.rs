@@ -32,7 +32,7 @@ async fn payload(ctx: &Context<'_>, session: service::auth::Session) -> Result<A
         access_token: Some(session.access_token),
         refresh_token: Some(session.refresh_token),
         access_token_expires_at: Some(Timestamp(session.access_token_expires_at)),
-        user: Some(User(session.user)),
+        user: Some(User::from(session.user)),
         ..Default::default()
     })
 }

@@ -75,7 +75,10 @@ impl Escalation {
             .await
             .gql()?;
         let (page, total) = super::page_info::slice(
-            users.into_values().collect(),
+            users
+                .into_values()
+                .map(std::sync::Arc::unwrap_or_clone)
+                .collect(),
             first,
             after.as_deref(),
             service::page::KeyKind::Text,

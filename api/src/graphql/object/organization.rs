@@ -15,16 +15,22 @@ use crate::graphql::loader::organization_ticket_page;
 
 /// A customer organization: its members raise tickets, its agents work them.
 #[derive(Clone)]
-pub struct Organization(pub organization::Model);
+pub struct Organization(pub std::sync::Arc<organization::Model>);
 
 impl From<organization::Model> for Organization {
     fn from(model: organization::Model) -> Self {
+        Self(std::sync::Arc::new(model))
+    }
+}
+
+impl From<std::sync::Arc<organization::Model>> for Organization {
+    fn from(model: std::sync::Arc<organization::Model>) -> Self {
         Self(model)
     }
 }
 
 /// A customer organization: its members raise tickets, its agents work them.
-#[Object]
+#[Object(serial)]
 impl Organization {
     /// The organization's global ID.
     pub async fn id(&self) -> ID {

@@ -67,7 +67,7 @@ macro_rules! connection {
         impl $connection {
             pub fn new(page: service::page::Page<$model> $(, $extra: $extra_ty)*) -> Self {
                 Self {
-                    rows: page.items.into_iter().map($node).collect(),
+                    rows: page.items.into_iter().map(|row| $node(row.into())).collect(),
                     has_next_page: page.has_next_page,
                     has_previous_page: page.has_previous_page,
                     $($extra,)*

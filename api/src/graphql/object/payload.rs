@@ -212,7 +212,7 @@ macro_rules! entity_payload {
         impl $name {
             pub fn from_result(result: service::Result<$model>) -> async_graphql::Result<Self> {
                 match result {
-                    Ok(value) => Ok(Self { $field: Some($object(value)), user_errors: vec![] }),
+                    Ok(value) => Ok(Self { $field: Some($object(value.into())), user_errors: vec![] }),
                     Err(err) => Ok(Self { $field: None, user_errors: user_errors(err)? }),
                 }
             }

@@ -11,17 +11,25 @@ use crate::graphql::id::{Kind, encode};
 use service::page::{KeyKind, Sort};
 
 /// A person: staff or a client of an organization.
+/// Shared with the request's loader cache, which hands out the same row to every field that
+/// names the user.
 #[derive(Clone)]
-pub struct User(pub user::Model);
+pub struct User(pub std::sync::Arc<user::Model>);
 
 impl From<user::Model> for User {
     fn from(model: user::Model) -> Self {
+        Self(std::sync::Arc::new(model))
+    }
+}
+
+impl From<std::sync::Arc<user::Model>> for User {
+    fn from(model: std::sync::Arc<user::Model>) -> Self {
         Self(model)
     }
 }
 
 /// A person: staff or a client of an organization.
-#[Object]
+#[Object(serial)]
 impl User {
     /// The user's global ID.
     pub async fn id(&self) -> ID {

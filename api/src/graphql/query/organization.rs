@@ -21,7 +21,7 @@ impl OrganizationQuery {
         let viewer = &actor(ctx)?;
         let id = expect(Kind::Organization, &id, "id").gql()?;
         match service::organization::get(db(ctx)?, viewer, id).await {
-            Ok(found) => Ok(Some(Organization(found))),
+            Ok(found) => Ok(Some(Organization::from(found))),
             Err(service::Error::NotFound { .. }) => Ok(None),
             Err(err) => Err(gql(err)),
         }

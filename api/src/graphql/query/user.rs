@@ -32,7 +32,7 @@ impl UserQuery {
         let viewer = &actor(ctx)?;
         let id = expect(Kind::User, &id, "id").gql()?;
         match service::user::get(db(ctx)?, viewer, id).await {
-            Ok(found) => Ok(Some(User(found))),
+            Ok(found) => Ok(Some(User::from(found))),
             Err(service::Error::NotFound { .. }) => Ok(None),
             Err(err) => Err(gql(err)),
         }
