@@ -14,6 +14,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::actor::Actor;
+use crate::decode::Positional;
 use crate::error::{Violation, violation};
 use crate::page::{Key, Position};
 use crate::ticket::history_entry;
@@ -302,9 +303,11 @@ pub async fn first_of_tickets(
     let only = (!crate::access::sees_internal_notes(actor))
         .then(|| Expr::col((comment::Entity, comment::Column::IsInternal)).eq(false));
     let mut by_ticket: HashMap<Uuid, Vec<comment::Model>> = HashMap::new();
-    for row in
-        crate::page::first_per_ticket::<comment::Entity>(db, ticket_ids, first, after, only).await?
-    {
+    let rows = crate::page::first_per_ticket::<comment::Entity, Positional<comment::Model>>(
+        db, ticket_ids, first, after, only,
+    )
+    .await?;
+    for Positional(row) in rows {
         by_ticket.entry(row.ticket_id).or_default().push(row);
     }
     Ok(by_ticket)

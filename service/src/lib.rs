@@ -14,6 +14,7 @@ pub mod auth;
 pub mod comment;
 pub mod crypto;
 pub mod db;
+mod decode;
 pub mod error;
 pub mod event;
 pub mod health;

@@ -7,6 +7,7 @@ use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::decode::Positional;
 use crate::error::{Violation, violation};
 use crate::{Error, Result};
 
@@ -113,13 +114,15 @@ pub async fn find_by_name(
         .await?)
 }
 
-/// The organizations with these ids, in one statement.
+/// The organizations with these ids, in one statement (decoded by position: [`Positional`]).
 pub async fn by_ids(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<organization::Model>> {
     use sea_orm::ColumnTrait;
-    Ok(organization::Entity::find()
+    let rows = organization::Entity::find()
         .filter(organization::Column::Id.is_in(ids.to_vec()))
+        .into_model::<Positional<organization::Model>>()
         .all(db)
-        .await?)
+        .await?;
+    Ok(rows.into_iter().map(|Positional(row)| row).collect())
 }
 
 use crate::actor::Actor;

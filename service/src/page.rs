@@ -124,22 +124,24 @@ impl<T> Page<T> {
 
 /// The first `first` rows for each ticket in `ticket_ids` of a table with `ticket_id`,
 /// `created_at` and `id` columns, oldest first (after the `after` position, when given), in
-/// one statement. `only` narrows the rows first (e.g. to public comments).
+/// one statement, decoded as `M` (`E::Model`, or [`crate::decode::Positional`]). `only` narrows
+/// the rows first (e.g. to public comments).
 ///
 /// On PostgreSQL each ticket reads its own first rows through the `(ticket_id, created_at)`
 /// index (`CROSS JOIN LATERAL ... LIMIT`), and the ticket ids travel as one array, so the
 /// statement's text, and its prepared plan, are the same for any number of tickets. SQLite has
 /// no LATERAL: a window function numbers each ticket's rows and the outer query keeps the
 /// first ones.
-pub(crate) async fn first_per_ticket<E>(
+pub(crate) async fn first_per_ticket<E, M>(
     db: &impl sea_orm::ConnectionTrait,
     ticket_ids: &[Uuid],
     first: u64,
     after: Option<(DateTime<Utc>, Uuid)>,
     only: Option<sea_orm::sea_query::SimpleExpr>,
-) -> crate::Result<Vec<E::Model>>
+) -> crate::Result<Vec<M>>
 where
     E: sea_orm::EntityTrait + Default,
+    M: sea_orm::FromQueryResult,
 {
     use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
     use sea_orm::{DatabaseBackend, Iterable};
@@ -199,7 +201,11 @@ where
             .to_owned();
         backend.build(&outer)
     };
-    Ok(E::find().from_raw_sql(statement).all(db).await?)
+    Ok(E::find()
+        .from_raw_sql(statement)
+        .into_model::<M>()
+        .all(db)
+        .await?)
 }
 
 /// `query` run once for each of `parent_ids`, narrowed to the rows whose `parent` column is

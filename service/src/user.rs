@@ -11,6 +11,7 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::decode::Positional;
 use crate::error::{Violation, violation};
 use crate::{Error, Result, password};
 
@@ -137,13 +138,15 @@ pub async fn insert(
         })
 }
 
-/// The accounts with these ids, in one statement.
+/// The accounts with these ids, in one statement (decoded by position: [`Positional`]).
 pub async fn by_ids(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<user::Model>> {
     use sea_orm::ColumnTrait;
-    Ok(user::Entity::find()
+    let rows = user::Entity::find()
         .filter(user::Column::Id.is_in(ids.to_vec()))
+        .into_model::<Positional<user::Model>>()
         .all(db)
-        .await?)
+        .await?;
+    Ok(rows.into_iter().map(|Positional(row)| row).collect())
 }
 
 /// The account with this email, in any letter case.

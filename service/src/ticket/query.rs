@@ -14,6 +14,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::actor::Actor;
+use crate::decode::Positional;
 use crate::page::{Direction, Key, KeyKind, PageRequest, Position};
 use crate::{Result, access};
 
@@ -463,8 +464,10 @@ pub async fn list(
     let (limit, direction) = page.window()?;
     let rows = page_query(actor, filter, order, page, direction)?
         .limit(limit + 1)
+        .into_model::<Positional<ticket::Model>>()
         .all(db)
         .await?;
+    let rows = rows.into_iter().map(|Positional(row)| row).collect();
     Ok(cut_page(rows, limit, direction, order, page))
 }
 
@@ -703,9 +706,10 @@ pub async fn history_first_of_tickets(
 ) -> Result<std::collections::HashMap<Uuid, Vec<entity::ticket_history::Model>>> {
     let mut by_ticket: std::collections::HashMap<Uuid, Vec<entity::ticket_history::Model>> =
         Default::default();
-    let rows = crate::page::first_per_ticket::<entity::ticket_history::Entity>(
-        db, ticket_ids, first, after, None,
-    )
+    let rows = crate::page::first_per_ticket::<
+        entity::ticket_history::Entity,
+        entity::ticket_history::Model,
+    >(db, ticket_ids, first, after, None)
     .await?;
     for row in rows {
         by_ticket.entry(row.ticket_id).or_default().push(row);
