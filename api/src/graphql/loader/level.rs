@@ -149,7 +149,11 @@ pub async fn prefetch_tickets(
                 &loaders.organizations,
                 tickets.iter().map(|t| t.organization_id),
                 batching,
-                |_| {},
+                |organization| {
+                    loaders
+                        .seen_organizations
+                        .keep(organization.id, organization)
+                },
             )
             .await
             .gql()?;
@@ -157,9 +161,11 @@ pub async fn prefetch_tickets(
         Ok::<_, async_graphql::Error>(())
     };
     let users = async {
-        load(&loaders.users, user_ids.iter().copied(), batching, |_| {})
-            .await
-            .gql()?;
+        load(&loaders.users, user_ids.iter().copied(), batching, |user| {
+            loaders.seen_users.keep(user.id, user)
+        })
+        .await
+        .gql()?;
         Ok::<_, async_graphql::Error>(())
     };
     let (organizations, users) = futures_util::join!(organizations, users);

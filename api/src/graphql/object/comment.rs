@@ -32,12 +32,7 @@ impl Comment {
 
     /// Who wrote the comment.
     async fn author(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        Ok(loaders(ctx)?
-            .users
-            .load_one(self.0.author_id)
-            .await
-            .gql()?
-            .map(User))
+        Ok(loaders(ctx)?.user(self.0.author_id).await.gql()?.map(User))
     }
 
     /// The files attached with this comment, oldest first.

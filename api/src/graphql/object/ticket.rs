@@ -91,8 +91,7 @@ impl Ticket {
     /// Who raised the ticket.
     async fn requester(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         Ok(loaders(ctx)?
-            .users
-            .load_one(self.0.requester_id)
+            .user(self.0.requester_id)
             .await
             .gql()?
             .map(User))
@@ -103,14 +102,13 @@ impl Ticket {
         let Some(id) = self.0.assignee_id else {
             return Ok(None);
         };
-        Ok(loaders(ctx)?.users.load_one(id).await.gql()?.map(User))
+        Ok(loaders(ctx)?.user(id).await.gql()?.map(User))
     }
 
     /// The organization the ticket belongs to.
     async fn organization(&self, ctx: &Context<'_>) -> Result<Option<Organization>> {
         Ok(loaders(ctx)?
-            .organizations
-            .load_one(self.0.organization_id)
+            .organization(self.0.organization_id)
             .await
             .gql()?
             .map(Organization))
