@@ -5,6 +5,8 @@
 #   bench_database NAME         a fresh database -> DB_URL, dropped on exit: PostgreSQL when
 #                               BENCH_ADMIN_URL is set (a URL that may create databases), else a
 #                               SQLite file in a temporary directory
+#   bench_dashboard_data N      `helpdesk seed --demo --tickets N` into DB_URL, topped up to five
+#                               comments per ticket (the dashboard query's data) -> WHERE
 #   bench_serve [VAR=VALUE...]  the server on DB_URL at 127.0.0.1:PORT, with extra environment
 #                               -> SERVER; returns once it is ready
 #   bench_login                 BENCH_TOKEN, the demo administrator's access token (exported)
@@ -36,6 +38,33 @@ bench_database() {
     psql "$BENCH_ADMIN_URL" -qc "CREATE DATABASE $BENCH_DB_NAME" >/dev/null
   else
     DB_URL="sqlite://$BENCH_WORK/$1.db"
+  fi
+}
+
+bench_dashboard_data() {
+  DATABASE_URL="$DB_URL" "$BIN" seed --demo --tickets "$1" | head -n1
+  # The same data as the side-by-side with PostGraphile: five comments on every ticket.
+  if [[ -n "${BENCH_ADMIN_URL:-}" ]]; then
+    psql "$DB_URL" -qc "
+      INSERT INTO comments (id, ticket_id, author_id, body, is_internal, created_at, updated_at)
+      SELECT gen_random_uuid(), t.id, t.requester_id, 'Follow-up ' || g || ' on ticket ' || t.number, false,
+             t.created_at + (g || ' minutes')::interval, t.created_at + (g || ' minutes')::interval
+      FROM tickets t CROSS JOIN generate_series(1, 5) g
+      WHERE g > (SELECT count(*) FROM comments c WHERE c.ticket_id = t.id);
+      ANALYZE;" >/dev/null
+    WHERE="PostgreSQL"
+  else
+    python3 - "${DB_URL#sqlite://}" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("""INSERT INTO comments (id, ticket_id, author_id, body, is_internal, created_at, updated_at)
+  SELECT lower(hex(randomblob(16))), t.id, t.requester_id, 'Follow-up ' || g.n || ' on ticket ' || t.number, 0,
+         t.created_at, t.created_at
+  FROM tickets t, (SELECT 1 AS n UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5) g
+  WHERE g.n > (SELECT count(*) FROM comments c WHERE c.ticket_id = t.id)""")
+db.commit(); db.execute("ANALYZE"); db.close()
+PY
+    WHERE="SQLite"
   fi
 }
 

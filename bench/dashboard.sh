@@ -19,34 +19,11 @@ read -r -a LEVELS <<< "${BENCH_LEVELS:-1 16 64}"
 
 bench_build
 bench_database helpdesk_bench
-DATABASE_URL="$DB_URL" "$BIN" seed --demo --tickets "$TICKETS" | head -n1
-# The same data as the side-by-side with PostGraphile: five comments on every ticket.
-TOP_UP="INSERT INTO comments (id, ticket_id, author_id, body, is_internal, created_at, updated_at)
-  SELECT lower(hex(randomblob(16))), t.id, t.requester_id, 'Follow-up ' || g.n || ' on ticket ' || t.number, 0,
-         t.created_at, t.created_at
-  FROM tickets t, (SELECT 1 AS n UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5) g
-  WHERE g.n > (SELECT count(*) FROM comments c WHERE c.ticket_id = t.id)"
-if [[ -n "${BENCH_ADMIN_URL:-}" ]]; then
-  psql "$DB_URL" -qc "
-    INSERT INTO comments (id, ticket_id, author_id, body, is_internal, created_at, updated_at)
-    SELECT gen_random_uuid(), t.id, t.requester_id, 'Follow-up ' || g || ' on ticket ' || t.number, false,
-           t.created_at + (g || ' minutes')::interval, t.created_at + (g || ' minutes')::interval
-    FROM tickets t CROSS JOIN generate_series(1, 5) g
-    WHERE g > (SELECT count(*) FROM comments c WHERE c.ticket_id = t.id);
-    ANALYZE;" >/dev/null
-  where="PostgreSQL"
-else
-  python3 - "${DB_URL#sqlite://}" "$TOP_UP" <<'PY'
-import sqlite3, sys
-db = sqlite3.connect(sys.argv[1])
-db.execute(sys.argv[2]); db.commit(); db.execute("ANALYZE"); db.close()
-PY
-  where="SQLite"
-fi
+bench_dashboard_data "$TICKETS"
 bench_serve
 bench_login
 
-echo "dashboard query over $TICKETS tickets x 5 comments on $where, ${SECONDS_PER_LEVEL}s per level ($(nproc) cores shared by server, database and load)"
+echo "dashboard query over $TICKETS tickets x 5 comments on $WHERE, ${SECONDS_PER_LEVEL}s per level ($(nproc) cores shared by server, database and load)"
 cpu() { awk '{ print $14 + $15 }' "/proc/$SERVER/stat"; }
 for connections in "${LEVELS[@]}"; do
   threads=$(( connections < 2 ? 1 : 2 ))
