@@ -247,12 +247,17 @@ pub fn watch_pool(db: &sea_orm::DatabaseConnection) {
     let _ = WATCHED.set(db.clone());
 }
 
-/// Whether a statement starting now may have to wait for a connection.
+/// Whether a statement starting now may have to wait for a connection: none is idle, or
+/// statements already wait (a connection given back is idle for a moment before the first of
+/// them takes it, and a newcomer queues behind them).
 fn may_wait() -> bool {
     use sea_orm::DatabaseBackend;
     let Some(db) = WATCHED.get() else {
         return true;
     };
+    if WAITING.load(Ordering::Relaxed) > 0 {
+        return true;
+    }
     match db.get_database_backend() {
         DatabaseBackend::Postgres => db.get_postgres_connection_pool().num_idle() == 0,
         DatabaseBackend::Sqlite => db.get_sqlite_connection_pool().num_idle() == 0,

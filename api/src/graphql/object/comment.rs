@@ -13,7 +13,7 @@ use crate::graphql::id::{Kind, encode};
 pub struct Comment(pub comment::Model);
 
 /// A message on a ticket. Internal notes are visible to staff only.
-#[Object(serial)]
+#[Object]
 impl Comment {
     /// The comment's global ID.
     pub async fn id(&self) -> ID {

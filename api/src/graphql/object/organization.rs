@@ -30,7 +30,7 @@ impl From<std::sync::Arc<organization::Model>> for Organization {
 }
 
 /// A customer organization: its members raise tickets, its agents work them.
-#[Object(serial)]
+#[Object]
 impl Organization {
     /// The organization's global ID.
     pub async fn id(&self) -> ID {

@@ -29,7 +29,7 @@ impl From<std::sync::Arc<user::Model>> for User {
 }
 
 /// A person: staff or a client of an organization.
-#[Object(serial)]
+#[Object]
 impl User {
     /// The user's global ID.
     pub async fn id(&self) -> ID {
