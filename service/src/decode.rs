@@ -3,27 +3,28 @@
 //!
 //! SeaORM's derived decoding looks each column up by its name and, for a NULL in an optional
 //! column, formats an error message that it then drops; over a dashboard page (fifty tickets of
-//! thirty columns, two hundred and fifty comments) that was about a tenth of the server's CPU.
-//! On PostgreSQL these models read their columns by position, in the order of their `Column`
-//! enum, which is the order `Entity::find()` and [`crate::page`] select them in (checked by
-//! name in debug builds, and by the tests below). Other rows (SQLite) keep the derived
-//! decoding.
+//! thirty columns, two hundred and fifty comments) that was about a tenth of the server's CPU
+//! on PostgreSQL, and a fifth of all the work on SQLite. These models read their columns by
+//! position, in the order of their `Column` enum, which is the order `Entity::find()` and
+//! [`crate::page`] select them in (checked by name in debug builds, and by the tests below),
+//! through the same sqlx decoding SeaORM uses.
 //!
-//! The column types are the migrations' own, so release builds skip sqlx's check of each
-//! value's type against the Rust type (a third of the decoding); debug builds, which run the
-//! test suite on PostgreSQL, keep it. Timestamps are read straight from their binary form.
+//! On PostgreSQL the column types are the migrations' own, so release builds skip sqlx's check
+//! of each value's type against the Rust type (a third of the decoding); debug builds, which run
+//! the test suite on PostgreSQL, keep it. Timestamps are read straight from their binary form.
 
 use sea_orm::prelude::DateTimeUtc;
 use sea_orm::sqlx::postgres::{PgRow, PgValueFormat, Postgres};
+use sea_orm::sqlx::sqlite::SqliteRow;
 use sea_orm::sqlx::{self, Row, ValueRef};
 use sea_orm::{ActiveEnum, DbErr, FromQueryResult, QueryResult};
 
 /// A model decoded by position where the row allows it; see the module.
 pub(crate) struct Positional<M>(pub M);
 
-/// One column's value, read from its position in a PostgreSQL row.
-trait Column: Sized {
-    fn read(row: &PgRow, index: usize) -> Result<Self, sqlx::Error>;
+/// One column's value, read from its position in a row of `R` (PostgreSQL's or SQLite's).
+trait Column<R>: Sized {
+    fn read(row: &R, index: usize) -> Result<Self, sqlx::Error>;
 }
 
 /// The value at `index`, its type checked against `T` in debug builds only (see the module).
@@ -40,9 +41,15 @@ where
 
 macro_rules! decoded {
     ($($ty:ty),* $(,)?) => {$(
-        impl Column for $ty {
+        impl Column<PgRow> for $ty {
             fn read(row: &PgRow, index: usize) -> Result<Self, sqlx::Error> {
                 get(row, index)
+            }
+        }
+
+        impl Column<SqliteRow> for $ty {
+            fn read(row: &SqliteRow, index: usize) -> Result<Self, sqlx::Error> {
+                row.try_get(index)
             }
         }
     )*};
@@ -58,6 +65,18 @@ decoded!(
     Option<String>,
     Option<sea_orm::prelude::Json>,
 );
+
+impl Column<SqliteRow> for DateTimeUtc {
+    fn read(row: &SqliteRow, index: usize) -> Result<Self, sqlx::Error> {
+        row.try_get(index)
+    }
+}
+
+impl Column<SqliteRow> for Option<DateTimeUtc> {
+    fn read(row: &SqliteRow, index: usize) -> Result<Self, sqlx::Error> {
+        row.try_get(index)
+    }
+}
 
 /// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
 const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
@@ -86,7 +105,7 @@ fn timestamp(row: &PgRow, index: usize) -> Result<Option<DateTimeUtc>, sqlx::Err
     Ok(Some(at))
 }
 
-impl Column for DateTimeUtc {
+impl Column<PgRow> for DateTimeUtc {
     fn read(row: &PgRow, index: usize) -> Result<Self, sqlx::Error> {
         timestamp(row, index)?.ok_or_else(|| sqlx::Error::ColumnDecode {
             index: index.to_string(),
@@ -95,7 +114,7 @@ impl Column for DateTimeUtc {
     }
 }
 
-impl Column for Option<DateTimeUtc> {
+impl Column<PgRow> for Option<DateTimeUtc> {
     fn read(row: &PgRow, index: usize) -> Result<Self, sqlx::Error> {
         timestamp(row, index)
     }
@@ -104,9 +123,12 @@ impl Column for Option<DateTimeUtc> {
 /// Enums stored as their string value.
 macro_rules! stored_as_text {
     ($($ty:ty),* $(,)?) => {$(
-        impl Column for $ty {
-            fn read(row: &PgRow, index: usize) -> Result<Self, sqlx::Error> {
-                let value: String = get(row, index)?;
+        impl<R> Column<R> for $ty
+        where
+            String: Column<R>,
+        {
+            fn read(row: &R, index: usize) -> Result<Self, sqlx::Error> {
+                let value = String::read(row, index)?;
                 <$ty>::try_from_value(&value).map_err(|err| sqlx::Error::ColumnDecode {
                     index: index.to_string(),
                     source: Box::new(err),
@@ -123,38 +145,49 @@ stored_as_text!(
     entity::enums::Role,
 );
 
+/// `row`'s columns as an `entity::$model::Model`, in the order given.
+macro_rules! fields {
+    ($row:ident, $model:ident { $($field:ident),* }) => {{
+        let read = || -> Result<entity::$model::Model, sqlx::Error> {
+            let mut index = 0;
+            $(
+                debug_assert_eq!(
+                    $row.try_column(index).map(sqlx::Column::name).ok(),
+                    Some(stringify!($field)),
+                    "column {index} of a {} row",
+                    stringify!($model),
+                );
+                let $field = Column::read($row, index)?;
+                index += 1;
+            )*
+            let _ = index;
+            Ok(entity::$model::Model { $($field),* })
+        };
+        read()
+            .map(Positional)
+            .map_err(|err| DbErr::Type(err.to_string()))
+    }};
+}
+
 macro_rules! positional {
     ($model:ident { $($field:ident),* $(,)? }) => {
+        #[cfg(test)]
         impl Positional<entity::$model::Model> {
             /// The model's fields in the order they are read.
-            #[cfg(test)]
             const FIELDS: &[&str] = &[$(stringify!($field)),*];
-
-            fn read(row: &PgRow) -> Result<entity::$model::Model, sqlx::Error> {
-                let mut index = 0;
-                $(
-                    debug_assert_eq!(
-                        row.try_column(index).map(sqlx::Column::name).ok(),
-                        Some(stringify!($field)),
-                        "column {index} of a {} row",
-                        stringify!($model),
-                    );
-                    let $field = Column::read(row, index)?;
-                    index += 1;
-                )*
-                let _ = index;
-                Ok(entity::$model::Model { $($field),* })
-            }
         }
 
         impl FromQueryResult for Positional<entity::$model::Model> {
             fn from_query_result(res: &QueryResult, pre: &str) -> Result<Self, DbErr> {
-                match res.try_as_pg_row() {
-                    Some(row) if pre.is_empty() => Self::read(row)
-                        .map(Positional)
-                        .map_err(|err| DbErr::Type(err.to_string())),
-                    _ => entity::$model::Model::from_query_result(res, pre).map(Positional),
+                if pre.is_empty() {
+                    if let Some(row) = res.try_as_pg_row() {
+                        return fields!(row, $model { $($field),* });
+                    }
+                    if let Some(row) = res.try_as_sqlite_row() {
+                        return fields!(row, $model { $($field),* });
+                    }
                 }
+                entity::$model::Model::from_query_result(res, pre).map(Positional)
             }
         }
     };
