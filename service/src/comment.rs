@@ -302,15 +302,14 @@ pub async fn first_of_tickets(
 ) -> Result<HashMap<Uuid, Vec<comment::Model>>> {
     let only = (!crate::access::sees_internal_notes(actor))
         .then(|| Expr::col((comment::Entity, comment::Column::IsInternal)).eq(false));
-    let mut by_ticket: HashMap<Uuid, Vec<comment::Model>> = HashMap::new();
     let rows = crate::page::first_per_ticket::<comment::Entity, Positional<comment::Model>>(
         db, ticket_ids, first, after, only,
     )
     .await?;
-    for Positional(row) in rows {
-        by_ticket.entry(row.ticket_id).or_default().push(row);
-    }
-    Ok(by_ticket)
+    Ok(crate::page::by_ticket(
+        rows.into_iter().map(|Positional(row)| row),
+        |c| (c.ticket_id, c.created_at, c.id),
+    ))
 }
 
 pub fn position(comment: &comment::Model) -> Position {

@@ -116,9 +116,12 @@ pub async fn find_by_name(
 
 /// The organizations with these ids, in one statement (decoded by position: [`Positional`]).
 pub async fn by_ids(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<organization::Model>> {
-    use sea_orm::ColumnTrait;
     let rows = organization::Entity::find()
-        .filter(organization::Column::Id.is_in(ids.to_vec()))
+        .filter(crate::page::one_of(
+            db.get_database_backend(),
+            organization::Column::Id,
+            ids,
+        ))
         .into_model::<Positional<organization::Model>>()
         .all(db)
         .await?;

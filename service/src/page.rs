@@ -123,15 +123,17 @@ impl<T> Page<T> {
 }
 
 /// The first `first` rows for each ticket in `ticket_ids` of a table with `ticket_id`,
-/// `created_at` and `id` columns, oldest first (after the `after` position, when given), in
-/// one statement, decoded as `M` (`E::Model`, or [`crate::decode::Positional`]). `only` narrows
-/// the rows first (e.g. to public comments).
+/// `created_at` and `id` columns (after the `after` position, when given), in one statement,
+/// decoded as `M` (`E::Model`, or [`crate::decode::Positional`]), in no particular order:
+/// [`by_ticket`] groups and orders them. `only` narrows the rows first (e.g. to public
+/// comments).
 ///
 /// On PostgreSQL each ticket reads its own first rows through the `(ticket_id, created_at)`
 /// index (`CROSS JOIN LATERAL ... LIMIT`), and the ticket ids travel as one array, so the
-/// statement's text, and its prepared plan, are the same for any number of tickets. SQLite has
-/// no LATERAL: a window function numbers each ticket's rows and the outer query keeps the
-/// first ones.
+/// statement's text, and its prepared plan, are the same for any number of tickets. The rows
+/// are not sorted there: a few rows per ticket are put in order here for less than the sort of
+/// the whole window costs the database. SQLite has no LATERAL: a window function numbers each
+/// ticket's rows and the outer query keeps the first ones.
 pub(crate) async fn first_per_ticket<E, M>(
     db: &impl sea_orm::ConnectionTrait,
     ticket_ids: &[Uuid],
@@ -172,13 +174,8 @@ where
         }
         inner
             .order_by((E::default(), Alias::new("created_at")), Order::Asc)
-            .order_by((E::default(), Alias::new("id")), Order::Asc)
-            .limit(first);
-        lateral(
-            backend.build(&inner),
-            ticket_ids,
-            " ORDER BY w.ticket_id, w.created_at, w.id",
-        )
+            .order_by((E::default(), Alias::new("id")), Order::Asc);
+        lateral(limited(backend, &inner, first), ticket_ids)
     } else {
         let mut inner = Query::select();
         inner
@@ -196,8 +193,6 @@ where
             .columns(E::Column::iter().map(|c| (Alias::new("numbered"), c)))
             .from_subquery(inner.to_owned(), Alias::new("numbered"))
             .and_where(Expr::col(Alias::new("rn")).lte(first as i64))
-            .order_by(ticket_id, Order::Asc)
-            .order_by(Alias::new("rn"), Order::Asc)
             .to_owned();
         backend.build(&outer)
     };
@@ -206,6 +201,25 @@ where
         .into_model::<M>()
         .all(db)
         .await?)
+}
+
+/// Rows of several tickets (as [`first_per_ticket`] returns them) grouped by ticket, each
+/// ticket's oldest first: `key` gives a row's ticket and its position (time, then id).
+pub(crate) fn by_ticket<T>(
+    rows: impl IntoIterator<Item = T>,
+    key: impl Fn(&T) -> (Uuid, DateTime<Utc>, Uuid),
+) -> std::collections::HashMap<Uuid, Vec<T>> {
+    let mut grouped: std::collections::HashMap<Uuid, Vec<T>> = Default::default();
+    for row in rows {
+        grouped.entry(key(&row).0).or_default().push(row);
+    }
+    for rows in grouped.values_mut() {
+        rows.sort_by_key(|row| {
+            let (_, at, id) = key(row);
+            (at, id)
+        });
+    }
+    grouped
 }
 
 /// `query` run once for each of `parent_ids`, narrowed to the rows whose `parent` column is
@@ -235,9 +249,8 @@ where
             .filter(
                 Expr::col((E::default(), parent)).equals((Alias::new("parent"), Alias::new("id"))),
             )
-            .limit(limit)
-            .build(backend);
-        lateral(inner, parent_ids, "")
+            .into_query();
+        lateral(limited(backend, &inner, limit), parent_ids)
     } else {
         let mut sql = String::new();
         let mut values = Vec::new();
@@ -263,18 +276,52 @@ where
 /// `inner` (a PostgreSQL statement that names `parent.id`) run for each of `parent_ids` in one
 /// statement: `CROSS JOIN LATERAL` over the ids, bound as one array parameter, so the text is
 /// the same for any number of parents. `order` follows, for the rows' order.
-fn lateral(inner: sea_orm::Statement, parent_ids: &[Uuid], order: &str) -> sea_orm::Statement {
+fn lateral(inner: sea_orm::Statement, parent_ids: &[Uuid]) -> sea_orm::Statement {
     let mut values = inner.values.map(|v| v.0).unwrap_or_default();
     values.push(uuid_array(parent_ids).into());
     sea_orm::Statement::from_sql_and_values(
         sea_orm::DatabaseBackend::Postgres,
         format!(
-            "SELECT w.* FROM unnest(CAST(${} AS uuid[])) AS parent(id) CROSS JOIN LATERAL ({}) AS w{order}",
+            "SELECT w.* FROM unnest(CAST(${} AS uuid[])) AS parent(id) CROSS JOIN LATERAL ({}) AS w",
             values.len(),
             inner.sql
         ),
         values,
     )
+}
+
+/// `query` (which has no limit of its own) with `LIMIT limit` written into its text rather
+/// than bound. PostgreSQL plans a prepared statement again at every execution while a bound
+/// value changes its cost as much as a limit does; with the limit in the text (a page size is
+/// one of a few values), each connection plans the statement once and reuses the plan.
+pub(crate) fn limited(
+    backend: sea_orm::DatabaseBackend,
+    query: &sea_orm::sea_query::SelectStatement,
+    limit: u64,
+) -> sea_orm::Statement {
+    use std::fmt::Write;
+    let mut statement = backend.build(query);
+    let _ = write!(statement.sql, " LIMIT {limit}");
+    statement
+}
+
+/// `column` is one of `ids`. On PostgreSQL the ids travel as one array (`= ANY`), so the
+/// statement's text, and its prepared plan, are the same for any number of ids; SQLite gets an
+/// `IN` list.
+pub(crate) fn one_of(
+    backend: sea_orm::DatabaseBackend,
+    column: impl sea_orm::ColumnTrait,
+    ids: &[Uuid],
+) -> sea_orm::sea_query::SimpleExpr {
+    use sea_orm::sea_query::Expr;
+    if backend == sea_orm::DatabaseBackend::Postgres {
+        Expr::cust_with_exprs(
+            "$1 = ANY(CAST($2 AS uuid[]))",
+            [column.into_expr(), Expr::val(uuid_array(ids))],
+        )
+    } else {
+        column.is_in(ids.iter().copied())
+    }
 }
 
 /// A PostgreSQL array literal of `ids`, bound as text and cast with `CAST($n AS uuid[])`.

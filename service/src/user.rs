@@ -140,9 +140,12 @@ pub async fn insert(
 
 /// The accounts with these ids, in one statement (decoded by position: [`Positional`]).
 pub async fn by_ids(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<user::Model>> {
-    use sea_orm::ColumnTrait;
     let rows = user::Entity::find()
-        .filter(user::Column::Id.is_in(ids.to_vec()))
+        .filter(crate::page::one_of(
+            db.get_database_backend(),
+            user::Column::Id,
+            ids,
+        ))
         .into_model::<Positional<user::Model>>()
         .all(db)
         .await?;

@@ -462,8 +462,13 @@ pub async fn list(
     }
     expect_cursors(page, order)?;
     let (limit, direction) = page.window()?;
-    let rows = page_query(actor, filter, order, page, direction)?
-        .limit(limit + 1)
+    let query = sea_orm::QueryTrait::into_query(page_query(actor, filter, order, page, direction)?);
+    let rows = ticket::Entity::find()
+        .from_raw_sql(crate::page::limited(
+            db.get_database_backend(),
+            &query,
+            limit + 1,
+        ))
         .into_model::<Positional<ticket::Model>>()
         .all(db)
         .await?;
@@ -704,15 +709,12 @@ pub async fn history_first_of_tickets(
     first: u64,
     after: Option<(DateTime<Utc>, Uuid)>,
 ) -> Result<std::collections::HashMap<Uuid, Vec<entity::ticket_history::Model>>> {
-    let mut by_ticket: std::collections::HashMap<Uuid, Vec<entity::ticket_history::Model>> =
-        Default::default();
     let rows = crate::page::first_per_ticket::<
         entity::ticket_history::Entity,
         entity::ticket_history::Model,
     >(db, ticket_ids, first, after, None)
     .await?;
-    for row in rows {
-        by_ticket.entry(row.ticket_id).or_default().push(row);
-    }
-    Ok(by_ticket)
+    Ok(crate::page::by_ticket(rows, |h| {
+        (h.ticket_id, h.created_at, h.id)
+    }))
 }
