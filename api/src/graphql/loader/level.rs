@@ -238,7 +238,7 @@ fn first_page(
 
 /// `keys` through `loader`, as `batching` says.
 async fn load<K, T>(
-    loader: &async_graphql::dataloader::DataLoader<T, async_graphql::dataloader::HashMapCache>,
+    loader: &async_graphql::dataloader::DataLoader<T, super::Cache>,
     keys: impl IntoIterator<Item = K>,
     batching: Batching,
     inspect: impl FnMut(&T::Value),

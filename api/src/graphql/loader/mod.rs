@@ -20,6 +20,14 @@ use std::sync::Arc;
 
 use crate::graphql::context::Viewer;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+
+/// The hash of the loaders' caches and of [`Seen`]: foldhash, seeded per process, rather than
+/// the standard SipHash, which hashed every id of a dashboard read several times over (its
+/// keys are ids read out of the database, and a request holds a bounded number of them).
+pub type Hasher = foldhash::fast::RandomState;
+
+/// A request's loader cache.
+pub type Cache = HashMapCache<Hasher>;
 use sea_orm::DatabaseConnection;
 
 pub use attachment::{AttachmentCountLoader, AttachmentLoader, AttachmentsOf};
@@ -38,19 +46,19 @@ pub use user::UserLoader;
 pub type LoadError = Arc<service::Error>;
 
 pub struct Loaders {
-    pub users: DataLoader<UserLoader, HashMapCache>,
-    pub organizations: DataLoader<OrganizationLoader, HashMapCache>,
-    pub comment_windows: DataLoader<CommentWindowLoader, HashMapCache>,
-    pub comment_counts: DataLoader<CommentCountLoader, HashMapCache>,
-    pub history_windows: DataLoader<HistoryWindowLoader, HashMapCache>,
-    pub members: DataLoader<MembersLoader, HashMapCache>,
-    pub tickets: DataLoader<TicketLoader, HashMapCache>,
-    pub user_organizations: DataLoader<UserOrganizationsLoader, HashMapCache>,
-    pub measures: DataLoader<MeasureLoader, HashMapCache>,
-    pub organization_tickets: DataLoader<OrganizationTicketsLoader, HashMapCache>,
-    pub organization_ticket_counts: DataLoader<OrganizationTicketCountLoader, HashMapCache>,
-    pub attachments: DataLoader<AttachmentLoader, HashMapCache>,
-    pub attachment_counts: DataLoader<AttachmentCountLoader, HashMapCache>,
+    pub users: DataLoader<UserLoader, Cache>,
+    pub organizations: DataLoader<OrganizationLoader, Cache>,
+    pub comment_windows: DataLoader<CommentWindowLoader, Cache>,
+    pub comment_counts: DataLoader<CommentCountLoader, Cache>,
+    pub history_windows: DataLoader<HistoryWindowLoader, Cache>,
+    pub members: DataLoader<MembersLoader, Cache>,
+    pub tickets: DataLoader<TicketLoader, Cache>,
+    pub user_organizations: DataLoader<UserOrganizationsLoader, Cache>,
+    pub measures: DataLoader<MeasureLoader, Cache>,
+    pub organization_tickets: DataLoader<OrganizationTicketsLoader, Cache>,
+    pub organization_ticket_counts: DataLoader<OrganizationTicketCountLoader, Cache>,
+    pub attachments: DataLoader<AttachmentLoader, Cache>,
+    pub attachment_counts: DataLoader<AttachmentCountLoader, Cache>,
     /// The people and organizations a level loaded, for the fields below it ([`Seen`]).
     pub seen_users: Seen<entity::user::Model>,
     pub seen_organizations: Seen<entity::organization::Model>,
@@ -62,7 +70,7 @@ pub struct Loaders {
 /// the ~400 people and organizations of a dashboard read was about a fifteenth of its CPU.
 /// Kept only while the loaders cache (never for a long-lived connection's).
 pub struct Seen<M> {
-    by_id: Option<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, Arc<M>>>>,
+    by_id: Option<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, Arc<M>, Hasher>>>,
 }
 
 impl<M> Seen<M> {
@@ -140,11 +148,11 @@ impl Loaders {
     /// A fresh set for one request by `viewer` (read at each load, so a viewer who signs in
     /// during the request, or a socket's account re-read before a push, is the one loaded for).
     pub fn new(db: &DatabaseConnection, viewer: &Viewer) -> Self {
-        fn loader<T>(loader: T) -> DataLoader<T, HashMapCache>
+        fn loader<T>(loader: T) -> DataLoader<T, Cache>
         where
             T: Send + Sync + 'static,
         {
-            DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default())
+            DataLoader::with_cache(loader, tokio::spawn, Cache::new())
         }
         Self {
             users: loader(UserLoader { db: db.clone() }),
@@ -193,7 +201,7 @@ impl Loaders {
 /// its tickets' requesters): a `load_many` would wait out the loader's batching window first
 /// (a millisecond, on a timer thread), which is most of a small request's time.
 pub async fn prefetch<K, T>(
-    loader: &DataLoader<T, HashMapCache>,
+    loader: &DataLoader<T, Cache>,
     keys: impl IntoIterator<Item = K>,
     inspect: impl FnMut(&T::Value),
 ) -> Result<(), T::Error>
@@ -201,7 +209,7 @@ where
     K: Send + Sync + Hash + Eq + Clone + 'static,
     T: Loader<K>,
 {
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = std::collections::HashSet::with_hasher(Hasher::default());
     let keys: Vec<K> = keys
         .into_iter()
         .filter(|k| seen.insert(k.clone()))
