@@ -129,7 +129,9 @@ impl Loaders {
     ) -> Result<Option<Arc<entity::user::Model>>, LoadError> {
         match self.seen_users.get(&id) {
             Some(user) => Ok(Some(user)),
-            None => self.users.load_one(id).await,
+            // Boxed: the loader's future would otherwise size every field future that names
+            // a person (requester, assignee, author), found here or not.
+            None => Box::pin(self.users.load_one(id)).await,
         }
     }
 
@@ -141,7 +143,7 @@ impl Loaders {
     ) -> Result<Option<Arc<entity::organization::Model>>, LoadError> {
         match self.seen_organizations.get(&id) {
             Some(organization) => Ok(Some(organization)),
-            None => self.organizations.load_one(id).await,
+            None => Box::pin(self.organizations.load_one(id)).await,
         }
     }
 

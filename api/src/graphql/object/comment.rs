@@ -13,6 +13,8 @@ use crate::graphql::id::{Kind, encode};
 pub struct Comment(pub comment::Model);
 
 /// A message on a ticket. Internal notes are visible to staff only.
+// The loader and page futures are boxed: async-graphql boxes every field's future at the
+// size of the type's largest one (see `User`).
 #[Object]
 impl Comment {
     /// The comment's global ID.
@@ -49,12 +51,12 @@ impl Comment {
         #[graphql(desc = "Return the files after this cursor (an edge cursor or `endCursor`).")]
         after: Option<String>,
     ) -> Result<super::attachment::AttachmentConnection> {
-        super::attachment::page_of(
+        Box::pin(super::attachment::page_of(
             ctx,
             crate::graphql::loader::AttachmentsOf::Comment(self.0.id),
             first,
             after.as_deref(),
-        )
+        ))
         .await
     }
 

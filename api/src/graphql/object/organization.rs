@@ -154,13 +154,15 @@ impl Organization {
                 .transpose()
                 .gql()?,
         };
-        organization_ticket_page(
+        // Boxed: the page's future is the largest of the type's, and every field's future is
+        // allocated and copied at that size (see `User`).
+        Box::pin(organization_ticket_page(
             ctx,
             self.0.id,
             filter,
             order_by.unwrap_or_default().into(),
             page,
-        )
+        ))
         .await
     }
 }

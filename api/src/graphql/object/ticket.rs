@@ -37,6 +37,8 @@ pub struct ViewerCan {
 }
 
 /// A support request: what the requester needs, who works on it, and its conversation.
+// The loader and page futures are boxed: async-graphql boxes every field's future at the
+// size of the type's largest one (see `User`).
 #[Object]
 impl Ticket {
     /// The ticket's global ID.
@@ -80,9 +82,7 @@ impl Ticket {
             return Ok(None);
         };
         let viewer = actor(ctx)?;
-        Ok(loaders(ctx)?
-            .measures
-            .load_one(policy_id)
+        Ok(Box::pin(loaders(ctx)?.measures.load_one(policy_id))
             .await
             .gql()?
             .map(|measure| super::sla::TicketSla::of(&measure, &self.0, &viewer)))
@@ -130,9 +130,7 @@ impl Ticket {
     ) -> Result<CommentConnection> {
         let first = service::page::capped(first);
         let key = window(self.0.id, first, after)?;
-        let window = loaders(ctx)?
-            .comment_windows
-            .load_one(key)
+        let window = Box::pin(loaders(ctx)?.comment_windows.load_one(key))
             .await
             .gql()?
             .unwrap_or_default();
@@ -153,30 +151,28 @@ impl Ticket {
         #[graphql(desc = "Return the files after this cursor (an edge cursor or `endCursor`).")]
         after: Option<String>,
     ) -> Result<super::attachment::AttachmentConnection> {
-        super::attachment::page_of(
+        Box::pin(super::attachment::page_of(
             ctx,
             crate::graphql::loader::AttachmentsOf::Ticket(self.0.id),
             first,
             after.as_deref(),
-        )
+        ))
         .await
     }
 
     /// How many files of the ticket and its comments you may see.
     async fn attachment_count(&self, ctx: &Context<'_>) -> Result<i64> {
-        Ok(loaders(ctx)?
-            .attachment_counts
-            .load_one(self.0.id)
-            .await
-            .gql()?
-            .unwrap_or(0))
+        Ok(
+            Box::pin(loaders(ctx)?.attachment_counts.load_one(self.0.id))
+                .await
+                .gql()?
+                .unwrap_or(0),
+        )
     }
 
     /// How many comments the viewer can see.
     async fn comment_count(&self, ctx: &Context<'_>) -> Result<i64> {
-        Ok(loaders(ctx)?
-            .comment_counts
-            .load_one(self.0.id)
+        Ok(Box::pin(loaders(ctx)?.comment_counts.load_one(self.0.id))
             .await
             .gql()?
             .unwrap_or(0))
@@ -198,9 +194,7 @@ impl Ticket {
     ) -> Result<TicketHistoryConnection> {
         let first = service::page::capped(first);
         let key = window(self.0.id, first, after)?;
-        let window = loaders(ctx)?
-            .history_windows
-            .load_one(key)
+        let window = Box::pin(loaders(ctx)?.history_windows.load_one(key))
             .await
             .gql()?
             .unwrap_or_default();
