@@ -109,6 +109,21 @@ pub struct CacheLabels {
     pub result: CacheResult,
 }
 
+/// How a page of tickets was resolved (`api::graphql::object::planned`).
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum PageResolution {
+    /// From a plan of its selection, made once for the page.
+    plan,
+    /// By async-graphql's executor, field by field.
+    executor,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PageLabels {
+    pub resolved: PageResolution,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct JobLabels {
     pub job: String,
@@ -152,6 +167,7 @@ pub struct Metrics {
     graphql_requests: Family<OperationLabels, Counter>,
     graphql_errors: Family<OperationLabels, Counter>,
     graphql_duration: Family<OperationLabels, Histogram>,
+    graphql_ticket_pages: Family<PageLabels, Counter>,
     http_requests: Family<HttpLabels, Counter>,
     http_duration: Family<HttpRouteLabels, Histogram>,
     pool_connections: Family<PoolLabels, Gauge>,
@@ -265,6 +281,15 @@ impl Metrics {
             "SQL statements run by background work (the event relay), not by requests",
             db_background_statements.clone(),
         );
+        let graphql_ticket_pages = Family::<PageLabels, Counter>::default();
+        registry.register(
+            "graphql_ticket_pages",
+            "Pages of tickets (`nodes` of a ticket connection) resolved, by how: from a plan of the selection, or by the executor field by field",
+            graphql_ticket_pages.clone(),
+        );
+        for resolved in [PageResolution::plan, PageResolution::executor] {
+            let _ = graphql_ticket_pages.get_or_create(&PageLabels { resolved });
+        }
         let graphql_requests = Family::<OperationLabels, Counter>::default();
         registry.register(
             "graphql_requests",
@@ -410,6 +435,7 @@ impl Metrics {
             graphql_requests,
             graphql_errors,
             graphql_duration,
+            graphql_ticket_pages,
             http_requests,
             subscriptions_active,
             subscription_groups,
@@ -503,6 +529,12 @@ impl Metrics {
 
     pub fn record_fanout_failure(&self) {
         self.events_fanout_failures.inc();
+    }
+
+    pub fn record_ticket_page(&self, resolved: PageResolution) {
+        self.graphql_ticket_pages
+            .get_or_create(&PageLabels { resolved })
+            .inc();
     }
 
     pub fn record_background_statement(&self) {

@@ -32,6 +32,7 @@ mod notifications;
 mod operations;
 mod pagination;
 mod password_reset;
+mod planned;
 mod readme;
 mod retention;
 mod schema;

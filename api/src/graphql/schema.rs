@@ -122,6 +122,7 @@ pub fn build_schema(
             .limit_directives(options.limits.max_directives as usize)
             .data(db.clone())
             .data(auth.clone())
+            .data(metrics.clone())
             .data(bus.clone())
             .data(options.webhook_policy)
             .data(stats_cache.clone())
@@ -148,6 +149,16 @@ pub fn build_schema(
     let mut requests = builder();
     if options.trace_fields {
         requests = requests.extension(Tracing);
+    }
+    // Pages of tickets are resolved from a plan of their selection, unless an extension has to
+    // see each field resolve (field tracing, the test builds' panic probe; on sockets, the
+    // size budget).
+    #[cfg(feature = "test-hooks")]
+    let watched = options.trace_fields || options.panic_in_field.is_some();
+    #[cfg(not(feature = "test-hooks"))]
+    let watched = options.trace_fields;
+    if !watched {
+        requests = requests.data(super::object::planned::Plans);
     }
     // Sockets check the document limits when an operation is subscribed (`http::ws`): every
     // extension here wraps the resolution of every field of every push, so the one left is

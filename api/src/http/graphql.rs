@@ -257,6 +257,7 @@ async fn run(
         // A read-only API token reads: anything else is refused before it runs.
         let read_only_refused = actor.as_ref().is_some_and(|a| a.read_only())
             && !matches!(kind, Some(OperationType::Query));
+        let mut source = String::new();
         let mut response = match prepared.runnable(state.limits()) {
             Err(refusal) => async_graphql::Response::from_errors(vec![refusal]),
             Ok(_) if read_only_refused => async_graphql::Response::from_errors(vec![coded(
@@ -264,6 +265,8 @@ async fn run(
                 ErrorCode::Forbidden,
             )]),
             Ok(request) => {
+                // Kept to name the argument of an error that names only its type.
+                source.clone_from(&request.query);
                 // A mutation (or an operation that cannot be told) may commit events, and is
                 // not cut short by the size cap once it has run.
                 if !matches!(kind, Some(OperationType::Query)) {
@@ -300,7 +303,7 @@ async fn run(
             }
         };
         for error in &mut response.errors {
-            classify(error, &request_id);
+            classify(error, &request_id, &source);
         }
         let mut body = serde_json::to_vec(&response);
         if body.as_ref().is_ok_and(|body| budget.refuses(body.len())) {
@@ -692,7 +695,7 @@ async fn viewer(
 /// comes from async-graphql itself: a document that does not parse, one that fails validation
 /// or a limit, an argument value of the wrong type. Internal errors get the request id, which
 /// is also on the log line with their cause.
-fn classify(error: &mut ServerError, request_id: &str) {
+fn classify(error: &mut ServerError, request_id: &str, source: &str) {
     let existing = error
         .extensions
         .as_ref()
@@ -714,7 +717,17 @@ fn classify(error: &mut ServerError, request_id: &str) {
         || message.contains("got invalid value")
     {
         extensions.set("code", ErrorCode::BadUserInput.as_str());
-        if let Some(field) = argument_of(&message) {
+        // `Failed to parse "Int": ...` (a validator's refusal) names the type; the argument is
+        // the name written before the value the error points at.
+        let field = if message.starts_with("Failed to parse") {
+            error
+                .locations
+                .first()
+                .and_then(|at| argument_at(source, at.line, at.column))
+        } else {
+            None
+        };
+        if let Some(field) = field.or_else(|| argument_of(&message)) {
             extensions.set("field", field);
         }
     } else if message.starts_with("Query is too complex") {
@@ -744,9 +757,41 @@ fn classify(error: &mut ServerError, request_id: &str) {
     }
 }
 
+/// The name of the argument whose value starts at `line`:`column` (from 1) of `source`:
+/// `first` in `comments(first: -1)`.
+fn argument_at(source: &str, line: usize, column: usize) -> Option<String> {
+    let text = source.lines().nth(line.checked_sub(1)?)?;
+    let at = text.char_indices().nth(column.checked_sub(1)?)?.0;
+    let before = text[..at].trim_end().strip_suffix(':')?.trim_end();
+    let start = before
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .map_or(0, |i| i + 1);
+    let name = &before[start..];
+    (!name.is_empty()).then(|| name.to_string())
+}
+
 /// The innermost argument name in messages like `Invalid value for argument "input.priority"`.
 fn argument_of(message: &str) -> Option<String> {
     let start = message.find('"')? + 1;
     let end = start + message[start..].find('"')?;
     message[start..end].rsplit('.').next().map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::argument_at;
+
+    #[test]
+    fn the_argument_an_error_points_at_is_named() {
+        let source = "{ tickets {\n  nodes { comments(first: -1) { nodes { id } } } } }";
+        assert_eq!(argument_at(source, 2, 27).as_deref(), Some("first"));
+        let source =
+            "query($at: String) { tickets { nodes { comments(after :  $at) { nodes { id } } } } }";
+        assert_eq!(argument_at(source, 1, 58).as_deref(), Some("after"));
+        // Not an argument's value: nothing is named.
+        assert_eq!(argument_at(source, 1, 1), None);
+        assert_eq!(argument_at(source, 1, 500), None);
+        assert_eq!(argument_at(source, 0, 1), None);
+        assert_eq!(argument_at(source, 3, 1), None);
+    }
 }

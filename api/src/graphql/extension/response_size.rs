@@ -175,6 +175,12 @@ impl ResponseBudget {
         }
     }
 
+    /// Charges a long text a response is about to carry: `false` once the response is over
+    /// its cap.
+    pub fn charge_text(&self, text: &str) -> bool {
+        self.charge(text.len() + 2)
+    }
+
     fn charge(&self, bytes: usize) -> bool {
         if self.0.over() {
             return false;
@@ -195,7 +201,7 @@ pub fn charge<'a>(
     text: &'a str,
 ) -> async_graphql::Result<&'a str> {
     match ctx.data_opt::<ResponseBudget>() {
-        Some(budget) if !budget.charge(text.len() + 2) => {
+        Some(budget) if !budget.charge_text(text) => {
             Err(async_graphql::Error::new("the response is too large"))
         }
         _ => Ok(text),

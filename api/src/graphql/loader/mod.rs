@@ -31,7 +31,9 @@ pub type Cache = HashMapCache<Hasher>;
 use sea_orm::DatabaseConnection;
 
 pub use attachment::{AttachmentCountLoader, AttachmentLoader, AttachmentsOf};
-pub use comment::{CommentCountLoader, CommentWindow, CommentWindowLoader, HistoryWindowLoader};
+pub use comment::{
+    After, CommentCountLoader, CommentWindow, CommentWindowLoader, HistoryWindowLoader,
+};
 pub use level::{organization_ticket_page, prefetch_organizations, ticket_page};
 pub use membership::{MembersLoader, UserOrganizationsLoader};
 pub use organization::OrganizationLoader;
@@ -71,6 +73,42 @@ pub struct Loaders {
 /// Kept only while the loaders cache (never for a long-lived connection's).
 pub struct Seen<M> {
     by_id: Option<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, Arc<M>, Hasher>>>,
+}
+
+/// Rows by id.
+pub type ById<M> = std::collections::HashMap<uuid::Uuid, Arc<M>, Hasher>;
+
+/// `ids` as a level kept them, and the others through `loader`, in one call.
+async fn of<M, T>(
+    seen: &Seen<M>,
+    loader: &DataLoader<T, Cache>,
+    ids: impl IntoIterator<Item = uuid::Uuid>,
+) -> Result<ById<M>, LoadError>
+where
+    T: Loader<uuid::Uuid, Value = Arc<M>, Error = LoadError>,
+    M: Send + Sync + 'static,
+{
+    let mut found = ById::default();
+    let mut missing = Vec::new();
+    if let Some(by_id) = &seen.by_id {
+        let by_id = by_id
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for id in ids {
+            match by_id.get(&id) {
+                Some(row) => {
+                    found.insert(id, row.clone());
+                }
+                None => missing.push(id),
+            }
+        }
+    } else {
+        missing.extend(ids);
+    }
+    if !missing.is_empty() {
+        found.extend(Box::pin(loader.load_many(missing)).await?);
+    }
+    Ok(found)
 }
 
 impl<M> Seen<M> {
@@ -133,6 +171,23 @@ impl Loaders {
             // a person (requester, assignee, author), found here or not.
             None => Box::pin(self.users.load_one(id)).await,
         }
+    }
+
+    /// The users with these ids, as [`Loaders::user`] finds each, those a level did not load
+    /// in one call of the loader.
+    pub async fn users_of(
+        &self,
+        ids: impl IntoIterator<Item = uuid::Uuid>,
+    ) -> Result<ById<entity::user::Model>, LoadError> {
+        of(&self.seen_users, &self.users, ids).await
+    }
+
+    /// The organizations with these ids, as [`Loaders::organization`] finds each.
+    pub async fn organizations_of(
+        &self,
+        ids: impl IntoIterator<Item = uuid::Uuid>,
+    ) -> Result<ById<entity::organization::Model>, LoadError> {
+        of(&self.seen_organizations, &self.organizations, ids).await
     }
 
     /// The organization with this id: as a level loaded it ([`Seen`]), else through the

@@ -9,6 +9,7 @@ pub mod notification;
 pub mod organization;
 pub mod page_info;
 pub mod payload;
+pub mod planned;
 pub mod server_info;
 pub mod sla;
 pub mod stats;

@@ -13,7 +13,7 @@ use crate::graphql::enums::{TicketCategory, TicketPriority, TicketStatus};
 use crate::graphql::error::ResultExt;
 use crate::graphql::extension::response_size::charge;
 use crate::graphql::id::{Kind, encode, parse_cursor};
-use crate::graphql::loader::CommentWindow;
+use crate::graphql::loader::{After, CommentWindow};
 
 /// A support request: what the requester needs, who works on it, and its conversation.
 #[derive(Clone)]
@@ -270,27 +270,34 @@ super::page_info::connection!(
 /// tell whether there is a next page), after the cursor's position. Through the loaders, the
 /// pages of every ticket of a list take one statement.
 fn window(ticket_id: Uuid, first: i32, after: Option<String>) -> Result<CommentWindow> {
-    let after = match after {
-        None => None,
-        Some(cursor) => {
-            let page = PageRequest {
-                after: Some(parse_cursor(&cursor, "after").gql()?),
-                ..Default::default()
-            };
-            page.expect(KeyKind::Time).gql()?;
-            match page.after {
-                Some(Position {
-                    key: Key::Time(at),
-                    id,
-                }) => Some((at, id)),
-                _ => None,
-            }
-        }
-    };
-    Ok(CommentWindow {
+    Ok(comment_window(ticket_id, first, window_after(after)?))
+}
+
+/// The window of `first` (already capped) after `after`, as [`window`] keys it.
+pub(super) fn comment_window(ticket_id: Uuid, first: i32, after: After) -> CommentWindow {
+    CommentWindow {
         ticket_id,
         first: first as u64 + 1,
         after,
+    }
+}
+
+/// The position an `after` cursor of a comments or history page names.
+pub(super) fn window_after(after: Option<String>) -> Result<After> {
+    let Some(cursor) = after else {
+        return Ok(None);
+    };
+    let page = PageRequest {
+        after: Some(parse_cursor(&cursor, "after").gql()?),
+        ..Default::default()
+    };
+    page.expect(KeyKind::Time).gql()?;
+    Ok(match page.after {
+        Some(Position {
+            key: Key::Time(at),
+            id,
+        }) => Some((at, id)),
+        _ => None,
     })
 }
 

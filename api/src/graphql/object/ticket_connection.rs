@@ -58,8 +58,8 @@ impl TicketConnection {
     }
 
     /// The tickets of `edges`, without cursors.
-    async fn nodes(&self) -> &[Ticket] {
-        &self.tickets
+    async fn nodes(&self) -> super::planned::TicketNodes<'_> {
+        super::planned::TicketNodes(&self.tickets)
     }
 
     /// Where this page sits in the whole list, and the cursors to page on.

@@ -1,0 +1,607 @@
+//! A page of tickets and what hangs below each of them (people, organization, the first
+//! comments and their authors), resolved from a plan of the selection made once per page,
+//! rather than field by field by async-graphql's executor.
+//!
+//! The executor gives every field of every row a boxed future, a context and a map entry of
+//! its own; for the ~1,300 fields of a dashboard read, that was about half of the server's
+//! work. Below `TicketConnection.nodes`, the selection is read once ([`plan`]): each field
+//! names one of the fields listed here, its arguments read and checked. The rows it needs
+//! are then taken from the request's loaders for the whole page at once (the level prefetch
+//! loaded them already; whatever it did not is loaded now, one statement per kind, as the
+//! resolvers would), and the response values are built directly.
+//!
+//! Whatever the plan does not know sends the whole page to the executor as before, which
+//! then gives the same response: a fragment, a directive left after `@skip` and `@include`
+//! were applied, a response key given twice, a field not listed here, an argument that does not parse, an extension that watches each
+//! field (field tracing, a subscription socket's size budget), and a load that fails. Long
+//! texts (descriptions, comment bodies) are charged to the response's size budget as they
+//! are built, as their resolvers do. `tests/e2e/planned.rs` checks that both ways answer
+//! the same for every field listed here.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::indexmap::IndexMap;
+use async_graphql::parser::types::{Field, Selection};
+use async_graphql::resolver_utils::enum_value;
+use async_graphql::{
+    Context, ContextSelectionSet, InputType, Name, OutputType, Positioned, ScalarType, ServerError,
+    ServerResult, Value,
+};
+use entity::{comment, organization, ticket, user};
+use service::actor::Actor;
+use uuid::Uuid;
+
+use super::ticket::{Ticket, comment_window};
+use crate::graphql::context::Viewer;
+use crate::graphql::enums::{Role, TicketCategory, TicketPriority, TicketStatus};
+use crate::graphql::extension::response_size::ResponseBudget;
+use crate::graphql::id::{Kind, cursor, encode};
+use crate::graphql::loader::{CommentWindow, Hasher, Loaders};
+use crate::graphql::scalar::Timestamp;
+use crate::metrics::{Metrics, PageResolution};
+
+/// In a schema's data when no extension watches each field resolve: pages are then planned.
+pub struct Plans;
+
+/// `TicketConnection.nodes`: the page's tickets, resolved from a plan when the selection
+/// allows, else by the executor. The same GraphQL type as `[Ticket!]!`.
+pub struct TicketNodes<'a>(pub &'a [Ticket]);
+
+impl OutputType for TicketNodes<'_> {
+    fn type_name() -> std::borrow::Cow<'static, str> {
+        <&[Ticket] as OutputType>::type_name()
+    }
+
+    fn qualified_type_name() -> String {
+        <&[Ticket] as OutputType>::qualified_type_name()
+    }
+
+    fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
+        <&[Ticket] as OutputType>::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+    ) -> ServerResult<Value> {
+        let planned = tickets(ctx, self.0).await;
+        if let Some(metrics) = ctx.data_opt::<Arc<Metrics>>() {
+            metrics.record_ticket_page(match planned {
+                Some(_) => PageResolution::plan,
+                None => PageResolution::executor,
+            });
+        }
+        match planned {
+            Some(value) => value.map_err(|error| ctx.set_error_path(error)),
+            None => OutputType::resolve(&self.0, ctx, field).await,
+        }
+    }
+}
+
+/// The tickets' values from a plan; `None` when the executor has to resolve them.
+async fn tickets(ctx: &ContextSelectionSet<'_>, tickets: &[Ticket]) -> Option<ServerResult<Value>> {
+    ctx.data_opt::<Plans>()?;
+    let viewer = ctx.data_opt::<Viewer>()?.current()?;
+    let loaders = ctx.data_opt::<Loaders>()?;
+    let plan = plan::<TicketField>(ctx)?;
+    let rows = Rows::load(loaders, &plan, tickets).await?;
+    let build = Build {
+        viewer: &viewer,
+        budget: ctx.data_opt::<ResponseBudget>(),
+        rows: &rows,
+    };
+    Some(
+        tickets
+            .iter()
+            .map(|ticket| build.ticket(&ticket.0, &plan))
+            .collect::<ServerResult<Vec<_>>>()
+            .map(Value::List),
+    )
+}
+
+/// The fields of one object, by response key, in the order asked.
+type Plan<F> = Vec<(Name, F)>;
+
+/// The fields of a GraphQL object type that a plan can build.
+trait Planned: Sized {
+    /// `__typename`.
+    const TYPENAME: Self;
+
+    /// The plan of `field`, or `None` when it is not one of these, or its arguments are not
+    /// valid (its resolver then reports them).
+    fn of(ctx: &Context<'_>) -> Option<Self>;
+}
+
+/// The plan of the selection set `ctx` holds.
+fn plan<F: Planned>(ctx: &ContextSelectionSet<'_>) -> Option<Plan<F>> {
+    let items = &ctx.item.node.items;
+    let mut plan: Plan<F> = Vec::with_capacity(items.len());
+    for selection in items {
+        let Selection::Field(field) = &selection.node else {
+            return None;
+        };
+        if !field.node.directives.is_empty() {
+            return None;
+        }
+        let key = &field.node.response_key().node;
+        if plan.iter().any(|(seen, _)| seen == key) {
+            return None;
+        }
+        let planned = if field.node.name.node == "__typename" {
+            F::TYPENAME
+        } else {
+            F::of(&ctx.with_field(field))?
+        };
+        plan.push((key.clone(), planned));
+    }
+    Some(plan)
+}
+
+/// The plan of the object a field returns.
+fn below<F: Planned>(ctx: &Context<'_>) -> Option<Plan<F>> {
+    plan(&ctx.with_selection_set(&ctx.item.node.selection_set))
+}
+
+/// A field's argument, parsed as its resolver would; `default` when it is not given.
+fn argument<T: InputType>(ctx: &Context<'_>, name: &str, default: T) -> Option<T> {
+    let arguments = ctx.field().arguments().ok()?;
+    match arguments
+        .into_iter()
+        .find(|(given, _)| given.as_str() == name)
+    {
+        Some((_, value)) => T::parse(Some(value)).ok(),
+        None => Some(default),
+    }
+}
+
+enum TicketField {
+    Typename,
+    Id,
+    Number,
+    Title,
+    Description,
+    Status,
+    Priority,
+    Category,
+    CreatedAt,
+    UpdatedAt,
+    FirstResponseAt,
+    ResolvedAt,
+    ClosedAt,
+    ReopenedCount,
+    Requester(Plan<UserField>),
+    Assignee(Plan<UserField>),
+    Organization(Plan<OrganizationField>),
+    Comments(Comments),
+}
+
+/// A `comments(first, after)` selection: the window of each ticket it reads, and its plan.
+struct Comments {
+    first: i32,
+    after: crate::graphql::loader::After,
+    plan: Plan<ConnectionField>,
+}
+
+impl Comments {
+    fn window(&self, ticket_id: Uuid) -> CommentWindow {
+        comment_window(ticket_id, self.first, self.after)
+    }
+
+    /// Whether its comments' authors are asked for.
+    fn wants_authors(&self) -> bool {
+        let authored = |plan: &Plan<CommentField>| {
+            plan.iter()
+                .any(|(_, field)| matches!(field, CommentField::Author(_)))
+        };
+        self.plan.iter().any(|(_, field)| match field {
+            ConnectionField::Nodes(plan) => authored(plan),
+            ConnectionField::Edges(edge) => edge.iter().any(|(_, field)| match field {
+                EdgeField::Node(plan) => authored(plan),
+                _ => false,
+            }),
+            _ => false,
+        })
+    }
+}
+
+impl Planned for TicketField {
+    const TYPENAME: Self = Self::Typename;
+
+    fn of(ctx: &Context<'_>) -> Option<Self> {
+        Some(match ctx.item.node.name.node.as_str() {
+            "id" => Self::Id,
+            "number" => Self::Number,
+            "title" => Self::Title,
+            "description" => Self::Description,
+            "status" => Self::Status,
+            "priority" => Self::Priority,
+            "category" => Self::Category,
+            "createdAt" => Self::CreatedAt,
+            "updatedAt" => Self::UpdatedAt,
+            "firstResponseAt" => Self::FirstResponseAt,
+            "resolvedAt" => Self::ResolvedAt,
+            "closedAt" => Self::ClosedAt,
+            "reopenedCount" => Self::ReopenedCount,
+            "requester" => Self::Requester(below(ctx)?),
+            "assignee" => Self::Assignee(below(ctx)?),
+            "organization" => Self::Organization(below(ctx)?),
+            "comments" => {
+                let first = argument(ctx, "first", 20)?;
+                if first < 0 {
+                    return None;
+                }
+                let after = argument::<Option<String>>(ctx, "after", None)?;
+                let after = super::ticket::window_after(after).ok()?;
+                Self::Comments(Comments {
+                    first: service::page::capped(first),
+                    after,
+                    plan: below(ctx)?,
+                })
+            }
+            _ => return None,
+        })
+    }
+}
+
+enum UserField {
+    Typename,
+    Id,
+    Name,
+    Role,
+    Email,
+    IsLocked,
+    IsApproved,
+    CreatedAt,
+}
+
+impl Planned for UserField {
+    const TYPENAME: Self = Self::Typename;
+
+    fn of(ctx: &Context<'_>) -> Option<Self> {
+        Some(match ctx.item.node.name.node.as_str() {
+            "id" => Self::Id,
+            "name" => Self::Name,
+            "role" => Self::Role,
+            "email" => Self::Email,
+            "isLocked" => Self::IsLocked,
+            "isApproved" => Self::IsApproved,
+            "createdAt" => Self::CreatedAt,
+            _ => return None,
+        })
+    }
+}
+
+enum OrganizationField {
+    Typename,
+    Id,
+    Name,
+    Email,
+    Phone,
+    TimeZone,
+    CreatedAt,
+}
+
+impl Planned for OrganizationField {
+    const TYPENAME: Self = Self::Typename;
+
+    fn of(ctx: &Context<'_>) -> Option<Self> {
+        Some(match ctx.item.node.name.node.as_str() {
+            "id" => Self::Id,
+            "name" => Self::Name,
+            "email" => Self::Email,
+            "phone" => Self::Phone,
+            "timeZone" => Self::TimeZone,
+            "createdAt" => Self::CreatedAt,
+            _ => return None,
+        })
+    }
+}
+
+/// The fields of `CommentConnection` (its `totalCount` is not one).
+enum ConnectionField {
+    Typename,
+    Nodes(Plan<CommentField>),
+    Edges(Plan<EdgeField>),
+    PageInfo(Plan<PageInfoField>),
+}
+
+impl Planned for ConnectionField {
+    const TYPENAME: Self = Self::Typename;
+
+    fn of(ctx: &Context<'_>) -> Option<Self> {
+        Some(match ctx.item.node.name.node.as_str() {
+            "nodes" => Self::Nodes(below(ctx)?),
+            "edges" => Self::Edges(below(ctx)?),
+            "pageInfo" => Self::PageInfo(below(ctx)?),
+            _ => return None,
+        })
+    }
+}
+
+enum EdgeField {
+    Typename,
+    Cursor,
+    Node(Plan<CommentField>),
+}
+
+impl Planned for EdgeField {
+    const TYPENAME: Self = Self::Typename;
+
+    fn of(ctx: &Context<'_>) -> Option<Self> {
+        Some(match ctx.item.node.name.node.as_str() {
+            "cursor" => Self::Cursor,
+            "node" => Self::Node(below(ctx)?),
+            _ => return None,
+        })
+    }
+}
+
+enum PageInfoField {
+    Typename,
+    HasNextPage,
+    HasPreviousPage,
+    StartCursor,
+    EndCursor,
+}
+
+impl Planned for PageInfoField {
+    const TYPENAME: Self = Self::Typename;
+
+    fn of(ctx: &Context<'_>) -> Option<Self> {
+        Some(match ctx.item.node.name.node.as_str() {
+            "hasNextPage" => Self::HasNextPage,
+            "hasPreviousPage" => Self::HasPreviousPage,
+            "startCursor" => Self::StartCursor,
+            "endCursor" => Self::EndCursor,
+            _ => return None,
+        })
+    }
+}
+
+enum CommentField {
+    Typename,
+    Id,
+    Body,
+    Internal,
+    Author(Plan<UserField>),
+    CreatedAt,
+    UpdatedAt,
+}
+
+impl Planned for CommentField {
+    const TYPENAME: Self = Self::Typename;
+
+    fn of(ctx: &Context<'_>) -> Option<Self> {
+        Some(match ctx.item.node.name.node.as_str() {
+            "id" => Self::Id,
+            "body" => Self::Body,
+            "internal" => Self::Internal,
+            "author" => Self::Author(below(ctx)?),
+            "createdAt" => Self::CreatedAt,
+            "updatedAt" => Self::UpdatedAt,
+            _ => return None,
+        })
+    }
+}
+
+/// The rows a page's plan reads, taken from the request's loaders for the whole page.
+struct Rows {
+    users: HashMap<Uuid, Arc<user::Model>, Hasher>,
+    organizations: HashMap<Uuid, Arc<organization::Model>, Hasher>,
+    windows: HashMap<CommentWindow, Vec<comment::Model>, Hasher>,
+}
+
+impl Rows {
+    /// `None` when a load fails: the executor then runs into the failure on its field.
+    async fn load(loaders: &Loaders, plan: &Plan<TicketField>, tickets: &[Ticket]) -> Option<Self> {
+        let mut windows = HashMap::default();
+        let mut people = Vec::new();
+        let mut organizations = Vec::new();
+        for (_, field) in plan {
+            match field {
+                TicketField::Requester(_) => {
+                    people.extend(tickets.iter().map(|t| t.0.requester_id))
+                }
+                TicketField::Assignee(_) => {
+                    people.extend(tickets.iter().filter_map(|t| t.0.assignee_id))
+                }
+                TicketField::Organization(_) => {
+                    organizations.extend(tickets.iter().map(|t| t.0.organization_id))
+                }
+                TicketField::Comments(comments) => {
+                    let keys = tickets.iter().map(|t| comments.window(t.0.id));
+                    let found = loaders.comment_windows.load_many(keys).await.ok()?;
+                    if comments.wants_authors() {
+                        people.extend(found.values().flatten().map(|c| c.author_id));
+                    }
+                    windows.extend(found);
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            users: loaders.users_of(people).await.ok()?,
+            organizations: loaders.organizations_of(organizations).await.ok()?,
+            windows,
+        })
+    }
+}
+
+/// What building a page's values needs besides its rows.
+struct Build<'a> {
+    viewer: &'a Actor,
+    budget: Option<&'a ResponseBudget>,
+    rows: &'a Rows,
+}
+
+/// An object's value from its plan, each field's value from `value`.
+fn object<F>(
+    plan: &Plan<F>,
+    mut value: impl FnMut(&F) -> ServerResult<Value>,
+) -> ServerResult<Value> {
+    let mut map = IndexMap::with_capacity(plan.len());
+    for (key, field) in plan {
+        map.insert(key.clone(), value(field)?);
+    }
+    Ok(Value::Object(map))
+}
+
+fn string(text: &str) -> Value {
+    Value::String(text.to_owned())
+}
+
+fn optional<T>(value: Option<T>, to_value: impl FnOnce(T) -> Value) -> Value {
+    value.map_or(Value::Null, to_value)
+}
+
+fn global_id(kind: Kind, id: Uuid) -> Value {
+    ScalarType::to_value(&encode(kind, id))
+}
+
+fn time(at: chrono::DateTime<chrono::Utc>) -> Value {
+    ScalarType::to_value(&Timestamp(at))
+}
+
+impl Build<'_> {
+    /// A long text, charged to the response's size budget as its resolver does.
+    fn long_text(&self, text: &str) -> ServerResult<Value> {
+        match self.budget {
+            Some(budget) if !budget.charge_text(text) => {
+                Err(ServerError::new("the response is too large", None))
+            }
+            _ => Ok(string(text)),
+        }
+    }
+
+    fn ticket(&self, ticket: &ticket::Model, plan: &Plan<TicketField>) -> ServerResult<Value> {
+        object(plan, |field| {
+            Ok(match field {
+                TicketField::Typename => string("Ticket"),
+                TicketField::Id => global_id(Kind::Ticket, ticket.id),
+                TicketField::Number => {
+                    Value::String(service::ticket::display_number(ticket.number))
+                }
+                TicketField::Title => string(&ticket.title),
+                TicketField::Description => self.long_text(&ticket.description)?,
+                TicketField::Status => enum_value(TicketStatus::from(ticket.status)),
+                TicketField::Priority => enum_value(TicketPriority::from(ticket.priority)),
+                TicketField::Category => enum_value(TicketCategory::from(ticket.category)),
+                TicketField::CreatedAt => time(ticket.created_at),
+                TicketField::UpdatedAt => time(ticket.updated_at),
+                TicketField::FirstResponseAt => optional(ticket.first_response_at, time),
+                TicketField::ResolvedAt => optional(ticket.resolved_at, time),
+                TicketField::ClosedAt => optional(ticket.closed_at, time),
+                TicketField::ReopenedCount => Value::from(ticket.reopened_count),
+                TicketField::Requester(plan) => self.user(Some(ticket.requester_id), plan),
+                TicketField::Assignee(plan) => self.user(ticket.assignee_id, plan),
+                TicketField::Organization(plan) => {
+                    let found = self.rows.organizations.get(&ticket.organization_id);
+                    optional(found, |organization| self.organization(organization, plan))
+                }
+                TicketField::Comments(comments) => self.comments(ticket.id, comments)?,
+            })
+        })
+    }
+
+    fn user(&self, id: Option<Uuid>, plan: &Plan<UserField>) -> Value {
+        let Some(user) = id.and_then(|id| self.rows.users.get(&id)) else {
+            return Value::Null;
+        };
+        let details = || service::access::can_see_account_details(self.viewer, user.id);
+        let built = object(plan, |field| {
+            Ok(match field {
+                UserField::Typename => string("User"),
+                UserField::Id => global_id(Kind::User, user.id),
+                UserField::Name => string(&user.name),
+                UserField::Role => enum_value(Role::from(user.role)),
+                UserField::Email => optional(details().then_some(&user.email), |e| string(e)),
+                UserField::IsLocked => optional(details().then_some(user.is_locked), Value::from),
+                UserField::IsApproved => {
+                    optional(details().then_some(user.is_approved), Value::from)
+                }
+                UserField::CreatedAt => time(user.created_at),
+            })
+        });
+        built.unwrap_or(Value::Null)
+    }
+
+    fn organization(
+        &self,
+        organization: &organization::Model,
+        plan: &Plan<OrganizationField>,
+    ) -> Value {
+        let built = object(plan, |field| {
+            Ok(match field {
+                OrganizationField::Typename => string("Organization"),
+                OrganizationField::Id => global_id(Kind::Organization, organization.id),
+                OrganizationField::Name => string(&organization.name),
+                OrganizationField::Email => optional(organization.email.as_deref(), string),
+                OrganizationField::Phone => optional(organization.phone.as_deref(), string),
+                OrganizationField::TimeZone => string(&organization.time_zone),
+                OrganizationField::CreatedAt => time(organization.created_at),
+            })
+        });
+        built.unwrap_or(Value::Null)
+    }
+
+    /// A ticket's `comments` page, as `Ticket.comments` and `CommentConnection` give it.
+    fn comments(&self, ticket_id: Uuid, comments: &Comments) -> ServerResult<Value> {
+        let window = self
+            .rows
+            .windows
+            .get(&comments.window(ticket_id))
+            .map_or(&[][..], Vec::as_slice);
+        let first = comments.first as usize;
+        let page = &window[..window.len().min(first)];
+        let position =
+            |comment: &comment::Model| Value::String(cursor(&service::comment::position(comment)));
+        object(&comments.plan, |field| {
+            Ok(match field {
+                ConnectionField::Typename => string("CommentConnection"),
+                ConnectionField::Nodes(plan) => Value::List(
+                    page.iter()
+                        .map(|comment| self.comment(comment, plan))
+                        .collect::<ServerResult<_>>()?,
+                ),
+                ConnectionField::Edges(plan) => Value::List(
+                    page.iter()
+                        .map(|comment| {
+                            object(plan, |field| {
+                                Ok(match field {
+                                    EdgeField::Typename => string("CommentEdge"),
+                                    EdgeField::Cursor => position(comment),
+                                    EdgeField::Node(plan) => self.comment(comment, plan)?,
+                                })
+                            })
+                        })
+                        .collect::<ServerResult<_>>()?,
+                ),
+                ConnectionField::PageInfo(plan) => object(plan, |field| {
+                    Ok(match field {
+                        PageInfoField::Typename => string("PageInfo"),
+                        PageInfoField::HasNextPage => Value::Boolean(window.len() > first),
+                        PageInfoField::HasPreviousPage => Value::Boolean(comments.after.is_some()),
+                        PageInfoField::StartCursor => optional(page.first(), position),
+                        PageInfoField::EndCursor => optional(page.last(), position),
+                    })
+                })?,
+            })
+        })
+    }
+
+    fn comment(&self, comment: &comment::Model, plan: &Plan<CommentField>) -> ServerResult<Value> {
+        object(plan, |field| {
+            Ok(match field {
+                CommentField::Typename => string("Comment"),
+                CommentField::Id => global_id(Kind::Comment, comment.id),
+                CommentField::Body => self.long_text(&comment.body)?,
+                CommentField::Internal => Value::Boolean(comment.is_internal),
+                CommentField::Author(plan) => self.user(Some(comment.author_id), plan),
+                CommentField::CreatedAt => time(comment.created_at),
+                CommentField::UpdatedAt => time(comment.updated_at),
+            })
+        })
+    }
+}
