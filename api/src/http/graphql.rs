@@ -15,6 +15,7 @@
 use service::ErrorCode;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use std::time::Instant;
 
@@ -231,8 +232,13 @@ async fn run(
             media,
         );
     }
-    // Each document is parsed once, here; async-graphql runs the parsed document.
-    let requests: Vec<Prepared> = requests.into_iter().map(Prepared::new).collect();
+    // Each document is parsed once, here, or found parsed before; async-graphql runs the
+    // parsed document.
+    let mut prepared = Vec::with_capacity(requests.len());
+    for request in requests {
+        prepared.push(Prepared::new(request, state.documents()).await);
+    }
+    let requests = prepared;
     // Each credential field hashes a password (or a token): one per HTTP request, batch and
     // aliases included, so a single POST can be neither a guessing tool nor a CPU sink.
     let checks: usize = requests.iter().map(Prepared::credential_checks).sum();
@@ -439,12 +445,23 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn new(request: Request) -> Self {
+    async fn new(
+        request: Request,
+        parsed: &moka::future::Cache<String, Arc<ExecutableDocument>>,
+    ) -> Self {
         let too_large = request.query.len() > MAX_DOCUMENT_BYTES;
         let document = if too_large {
             None
+        } else if let Some(document) = parsed.get(request.query.as_str()).await {
+            Some(ExecutableDocument::clone(&document))
         } else {
-            async_graphql::parser::parse_query(&request.query).ok()
+            let document = async_graphql::parser::parse_query(&request.query).ok();
+            if let Some(document) = &document {
+                parsed
+                    .insert(request.query.clone(), Arc::new(document.clone()))
+                    .await;
+            }
+            document
         };
         let kind = document
             .as_ref()
