@@ -39,9 +39,11 @@ struct Inner {
 /// Bytes of documents the persisted-query cache holds at most.
 const PERSISTED_QUERY_BYTES: u64 = 32 * 1024 * 1024;
 
-/// Bytes of document text whose parsed form the document cache holds at most (the parsed form
-/// takes a few times its text).
-const PARSED_DOCUMENT_BYTES: u64 = 4 * 1024 * 1024;
+/// Bytes the document cache holds at most, each document weighed as its text times
+/// [`PARSED_BYTES_PER_BYTE`]: a parsed field takes up to a hundred or so bytes per byte of
+/// text (`{ a a a ... }`), so this is about 640 KiB of text, a few thousand documents.
+const PARSED_DOCUMENT_BYTES: u64 = 64 * 1024 * 1024;
+const PARSED_BYTES_PER_BYTE: usize = 100;
 
 /// Who a subscription socket counts against.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -106,7 +108,8 @@ impl AppState {
                     .build(),
                 documents: moka::future::Cache::builder()
                     .weigher(|text: &String, _: &Arc<ExecutableDocument>| {
-                        u32::try_from(text.len()).unwrap_or(u32::MAX)
+                        u32::try_from(text.len().saturating_mul(PARSED_BYTES_PER_BYTE))
+                            .unwrap_or(u32::MAX)
                     })
                     .max_capacity(PARSED_DOCUMENT_BYTES)
                     .build(),

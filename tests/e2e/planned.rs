@@ -148,16 +148,33 @@ async fn what_the_plan_does_not_know_is_left_to_the_executor() {
     let world = World::build(app.db()).await;
     let agent = app.login(&email_of("agent_a"), PASSWORD).await;
     let ticket = gid("Ticket", world.ticket_a);
+    let assign = "mutation($id: ID!, $to: ID) { ticketAssign(input: { id: $id, assigneeId: $to }) { userErrors { code } } }";
+    let assigned = app
+        .graphql_as(
+            &agent,
+            assign,
+            json!({ "id": ticket, "to": gid("User", world.agent_a) }),
+        )
+        .await;
+    assert_eq!(assigned["data"]["ticketAssign"]["userErrors"], json!([]));
     let shapes = [
         "{ tickets { nodes { id ... on Ticket { title } } } }",
         "{ tickets { nodes { id commentCount viewerCan { comment } } } }",
         "{ tickets { nodes { id comments(first: 1) { nodes { attachments { nodes { id } } } } } } }",
+        // A selection `@include` empties is answered with null, as ever.
+        "{ tickets { nodes { id assignee { name @include(if: false) } } } }",
     ];
     for shape in shapes {
         let executed = app.metric(EXECUTED).await;
         let response = app.graphql_as(&agent, shape, json!({})).await;
         assert!(response.get("errors").is_none(), "{response}");
         assert_eq!(response["data"]["tickets"]["nodes"][0]["id"], ticket);
+        if shape.contains("@include") {
+            assert!(
+                response["data"]["tickets"]["nodes"][0]["assignee"].is_null(),
+                "{response}"
+            );
+        }
         assert_eq!(app.metric(EXECUTED).await - executed, 1.0, "{shape}");
     }
     for (shape, field) in [

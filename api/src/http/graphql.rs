@@ -236,7 +236,7 @@ async fn run(
     // parsed document.
     let mut prepared = Vec::with_capacity(requests.len());
     for request in requests {
-        prepared.push(Prepared::new(request, state.documents()).await);
+        prepared.push(Prepared::new(request, state.documents(), state.limits()).await);
     }
     let requests = prepared;
     // Each credential field hashes a password (or a token): one per HTTP request, batch and
@@ -448,6 +448,7 @@ impl Prepared {
     async fn new(
         request: Request,
         parsed: &moka::future::Cache<String, Arc<ExecutableDocument>>,
+        limits: &Limits,
     ) -> Self {
         let too_large = request.query.len() > MAX_DOCUMENT_BYTES;
         let document = if too_large {
@@ -456,7 +457,11 @@ impl Prepared {
             Some(ExecutableDocument::clone(&document))
         } else {
             let document = async_graphql::parser::parse_query(&request.query).ok();
-            if let Some(document) = &document {
+            // Only documents within the limits are kept: one refused is not worth keeping.
+            if let Some(document) = document
+                .as_ref()
+                .filter(|d| crate::graphql::extension::limits::check(d, limits).is_ok())
+            {
                 parsed
                     .insert(request.query.clone(), Arc::new(document.clone()))
                     .await;

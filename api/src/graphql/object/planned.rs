@@ -117,6 +117,10 @@ trait Planned: Sized {
 /// The plan of the selection set `ctx` holds.
 fn plan<F: Planned>(ctx: &ContextSelectionSet<'_>) -> Option<Plan<F>> {
     let items = &ctx.item.node.items;
+    // A set that `@skip` or `@include` emptied: the executor answers it with null.
+    if items.is_empty() {
+        return None;
+    }
     let mut plan: Plan<F> = Vec::with_capacity(items.len());
     for selection in items {
         let Selection::Field(field) = &selection.node else {
@@ -414,7 +418,15 @@ impl Rows {
                     let keys = tickets.iter().map(|t| comments.window(t.0.id));
                     let found = loaders.comment_windows.load_many(keys).await.ok()?;
                     if comments.wants_authors() {
-                        people.extend(found.values().flatten().map(|c| c.author_id));
+                        // The authors of the page's comments, not of the one more read to
+                        // tell whether a next page follows.
+                        let page = comments.first as usize;
+                        people.extend(
+                            found
+                                .values()
+                                .flat_map(|window| window.iter().take(page))
+                                .map(|c| c.author_id),
+                        );
                     }
                     windows.extend(found);
                 }
