@@ -54,6 +54,15 @@ async fn page(app: &TestApp, token: &str, after: &Value, executor: bool) -> Valu
     response
 }
 
+/// Assigns `ticket` to `to` as the signed-in `token`.
+async fn assign(app: &TestApp, token: &str, ticket: &str, to: &str) {
+    let assign = "mutation($id: ID!, $to: ID) { ticketAssign(input: { id: $id, assigneeId: $to }) { userErrors { code } } }";
+    let assigned = app
+        .graphql_as(token, assign, json!({ "id": ticket, "to": to }))
+        .await;
+    assert_eq!(assigned["data"]["ticketAssign"]["userErrors"], json!([]));
+}
+
 #[tokio::test]
 async fn a_planned_page_answers_as_the_executor_does_for_every_viewer() {
     let app = TestApp::spawn().await;
@@ -62,15 +71,7 @@ async fn a_planned_page_answers_as_the_executor_does_for_every_viewer() {
     let admin = app.login(&email_of("admin"), PASSWORD).await;
     let agent = app.login(&email_of("agent_a"), PASSWORD).await;
     let client = app.login(&email_of("client_a"), PASSWORD).await;
-    let assign = "mutation($id: ID!, $to: ID) { ticketAssign(input: { id: $id, assigneeId: $to }) { userErrors { code } } }";
-    let assigned = app
-        .graphql_as(
-            &agent,
-            assign,
-            json!({ "id": ticket, "to": gid("User", world.agent_a) }),
-        )
-        .await;
-    assert_eq!(assigned["data"]["ticketAssign"]["userErrors"], json!([]));
+    assign(&app, &agent, &ticket, &gid("User", world.agent_a)).await;
     app.comment_as(&agent, &ticket, "first public reply", false)
         .await;
     app.comment_as(&agent, &ticket, "a note for staff", true)
@@ -148,15 +149,7 @@ async fn what_the_plan_does_not_know_is_left_to_the_executor() {
     let world = World::build(app.db()).await;
     let agent = app.login(&email_of("agent_a"), PASSWORD).await;
     let ticket = gid("Ticket", world.ticket_a);
-    let assign = "mutation($id: ID!, $to: ID) { ticketAssign(input: { id: $id, assigneeId: $to }) { userErrors { code } } }";
-    let assigned = app
-        .graphql_as(
-            &agent,
-            assign,
-            json!({ "id": ticket, "to": gid("User", world.agent_a) }),
-        )
-        .await;
-    assert_eq!(assigned["data"]["ticketAssign"]["userErrors"], json!([]));
+    assign(&app, &agent, &ticket, &gid("User", world.agent_a)).await;
     let shapes = [
         "{ tickets { nodes { id ... on Ticket { title } } } }",
         "{ tickets { nodes { id commentCount viewerCan { comment } } } }",
