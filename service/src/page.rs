@@ -278,7 +278,7 @@ where
 /// the same for any number of parents. `order` follows, for the rows' order.
 fn lateral(inner: sea_orm::Statement, parent_ids: &[Uuid]) -> sea_orm::Statement {
     let mut values = inner.values.map(|v| v.0).unwrap_or_default();
-    values.push(uuid_array(parent_ids).into());
+    values.push(uuid_array(parent_ids));
     sea_orm::Statement::from_sql_and_values(
         sea_orm::DatabaseBackend::Postgres,
         format!(
@@ -324,18 +324,17 @@ pub(crate) fn one_of(
     }
 }
 
-/// A PostgreSQL array literal of `ids`, bound as text and cast with `CAST($n AS uuid[])`.
-fn uuid_array(ids: &[Uuid]) -> String {
-    let mut text = String::with_capacity(ids.len() * 37 + 2);
-    text.push('{');
-    for (n, id) in ids.iter().enumerate() {
-        if n > 0 {
-            text.push(',');
-        }
-        text.push_str(&id.to_string());
-    }
-    text.push('}');
-    text
+/// `ids` as one PostgreSQL `uuid[]` parameter, sent in binary. (As an array literal in text,
+/// PostgreSQL parsed it again for every row a sequential scan compared against it.)
+fn uuid_array(ids: &[Uuid]) -> sea_orm::Value {
+    sea_orm::Value::Array(
+        sea_orm::sea_query::ArrayType::Uuid,
+        Some(Box::new(
+            ids.iter()
+                .map(|id| sea_orm::Value::Uuid(Some(*id)))
+                .collect(),
+        )),
+    )
 }
 
 /// Which way the positions of a list run.
