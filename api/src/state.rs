@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use async_graphql::parser::types::ExecutableDocument;
 use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
 use service::auth::Auth;
@@ -31,7 +30,7 @@ struct Inner {
     /// Documents of automatic persisted queries, by the hex SHA-256 of their text.
     persisted_queries: moka::future::Cache<String, Arc<str>>,
     /// Documents parsed before, by their text: see [`AppState::documents`].
-    documents: moka::future::Cache<String, Arc<ExecutableDocument>>,
+    documents: moka::future::Cache<String, Arc<crate::http::graphql::Parsed>>,
     /// The subscription operations that groups of sockets share.
     hub: Arc<Hub>,
 }
@@ -107,7 +106,7 @@ impl AppState {
                     .max_capacity(PERSISTED_QUERY_BYTES)
                     .build(),
                 documents: moka::future::Cache::builder()
-                    .weigher(|text: &String, _: &Arc<ExecutableDocument>| {
+                    .weigher(|text: &String, _: &Arc<crate::http::graphql::Parsed>| {
                         u32::try_from(text.len().saturating_mul(PARSED_BYTES_PER_BYTE))
                             .unwrap_or(u32::MAX)
                     })
@@ -203,7 +202,7 @@ impl AppState {
     /// Documents parsed before, by their text. Clients send the same few documents over and
     /// over, and parsing one (async-graphql's parser, built on pest) cost a dashboard read
     /// about a sixteenth of its CPU; a copy of the parsed document costs a small part of that.
-    pub fn documents(&self) -> &moka::future::Cache<String, Arc<ExecutableDocument>> {
+    pub fn documents(&self) -> &moka::future::Cache<String, Arc<crate::http::graphql::Parsed>> {
         &self.inner.documents
     }
 

@@ -190,3 +190,39 @@ async fn what_the_plan_does_not_know_is_left_to_the_executor() {
         assert_eq!(app.metric(EXECUTED).await - executed, 1.0, "{shape}");
     }
 }
+
+/// A page whose response key is given twice above it (here `tickets`, asked for twice with
+/// different fields) is merged with its twin as the executor merges it: each ticket has the
+/// fields of both selections.
+#[tokio::test]
+async fn a_page_asked_for_twice_is_merged_as_the_executor_merges_it() {
+    let app = TestApp::spawn().await;
+    let world = World::build(app.db()).await;
+    let agent = app.login(&email_of("agent_a"), PASSWORD).await;
+    let ticket = gid("Ticket", world.ticket_a);
+    let twice = |nodes: &str| {
+        format!(
+            "{{ tickets(first: 10) {{ nodes {{ {nodes} number }} }} \
+               tickets(first: 10) {{ nodes {{ id title requester {{ name }} }} }} }}"
+        )
+    };
+    let (planned, executed) = (app.metric(PLANNED).await, app.metric(EXECUTED).await);
+    let merged = app.graphql_as(&agent, &twice("id"), json!({})).await;
+    // Both pages were planned.
+    assert_eq!(app.metric(PLANNED).await - planned, 2.0);
+    assert!(merged.get("errors").is_none(), "{merged}");
+    let ours = merged["data"]["tickets"]["nodes"]
+        .as_array()
+        .and_then(|nodes| nodes.iter().find(|n| n["id"] == ticket))
+        .cloned()
+        .unwrap_or_else(|| panic!("{merged}"));
+    assert!(ours["number"].is_string(), "{merged}");
+    assert!(ours["title"].is_string(), "{merged}");
+    assert_eq!(ours["requester"]["name"], "client_a", "{merged}");
+    // The executor, made to resolve the first selection by a fragment, gives the same.
+    let by_executor = app
+        .graphql_as(&agent, &twice("id ... on Ticket { id }"), json!({}))
+        .await;
+    assert_eq!(app.metric(EXECUTED).await - executed, 1.0);
+    assert_eq!(merged, by_executor);
+}

@@ -16,4 +16,5 @@ pub mod schema;
 pub mod subscription;
 
 pub use extension::limits::Limits;
+pub use object::planned::JsonPages;
 pub use schema::{AttachmentLinks, HelpdeskSchema, SchemaOptions, Schemas, build_schema, sdl};

@@ -20,7 +20,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType,
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
+    SelectionSet,
 };
 use async_graphql::{
     BatchRequest, BatchResponse, ErrorExtensionValues, Positioned, Request, ServerError,
@@ -34,6 +35,7 @@ use service::audit::ClientInfo;
 
 use tracing::Instrument;
 
+use crate::graphql::JsonPages;
 use crate::graphql::Limits;
 use crate::graphql::context::{MayHaveWritten, Viewer};
 use crate::graphql::extension::response_size::{ResponseBudget, too_large};
@@ -259,6 +261,7 @@ async fn run(
     for prepared in requests {
         let started = Instant::now();
         let kind = prepared.kind;
+        let json_pages = prepared.keys_unique;
         let budget = ResponseBudget::new(state.max_response_bytes());
         // A read-only API token reads: anything else is refused before it runs.
         let read_only_refused = actor.as_ref().is_some_and(|a| a.read_only())
@@ -284,12 +287,15 @@ async fn run(
                     None => Viewer::signed_in(actor.clone()),
                 };
                 let loaders = Loaders::new(state.db(), &viewer);
-                let request = request
+                let mut request = request
                     .data(viewer)
                     .data(loaders)
                     .data(client.clone())
                     .data(written.clone())
                     .data(budget.clone());
+                if json_pages {
+                    request = request.data(JsonPages);
+                }
                 // One span per operation, named and described as OpenTelemetry's GraphQL
                 // conventions have it (`query Tickets`).
                 let span = tracing::info_span!(
@@ -311,11 +317,11 @@ async fn run(
         for error in &mut response.errors {
             classify(error, &request_id, &source);
         }
-        let mut body = serde_json::to_vec(&response);
+        let mut body = to_json(&response);
         if body.as_ref().is_ok_and(|body| budget.refuses(body.len())) {
             // Whatever was built is dropped here, unsent.
             response = too_large(budget.max_bytes());
-            body = serde_json::to_vec(&response);
+            body = to_json(&response);
         }
         state
             .metrics()
@@ -360,6 +366,55 @@ async fn run(
         batch
     };
     respond(status, media, body)
+}
+
+/// A response as JSON, as async-graphql serialises it, but for the binary values in its
+/// data: those are pages of tickets already written as JSON ([`JsonPages`]), and go in as
+/// they are. No resolver gives a binary value otherwise.
+fn to_json(response: &async_graphql::Response) -> serde_json::Result<Vec<u8>> {
+    fn write(out: &mut Vec<u8>, value: &async_graphql::Value) -> serde_json::Result<()> {
+        use async_graphql::Value;
+        match value {
+            Value::Binary(json) => out.extend_from_slice(json),
+            Value::List(items) => {
+                out.push(b'[');
+                for (n, item) in items.iter().enumerate() {
+                    if n > 0 {
+                        out.push(b',');
+                    }
+                    write(out, item)?;
+                }
+                out.push(b']');
+            }
+            Value::Object(fields) => {
+                out.push(b'{');
+                for (n, (key, item)) in fields.iter().enumerate() {
+                    if n > 0 {
+                        out.push(b',');
+                    }
+                    serde_json::to_writer(&mut *out, key.as_str())?;
+                    out.push(b':');
+                    write(out, item)?;
+                }
+                out.push(b'}');
+            }
+            scalar => serde_json::to_writer(&mut *out, scalar)?,
+        }
+        Ok(())
+    }
+    let mut out = Vec::with_capacity(1024);
+    out.extend_from_slice(b"{\"data\":");
+    write(&mut out, &response.data)?;
+    if !response.extensions.is_empty() {
+        out.extend_from_slice(b",\"extensions\":");
+        serde_json::to_writer(&mut out, &response.extensions)?;
+    }
+    if !response.errors.is_empty() {
+        out.extend_from_slice(b",\"errors\":");
+        serde_json::to_writer(&mut out, &response.errors)?;
+    }
+    out.push(b'}');
+    Ok(out)
 }
 
 /// Apollo's automatic persisted queries: a request may name its document by the hex SHA-256 of
@@ -441,32 +496,57 @@ struct Prepared {
     document: Option<ExecutableDocument>,
     /// Its type, when the document parsed and names one operation to run.
     kind: Option<OperationType>,
+    /// No selection set of the document gives a response key twice (see [`Parsed`]).
+    keys_unique: bool,
     too_large: bool,
+}
+
+/// A document kept parsed, by its text ([`AppState::documents`]), with what is known of it.
+pub struct Parsed {
+    document: ExecutableDocument,
+    /// No selection set gives one response key twice, counting the fields of the fragments
+    /// spread in it. async-graphql then merges no values, and a planned page may go into the
+    /// response as the JSON it was written as ([`JsonPages`]).
+    keys_unique: bool,
 }
 
 impl Prepared {
     async fn new(
         request: Request,
-        parsed: &moka::future::Cache<String, Arc<ExecutableDocument>>,
+        parsed: &moka::future::Cache<String, Arc<Parsed>>,
         limits: &Limits,
     ) -> Self {
         let too_large = request.query.len() > MAX_DOCUMENT_BYTES;
-        let document = if too_large {
-            None
-        } else if let Some(document) = parsed.get(request.query.as_str()).await {
-            Some(ExecutableDocument::clone(&document))
+        let (document, keys_unique) = if too_large {
+            (None, false)
+        } else if let Some(kept) = parsed.get(request.query.as_str()).await {
+            (
+                Some(ExecutableDocument::clone(&kept.document)),
+                kept.keys_unique,
+            )
         } else {
-            let document = async_graphql::parser::parse_query(&request.query).ok();
-            // Only documents within the limits are kept: one refused is not worth keeping.
-            if let Some(document) = document
-                .as_ref()
-                .filter(|d| crate::graphql::extension::limits::check(d, limits).is_ok())
-            {
-                parsed
-                    .insert(request.query.clone(), Arc::new(document.clone()))
-                    .await;
+            match async_graphql::parser::parse_query(&request.query) {
+                // Only documents within the limits are kept (one refused is not worth
+                // keeping), and only those are walked for their keys: their expansion is
+                // bounded.
+                Ok(document)
+                    if crate::graphql::extension::limits::check(&document, limits).is_ok() =>
+                {
+                    let keys_unique = keys_unique(&document);
+                    parsed
+                        .insert(
+                            request.query.clone(),
+                            Arc::new(Parsed {
+                                document: document.clone(),
+                                keys_unique,
+                            }),
+                        )
+                        .await;
+                    (Some(document), keys_unique)
+                }
+                Ok(document) => (Some(document), false),
+                Err(_) => (None, false),
             }
-            document
         };
         let kind = document
             .as_ref()
@@ -476,6 +556,7 @@ impl Prepared {
             request,
             document,
             kind,
+            keys_unique,
             too_large,
         }
     }
@@ -512,6 +593,71 @@ impl Prepared {
         }
         Ok(request)
     }
+}
+
+/// Whether no selection set of `document` gives one response key twice, with the fields of
+/// the fragments spread (or written inline) in a set counted as the set's own. Fields of
+/// fragments on different types are counted together: this may say no where async-graphql
+/// would merge nothing, never yes where it would. A walk longer or deeper than any document
+/// within the limits expands to (a fragment that spreads itself) says no.
+fn keys_unique(document: &ExecutableDocument) -> bool {
+    struct Walk<'a> {
+        document: &'a ExecutableDocument,
+        left: usize,
+    }
+    impl<'a> Walk<'a> {
+        /// A selection set on its own, `depth` sets and fragments deep.
+        fn set(&mut self, set: &'a SelectionSet, depth: usize) -> bool {
+            let mut keys = Vec::new();
+            self.keys(set, &mut keys, depth)
+        }
+
+        /// The keys of `set`, added to `keys`; false at a key seen before.
+        fn keys(&mut self, set: &'a SelectionSet, keys: &mut Vec<&'a str>, depth: usize) -> bool {
+            if depth > 64 {
+                return false;
+            }
+            let depth = depth + 1;
+            for selection in &set.items {
+                self.left = match self.left.checked_sub(1) {
+                    Some(left) => left,
+                    None => return false,
+                };
+                let fine = match &selection.node {
+                    Selection::Field(field) => {
+                        let key = field.node.response_key().node.as_str();
+                        if keys.contains(&key) {
+                            return false;
+                        }
+                        keys.push(key);
+                        self.set(&field.node.selection_set.node, depth)
+                    }
+                    Selection::FragmentSpread(spread) => self
+                        .document
+                        .fragments
+                        .get(&spread.node.fragment_name.node)
+                        .is_some_and(|fragment| {
+                            self.keys(&fragment.node.selection_set.node, keys, depth)
+                        }),
+                    Selection::InlineFragment(inline) => {
+                        self.keys(&inline.node.selection_set.node, keys, depth)
+                    }
+                };
+                if !fine {
+                    return false;
+                }
+            }
+            true
+        }
+    }
+    let mut walk = Walk {
+        document,
+        left: 20_000,
+    };
+    document
+        .operations
+        .iter()
+        .all(|(_, operation)| walk.set(&operation.node.selection_set.node, 0))
 }
 
 /// The operation of `document` that runs under `name`.
@@ -801,7 +947,7 @@ fn argument_of(message: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::argument_at;
+    use super::{argument_at, keys_unique, to_json};
 
     #[test]
     fn the_argument_an_error_points_at_is_named() {
@@ -815,5 +961,63 @@ mod tests {
         assert_eq!(argument_at(source, 1, 500), None);
         assert_eq!(argument_at(source, 0, 1), None);
         assert_eq!(argument_at(source, 3, 1), None);
+    }
+
+    #[test]
+    fn a_document_gives_each_response_key_once_or_not() {
+        let unique = |text: &str| {
+            keys_unique(&async_graphql::parser::parse_query(text).expect("a document"))
+        };
+        assert!(unique(
+            "{ tickets(first: 50) { nodes { number requester { name } assignee { name } \
+               comments(first: 5) { nodes { body author { name } } } } } }"
+        ));
+        // The same name in different sets, or under aliases.
+        assert!(unique("{ a { id } b { id } c: a { id } }"));
+        assert!(unique("query { ...F } fragment F on Query { a { id } }"));
+        assert!(!unique("{ a a }"));
+        assert!(!unique("{ a { id } x: b { y: id y: name } }"));
+        assert!(!unique("{ a { id } a { name } }"));
+        // Through fragments, spread or inline, which add their fields to the set.
+        assert!(!unique("{ a { id ... on T { id } } }"));
+        assert!(!unique("query { a ...F } fragment F on Query { a }"));
+        assert!(!unique(
+            "query Q { a { ...F ...F } } fragment F on T { id }"
+        ));
+        // A fragment that is not there, or spreads itself.
+        assert!(!unique("{ ...Missing }"));
+        assert!(!unique("query { ...F } fragment F on Query { a { ...F } }"));
+        // Every operation of the document.
+        assert!(!unique("query A { a } query B { b b }"));
+    }
+
+    #[test]
+    fn a_response_is_written_as_serde_writes_it_with_pages_as_they_are() {
+        use async_graphql::{Name, Response, ServerError, Value};
+        let data = Value::from_json(serde_json::json!({
+            "a": [1, 2.5, "x\"y", null, true, { "b": "\u{1}" }],
+            "e": "OPEN",
+        }))
+        .expect("a value");
+        let mut response = Response::new(data);
+        response.errors.push(ServerError::new("no", None));
+        response
+            .extensions
+            .insert("cost".to_string(), Value::from(3));
+        assert_eq!(
+            to_json(&response).expect("json"),
+            serde_json::to_vec(&response).expect("json")
+        );
+        // A page written as JSON goes in as it is.
+        let mut fields = async_graphql::indexmap::IndexMap::new();
+        fields.insert(
+            Name::new("nodes"),
+            Value::Binary(br#"[{"id":"x"}]"#.to_vec().into()),
+        );
+        let page = Response::new(Value::Object(fields));
+        assert_eq!(
+            to_json(&page).expect("json"),
+            br#"{"data":{"nodes":[{"id":"x"}]}}"#
+        );
     }
 }

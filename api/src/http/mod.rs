@@ -4,7 +4,7 @@ mod browser;
 pub mod client_addr;
 pub mod files;
 mod graphiql;
-mod graphql;
+pub(crate) mod graphql;
 mod health;
 mod metrics;
 mod password_reset;

@@ -8,12 +8,15 @@
 //! names one of the fields listed here, its arguments read and checked. The rows it needs
 //! are then taken from the request's loaders for the whole page at once (the level prefetch
 //! loaded them already; whatever it did not is loaded now, one statement per kind, as the
-//! resolvers would), and the response values are built directly.
+//! resolvers would), and the page is written straight to JSON text. On `/graphql`, when no
+//! response key of the document is given twice ([`JsonPages`]), that text goes into the
+//! response as it is; otherwise it is read back into a `Value` for async-graphql to merge.
 //!
 //! Whatever the plan does not know sends the whole page to the executor as before, which
 //! then gives the same response: a fragment, a directive left after `@skip` and `@include`
-//! were applied, a response key given twice, a field not listed here, an argument that does not parse, an extension that watches each
-//! field (field tracing, a subscription socket's size budget), and a load that fails. Long
+//! were applied, a response key given twice in the page, a field not listed here, an argument
+//! that does not parse, an extension that watches each field (field tracing, a subscription
+//! socket's size budget), and a load that fails. Long
 //! texts (descriptions, comment bodies) are charged to the response's size budget as they
 //! are built, as their resolvers do. `tests/e2e/planned.rs` checks that both ways answer
 //! the same for every field listed here.
@@ -21,9 +24,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{Field, Selection};
-use async_graphql::resolver_utils::enum_value;
+use async_graphql::resolver_utils::EnumType;
 use async_graphql::{
     Context, ContextSelectionSet, InputType, Name, OutputType, Positioned, ScalarType, ServerError,
     ServerResult, Value,
@@ -43,6 +45,13 @@ use crate::metrics::{Metrics, PageResolution};
 
 /// In a schema's data when no extension watches each field resolve: pages are then planned.
 pub struct Plans;
+
+/// In a request's data when the `/graphql` handler writes its response and no response key of
+/// its document is given twice. A planned page's JSON then goes into the response as it was
+/// written, carried as a `Value::Binary` that the handler writes out verbatim; otherwise it is
+/// read back into a `Value`. (async-graphql merges the values of a response key given twice,
+/// which it cannot do with a page in JSON.)
+pub struct JsonPages;
 
 /// `TicketConnection.nodes`: the page's tickets, resolved from a plan when the selection
 /// allows, else by the executor. The same GraphQL type as `[Ticket!]!`.
@@ -92,13 +101,16 @@ async fn tickets(ctx: &ContextSelectionSet<'_>, tickets: &[Ticket]) -> Option<Se
         budget: ctx.data_opt::<ResponseBudget>(),
         rows: &rows,
     };
-    Some(
-        tickets
-            .iter()
-            .map(|ticket| build.ticket(&ticket.0, &plan))
-            .collect::<ServerResult<Vec<_>>>()
-            .map(Value::List),
-    )
+    let mut out = Json(Vec::with_capacity(256 * tickets.len()));
+    let written = out.list(tickets, |out, ticket| build.ticket(out, &ticket.0, &plan));
+    Some(written.and_then(|()| {
+        if ctx.data_opt::<JsonPages>().is_some() {
+            Ok(Value::Binary(out.0.into()))
+        } else {
+            serde_json::from_slice(&out.0)
+                .map_err(|err| ServerError::new(format!("a planned page: {err}"), None))
+        }
+    }))
 }
 
 /// The fields of one object, by response key, in the order asked.
@@ -441,125 +453,203 @@ impl Rows {
     }
 }
 
-/// What building a page's values needs besides its rows.
+/// What writing a page's JSON needs besides its rows.
 struct Build<'a> {
     viewer: &'a Actor,
     budget: Option<&'a ResponseBudget>,
     rows: &'a Rows,
 }
 
-/// An object's value from its plan, each field's value from `value`.
-fn object<F>(
-    plan: &Plan<F>,
-    mut value: impl FnMut(&F) -> ServerResult<Value>,
-) -> ServerResult<Value> {
-    let mut map = IndexMap::with_capacity(plan.len());
-    for (key, field) in plan {
-        map.insert(key.clone(), value(field)?);
+/// JSON text being written. Writing to memory cannot fail, so the results of `serde_json`'s
+/// writers are not looked at.
+struct Json(Vec<u8>);
+
+impl Json {
+    fn raw(&mut self, text: &str) {
+        self.0.extend_from_slice(text.as_bytes());
     }
-    Ok(Value::Object(map))
-}
 
-fn string(text: &str) -> Value {
-    Value::String(text.to_owned())
-}
+    fn string(&mut self, text: &str) {
+        let _ = serde_json::to_writer(&mut self.0, text);
+    }
 
-fn optional<T>(value: Option<T>, to_value: impl FnOnce(T) -> Value) -> Value {
-    value.map_or(Value::Null, to_value)
-}
+    fn null(&mut self) {
+        self.raw("null");
+    }
 
-fn global_id(kind: Kind, id: Uuid) -> Value {
-    ScalarType::to_value(&encode(kind, id))
-}
+    fn boolean(&mut self, value: bool) {
+        self.raw(if value { "true" } else { "false" });
+    }
 
-fn time(at: chrono::DateTime<chrono::Utc>) -> Value {
-    ScalarType::to_value(&Timestamp(at))
+    fn number(&mut self, value: i64) {
+        let _ = serde_json::to_writer(&mut self.0, &value);
+    }
+
+    fn optional<T>(&mut self, value: Option<T>, write: impl FnOnce(&mut Self, T)) {
+        match value {
+            Some(value) => write(self, value),
+            None => self.null(),
+        }
+    }
+
+    /// An enum's value, by its GraphQL name.
+    fn enumeration<T: EnumType>(&mut self, value: T) {
+        match T::items().iter().find(|item| item.value == value) {
+            Some(item) => self.string(item.name),
+            None => self.null(),
+        }
+    }
+
+    fn global_id(&mut self, kind: Kind, id: Uuid) {
+        self.string(&encode(kind, id));
+    }
+
+    fn time(&mut self, at: chrono::DateTime<chrono::Utc>) {
+        if let Value::String(text) = ScalarType::to_value(&Timestamp(at)) {
+            self.string(&text);
+        }
+    }
+
+    /// An object from its plan, each field's value written by `field`, in the order asked.
+    fn object<F>(
+        &mut self,
+        plan: &Plan<F>,
+        mut field: impl FnMut(&mut Self, &F) -> ServerResult<()>,
+    ) -> ServerResult<()> {
+        self.0.push(b'{');
+        for (n, (key, planned)) in plan.iter().enumerate() {
+            if n > 0 {
+                self.0.push(b',');
+            }
+            // A response key is a GraphQL name: nothing in it needs escaping.
+            self.0.push(b'"');
+            self.raw(key);
+            self.raw("\":");
+            field(self, planned)?;
+        }
+        self.0.push(b'}');
+        Ok(())
+    }
+
+    fn list<T>(
+        &mut self,
+        items: impl IntoIterator<Item = T>,
+        mut item: impl FnMut(&mut Self, T) -> ServerResult<()>,
+    ) -> ServerResult<()> {
+        self.0.push(b'[');
+        for (n, value) in items.into_iter().enumerate() {
+            if n > 0 {
+                self.0.push(b',');
+            }
+            item(self, value)?;
+        }
+        self.0.push(b']');
+        Ok(())
+    }
 }
 
 impl Build<'_> {
     /// A long text, charged to the response's size budget as its resolver does.
-    fn long_text(&self, text: &str) -> ServerResult<Value> {
+    fn long_text(&self, out: &mut Json, text: &str) -> ServerResult<()> {
         match self.budget {
             Some(budget) if !budget.charge_text(text) => {
                 Err(ServerError::new("the response is too large", None))
             }
-            _ => Ok(string(text)),
+            _ => {
+                out.string(text);
+                Ok(())
+            }
         }
     }
 
-    fn ticket(&self, ticket: &ticket::Model, plan: &Plan<TicketField>) -> ServerResult<Value> {
-        object(plan, |field| {
-            Ok(match field {
-                TicketField::Typename => string("Ticket"),
-                TicketField::Id => global_id(Kind::Ticket, ticket.id),
-                TicketField::Number => {
-                    Value::String(service::ticket::display_number(ticket.number))
-                }
-                TicketField::Title => string(&ticket.title),
-                TicketField::Description => self.long_text(&ticket.description)?,
-                TicketField::Status => enum_value(TicketStatus::from(ticket.status)),
-                TicketField::Priority => enum_value(TicketPriority::from(ticket.priority)),
-                TicketField::Category => enum_value(TicketCategory::from(ticket.category)),
-                TicketField::CreatedAt => time(ticket.created_at),
-                TicketField::UpdatedAt => time(ticket.updated_at),
-                TicketField::FirstResponseAt => optional(ticket.first_response_at, time),
-                TicketField::ResolvedAt => optional(ticket.resolved_at, time),
-                TicketField::ClosedAt => optional(ticket.closed_at, time),
-                TicketField::ReopenedCount => Value::from(ticket.reopened_count),
-                TicketField::Requester(plan) => self.user(Some(ticket.requester_id), plan),
-                TicketField::Assignee(plan) => self.user(ticket.assignee_id, plan),
+    fn ticket(
+        &self,
+        out: &mut Json,
+        ticket: &ticket::Model,
+        plan: &Plan<TicketField>,
+    ) -> ServerResult<()> {
+        out.object(plan, |out, field| {
+            match field {
+                TicketField::Typename => out.string("Ticket"),
+                TicketField::Id => out.global_id(Kind::Ticket, ticket.id),
+                TicketField::Number => out.string(&service::ticket::display_number(ticket.number)),
+                TicketField::Title => out.string(&ticket.title),
+                TicketField::Description => self.long_text(out, &ticket.description)?,
+                TicketField::Status => out.enumeration(TicketStatus::from(ticket.status)),
+                TicketField::Priority => out.enumeration(TicketPriority::from(ticket.priority)),
+                TicketField::Category => out.enumeration(TicketCategory::from(ticket.category)),
+                TicketField::CreatedAt => out.time(ticket.created_at),
+                TicketField::UpdatedAt => out.time(ticket.updated_at),
+                TicketField::FirstResponseAt => out.optional(ticket.first_response_at, Json::time),
+                TicketField::ResolvedAt => out.optional(ticket.resolved_at, Json::time),
+                TicketField::ClosedAt => out.optional(ticket.closed_at, Json::time),
+                TicketField::ReopenedCount => out.number(ticket.reopened_count.into()),
+                TicketField::Requester(plan) => self.user(out, Some(ticket.requester_id), plan),
+                TicketField::Assignee(plan) => self.user(out, ticket.assignee_id, plan),
                 TicketField::Organization(plan) => {
                     let found = self.rows.organizations.get(&ticket.organization_id);
-                    optional(found, |organization| self.organization(organization, plan))
+                    out.optional(found, |out, organization| {
+                        self.organization(out, organization, plan)
+                    })
                 }
-                TicketField::Comments(comments) => self.comments(ticket.id, comments)?,
-            })
+                TicketField::Comments(comments) => self.comments(out, ticket.id, comments)?,
+            }
+            Ok(())
         })
     }
 
-    fn user(&self, id: Option<Uuid>, plan: &Plan<UserField>) -> Value {
+    fn user(&self, out: &mut Json, id: Option<Uuid>, plan: &Plan<UserField>) {
         let Some(user) = id.and_then(|id| self.rows.users.get(&id)) else {
-            return Value::Null;
+            return out.null();
         };
         let details = || service::access::can_see_account_details(self.viewer, user.id);
-        let built = object(plan, |field| {
-            Ok(match field {
-                UserField::Typename => string("User"),
-                UserField::Id => global_id(Kind::User, user.id),
-                UserField::Name => string(&user.name),
-                UserField::Role => enum_value(Role::from(user.role)),
-                UserField::Email => optional(details().then_some(&user.email), |e| string(e)),
-                UserField::IsLocked => optional(details().then_some(user.is_locked), Value::from),
-                UserField::IsApproved => {
-                    optional(details().then_some(user.is_approved), Value::from)
+        let _ = out.object(plan, |out, field| {
+            match field {
+                UserField::Typename => out.string("User"),
+                UserField::Id => out.global_id(Kind::User, user.id),
+                UserField::Name => out.string(&user.name),
+                UserField::Role => out.enumeration(Role::from(user.role)),
+                UserField::Email => out.optional(details().then_some(&user.email), |out, email| {
+                    out.string(email)
+                }),
+                UserField::IsLocked => {
+                    out.optional(details().then_some(user.is_locked), Json::boolean)
                 }
-                UserField::CreatedAt => time(user.created_at),
-            })
+                UserField::IsApproved => {
+                    out.optional(details().then_some(user.is_approved), Json::boolean)
+                }
+                UserField::CreatedAt => out.time(user.created_at),
+            }
+            Ok(())
         });
-        built.unwrap_or(Value::Null)
     }
 
     fn organization(
         &self,
+        out: &mut Json,
         organization: &organization::Model,
         plan: &Plan<OrganizationField>,
-    ) -> Value {
-        let built = object(plan, |field| {
-            Ok(match field {
-                OrganizationField::Typename => string("Organization"),
-                OrganizationField::Id => global_id(Kind::Organization, organization.id),
-                OrganizationField::Name => string(&organization.name),
-                OrganizationField::Email => optional(organization.email.as_deref(), string),
-                OrganizationField::Phone => optional(organization.phone.as_deref(), string),
-                OrganizationField::TimeZone => string(&organization.time_zone),
-                OrganizationField::CreatedAt => time(organization.created_at),
-            })
+    ) {
+        let _ = out.object(plan, |out, field| {
+            match field {
+                OrganizationField::Typename => out.string("Organization"),
+                OrganizationField::Id => out.global_id(Kind::Organization, organization.id),
+                OrganizationField::Name => out.string(&organization.name),
+                OrganizationField::Email => {
+                    out.optional(organization.email.as_deref(), Json::string)
+                }
+                OrganizationField::Phone => {
+                    out.optional(organization.phone.as_deref(), Json::string)
+                }
+                OrganizationField::TimeZone => out.string(&organization.time_zone),
+                OrganizationField::CreatedAt => out.time(organization.created_at),
+            }
+            Ok(())
         });
-        built.unwrap_or(Value::Null)
     }
 
     /// A ticket's `comments` page, as `Ticket.comments` and `CommentConnection` give it.
-    fn comments(&self, ticket_id: Uuid, comments: &Comments) -> ServerResult<Value> {
+    fn comments(&self, out: &mut Json, ticket_id: Uuid, comments: &Comments) -> ServerResult<()> {
         let window = self
             .rows
             .windows
@@ -567,53 +657,57 @@ impl Build<'_> {
             .map_or(&[][..], Vec::as_slice);
         let first = comments.first as usize;
         let page = &window[..window.len().min(first)];
-        let position =
-            |comment: &comment::Model| Value::String(cursor(&service::comment::position(comment)));
-        object(&comments.plan, |field| {
-            Ok(match field {
-                ConnectionField::Typename => string("CommentConnection"),
-                ConnectionField::Nodes(plan) => Value::List(
-                    page.iter()
-                        .map(|comment| self.comment(comment, plan))
-                        .collect::<ServerResult<_>>()?,
-                ),
-                ConnectionField::Edges(plan) => Value::List(
-                    page.iter()
-                        .map(|comment| {
-                            object(plan, |field| {
-                                Ok(match field {
-                                    EdgeField::Typename => string("CommentEdge"),
-                                    EdgeField::Cursor => position(comment),
-                                    EdgeField::Node(plan) => self.comment(comment, plan)?,
-                                })
-                            })
-                        })
-                        .collect::<ServerResult<_>>()?,
-                ),
-                ConnectionField::PageInfo(plan) => object(plan, |field| {
-                    Ok(match field {
-                        PageInfoField::Typename => string("PageInfo"),
-                        PageInfoField::HasNextPage => Value::Boolean(window.len() > first),
-                        PageInfoField::HasPreviousPage => Value::Boolean(comments.after.is_some()),
-                        PageInfoField::StartCursor => optional(page.first(), position),
-                        PageInfoField::EndCursor => optional(page.last(), position),
+        let position = |out: &mut Json, comment: &comment::Model| {
+            out.string(&cursor(&service::comment::position(comment)))
+        };
+        out.object(&comments.plan, |out, field| {
+            match field {
+                ConnectionField::Typename => out.string("CommentConnection"),
+                ConnectionField::Nodes(plan) => {
+                    out.list(page, |out, comment| self.comment(out, comment, plan))?
+                }
+                ConnectionField::Edges(plan) => out.list(page, |out, comment| {
+                    out.object(plan, |out, field| {
+                        match field {
+                            EdgeField::Typename => out.string("CommentEdge"),
+                            EdgeField::Cursor => position(out, comment),
+                            EdgeField::Node(plan) => self.comment(out, comment, plan)?,
+                        }
+                        Ok(())
                     })
                 })?,
-            })
+                ConnectionField::PageInfo(plan) => out.object(plan, |out, field| {
+                    match field {
+                        PageInfoField::Typename => out.string("PageInfo"),
+                        PageInfoField::HasNextPage => out.boolean(window.len() > first),
+                        PageInfoField::HasPreviousPage => out.boolean(comments.after.is_some()),
+                        PageInfoField::StartCursor => out.optional(page.first(), position),
+                        PageInfoField::EndCursor => out.optional(page.last(), position),
+                    }
+                    Ok(())
+                })?,
+            }
+            Ok(())
         })
     }
 
-    fn comment(&self, comment: &comment::Model, plan: &Plan<CommentField>) -> ServerResult<Value> {
-        object(plan, |field| {
-            Ok(match field {
-                CommentField::Typename => string("Comment"),
-                CommentField::Id => global_id(Kind::Comment, comment.id),
-                CommentField::Body => self.long_text(&comment.body)?,
-                CommentField::Internal => Value::Boolean(comment.is_internal),
-                CommentField::Author(plan) => self.user(Some(comment.author_id), plan),
-                CommentField::CreatedAt => time(comment.created_at),
-                CommentField::UpdatedAt => time(comment.updated_at),
-            })
+    fn comment(
+        &self,
+        out: &mut Json,
+        comment: &comment::Model,
+        plan: &Plan<CommentField>,
+    ) -> ServerResult<()> {
+        out.object(plan, |out, field| {
+            match field {
+                CommentField::Typename => out.string("Comment"),
+                CommentField::Id => out.global_id(Kind::Comment, comment.id),
+                CommentField::Body => self.long_text(out, &comment.body)?,
+                CommentField::Internal => out.boolean(comment.is_internal),
+                CommentField::Author(plan) => self.user(out, Some(comment.author_id), plan),
+                CommentField::CreatedAt => out.time(comment.created_at),
+                CommentField::UpdatedAt => out.time(comment.updated_at),
+            }
+            Ok(())
         })
     }
 }
