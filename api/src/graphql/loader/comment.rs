@@ -39,7 +39,8 @@ pub struct CommentWindowLoader {
 }
 
 impl Loader<CommentWindow> for CommentWindowLoader {
-    type Value = Vec<comment::Model>;
+    /// Shared: a page's planned build takes every window of the level from the cache.
+    type Value = std::sync::Arc<[comment::Model]>;
     type Error = LoadError;
 
     async fn load(
@@ -63,7 +64,7 @@ impl Loader<CommentWindow> for CommentWindowLoader {
                     first,
                     after,
                 };
-                out.insert(key, comments);
+                out.insert(key, comments.into());
             }
         }
         Ok(out)

@@ -406,7 +406,7 @@ impl Planned for CommentField {
 struct Rows {
     users: HashMap<Uuid, Arc<user::Model>, Hasher>,
     organizations: HashMap<Uuid, Arc<organization::Model>, Hasher>,
-    windows: HashMap<CommentWindow, Vec<comment::Model>, Hasher>,
+    windows: HashMap<CommentWindow, Arc<[comment::Model]>, Hasher>,
 }
 
 impl Rows {
@@ -654,7 +654,7 @@ impl Build<'_> {
             .rows
             .windows
             .get(&comments.window(ticket_id))
-            .map_or(&[][..], Vec::as_slice);
+            .map_or(&[][..], |window| &window[..]);
         let first = comments.first as usize;
         let page = &window[..window.len().min(first)];
         let position = |out: &mut Json, comment: &comment::Model| {

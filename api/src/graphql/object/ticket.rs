@@ -133,6 +133,7 @@ impl Ticket {
         let window = Box::pin(loaders(ctx)?.comment_windows.load_one(key))
             .await
             .gql()?
+            .map(|window| window.to_vec())
             .unwrap_or_default();
         Ok(CommentConnection::new(page_of(window, first, &key)))
     }
