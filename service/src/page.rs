@@ -145,41 +145,23 @@ where
     E: sea_orm::EntityTrait + Default,
     M: sea_orm::FromQueryResult,
 {
-    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
     use sea_orm::{DatabaseBackend, Iterable};
     if ticket_ids.is_empty() || first == 0 {
         return Ok(Vec::new());
     }
-    let column = |name: &str| Expr::col((E::default(), Alias::new(name)));
-    let after = after.map(|(at, id)| {
-        column("created_at")
-            .gt(at)
-            .or(column("created_at").eq(at).and(column("id").gt(id)))
-    });
-    let only = match (only, after) {
-        (Some(only), Some(after)) => Some(only.and(after)),
-        (only, after) => only.or(after),
-    };
     let backend = db.get_database_backend();
-    let columns = || E::Column::iter().map(|c| (E::default(), c));
-    let ticket_id = Alias::new("ticket_id");
     let statement = if backend == DatabaseBackend::Postgres {
-        let mut inner = Query::select();
-        inner.columns(columns()).from(E::default()).and_where(
-            Expr::col((E::default(), ticket_id.clone()))
-                .equals((Alias::new("parent"), Alias::new("id"))),
-        );
-        if let Some(only) = only {
-            inner.and_where(only);
-        }
-        inner
-            .order_by((E::default(), Alias::new("created_at")), Order::Asc)
-            .order_by((E::default(), Alias::new("id")), Order::Asc);
-        lateral(limited(backend, &inner, first), ticket_ids)
+        lateral(
+            limited(backend, &first_rows_query::<E>(after, only), first),
+            ticket_ids,
+        )
     } else {
+        let only = narrowed::<E>(after, only);
+        let ticket_id = Alias::new("ticket_id");
         let mut inner = Query::select();
         inner
-            .columns(columns())
+            .columns(E::Column::iter().map(|c| (E::default(), c)))
             .expr_as(
                 Expr::cust("ROW_NUMBER() OVER (PARTITION BY ticket_id ORDER BY created_at, id)"),
                 Alias::new("rn"),
@@ -201,6 +183,125 @@ where
         .into_model::<M>()
         .all(db)
         .await?)
+}
+
+/// `only` and the rows after `after`, together.
+fn narrowed<E>(
+    after: Option<(DateTime<Utc>, Uuid)>,
+    only: Option<sea_orm::sea_query::SimpleExpr>,
+) -> Option<sea_orm::sea_query::SimpleExpr>
+where
+    E: sea_orm::EntityTrait + Default,
+{
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait};
+    let column = |name: &str| Expr::col((E::default(), Alias::new(name)));
+    let after = after.map(|(at, id)| {
+        column("created_at")
+            .gt(at)
+            .or(column("created_at").eq(at).and(column("id").gt(id)))
+    });
+    match (only, after) {
+        (Some(only), Some(after)) => Some(only.and(after)),
+        (only, after) => only.or(after),
+    }
+}
+
+/// The rows of the ticket `parent.id` names, oldest first (PostgreSQL), as
+/// [`first_per_ticket`] reads them.
+fn first_rows_query<E>(
+    after: Option<(DateTime<Utc>, Uuid)>,
+    only: Option<sea_orm::sea_query::SimpleExpr>,
+) -> sea_orm::sea_query::SelectStatement
+where
+    E: sea_orm::EntityTrait + Default,
+{
+    use sea_orm::Iterable;
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
+    let mut inner = Query::select();
+    inner
+        .columns(E::Column::iter().map(|c| (E::default(), c)))
+        .from(E::default())
+        .and_where(
+            Expr::col((E::default(), Alias::new("ticket_id")))
+                .equals((Alias::new("parent"), Alias::new("id"))),
+        );
+    if let Some(only) = narrowed::<E>(after, only) {
+        inner.and_where(only);
+    }
+    inner
+        .order_by((E::default(), Alias::new("created_at")), Order::Asc)
+        .order_by((E::default(), Alias::new("id")), Order::Asc);
+    inner.to_owned()
+}
+
+/// [`first_per_ticket`] for the tickets `tickets` selects (their `id`), on PostgreSQL: one row
+/// per row read, each with its ticket's id, and a row of NULLs besides the id for a ticket
+/// without rows, so every selected ticket is answered. In one statement, the tickets'
+/// query inside it.
+pub(crate) async fn first_per_page_ticket<E>(
+    db: &impl sea_orm::ConnectionTrait,
+    tickets: sea_orm::Statement,
+    first: u64,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    only: Option<sea_orm::sea_query::SimpleExpr>,
+) -> crate::Result<Vec<(Uuid, Option<sea_orm::QueryResult>)>>
+where
+    E: sea_orm::EntityTrait + Default,
+{
+    use sea_orm::{DatabaseBackend, Iterable};
+    use std::fmt::Write;
+    let backend = db.get_database_backend();
+    debug_assert_eq!(backend, DatabaseBackend::Postgres);
+    let inner = limited(backend, &first_rows_query::<E>(after, only), first.max(1));
+    let parents = tickets;
+    // The parents' values come first in the text, the inner query's after them.
+    let mut values = parents.values.map(|v| v.0).unwrap_or_default();
+    let offset = values.len();
+    let mut inner_sql = String::with_capacity(inner.sql.len());
+    renumber(&inner.sql, offset, &mut inner_sql);
+    values.extend(inner.values.map(|v| v.0).unwrap_or_default());
+    let mut sql = String::from("SELECT ");
+    for column in E::Column::iter() {
+        let _ = write!(sql, "w.\"{}\", ", sea_orm::IdenStatic::as_str(&column));
+    }
+    let _ = write!(
+        sql,
+        "parent.id AS parent_id FROM ({}) AS parent LEFT JOIN LATERAL ({inner_sql}) AS w ON true",
+        parents.sql
+    );
+    let statement = sea_orm::Statement::from_sql_and_values(backend, sql, values);
+    let rows = db.query_all_raw(statement).await?;
+    let mut answer = Vec::with_capacity(rows.len());
+    let count = E::Column::iter().count();
+    for row in rows {
+        let parent: Uuid = row.try_get_by_index(count)?;
+        let found: Option<Uuid> = row.try_get_by_index(0)?;
+        answer.push((parent, found.map(|_| row)));
+    }
+    Ok(answer)
+}
+
+/// `sql` with each `$n` placeholder written as `$(n + offset)`.
+fn renumber(sql: &str, offset: usize, out: &mut String) {
+    let mut chars = sql.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        out.push(c);
+        if c != '$' {
+            continue;
+        }
+        let mut number = String::new();
+        while let Some(&(_, d)) = chars.peek() {
+            if !d.is_ascii_digit() {
+                break;
+            }
+            number.push(d);
+            chars.next();
+        }
+        match number.parse::<usize>() {
+            Ok(n) => out.push_str(&(n + offset).to_string()),
+            Err(_) => out.push_str(&number),
+        }
+    }
 }
 
 /// Rows of several tickets (as [`first_per_ticket`] returns them) grouped by ticket, each
@@ -465,6 +566,23 @@ pub fn older_than(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_are_renumbered_after_the_ones_before_them() {
+        let mut out = String::new();
+        renumber(
+            r#"SELECT "c"."id" FROM "c" WHERE "c"."a" = $1 AND "c"."b" > $12 LIMIT 6"#,
+            3,
+            &mut out,
+        );
+        assert_eq!(
+            out,
+            r#"SELECT "c"."id" FROM "c" WHERE "c"."a" = $4 AND "c"."b" > $15 LIMIT 6"#
+        );
+        let mut none = String::new();
+        renumber("SELECT 1", 5, &mut none);
+        assert_eq!(none, "SELECT 1");
+    }
 
     fn at(name: &str, id: u128) -> Position {
         Position {

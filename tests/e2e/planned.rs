@@ -226,3 +226,69 @@ async fn a_page_asked_for_twice_is_merged_as_the_executor_merges_it() {
     assert_eq!(app.metric(EXECUTED).await - executed, 1.0);
     assert_eq!(merged, by_executor);
 }
+
+/// The first comments of a page's tickets (read, on PostgreSQL, alongside the page itself) are
+/// the ones each ticket gives on its own, for staff and for a client, with the next page after
+/// them, and nothing of an internal note for the client.
+#[tokio::test]
+async fn a_page_gives_each_ticket_the_comments_it_gives_on_its_own() {
+    let app = TestApp::spawn().await;
+    let world = World::build(app.db()).await;
+    let agent = app.login(&email_of("agent_a"), PASSWORD).await;
+    let client = app.login(&email_of("client_a"), PASSWORD).await;
+    let ticket = gid("Ticket", world.ticket_a);
+    app.comment_as(&agent, &ticket, "a note for staff", true)
+        .await;
+    app.comment_as(&agent, &ticket, "first public reply", false)
+        .await;
+    app.comment_as(&client, &ticket, "the client answers", false)
+        .await;
+    let comments =
+        "comments(first: 2) { nodes { id body internal } pageInfo { hasNextPage endCursor } }";
+    for (who, token) in [("agent", &agent), ("client", &client)] {
+        let page = app
+            .graphql_as(
+                token,
+                &format!("{{ tickets(first: 10) {{ nodes {{ id {comments} }} }} }}"),
+                json!({}),
+            )
+            .await;
+        let nodes = page["data"]["tickets"]["nodes"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{who}: {page}"));
+        let ours = nodes
+            .iter()
+            .find(|n| n["id"] == ticket)
+            .unwrap_or_else(|| panic!("{who}: {page}"));
+        let bodies: Vec<&str> = ours["comments"]["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["body"].as_str())
+            .collect();
+        let expected: &[&str] = if who == "client" {
+            &["first public reply", "the client answers"]
+        } else {
+            &["a note for staff", "first public reply"]
+        };
+        assert_eq!(bodies, expected, "{who}: {page}");
+        assert_eq!(
+            ours["comments"]["pageInfo"]["hasNextPage"],
+            who != "client",
+            "{who}: {page}"
+        );
+        for node in nodes {
+            let alone = app
+                .graphql_as(
+                    token,
+                    &format!("query($id: ID!) {{ ticket(id: $id) {{ {comments} }} }}"),
+                    json!({ "id": node["id"] }),
+                )
+                .await;
+            assert_eq!(
+                node["comments"], alone["data"]["ticket"]["comments"],
+                "{who}: {alone}"
+            );
+        }
+    }
+}

@@ -476,6 +476,35 @@ pub async fn list(
     Ok(cut_page(rows, limit, direction, order, page))
 }
 
+/// The ids of the tickets `list` gives for the same arguments, as a query to read other rows
+/// by (PostgreSQL only: the comments of a page are read alongside the page itself, see
+/// [`crate::comment::first_of_page`]). `None` for a search, whose pages are ranked apart.
+pub fn page_ids(
+    backend: sea_orm::DatabaseBackend,
+    actor: &Actor,
+    filter: &TicketFilter,
+    order: TicketOrder,
+    page: &PageRequest,
+) -> Result<Option<sea_orm::Statement>> {
+    let searching = filter
+        .search
+        .as_deref()
+        .map(search_words)
+        .is_some_and(|words| !words.is_empty());
+    if searching {
+        return Ok(None);
+    }
+    expect_cursors(page, order)?;
+    let (limit, direction) = page.window()?;
+    let mut query =
+        sea_orm::QueryTrait::into_query(page_query(actor, filter, order, page, direction)?);
+    query
+        .clear_selects()
+        .column((ticket::Entity, ticket::Column::Id));
+    // The page's own tickets: `list` reads one more only to tell whether a next page follows.
+    Ok(Some(crate::page::limited(backend, &query, limit)))
+}
+
 /// Cursors of the kind `order` pages by, or `BAD_USER_INPUT`.
 fn expect_cursors(page: &PageRequest, order: TicketOrder) -> Result<()> {
     page.expect(match order.field {
