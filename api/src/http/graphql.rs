@@ -608,12 +608,17 @@ fn keys_unique(document: &ExecutableDocument) -> bool {
     impl<'a> Walk<'a> {
         /// A selection set on its own, `depth` sets and fragments deep.
         fn set(&mut self, set: &'a SelectionSet, depth: usize) -> bool {
-            let mut keys = Vec::new();
+            let mut keys = std::collections::HashSet::new();
             self.keys(set, &mut keys, depth)
         }
 
         /// The keys of `set`, added to `keys`; false at a key seen before.
-        fn keys(&mut self, set: &'a SelectionSet, keys: &mut Vec<&'a str>, depth: usize) -> bool {
+        fn keys(
+            &mut self,
+            set: &'a SelectionSet,
+            keys: &mut std::collections::HashSet<&'a str>,
+            depth: usize,
+        ) -> bool {
             if depth > 64 {
                 return false;
             }
@@ -625,11 +630,9 @@ fn keys_unique(document: &ExecutableDocument) -> bool {
                 };
                 let fine = match &selection.node {
                     Selection::Field(field) => {
-                        let key = field.node.response_key().node.as_str();
-                        if keys.contains(&key) {
+                        if !keys.insert(field.node.response_key().node.as_str()) {
                             return false;
                         }
-                        keys.push(key);
                         self.set(&field.node.selection_set.node, depth)
                     }
                     Selection::FragmentSpread(spread) => self

@@ -57,12 +57,14 @@ pub async fn ticket_page(
         (Some((first, after, _)), Some(ids)) => {
             let comments = service::comment::first_of_page(db, viewer, ids, first, after);
             let (page, windows) = futures_util::join!(listed, comments);
-            let alongside = Alongside {
+            // The page's own failure is the one reported; without the windows read alongside,
+            // the loader reads them as it would have.
+            let alongside = windows.ok().map(|windows| Alongside {
                 first,
                 after,
-                windows: windows.gql()?,
-            };
-            (page.gql()?, Some(alongside))
+                windows,
+            });
+            (page.gql()?, alongside)
         }
         _ => (listed.await.gql()?, None),
     };
