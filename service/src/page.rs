@@ -252,10 +252,9 @@ where
     use std::fmt::Write;
     let backend = db.get_database_backend();
     debug_assert_eq!(backend, DatabaseBackend::Postgres);
-    let inner = limited(backend, &first_rows_query::<E>(after, only), first.max(1));
-    let parents = tickets;
-    // The parents' values come first in the text, the inner query's after them.
-    let mut values = parents.values.map(|v| v.0).unwrap_or_default();
+    let inner = limited(backend, &first_rows_query::<E>(after, only), first);
+    // The tickets' values come first in the text, the inner query's after them.
+    let mut values = tickets.values.map(|v| v.0).unwrap_or_default();
     let offset = values.len();
     let mut inner_sql = String::with_capacity(inner.sql.len());
     renumber(&inner.sql, offset, &mut inner_sql);
@@ -267,7 +266,7 @@ where
     let _ = write!(
         sql,
         "parent.id AS parent_id FROM ({}) AS parent LEFT JOIN LATERAL ({inner_sql}) AS w ON true",
-        parents.sql
+        tickets.sql
     );
     let statement = sea_orm::Statement::from_sql_and_values(backend, sql, values);
     let rows = db.query_all_raw(statement).await?;

@@ -486,12 +486,7 @@ pub fn page_ids(
     order: TicketOrder,
     page: &PageRequest,
 ) -> Result<Option<sea_orm::Statement>> {
-    let searching = filter
-        .search
-        .as_deref()
-        .map(search_words)
-        .is_some_and(|words| !words.is_empty());
-    if searching {
+    if searches(filter) {
         return Ok(None);
     }
     expect_cursors(page, order)?;
@@ -503,6 +498,15 @@ pub fn page_ids(
         .column((ticket::Entity, ticket::Column::Id));
     // The page's own tickets: `list` reads one more only to tell whether a next page follows.
     Ok(Some(crate::page::limited(backend, &query, limit)))
+}
+
+/// Whether `filter` searches for words, whose pages `list` ranks apart.
+fn searches(filter: &TicketFilter) -> bool {
+    filter
+        .search
+        .as_deref()
+        .map(search_words)
+        .is_some_and(|words| !words.is_empty())
 }
 
 /// Cursors of the kind `order` pages by, or `BAD_USER_INPUT`.
@@ -580,12 +584,7 @@ pub async fn list_per_organization(
     organization_ids: &[Uuid],
 ) -> Result<HashMap<Uuid, TicketPage>> {
     let mut pages = HashMap::new();
-    let searching = filter
-        .search
-        .as_deref()
-        .map(search_words)
-        .is_some_and(|w| !w.is_empty());
-    if searching {
+    if searches(filter) {
         for id in organization_ids {
             let mut one = filter.clone();
             one.organization_id = Some(*id);
