@@ -312,40 +312,6 @@ pub async fn first_of_tickets(
     ))
 }
 
-/// [`first_of_tickets`] for the tickets that `tickets` selects (their `id`; PostgreSQL only),
-/// each of them in the answer, with no comments when it has none. A page of tickets
-/// ([`crate::ticket::query::page_ids`]) and its comments are so read at the same time, in
-/// statements that do not wait on each other. They read different snapshots: a ticket that
-/// came into the page between them is not in this answer, and is read on its own.
-pub async fn first_of_page(
-    db: &impl ConnectionTrait,
-    actor: &Actor,
-    tickets: sea_orm::Statement,
-    first: u64,
-    after: Option<(DateTime<Utc>, Uuid)>,
-) -> Result<HashMap<Uuid, Vec<comment::Model>>> {
-    let only = (!crate::access::sees_internal_notes(actor))
-        .then(|| Expr::col((comment::Entity, comment::Column::IsInternal)).eq(false));
-    let rows =
-        crate::page::first_per_page_ticket::<comment::Entity>(db, tickets, first, after, only)
-            .await?;
-    let mut windows: HashMap<Uuid, Vec<comment::Model>> = HashMap::new();
-    for (ticket_id, row) in rows {
-        let window = windows.entry(ticket_id).or_default();
-        if let Some(row) = row {
-            let Positional(comment) =
-                <Positional<comment::Model> as sea_orm::FromQueryResult>::from_query_result(
-                    &row, "",
-                )?;
-            window.push(comment);
-        }
-    }
-    for window in windows.values_mut() {
-        window.sort_by_key(|c| (c.created_at, c.id));
-    }
-    Ok(windows)
-}
-
 pub fn position(comment: &comment::Model) -> Position {
     Position {
         key: Key::Time(comment.created_at),

@@ -149,9 +149,9 @@ stored_as_text!(
 
 /// `row`'s columns as an `entity::$model::Model`, in the order given.
 macro_rules! fields {
-    ($row:ident, $model:ident { $($field:ident),* }) => {{
+    ($row:ident, $offset:expr, $model:ident { $($field:ident),* }) => {{
         let read = || -> Result<entity::$model::Model, sqlx::Error> {
-            let mut index = 0;
+            let mut index = $offset;
             $(
                 debug_assert_eq!(
                     $row.try_column(index).map(sqlx::Column::name).ok(),
@@ -183,13 +183,22 @@ macro_rules! positional {
             fn from_query_result(res: &QueryResult, pre: &str) -> Result<Self, DbErr> {
                 if pre.is_empty() {
                     if let Some(row) = res.try_as_pg_row() {
-                        return fields!(row, $model { $($field),* });
+                        return fields!(row, 0, $model { $($field),* });
                     }
                     if let Some(row) = res.try_as_sqlite_row() {
-                        return fields!(row, $model { $($field),* });
+                        return fields!(row, 0, $model { $($field),* });
                     }
                 }
                 entity::$model::Model::from_query_result(res, pre).map(Positional)
+            }
+        }
+
+        impl Positional<entity::$model::Model> {
+            /// The model from a PostgreSQL row whose columns from `offset` on are the model's,
+            /// in order (a row that carries several models side by side).
+            #[allow(dead_code)]
+            pub(crate) fn at(row: &PgRow, offset: usize) -> Result<Self, DbErr> {
+                fields!(row, offset, $model { $($field),* })
             }
         }
     };

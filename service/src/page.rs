@@ -208,7 +208,7 @@ where
 
 /// The rows of the ticket `parent.id` names, oldest first (PostgreSQL), as
 /// [`first_per_ticket`] reads them.
-fn first_rows_query<E>(
+pub(crate) fn first_rows_query<E>(
     after: Option<(DateTime<Utc>, Uuid)>,
     only: Option<sea_orm::sea_query::SimpleExpr>,
 ) -> sea_orm::sea_query::SelectStatement
@@ -234,54 +234,8 @@ where
     inner.to_owned()
 }
 
-/// [`first_per_ticket`] for the tickets `tickets` selects (their `id`), on PostgreSQL: one row
-/// per row read, each with its ticket's id, and a row of NULLs besides the id for a ticket
-/// without rows, so every selected ticket is answered. In one statement, the tickets'
-/// query inside it.
-pub(crate) async fn first_per_page_ticket<E>(
-    db: &impl sea_orm::ConnectionTrait,
-    tickets: sea_orm::Statement,
-    first: u64,
-    after: Option<(DateTime<Utc>, Uuid)>,
-    only: Option<sea_orm::sea_query::SimpleExpr>,
-) -> crate::Result<Vec<(Uuid, Option<sea_orm::QueryResult>)>>
-where
-    E: sea_orm::EntityTrait + Default,
-{
-    use sea_orm::{DatabaseBackend, Iterable};
-    use std::fmt::Write;
-    let backend = db.get_database_backend();
-    debug_assert_eq!(backend, DatabaseBackend::Postgres);
-    let inner = limited(backend, &first_rows_query::<E>(after, only), first);
-    // The tickets' values come first in the text, the inner query's after them.
-    let mut values = tickets.values.map(|v| v.0).unwrap_or_default();
-    let offset = values.len();
-    let mut inner_sql = String::with_capacity(inner.sql.len());
-    renumber(&inner.sql, offset, &mut inner_sql);
-    values.extend(inner.values.map(|v| v.0).unwrap_or_default());
-    let mut sql = String::from("SELECT ");
-    for column in E::Column::iter() {
-        let _ = write!(sql, "w.\"{}\", ", sea_orm::IdenStatic::as_str(&column));
-    }
-    let _ = write!(
-        sql,
-        "parent.id AS parent_id FROM ({}) AS parent LEFT JOIN LATERAL ({inner_sql}) AS w ON true",
-        tickets.sql
-    );
-    let statement = sea_orm::Statement::from_sql_and_values(backend, sql, values);
-    let rows = db.query_all_raw(statement).await?;
-    let mut answer = Vec::with_capacity(rows.len());
-    let count = E::Column::iter().count();
-    for row in rows {
-        let parent: Uuid = row.try_get_by_index(count)?;
-        let found: Option<Uuid> = row.try_get_by_index(0)?;
-        answer.push((parent, found.map(|_| row)));
-    }
-    Ok(answer)
-}
-
 /// `sql` with each `$n` placeholder written as `$(n + offset)`.
-fn renumber(sql: &str, offset: usize, out: &mut String) {
+pub(crate) fn renumber(sql: &str, offset: usize, out: &mut String) {
     let mut chars = sql.char_indices().peekable();
     while let Some((_, c)) = chars.next() {
         out.push(c);

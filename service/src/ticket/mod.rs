@@ -1,5 +1,6 @@
 //! Tickets: creation with a safely allocated number, changes through the lifecycle, purging.
 
+pub mod alongside;
 mod change;
 pub mod query;
 

@@ -476,10 +476,10 @@ pub async fn list(
     Ok(cut_page(rows, limit, direction, order, page))
 }
 
-/// The ids of the tickets `list` gives for the same arguments, as a query to read other rows
-/// by (PostgreSQL only: the comments of a page are read alongside the page itself, see
-/// [`crate::comment::first_of_page`]). `None` for a search, whose pages are ranked apart.
-pub fn page_ids(
+/// The tickets `list` gives for the same arguments, as a query to read other rows by: their
+/// `id`, `requester_id`, `assignee_id` and `organization_id` (PostgreSQL only: see
+/// [`super::alongside`]). `None` for a search, whose pages are ranked apart.
+pub(crate) fn page_keys(
     backend: sea_orm::DatabaseBackend,
     actor: &Actor,
     filter: &TicketFilter,
@@ -493,9 +493,12 @@ pub fn page_ids(
     let (limit, direction) = page.window()?;
     let mut query =
         sea_orm::QueryTrait::into_query(page_query(actor, filter, order, page, direction)?);
-    query
-        .clear_selects()
-        .column((ticket::Entity, ticket::Column::Id));
+    query.clear_selects().columns([
+        (ticket::Entity, ticket::Column::Id),
+        (ticket::Entity, ticket::Column::RequesterId),
+        (ticket::Entity, ticket::Column::AssigneeId),
+        (ticket::Entity, ticket::Column::OrganizationId),
+    ]);
     // The page's own tickets: `list` reads one more only to tell whether a next page follows.
     Ok(Some(crate::page::limited(backend, &query, limit)))
 }

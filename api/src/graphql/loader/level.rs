@@ -3,9 +3,13 @@
 //! query's shape allows, whatever the number of rows. This is where the statement budget is
 //! kept: the field resolvers below then find everything in the request's loader caches.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use async_graphql::{Context, InputType, Lookahead, Result};
 use entity::ticket;
 use service::page::PageRequest;
+use service::ticket::alongside::Wanted;
 use uuid::Uuid;
 
 use super::{CommentWindow, PerOrganization, prefetch, ticket_count_spec, ticket_page_spec};
@@ -36,47 +40,49 @@ pub async fn ticket_page(
     let db = db(ctx)?;
     let look = ctx.look_ahead();
     let listed = service::ticket::query::list(db, viewer, &filter, order, &page);
-    // On PostgreSQL, the first comments of the page's tickets are read at the same time as the
-    // page, by a statement that selects the page's tickets itself: a lone request then waits
-    // on one round of statements fewer.
-    let window = match db.get_database_backend() {
-        sea_orm::DatabaseBackend::Postgres => {
-            let levels = [look.field("nodes"), look.field("edges").field("node")];
-            first_page(&levels, "comments", "author")?
+    // On PostgreSQL, what the selection below asks of the page's tickets is read at the same
+    // time as the page, by a statement that selects the page's tickets itself: a lone request
+    // then waits on one round of statements for all of it.
+    let levels = [look.field("nodes"), look.field("edges").field("node")];
+    let wanted = wanted(&levels)?;
+    let statement = service::ticket::alongside::statement(
+        db.get_database_backend(),
+        viewer,
+        &filter,
+        order,
+        &page,
+        &wanted,
+    )
+    .gql()?;
+    let (page, alongside) = match statement {
+        Some(statement) => {
+            let (page, read) =
+                futures_util::join!(listed, service::ticket::alongside::read(db, statement));
+            // The page's own failure is the one reported; without what was read alongside,
+            // the loaders read it as they would have.
+            let read = read
+                .inspect_err(|error| tracing::warn!(%error, "reading alongside a page failed"))
+                .ok();
+            (page.gql()?, read.map(|read| (wanted, read)))
         }
-        _ => None,
-    };
-    let ids = match window {
-        Some(_) => {
-            let backend = db.get_database_backend();
-            service::ticket::query::page_ids(backend, viewer, &filter, order, &page).gql()?
-        }
-        None => None,
-    };
-    let (page, alongside) = match (window, ids) {
-        (Some((first, after, _)), Some(ids)) => {
-            let comments = service::comment::first_of_page(db, viewer, ids, first, after);
-            let (page, windows) = futures_util::join!(listed, comments);
-            // The page's own failure is the one reported; without the windows read alongside,
-            // the loader reads them as it would have.
-            let alongside = windows.ok().map(|windows| Alongside {
-                first,
-                after,
-                windows,
-            });
-            (page.gql()?, alongside)
-        }
-        _ => (listed.await.gql()?, None),
+        None => (listed.await.gql()?, None),
     };
     prefetch_tickets_with(loaders(ctx)?, &look, &page.items, Batching::Now, alongside).await?;
     Ok(TicketConnection::new(page, viewer.clone(), filter))
 }
 
-/// The first comments of a page's tickets, read alongside the page (see [`ticket_page`]).
-struct Alongside {
-    first: u64,
-    after: super::comment::After,
-    windows: std::collections::HashMap<Uuid, Vec<entity::comment::Model>>,
+/// What the selection `levels` (a page's nodes) asks of every ticket, as the statement read
+/// alongside the page reads it.
+fn wanted(levels: &[Lookahead<'_>]) -> Result<Wanted> {
+    let wants = |name: &str| levels.iter().any(|level| level.field(name).exists());
+    let comments = first_page(levels, "comments", "author")?;
+    Ok(Wanted {
+        comments: comments.map(|(first, after, _)| (first, after)),
+        requesters: wants("requester"),
+        assignees: wants("assignee"),
+        authors: comments.is_some_and(|(_, _, authors)| authors),
+        organizations: wants("organization"),
+    })
 }
 
 /// A page of one organization's tickets, as one of a level of organizations: every
@@ -130,19 +136,48 @@ pub async fn prefetch_tickets(
     prefetch_tickets_with(loaders, look, tickets, batching, None).await
 }
 
-/// [`prefetch_tickets`], the comments of tickets read `alongside` the page taken as read.
+/// [`prefetch_tickets`], what was read `alongside` the page taken as read.
 async fn prefetch_tickets_with(
     loaders: &super::Loaders,
     look: &Lookahead<'_>,
     tickets: &[ticket::Model],
     batching: Batching,
-    alongside: Option<Alongside>,
+    alongside: Option<(Wanted, service::ticket::alongside::Alongside)>,
 ) -> Result<()> {
     if tickets.is_empty() {
         return Ok(());
     }
     let levels = [look.field("nodes"), look.field("edges").field("node")];
     let wants = |name: &str| levels.iter().any(|level| level.field(name).exists());
+
+    // People and organizations read alongside the page are not read again.
+    let mut known_users = HashSet::new();
+    let mut known_organizations = HashSet::new();
+    let (wanted, mut read) = alongside.unzip();
+    if let Some(read) = &mut read {
+        let people: Vec<_> = std::mem::take(&mut read.people)
+            .into_iter()
+            .map(|user| {
+                let user = Arc::new(user);
+                loaders.seen_users.keep(user.id, &user);
+                known_users.insert(user.id);
+                (user.id, user)
+            })
+            .collect();
+        loaders.users.feed_many(people).await;
+        let organizations: Vec<_> = std::mem::take(&mut read.organizations)
+            .into_iter()
+            .map(|organization| {
+                let organization = Arc::new(organization);
+                loaders
+                    .seen_organizations
+                    .keep(organization.id, &organization);
+                known_organizations.insert(organization.id);
+                (organization.id, organization)
+            })
+            .collect();
+        loaders.organizations.feed_many(organizations).await;
+    }
 
     let mut user_ids = Vec::new();
     if wants("requester") {
@@ -163,13 +198,16 @@ async fn prefetch_tickets_with(
                 after,
             })
             .collect();
-        if let Some(mut read) = alongside.filter(|a| a.first == first && a.after == after) {
+        let read = read
+            .as_mut()
+            .filter(|_| wanted.is_some_and(|w| w.comments == Some((first, after))));
+        if let Some(read) = read {
             // A ticket that came into the page after the comments were read is read now.
-            let mut found: Vec<(CommentWindow, std::sync::Arc<[entity::comment::Model]>)> =
+            let mut found: Vec<(CommentWindow, Arc<[entity::comment::Model]>)> =
                 Vec::with_capacity(keys.len());
             keys.retain(|key| match read.windows.remove(&key.ticket_id) {
                 Some(window) => {
-                    found.push((*key, std::sync::Arc::from(window)));
+                    found.push((*key, Arc::from(window)));
                     false
                 }
                 None => true,
@@ -220,7 +258,10 @@ async fn prefetch_tickets_with(
         if wants("organization") {
             load(
                 &loaders.organizations,
-                tickets.iter().map(|t| t.organization_id),
+                tickets
+                    .iter()
+                    .map(|t| t.organization_id)
+                    .filter(|id| !known_organizations.contains(id)),
                 batching,
                 |organization| {
                     loaders
@@ -234,7 +275,8 @@ async fn prefetch_tickets_with(
         Ok::<_, async_graphql::Error>(())
     };
     let users = async {
-        load(&loaders.users, user_ids.iter().copied(), batching, |user| {
+        let user_ids = user_ids.iter().filter(|id| !known_users.contains(*id));
+        load(&loaders.users, user_ids.copied(), batching, |user| {
             loaders.seen_users.keep(user.id, user)
         })
         .await
