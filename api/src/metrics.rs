@@ -124,6 +124,22 @@ pub struct PageLabels {
     pub resolved: PageResolution,
 }
 
+/// What became of a query run at the same time as the check of its token, as the account the
+/// token named on its last request (`api::http::graphql`).
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum EarlyOutcome {
+    /// The check found the same account, roles and memberships: its answer was sent.
+    sent,
+    /// The check found otherwise: its answer was dropped, and the query run again.
+    dropped,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EarlyLabels {
+    pub outcome: EarlyOutcome,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct JobLabels {
     pub job: String,
@@ -168,6 +184,7 @@ pub struct Metrics {
     graphql_errors: Family<OperationLabels, Counter>,
     graphql_duration: Family<OperationLabels, Histogram>,
     graphql_ticket_pages: Family<PageLabels, Counter>,
+    graphql_early: Family<EarlyLabels, Counter>,
     http_requests: Family<HttpLabels, Counter>,
     http_duration: Family<HttpRouteLabels, Histogram>,
     pool_connections: Family<PoolLabels, Gauge>,
@@ -289,6 +306,15 @@ impl Metrics {
         );
         for resolved in [PageResolution::plan, PageResolution::executor] {
             let _ = graphql_ticket_pages.get_or_create(&PageLabels { resolved });
+        }
+        let graphql_early = Family::<EarlyLabels, Counter>::default();
+        registry.register(
+            "graphql_early_queries",
+            "Queries run while their token was checked, as the account it named before, by outcome: the answer sent, or dropped (the account had changed) and the query run again",
+            graphql_early.clone(),
+        );
+        for outcome in [EarlyOutcome::sent, EarlyOutcome::dropped] {
+            let _ = graphql_early.get_or_create(&EarlyLabels { outcome });
         }
         let graphql_requests = Family::<OperationLabels, Counter>::default();
         registry.register(
@@ -436,6 +462,7 @@ impl Metrics {
             graphql_errors,
             graphql_duration,
             graphql_ticket_pages,
+            graphql_early,
             http_requests,
             subscriptions_active,
             subscription_groups,
@@ -534,6 +561,12 @@ impl Metrics {
     pub fn record_ticket_page(&self, resolved: PageResolution) {
         self.graphql_ticket_pages
             .get_or_create(&PageLabels { resolved })
+            .inc();
+    }
+
+    pub fn record_early_query(&self, outcome: EarlyOutcome) {
+        self.graphql_early
+            .get_or_create(&EarlyLabels { outcome })
             .inc();
     }
 

@@ -31,6 +31,9 @@ struct Inner {
     persisted_queries: moka::future::Cache<String, Arc<str>>,
     /// Documents parsed before, by their text: see [`AppState::documents`].
     documents: moka::future::Cache<String, Arc<crate::http::graphql::Parsed>>,
+    /// The account each bearer credential named on its last request: see
+    /// [`AppState::known_accounts`].
+    known_accounts: moka::future::Cache<String, service::actor::Actor>,
     /// The subscription operations that groups of sockets share.
     hub: Arc<Hub>,
 }
@@ -43,6 +46,10 @@ const PERSISTED_QUERY_BYTES: u64 = 32 * 1024 * 1024;
 /// text (`{ a a a ... }`), so this is about 640 KiB of text, a few thousand documents.
 const PARSED_DOCUMENT_BYTES: u64 = 64 * 1024 * 1024;
 const PARSED_BYTES_PER_BYTE: usize = 100;
+
+/// Bearer credentials whose last account is kept, and for how long unused.
+const KNOWN_ACCOUNTS: u64 = 10_000;
+const KNOWN_ACCOUNT_IDLE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// Who a subscription socket counts against.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -111,6 +118,10 @@ impl AppState {
                             .unwrap_or(u32::MAX)
                     })
                     .max_capacity(PARSED_DOCUMENT_BYTES)
+                    .build(),
+                known_accounts: moka::future::Cache::builder()
+                    .max_capacity(KNOWN_ACCOUNTS)
+                    .time_to_idle(KNOWN_ACCOUNT_IDLE)
                     .build(),
             }),
         }
@@ -197,6 +208,14 @@ impl AppState {
     /// Documents of automatic persisted queries, by the hex SHA-256 of their text.
     pub fn persisted_queries(&self) -> &moka::future::Cache<String, Arc<str>> {
         &self.inner.persisted_queries
+    }
+
+    /// The account (role, memberships, session) each bearer credential named when it was last
+    /// checked, by the `Authorization` header's value. Only a guess: a query runs as that
+    /// account while the credential is checked again, and its answer is sent only if the check
+    /// finds the same account ([`crate::http::graphql`]).
+    pub fn known_accounts(&self) -> &moka::future::Cache<String, service::actor::Actor> {
+        &self.inner.known_accounts
     }
 
     /// Documents parsed before, by their text. Clients send the same few documents over and

@@ -335,3 +335,64 @@ async fn node_applies_the_user_rule_and_internal_notes_leave_no_trace_in_updated
         after["data"]["ticket"]["updatedAt"]
     );
 }
+
+const EARLY_SENT: &str = "helpdesk_graphql_early_queries_total{outcome=\"sent\"}";
+const EARLY_DROPPED: &str = "helpdesk_graphql_early_queries_total{outcome=\"dropped\"}";
+
+/// A query may run while its token is checked, as the account the token named on its last
+/// request; its answer is sent only when the check finds that same account. A membership
+/// removed, or the sessions ended, between two requests of one token show in the second
+/// answer: the early one is dropped and the query runs as the account is now.
+#[tokio::test]
+async fn a_query_run_while_its_token_is_checked_answers_as_the_account_is_now() {
+    let app = TestApp::spawn().await;
+    let world = World::build(app.db()).await;
+    let admin = app.login(&email_of("admin"), PASSWORD).await;
+    let agent = app.login(&email_of("agent_b"), PASSWORD).await;
+    let list = "{ tickets(first: 10) { nodes { id title } } }";
+    let early = async || {
+        (
+            app.metric(EARLY_SENT).await,
+            app.metric(EARLY_DROPPED).await,
+        )
+    };
+
+    // The token's first request is checked before it runs; the next runs as the account the
+    // check found, and that answer is sent.
+    let first = app.graphql_as(&agent, list, json!({})).await;
+    assert_eq!(titles(&first), ["Ticket of B"], "{first}");
+    let (sent, dropped) = early().await;
+    let second = app.graphql_as(&agent, list, json!({})).await;
+    assert_eq!(second, first);
+    assert_eq!(early().await, (sent + 1.0, dropped));
+
+    // Out of organization B, the agent no longer reads its ticket, on the very next request.
+    let removed = app
+        .graphql_as(
+            &admin,
+            "mutation($input: OrganizationMemberRemoveInput!) { organizationMemberRemove(input: $input) { userErrors { field } } }",
+            json!({ "input": {
+                "organizationId": gid("Organization", world.org_b),
+                "userId": gid("User", world.agent_b),
+            } }),
+        )
+        .await;
+    assert_eq!(
+        removed["data"]["organizationMemberRemove"]["userErrors"],
+        json!([]),
+        "{removed}"
+    );
+    let (sent, dropped) = early().await;
+    let after = app.graphql_as(&agent, list, json!({})).await;
+    assert_eq!(titles(&after), Vec::<String>::new(), "{after}");
+    assert_eq!(early().await, (sent, dropped + 1.0));
+
+    // Sessions ended (a new password): the token is refused, as it is without a guess.
+    app.change_password(&agent, "a-new-password-for-agent-b")
+        .await;
+    let (sent, dropped) = early().await;
+    let ended = app.graphql_as(&agent, list, json!({})).await;
+    assert_eq!(error_code(&ended), "UNAUTHENTICATED", "{ended}");
+    assert!(ended["data"].is_null(), "{ended}");
+    assert_eq!(early().await, (sent, dropped + 1.0));
+}

@@ -10,7 +10,10 @@
 //! - `Accept` naming `application/graphql-response+json` gets that media type; anything else
 //!   (`application/json`, `*/*`, none) gets `application/json`.
 //! - The bearer token is checked once, here; the request then carries the viewer, a fresh set of
-//!   loaders and where it came from.
+//!   loaders and where it came from. A lone query whose token named an account on an earlier
+//!   request runs as that account while the token is checked, and its answer is sent only if
+//!   the check finds the very same account (role, memberships, session); otherwise it is
+//!   dropped and the query runs again as whoever the check found.
 
 use service::ErrorCode;
 use std::collections::HashMap;
@@ -40,6 +43,7 @@ use crate::graphql::Limits;
 use crate::graphql::context::{MayHaveWritten, Viewer};
 use crate::graphql::extension::response_size::{ResponseBudget, too_large};
 use crate::graphql::loader::Loaders;
+use crate::metrics::EarlyOutcome;
 use crate::state::AppState;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -184,14 +188,143 @@ async fn run(
     single: bool,
     media: &'static str,
 ) -> Response {
+    // A query whose credential named an account before runs as that account while the
+    // credential is checked; its answer is sent only if the check finds the same account
+    // (role, memberships, session), and otherwise dropped, the query then running as whoever
+    // the check found. A lone request so waits on the check and its first statements at once.
+    if single
+        && let Some(credential) = credential(headers)
+        && let Some(guess) = state.known_accounts().get(credential).await
+        && let Some(copy) = requests.first().and_then(copy_request)
+    {
+        let (checked, early) = futures_util::join!(
+            viewer(state, headers),
+            answer(
+                state,
+                headers,
+                peer,
+                vec![copy],
+                single,
+                media,
+                Ok(Some(guess.clone())),
+                true,
+            )
+        );
+        remember(state, credential, &checked).await;
+        if let Some(early) = early {
+            if matches!(&checked, Ok(Some(actor)) if *actor == guess) {
+                state.metrics().record_early_query(EarlyOutcome::sent);
+                return early.sent(state);
+            }
+            state.metrics().record_early_query(EarlyOutcome::dropped);
+        }
+        return answer(
+            state, headers, peer, requests, single, media, checked, false,
+        )
+        .await
+        .map_or_else(|| refused_internal(media), |answer| answer.sent(state));
+    }
+    let checked = viewer(state, headers).await;
+    if let Some(credential) = credential(headers) {
+        remember(state, credential, &checked).await;
+    }
+    answer(
+        state, headers, peer, requests, single, media, checked, false,
+    )
+    .await
+    .map_or_else(|| refused_internal(media), |answer| answer.sent(state))
+}
+
+/// A response, with the operations it ran for the metrics, recorded when it is sent.
+struct Answer {
+    response: Response,
+    operations: Vec<(crate::metrics::OperationType, std::time::Duration, bool)>,
+}
+
+impl Answer {
+    fn sent(self, state: &AppState) -> Response {
+        for (kind, elapsed, failed) in self.operations {
+            state.metrics().record_operation(kind, elapsed, failed);
+        }
+        self.response
+    }
+}
+
+/// The `Authorization` header's value, when there is one to check.
+fn credential(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+}
+
+/// Keeps the account a credential was found to name, for its next request; forgets a
+/// credential refused.
+async fn remember(
+    state: &AppState,
+    credential: &str,
+    checked: &service::Result<Option<service::actor::Actor>>,
+) {
+    let known = state.known_accounts();
+    match checked {
+        Ok(Some(actor)) if known.get(credential).await.as_ref() != Some(actor) => {
+            known.insert(credential.to_string(), actor.clone()).await;
+        }
+        Err(err) if err.code() == ErrorCode::Unauthenticated => {
+            known.invalidate(credential).await;
+        }
+        _ => {}
+    }
+}
+
+/// A copy of a request as it came (its text, operation, variables and extensions); `None` for
+/// one with uploads, which are read once.
+fn copy_request(request: &Request) -> Option<Request> {
+    if !request.uploads.is_empty() {
+        return None;
+    }
+    let mut copy = Request::new(request.query.clone()).variables(request.variables.clone());
+    copy.operation_name.clone_from(&request.operation_name);
+    copy.extensions = request.extensions.clone();
+    copy.introspection_mode = request.introspection_mode;
+    Some(copy)
+}
+
+/// The answer when a request could not be answered at all.
+fn refused_internal(media: &'static str) -> Response {
+    refuse(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::Internal,
+        "internal error",
+        media,
+    )
+}
+
+/// The answer to `requests` from the viewer `checked` found. `early` (a query run while its
+/// credential is checked, as a guess of the account) declines with `None` anything but a
+/// query that runs: the request is then answered after the check.
+#[allow(clippy::too_many_arguments)]
+async fn answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    requests: Vec<Request>,
+    single: bool,
+    media: &'static str,
+    checked: service::Result<Option<service::actor::Actor>>,
+    early: bool,
+) -> Option<Answer> {
     let request_id = headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
+    let no_operations = |response| Answer {
+        response,
+        operations: Vec::new(),
+    };
     // A refused token makes the request anonymous (with the reason kept for the fields that
     // need a user); only a failure to check it at all ends the request here.
-    let (actor, refused) = match viewer(state, headers).await {
+    let (actor, refused) = match checked {
         Ok(actor) => (actor, None),
         Err(err) if err.code() == ErrorCode::Unauthenticated => (None, Some(err.to_string())),
         Err(err) => {
@@ -209,7 +342,11 @@ async fn run(
                     requests.iter().map(|_| answer()).collect(),
                 ))
             };
-            return respond(StatusCode::OK, media, body.unwrap_or_default());
+            return Some(no_operations(respond(
+                StatusCode::OK,
+                media,
+                body.unwrap_or_default(),
+            )));
         }
     };
     let client = ClientInfo {
@@ -222,17 +359,19 @@ async fn run(
     let mut requests = requests;
     for request in &mut requests {
         if let Err(refusal) = persisted(state, request, media).await {
-            return refusal;
+            return (!early).then(|| no_operations(refusal));
         }
     }
     // A request without a document is no GraphQL request.
     if requests.iter().any(|r| r.query.trim().is_empty()) {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::BadRequest,
-            "the request has no query",
-            media,
-        );
+        return (!early).then(|| {
+            no_operations(refuse(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadRequest,
+                "the request has no query",
+                media,
+            ))
+        });
     }
     // Each document is parsed once, here, or found parsed before; async-graphql runs the
     // parsed document.
@@ -245,22 +384,28 @@ async fn run(
     // aliases included, so a single POST can be neither a guessing tool nor a CPU sink.
     let checks: usize = requests.iter().map(Prepared::credential_checks).sum();
     if checks > MAX_CREDENTIAL_CHECKS {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::CredentialLimit,
-            &format!(
-                "a request may check credentials at most once ({} in this one); send sign-ins separately",
-                checks
-            ),
-            media,
-        );
+        return (!early).then(|| {
+            no_operations(refuse(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::CredentialLimit,
+                &format!(
+                    "a request may check credentials at most once ({} in this one); send sign-ins separately",
+                    checks
+                ),
+                media,
+            ))
+        });
     }
     let mut bodies = Vec::with_capacity(requests.len());
     let mut status = StatusCode::OK;
     let written = MayHaveWritten::default();
+    let mut operations = Vec::with_capacity(requests.len());
     for prepared in requests {
         let started = Instant::now();
         let kind = prepared.kind;
+        if early && kind != Some(OperationType::Query) {
+            return None;
+        }
         let json_pages = prepared.keys_unique;
         let budget = ResponseBudget::new(state.max_response_bytes());
         // A read-only API token reads: anything else is refused before it runs.
@@ -323,9 +468,7 @@ async fn run(
             response = too_large(budget.max_bytes());
             body = to_json(&response);
         }
-        state
-            .metrics()
-            .record_operation(metric_kind(kind), started.elapsed(), response.is_err());
+        operations.push((metric_kind(kind), started.elapsed(), response.is_err()));
         if before_execution(&response) {
             // Nothing ran: the answer has no `data` entry at all.
             body = serde_json::to_vec(&json!({ "errors": response.errors }));
@@ -337,12 +480,10 @@ async fn run(
             Ok(body) => bodies.push(body),
             Err(err) => {
                 tracing::error!(%err, "serializing a response failed");
-                return refuse(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    ErrorCode::Internal,
-                    "internal error",
-                    media,
-                );
+                return Some(Answer {
+                    response: refused_internal(media),
+                    operations,
+                });
             }
         }
     }
@@ -365,7 +506,10 @@ async fn run(
         batch.push(b']');
         batch
     };
-    respond(status, media, body)
+    Some(Answer {
+        response: respond(status, media, body),
+        operations,
+    })
 }
 
 /// A response as JSON, as async-graphql serialises it, but for the binary values in its
