@@ -33,7 +33,7 @@ struct Inner {
     documents: moka::future::Cache<String, Arc<crate::http::graphql::Parsed>>,
     /// The account each bearer credential named on its last request: see
     /// [`AppState::known_accounts`].
-    known_accounts: moka::future::Cache<String, service::actor::Actor>,
+    known_accounts: moka::future::Cache<[u8; 32], service::actor::Actor>,
     /// The subscription operations that groups of sockets share.
     hub: Arc<Hub>,
 }
@@ -211,10 +211,10 @@ impl AppState {
     }
 
     /// The account (role, memberships, session) each bearer credential named when it was last
-    /// checked, by the `Authorization` header's value. Only a guess: a query runs as that
+    /// checked, by the SHA-256 of the token. Only a guess: a query runs as that
     /// account while the credential is checked again, and its answer is sent only if the check
     /// finds the same account ([`crate::http::graphql`]).
-    pub fn known_accounts(&self) -> &moka::future::Cache<String, service::actor::Actor> {
+    pub fn known_accounts(&self) -> &moka::future::Cache<[u8; 32], service::actor::Actor> {
         &self.inner.known_accounts
     }
 

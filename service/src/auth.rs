@@ -947,10 +947,15 @@ fn account_of(
     if !user.is_approved {
         return Err(Error::Unauthenticated("the account is not approved".into()));
     }
+    // In one order whatever order the rows came in, so that two reads of the same
+    // memberships give equal actors.
+    let mut organization_ids: Vec<Uuid> =
+        memberships.into_iter().map(|m| m.organization_id).collect();
+    organization_ids.sort_unstable();
     Ok(Actor {
         user_id: user.id,
         role: user.role,
-        organization_ids: memberships.into_iter().map(|m| m.organization_id).collect(),
+        organization_ids,
         session_epoch: user.session_epoch,
         session_id: None,
         api_token: None,

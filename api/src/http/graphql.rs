@@ -192,31 +192,41 @@ async fn run(
     // credential is checked; its answer is sent only if the check finds the same account
     // (role, memberships, session), and otherwise dropped, the query then running as whoever
     // the check found. A lone request so waits on the check and its first statements at once.
+    let credential = credential(headers);
     if single
-        && let Some(credential) = credential(headers)
-        && let Some(guess) = state.known_accounts().get(credential).await
+        && let Some(credential) = credential
+        && let Some(guess) = state.known_accounts().get(&credential).await
         && let Some(copy) = requests.first().and_then(copy_request)
     {
-        let (checked, early) = futures_util::join!(
-            viewer(state, headers),
-            answer(
-                state,
-                headers,
-                peer,
-                vec![copy],
-                single,
-                media,
-                Ok(Some(guess.clone())),
-                true,
-            )
-        );
-        remember(state, credential, &checked).await;
-        if let Some(early) = early {
-            if matches!(&checked, Ok(Some(actor)) if *actor == guess) {
+        let check = std::pin::pin!(viewer(state, headers));
+        let early = std::pin::pin!(answer(
+            state,
+            headers,
+            peer,
+            vec![copy],
+            single,
+            media,
+            Ok(Some(guess.clone())),
+            true,
+        ));
+        // The check goes out first; a check that disagrees stops the early run at once.
+        let (checked, early) = match futures_util::future::select(check, early).await {
+            futures_util::future::Either::Left((checked, early)) => {
+                let agrees = matches!(&checked, Ok(Some(actor)) if *actor == guess);
+                let early = if agrees { early.await } else { None };
+                (checked, early)
+            }
+            futures_util::future::Either::Right((early, check)) => (check.await, early),
+        };
+        remember(state, &credential, &checked).await;
+        let agrees = matches!(&checked, Ok(Some(actor)) if *actor == guess);
+        match early {
+            Some(early) if agrees => {
                 state.metrics().record_early_query(EarlyOutcome::sent);
                 return early.sent(state);
             }
-            state.metrics().record_early_query(EarlyOutcome::dropped);
+            _ if !agrees => state.metrics().record_early_query(EarlyOutcome::dropped),
+            _ => {}
         }
         return answer(
             state, headers, peer, requests, single, media, checked, false,
@@ -225,8 +235,8 @@ async fn run(
         .map_or_else(|| refused_internal(media), |answer| answer.sent(state));
     }
     let checked = viewer(state, headers).await;
-    if let Some(credential) = credential(headers) {
-        remember(state, credential, &checked).await;
+    if let Some(credential) = credential {
+        remember(state, &credential, &checked).await;
     }
     answer(
         state, headers, peer, requests, single, media, checked, false,
@@ -250,24 +260,28 @@ impl Answer {
     }
 }
 
-/// The `Authorization` header's value, when there is one to check.
-fn credential(headers: &HeaderMap) -> Option<&str> {
-    headers
+/// The SHA-256 of the bearer token the request carries, which [`AppState::known_accounts`]
+/// keeps accounts by (one key per token, whatever the spelling of the header around it).
+fn credential(headers: &HeaderMap) -> Option<[u8; 32]> {
+    use sha2::Digest;
+    let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
+        .and_then(super::bearer)?;
+    Some(sha2::Sha256::digest(token.as_bytes()).into())
 }
 
 /// Keeps the account a credential was found to name, for its next request; forgets a
 /// credential refused.
 async fn remember(
     state: &AppState,
-    credential: &str,
+    credential: &[u8; 32],
     checked: &service::Result<Option<service::actor::Actor>>,
 ) {
     let known = state.known_accounts();
     match checked {
         Ok(Some(actor)) if known.get(credential).await.as_ref() != Some(actor) => {
-            known.insert(credential.to_string(), actor.clone()).await;
+            known.insert(*credential, actor.clone()).await;
         }
         Err(err) if err.code() == ErrorCode::Unauthenticated => {
             known.invalidate(credential).await;
