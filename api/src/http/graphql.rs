@@ -193,9 +193,13 @@ async fn run(
     // (role, memberships, session), and otherwise dropped, the query then running as whoever
     // the check found. A lone request so waits on the check and its first statements at once.
     let credential = credential(headers);
+    let known = match &credential {
+        Some(credential) => state.known_accounts().get(credential).await,
+        None => None,
+    };
     if single
         && let Some(credential) = credential
-        && let Some(guess) = state.known_accounts().get(&credential).await
+        && let Some(guess) = known.clone()
         && let Some(copy) = requests.first().and_then(copy_request)
     {
         let check = std::pin::pin!(viewer(state, headers));
@@ -218,7 +222,7 @@ async fn run(
             }
             futures_util::future::Either::Right((early, check)) => (check.await, early),
         };
-        remember(state, &credential, &checked).await;
+        remember(state, &credential, known.as_ref(), &checked).await;
         let agrees = matches!(&checked, Ok(Some(actor)) if *actor == guess);
         match early {
             Some(early) if agrees => {
@@ -236,7 +240,7 @@ async fn run(
     }
     let checked = viewer(state, headers).await;
     if let Some(credential) = credential {
-        remember(state, &credential, &checked).await;
+        remember(state, &credential, known.as_ref(), &checked).await;
     }
     answer(
         state, headers, peer, requests, single, media, checked, false,
@@ -271,20 +275,21 @@ fn credential(headers: &HeaderMap) -> Option<[u8; 32]> {
     Some(sha2::Sha256::digest(token.as_bytes()).into())
 }
 
-/// Keeps the account a credential was found to name, for its next request; forgets a
-/// credential refused.
+/// Keeps the account a credential was found to name, for its next request (unless `known`,
+/// what was kept before, is that account already); forgets a credential refused.
 async fn remember(
     state: &AppState,
     credential: &[u8; 32],
+    known: Option<&service::actor::Actor>,
     checked: &service::Result<Option<service::actor::Actor>>,
 ) {
-    let known = state.known_accounts();
+    let accounts = state.known_accounts();
     match checked {
-        Ok(Some(actor)) if known.get(credential).await.as_ref() != Some(actor) => {
-            known.insert(*credential, actor.clone()).await;
+        Ok(Some(actor)) if known != Some(actor) => {
+            accounts.insert(*credential, actor.clone()).await;
         }
-        Err(err) if err.code() == ErrorCode::Unauthenticated => {
-            known.invalidate(credential).await;
+        Err(err) if known.is_some() && err.code() == ErrorCode::Unauthenticated => {
+            accounts.invalidate(credential).await;
         }
         _ => {}
     }
