@@ -213,14 +213,15 @@ async fn run(
             Ok(Some(guess.clone())),
             true,
         ));
-        // The check goes out first; a check that disagrees stops the early run at once.
-        let (checked, early) = match futures_util::future::select(check, early).await {
-            futures_util::future::Either::Left((checked, early)) => {
+        // The early run is polled first, so that its statements, the longer wait, go out
+        // before the check's; a check that disagrees stops the early run at once.
+        let (checked, early) = match futures_util::future::select(early, check).await {
+            futures_util::future::Either::Left((early, check)) => (check.await, early),
+            futures_util::future::Either::Right((checked, early)) => {
                 let agrees = matches!(&checked, Ok(Some(actor)) if *actor == guess);
                 let early = if agrees { early.await } else { None };
                 (checked, early)
             }
-            futures_util::future::Either::Right((early, check)) => (check.await, early),
         };
         remember(state, &credential, known.as_ref(), &checked).await;
         let agrees = matches!(&checked, Ok(Some(actor)) if *actor == guess);

@@ -16,9 +16,12 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use entity::{comment, organization, user};
+use futures_util::TryStreamExt;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::sqlx::{Row, ValueRef};
-use sea_orm::{ConnectionTrait, DatabaseBackend, EntityName, IdenStatic, Iterable, Statement};
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, EntityName, IdenStatic, Iterable, Statement, StreamTrait,
+};
 use uuid::Uuid;
 
 use super::query::{TicketFilter, TicketOrder};
@@ -199,14 +202,18 @@ fn columns<E: EntityName + sea_orm::EntityTrait>(
     }
 }
 
-/// Runs a [`statement`].
-pub async fn read(db: &impl ConnectionTrait, statement: Statement) -> Result<Alongside> {
-    let rows = db.query_all_raw(statement).await?;
+/// Runs a [`statement`]. Its rows are decoded as they come in, while PostgreSQL is still
+/// sending the rest.
+pub async fn read(
+    db: &(impl ConnectionTrait + StreamTrait),
+    statement: Statement,
+) -> Result<Alongside> {
+    let mut rows = std::pin::pin!(db.stream_raw(statement).await?);
     let parent = comment::Column::iter().count();
     let people = parent + 1;
     let organizations = people + user::Column::iter().count();
     let mut found = Alongside::default();
-    for row in rows {
+    while let Some(row) = rows.try_next().await? {
         let row = row.try_as_pg_row().ok_or_else(|| {
             sea_orm::DbErr::Custom("a PostgreSQL row was expected alongside a page".into())
         })?;

@@ -56,8 +56,9 @@ pub async fn ticket_page(
     .gql()?;
     let (page, alongside) = match statement {
         Some(statement) => {
-            let (page, read) =
-                futures_util::join!(listed, service::ticket::alongside::read(db, statement));
+            // The statement alongside, the longer, goes out first.
+            let (read, page) =
+                futures_util::join!(service::ticket::alongside::read(db, statement), listed);
             // The page's own failure is the one reported; without what was read alongside,
             // the loaders read it as they would have.
             let read = read
