@@ -192,6 +192,13 @@ async fn run(
     // credential is checked; its answer is sent only if the check finds the same account
     // (role, memberships, session), and otherwise dropped, the query then running as whoever
     // the check found. A lone request so waits on the check and its first statements at once.
+    let call = Call {
+        state,
+        headers,
+        peer,
+        single,
+        media,
+    };
     let credential = credential(headers);
     let known = match &credential {
         Some(credential) => state.known_accounts().get(credential).await,
@@ -203,16 +210,7 @@ async fn run(
         && let Some(copy) = requests.first().and_then(copy_request)
     {
         let check = std::pin::pin!(viewer(state, headers));
-        let early = std::pin::pin!(answer(
-            state,
-            headers,
-            peer,
-            vec![copy],
-            single,
-            media,
-            Ok(Some(guess.clone())),
-            true,
-        ));
+        let early = std::pin::pin!(answer(call, vec![copy], Ok(Some(guess.clone())), true));
         // The early run is polled first, so that its statements, the longer wait, go out
         // before the check's; a check that disagrees stops the early run at once.
         let (checked, early) = match futures_util::future::select(early, check).await {
@@ -233,21 +231,35 @@ async fn run(
             _ if !agrees => state.metrics().record_early_query(EarlyOutcome::dropped),
             _ => {}
         }
-        return answer(
-            state, headers, peer, requests, single, media, checked, false,
-        )
-        .await
-        .map_or_else(|| refused_internal(media), |answer| answer.sent(state));
+        return answered(call, requests, checked).await;
     }
     let checked = viewer(state, headers).await;
     if let Some(credential) = credential {
         remember(state, &credential, known.as_ref(), &checked).await;
     }
-    answer(
-        state, headers, peer, requests, single, media, checked, false,
+    answered(call, requests, checked).await
+}
+
+/// What one HTTP request to `/graphql` brings to [`answer`] besides its operations.
+#[derive(Clone, Copy)]
+struct Call<'a> {
+    state: &'a AppState,
+    headers: &'a HeaderMap,
+    peer: SocketAddr,
+    single: bool,
+    media: &'static str,
+}
+
+/// The answer to `requests` from the viewer `checked` found, sent.
+async fn answered(
+    call: Call<'_>,
+    requests: Vec<Request>,
+    checked: service::Result<Option<service::actor::Actor>>,
+) -> Response {
+    answer(call, requests, checked, false).await.map_or_else(
+        || refused_internal(call.media),
+        |answer| answer.sent(call.state),
     )
-    .await
-    .map_or_else(|| refused_internal(media), |answer| answer.sent(state))
 }
 
 /// A response, with the operations it ran for the metrics, recorded when it is sent.
@@ -322,17 +334,19 @@ fn refused_internal(media: &'static str) -> Response {
 /// The answer to `requests` from the viewer `checked` found. `early` (a query run while its
 /// credential is checked, as a guess of the account) declines with `None` anything but a
 /// query that runs: the request is then answered after the check.
-#[allow(clippy::too_many_arguments)]
 async fn answer(
-    state: &AppState,
-    headers: &HeaderMap,
-    peer: SocketAddr,
+    call: Call<'_>,
     requests: Vec<Request>,
-    single: bool,
-    media: &'static str,
     checked: service::Result<Option<service::actor::Actor>>,
     early: bool,
 ) -> Option<Answer> {
+    let Call {
+        state,
+        headers,
+        peer,
+        single,
+        media,
+    } = call;
     let request_id = headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
