@@ -23,8 +23,13 @@ use sea_orm::{ActiveEnum, DbErr, FromQueryResult, QueryResult};
 pub(crate) struct Positional<M>(pub M);
 
 /// One column's value, read from its position in a row of `R` (PostgreSQL's or SQLite's).
-trait Column<R>: Sized {
+pub(crate) trait Column<R>: Sized {
     fn read(row: &R, index: usize) -> Result<Self, sqlx::Error>;
+}
+
+/// The value at `index` of a PostgreSQL row, decoded as the models' columns are.
+pub(crate) fn value<T: Column<PgRow>>(row: &PgRow, index: usize) -> Result<T, DbErr> {
+    T::read(row, index).map_err(|err| DbErr::Type(err.to_string()))
 }
 
 /// The value at `index`, its type checked against `T` in debug builds only (see the module).
@@ -56,6 +61,7 @@ macro_rules! decoded {
 }
 
 decoded!(
+    i16,
     sea_orm::prelude::Uuid,
     Option<sea_orm::prelude::Uuid>,
     i32,
@@ -147,28 +153,50 @@ stored_as_text!(
     entity::enums::Role,
 );
 
-/// `row`'s columns as an `entity::$model::Model`, in the order given.
+/// `row`'s columns as an `entity::$model::Model`: field number `n` (in the order given) at
+/// the column `$at(n)` gives; checked by name, in debug builds, when `$named`.
 macro_rules! fields {
-    ($row:ident, $offset:expr, $model:ident { $($field:ident),* }) => {{
+    ($row:ident, $at:expr, $named:expr, $model:ident { $($field:ident),* }) => {{
+        let at = $at;
         let read = || -> Result<entity::$model::Model, sqlx::Error> {
-            let mut index = $offset;
+            let mut field = 0;
             $(
-                debug_assert_eq!(
-                    $row.try_column(index).map(sqlx::Column::name).ok(),
-                    Some(stringify!($field)),
+                let index = at(field)?;
+                debug_assert!(
+                    !$named
+                        || $row.try_column(index).map(sqlx::Column::name).ok()
+                            == Some(stringify!($field)),
                     "column {index} of a {} row",
                     stringify!($model),
                 );
                 let $field = Column::read($row, index)?;
-                index += 1;
+                field += 1;
             )*
-            let _ = index;
+            let _ = field;
             Ok(entity::$model::Model { $($field),* })
         };
         read()
             .map(Positional)
             .map_err(|err| DbErr::Type(err.to_string()))
     }};
+}
+
+/// The column of field `field` in a row whose model's columns start at `offset`.
+fn from(offset: usize) -> impl Fn(usize) -> Result<usize, sqlx::Error> {
+    move |field| Ok(offset + field)
+}
+
+/// The column of field `field` in a row that gives each field's column in `columns`.
+fn listed(columns: &[usize]) -> impl Fn(usize) -> Result<usize, sqlx::Error> + '_ {
+    move |field| {
+        columns
+            .get(field)
+            .copied()
+            .ok_or_else(|| sqlx::Error::ColumnIndexOutOfBounds {
+                index: field,
+                len: columns.len(),
+            })
+    }
 }
 
 macro_rules! positional {
@@ -183,10 +211,10 @@ macro_rules! positional {
             fn from_query_result(res: &QueryResult, pre: &str) -> Result<Self, DbErr> {
                 if pre.is_empty() {
                     if let Some(row) = res.try_as_pg_row() {
-                        return fields!(row, 0, $model { $($field),* });
+                        return fields!(row, from(0), true, $model { $($field),* });
                     }
                     if let Some(row) = res.try_as_sqlite_row() {
-                        return fields!(row, 0, $model { $($field),* });
+                        return fields!(row, from(0), true, $model { $($field),* });
                     }
                 }
                 entity::$model::Model::from_query_result(res, pre).map(Positional)
@@ -198,7 +226,14 @@ macro_rules! positional {
             /// in order (a row that carries several models side by side).
             #[allow(dead_code)]
             pub(crate) fn at(row: &PgRow, offset: usize) -> Result<Self, DbErr> {
-                fields!(row, offset, $model { $($field),* })
+                fields!(row, from(offset), true, $model { $($field),* })
+            }
+
+            /// The model from a PostgreSQL row that holds its columns at `columns`, one for
+            /// each column of the model, in order.
+            #[allow(dead_code)]
+            pub(crate) fn mapped(row: &PgRow, columns: &[usize]) -> Result<Self, DbErr> {
+                fields!(row, listed(columns), false, $model { $($field),* })
             }
         }
     };

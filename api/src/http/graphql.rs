@@ -580,7 +580,17 @@ fn to_json(response: &async_graphql::Response) -> serde_json::Result<Vec<u8>> {
         }
         Ok(())
     }
-    let mut out = Vec::with_capacity(1024);
+    /// The bytes of the binary values in `value`, the bulk of the response when there are any.
+    fn written(value: &async_graphql::Value) -> usize {
+        use async_graphql::Value;
+        match value {
+            Value::Binary(json) => json.len(),
+            Value::List(items) => items.iter().map(written).sum(),
+            Value::Object(fields) => fields.values().map(written).sum(),
+            _ => 0,
+        }
+    }
+    let mut out = Vec::with_capacity(1024 + written(&response.data));
     out.extend_from_slice(b"{\"data\":");
     write(&mut out, &response.data)?;
     if !response.extensions.is_empty() {

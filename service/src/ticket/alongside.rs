@@ -3,9 +3,12 @@
 //! on PostgreSQL by one statement that selects the page's tickets itself. It does not wait for
 //! the page, so a lone request waits on one round of statements for the page and all of this.
 //!
-//! Rows of the three kinds come in one result, side by side: a comment's columns and its
-//! ticket's id, then a user's columns, then an organization's. Each row fills one group and
-//! leaves the others NULL, typed as their table's columns so that the branches line up.
+//! Rows of the three kinds come in one result, side by side. A row's first column says its
+//! kind; the others are slots, each of one column type, that the kinds share: a comment's
+//! `body` and a user's `email` are in the same text slot, their ids in the same uuid slot. A
+//! row so carries about as many columns as its widest kind, and a kind leaves only the slots
+//! it has no column for NULL (about a third of the bytes of a row with every kind's columns
+//! side by side).
 //!
 //! The statement and the page read different snapshots. What a ticket that came into the page
 //! between them needs is not in this answer, and is read after the page, by the loaders.
@@ -57,7 +60,7 @@ impl Wanted {
 pub struct Alongside {
     /// Each ticket's comments, oldest first: every ticket of the page as the statement saw it,
     /// with no comments when it has none; empty when comments were not wanted.
-    pub windows: HashMap<Uuid, Vec<comment::Model>>,
+    pub windows: HashMap<Uuid, Vec<comment::Model>, foldhash::fast::RandomState>,
     pub people: Vec<user::Model>,
     pub organizations: Vec<organization::Model>,
 }
@@ -91,12 +94,18 @@ pub fn statement(
             first,
         );
         // The page's values come first in the text, the comments' after them.
+        // A ticket without comments gives one row, with the ticket's id and no comment.
         static WINDOW: LazyLock<String> = LazyLock::new(|| {
             let mut sql = String::from(", windows AS (SELECT ");
             for column in comment::Column::iter() {
-                let _ = write!(sql, "c.\"{}\", ", column.as_str());
+                if matches!(column, comment::Column::TicketId) {
+                    sql.push_str("parent.id AS \"ticket_id\", ");
+                } else {
+                    let _ = write!(sql, "c.\"{}\", ", column.as_str());
+                }
             }
-            sql + "parent.id AS parent_id FROM parent LEFT JOIN LATERAL ("
+            sql.truncate(sql.len() - 2);
+            sql + " FROM parent LEFT JOIN LATERAL ("
         });
         sql.push_str(&WINDOW);
         crate::page::renumber(&inner.sql, values.len(), &mut sql);
@@ -137,41 +146,107 @@ pub fn statement(
     Ok(Some(Statement::from_sql_and_values(backend, sql, values)))
 }
 
-/// The groups of columns of a row, in their order.
+/// The kinds of row, by the number in their first column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Group {
-    /// A comment's columns, then `parent_id`: the ticket whose window it is.
-    Comments,
-    People,
-    Organizations,
+    /// A comment, or a ticket without comments: its `ticket_id` is the window's ticket.
+    Comments = 0,
+    People = 1,
+    Organizations = 2,
 }
 
-/// One branch of the statement: `from` gives the rows of `group`; every other group's columns
-/// are NULLs of their table's types.
+impl Group {
+    fn numbered(number: i16) -> Option<Self> {
+        [Self::Comments, Self::People, Self::Organizations]
+            .into_iter()
+            .find(|group| *group as i16 == number)
+    }
+}
+
+/// Where each kind of row keeps its columns: slots shared by the kinds, one column type each.
+struct Layout {
+    /// Each slot's NULL, of the slot's type.
+    nulls: Vec<String>,
+    /// For each group, in [`Group`]'s order: the slot of each of its model's columns, in their
+    /// `Column` order.
+    slots: [Vec<usize>; 3],
+    /// For each group, its columns' positions in a row (the slots after the kind's number).
+    at: [Vec<usize>; 3],
+}
+
+static LAYOUT: LazyLock<Layout> = LazyLock::new(|| {
+    let groups = [
+        typed::<comment::Entity>(),
+        typed::<user::Entity>(),
+        typed::<organization::Entity>(),
+    ];
+    let mut nulls: Vec<String> = Vec::new();
+    let slots = groups.map(|columns| {
+        let mut taken = vec![false; nulls.len()];
+        columns
+            .into_iter()
+            .map(|null| {
+                let free = (0..nulls.len()).find(|&slot| !taken[slot] && nulls[slot] == null);
+                let slot = free.unwrap_or_else(|| {
+                    nulls.push(null);
+                    taken.push(false);
+                    nulls.len() - 1
+                });
+                taken[slot] = true;
+                slot
+            })
+            .collect::<Vec<_>>()
+    });
+    let at = slots
+        .clone()
+        .map(|slots| slots.into_iter().map(|slot| slot + 1).collect());
+    Layout { nulls, slots, at }
+});
+
+/// `E`'s columns, each as the NULL of the slot it can go in: one of the shared column types,
+/// or, for a type that is not shared, the column's own NULL.
+fn typed<E: EntityName + sea_orm::EntityTrait>() -> Vec<String> {
+    use sea_orm::ColumnTrait;
+    use sea_orm::sea_query::ColumnType;
+    E::Column::iter()
+        .map(|column| {
+            let shared = match column.def().get_column_type() {
+                ColumnType::Uuid => "uuid",
+                ColumnType::String(_) | ColumnType::Text => "text",
+                ColumnType::TimestampWithTimeZone => "timestamptz",
+                ColumnType::Boolean => "boolean",
+                ColumnType::Integer => "integer",
+                ColumnType::BigInteger => "bigint",
+                _ => {
+                    return format!(
+                        "(NULL::\"{}\").\"{}\"",
+                        E::default().table_name(),
+                        column.as_str()
+                    );
+                }
+            };
+            format!("NULL::{shared}")
+        })
+        .collect()
+}
+
+/// One branch of the statement: `from` gives the rows of `group`, read from `source`; the
+/// slots the group has no column for are NULL.
 fn branch(group: Group, from: &str) -> String {
     static SELECTS: LazyLock<[String; 3]> = LazyLock::new(|| {
+        let layout = &*LAYOUT;
+        let names = [
+            columns::<comment::Entity>("windows"),
+            columns::<user::Entity>(""),
+            columns::<organization::Entity>(""),
+        ];
         [Group::Comments, Group::People, Group::Organizations].map(|group| {
-            let mut sql = String::from("SELECT ");
-            columns(
-                &mut sql,
-                group == Group::Comments,
-                comment::Entity,
-                "windows",
-            );
-            if group == Group::Comments {
-                sql.push_str("windows.parent_id, ");
-            } else {
-                sql.push_str("NULL::uuid AS parent_id, ");
+            let index = group as usize;
+            let mut row: Vec<&str> = layout.nulls.iter().map(String::as_str).collect();
+            for (column, &slot) in names[index].iter().zip(&layout.slots[index]) {
+                row[slot] = column;
             }
-            columns(&mut sql, group == Group::People, user::Entity, "");
-            columns(
-                &mut sql,
-                group == Group::Organizations,
-                organization::Entity,
-                "",
-            );
-            sql.truncate(sql.len() - 2);
-            sql
+            format!("SELECT {index}::smallint, {}", row.join(", "))
         })
     });
     let select = &SELECTS[group as usize];
@@ -182,24 +257,13 @@ fn branch(group: Group, from: &str) -> String {
     sql
 }
 
-/// `entity`'s columns, each followed by ", ": read from `source` (its table when empty) when
-/// `present`, else NULLs of the column's type.
-fn columns<E: EntityName + sea_orm::EntityTrait>(
-    sql: &mut String,
-    present: bool,
-    entity: E,
-    source: &str,
-) {
-    let table = entity.table_name();
+/// `E`'s columns, read from `source` (its table when empty).
+fn columns<E: EntityName + sea_orm::EntityTrait>(source: &str) -> Vec<String> {
+    let table = E::default().table_name();
     let source = if source.is_empty() { table } else { source };
-    for column in E::Column::iter() {
-        let name = column.as_str();
-        if present {
-            let _ = write!(sql, "\"{source}\".\"{name}\", ");
-        } else {
-            let _ = write!(sql, "(NULL::\"{table}\").\"{name}\" AS \"{name}\", ");
-        }
-    }
+    E::Column::iter()
+        .map(|column| format!("\"{source}\".\"{}\"", column.as_str()))
+        .collect()
 }
 
 /// Runs a [`statement`]. Its rows are decoded as they come in, while PostgreSQL is still
@@ -209,33 +273,49 @@ pub async fn read(
     statement: Statement,
 ) -> Result<Alongside> {
     let mut rows = std::pin::pin!(db.stream_raw(statement).await?);
-    let parent = comment::Column::iter().count();
-    let people = parent + 1;
-    let organizations = people + user::Column::iter().count();
+    let layout = &*LAYOUT;
+    let comments = &layout.at[Group::Comments as usize];
+    let position = |wanted: comment::Column| {
+        let found = comment::Column::iter().position(|column| column.as_str() == wanted.as_str());
+        found
+            .map(|found| comments[found])
+            .ok_or_else(|| sea_orm::DbErr::Custom(format!("no comment column {}", wanted.as_str())))
+    };
+    let (comment_id, ticket_id) = (
+        position(comment::Column::Id)?,
+        position(comment::Column::TicketId)?,
+    );
     let mut found = Alongside::default();
     while let Some(row) = rows.try_next().await? {
         let row = row.try_as_pg_row().ok_or_else(|| {
             sea_orm::DbErr::Custom("a PostgreSQL row was expected alongside a page".into())
         })?;
-        let filled = |index: usize| {
-            row.try_get_raw(index)
-                .map(|value| !value.is_null())
-                .map_err(undecoded)
-        };
-        if filled(parent)? {
-            let ticket_id: Uuid = row.try_get(parent).map_err(undecoded)?;
-            let window = found.windows.entry(ticket_id).or_default();
-            if filled(0)? {
-                window.push(Positional::<comment::Model>::at(row, 0)?.0);
+        let group: i16 = crate::decode::value(row, 0)?;
+        match Group::numbered(group) {
+            Some(Group::Comments) => {
+                let ticket_id: Uuid = crate::decode::value(row, ticket_id)?;
+                let window = found.windows.entry(ticket_id).or_default();
+                let commented = !row.try_get_raw(comment_id).map_err(undecoded)?.is_null();
+                if commented {
+                    window.push(Positional::<comment::Model>::mapped(row, comments)?.0);
+                }
             }
-        } else if filled(people)? {
-            found
-                .people
-                .push(Positional::<user::Model>::at(row, people)?.0);
-        } else if filled(organizations)? {
-            found
-                .organizations
-                .push(Positional::<organization::Model>::at(row, organizations)?.0);
+            Some(Group::People) => found.people.push(
+                Positional::<user::Model>::mapped(row, &layout.at[Group::People as usize])?.0,
+            ),
+            Some(Group::Organizations) => found.organizations.push(
+                Positional::<organization::Model>::mapped(
+                    row,
+                    &layout.at[Group::Organizations as usize],
+                )?
+                .0,
+            ),
+            None => {
+                return Err(sea_orm::DbErr::Custom(format!(
+                    "a row of no kind ({group}) alongside a page"
+                ))
+                .into());
+            }
         }
     }
     for window in found.windows.values_mut() {
@@ -246,4 +326,60 @@ pub async fn read(
 
 fn undecoded(err: sea_orm::sqlx::Error) -> sea_orm::DbErr {
     sea_orm::DbErr::Type(err.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kinds_of_row_share_slots_of_their_columns_types() {
+        let layout = &*LAYOUT;
+        let groups = [
+            typed::<comment::Entity>(),
+            typed::<user::Entity>(),
+            typed::<organization::Entity>(),
+        ];
+        for (group, columns) in groups.iter().enumerate() {
+            let slots = &layout.slots[group];
+            assert_eq!(slots.len(), columns.len());
+            for (column, &slot) in columns.iter().zip(slots) {
+                assert_eq!(&layout.nulls[slot], column, "group {group}");
+            }
+            let mut distinct = slots.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            assert_eq!(
+                distinct.len(),
+                slots.len(),
+                "group {group} takes a slot twice"
+            );
+            let at: Vec<usize> = slots.iter().map(|slot| slot + 1).collect();
+            assert_eq!(layout.at[group], at);
+        }
+        // As many slots of a type as the kind with most columns of it needs, no more.
+        for null in &layout.nulls {
+            let most = groups
+                .iter()
+                .map(|columns| columns.iter().filter(|column| *column == null).count())
+                .max();
+            let slots = layout.nulls.iter().filter(|slot| *slot == null).count();
+            assert_eq!(Some(slots), most, "{null}");
+        }
+        let widest = groups.iter().map(Vec::len).max().unwrap_or_default();
+        let side_by_side: usize = groups.iter().map(Vec::len).sum();
+        assert!(layout.nulls.len() >= widest && layout.nulls.len() < side_by_side);
+    }
+
+    #[test]
+    fn each_branch_selects_the_kind_and_every_slot() {
+        let width = LAYOUT.nulls.len() + 1;
+        for group in [Group::Comments, Group::People, Group::Organizations] {
+            let sql = branch(group, "FROM somewhere");
+            assert!(sql.starts_with(&format!("SELECT {}::smallint, ", group as usize)));
+            assert!(sql.ends_with(" FROM somewhere"));
+            // Column names and NULLs have no commas of their own.
+            assert_eq!(sql.matches(", ").count() + 1, width, "{sql}");
+        }
+    }
 }

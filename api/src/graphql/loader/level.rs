@@ -152,8 +152,8 @@ async fn prefetch_tickets_with(
     let wants = |name: &str| levels.iter().any(|level| level.field(name).exists());
 
     // People and organizations read alongside the page are not read again.
-    let mut known_users = HashSet::new();
-    let mut known_organizations = HashSet::new();
+    let mut known_users = HashSet::with_hasher(super::Hasher::default());
+    let mut known_organizations = HashSet::with_hasher(super::Hasher::default());
     let (wanted, mut read) = alongside.unzip();
     if let Some(read) = &mut read {
         let people: Vec<_> = std::mem::take(&mut read.people)
