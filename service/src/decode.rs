@@ -222,13 +222,6 @@ macro_rules! positional {
         }
 
         impl Positional<entity::$model::Model> {
-            /// The model from a PostgreSQL row whose columns from `offset` on are the model's,
-            /// in order (a row that carries several models side by side).
-            #[allow(dead_code)]
-            pub(crate) fn at(row: &PgRow, offset: usize) -> Result<Self, DbErr> {
-                fields!(row, from(offset), true, $model { $($field),* })
-            }
-
             /// The model from a PostgreSQL row that holds its columns at `columns`, one for
             /// each column of the model, in order.
             #[allow(dead_code)]
