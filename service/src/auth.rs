@@ -847,6 +847,27 @@ pub async fn actor(db: &impl ConnectionTrait, claims: &Claims) -> Result<Actor> 
     Ok(actor)
 }
 
+/// [`actor`], from what the statement alongside a page read of the account it was asked about
+/// (a [`Viewer`] of `claims`' account and sign-in) instead of a statement of its own.
+///
+/// [`Viewer`]: crate::ticket::alongside::Viewer
+pub fn viewer_actor(claims: &Claims, rows: crate::ticket::alongside::ViewerRows) -> Result<Actor> {
+    let Some(account) = rows.account else {
+        // As `actor` and `session_account` answer an account they do not find.
+        return Err(if claims.sid.is_some() {
+            session_ended()
+        } else {
+            gone()
+        });
+    };
+    let mut actor = account_in(account, rows.organization_ids, Utc::now())?;
+    if actor.session_epoch != claims.sv {
+        return Err(session_ended());
+    }
+    actor.session_id = claims.sid;
+    Ok(actor)
+}
+
 /// The actor behind a bearer token: an API token (`hd_pat_...`), or an access token; with
 /// when the access token expires.
 pub async fn bearer_actor(
@@ -941,6 +962,17 @@ fn account_of(
     memberships: Vec<organization_member::Model>,
     now: DateTime<Utc>,
 ) -> Result<Actor> {
+    let organization_ids = memberships.into_iter().map(|m| m.organization_id).collect();
+    account_in(user, organization_ids, now)
+}
+
+/// The actor of an account row, a member of `organization_ids`; locked or unapproved is
+/// refused.
+fn account_in(
+    user: user::Model,
+    mut organization_ids: Vec<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<Actor> {
     if locked_now(&user, now) {
         return Err(Error::Unauthenticated("the account is locked".into()));
     }
@@ -949,8 +981,6 @@ fn account_of(
     }
     // In one order whatever order the rows came in, so that two reads of the same
     // memberships give equal actors.
-    let mut organization_ids: Vec<Uuid> =
-        memberships.into_iter().map(|m| m.organization_id).collect();
     organization_ids.sort_unstable();
     Ok(Actor {
         user_id: user.id,

@@ -345,11 +345,24 @@ const EARLY_DROPPED: &str = "helpdesk_graphql_early_queries_total{outcome=\"drop
 /// answer: the early one is dropped and the query runs as the account is now.
 #[tokio::test]
 async fn a_query_run_while_its_token_is_checked_answers_as_the_account_is_now() {
+    answers_as_the_account_is_now("{ tickets(first: 10) { nodes { id title } } }").await;
+}
+
+/// The same for a page whose tickets' requesters and organizations are read, on PostgreSQL,
+/// by a statement alongside the page that also reads what the token's check reads.
+#[tokio::test]
+async fn a_page_read_while_its_token_is_checked_answers_as_the_account_is_now() {
+    answers_as_the_account_is_now(
+        "{ tickets(first: 10) { nodes { id title requester { name } organization { name } } } }",
+    )
+    .await;
+}
+
+async fn answers_as_the_account_is_now(list: &str) {
     let app = TestApp::spawn().await;
     let world = World::build(app.db()).await;
     let admin = app.login(&email_of("admin"), PASSWORD).await;
     let agent = app.login(&email_of("agent_b"), PASSWORD).await;
-    let list = "{ tickets(first: 10) { nodes { id title } } }";
     let early = async || {
         (
             app.metric(EARLY_SENT).await,
@@ -357,8 +370,8 @@ async fn a_query_run_while_its_token_is_checked_answers_as_the_account_is_now() 
         )
     };
 
-    // The token's first request is checked before it runs; the next runs as the account the
-    // check found, and that answer is sent.
+    // The token is known from its sign-in: its requests run as the account it was issued to
+    // while it is checked, and that answer is sent.
     let first = app.graphql_as(&agent, list, json!({})).await;
     assert_eq!(titles(&first), ["Ticket of B"], "{first}");
     let (sent, dropped) = early().await;
@@ -392,6 +405,68 @@ async fn a_query_run_while_its_token_is_checked_answers_as_the_account_is_now() 
         .await;
     let (sent, dropped) = early().await;
     let ended = app.graphql_as(&agent, list, json!({})).await;
+    assert_eq!(error_code(&ended), "UNAUTHENTICATED", "{ended}");
+    assert!(ended["data"].is_null(), "{ended}");
+    assert_eq!(early().await, (sent, dropped + 1.0));
+}
+
+const STATEMENTS: &str = "helpdesk_db_statements_total";
+
+/// On PostgreSQL, a page read while its token is checked costs the page's statement and the
+/// one alongside it, which reads what the check reads: the check runs none of its own. A
+/// sign-in ended between two requests shows in that statement's rows: the next request is
+/// refused, as it is without a guess.
+#[tokio::test]
+async fn a_check_read_alongside_a_page_refuses_a_sign_in_that_ended() {
+    let app = TestApp::spawn().await;
+    World::build(app.db()).await;
+    let signed = app
+        .graphql(
+            "mutation($input: AuthLoginInput!) { authLogin(input: $input) { accessToken refreshToken } }",
+            json!({ "input": { "email": email_of("agent_b"), "password": PASSWORD } }),
+        )
+        .await;
+    let token = signed["data"]["authLogin"]["accessToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{signed}"))
+        .to_string();
+    let refresh = signed["data"]["authLogin"]["refreshToken"].clone();
+    let page = "{ tickets(first: 10) { nodes { title requester { name } } } }";
+    let early = async || {
+        (
+            app.metric(EARLY_SENT).await,
+            app.metric(EARLY_DROPPED).await,
+        )
+    };
+
+    let (sent, dropped) = early().await;
+    let before = app.metric(STATEMENTS).await;
+    let first = app.graphql_as(&token, page, json!({})).await;
+    let statements = app.metric(STATEMENTS).await - before;
+    assert_eq!(titles(&first), ["Ticket of B"], "{first}");
+    assert!(
+        first["data"]["tickets"]["nodes"][0]["requester"]["name"].is_string(),
+        "{first}"
+    );
+    // Known from its sign-in, the token's first query already ran while it was checked.
+    assert_eq!(early().await, (sent + 1.0, dropped));
+    if app.database.is_postgres() {
+        assert_eq!(
+            statements, 2.0,
+            "the check read a statement of its own: {first}"
+        );
+    }
+
+    let out = app
+        .graphql_as(
+            &token,
+            "mutation($t: String!) { authLogout(input: { refreshToken: $t }) { success } }",
+            json!({ "t": refresh }),
+        )
+        .await;
+    assert_eq!(out["data"]["authLogout"]["success"], true, "{out}");
+    let (sent, dropped) = early().await;
+    let ended = app.graphql_as(&token, page, json!({})).await;
     assert_eq!(error_code(&ended), "UNAUTHENTICATED", "{ended}");
     assert!(ended["data"].is_null(), "{ended}");
     assert_eq!(early().await, (sent, dropped + 1.0));

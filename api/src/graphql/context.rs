@@ -67,6 +67,27 @@ impl MayHaveWritten {
     }
 }
 
+/// The access tokens a mutation issued (a sign-in, a refresh), each with the account it names
+/// as a check of it would find it: the HTTP layer remembers them as known, so that the first
+/// query of a new token may run while the token is checked, as later ones do.
+#[derive(Default, Clone)]
+pub struct SignedIn(pub Arc<std::sync::Mutex<Vec<(String, Actor)>>>);
+
+impl SignedIn {
+    pub fn record(&self, access_token: String, actor: Actor) {
+        if let Ok(mut issued) = self.0.lock() {
+            issued.push((access_token, actor));
+        }
+    }
+
+    pub fn take(&self) -> Vec<(String, Actor)> {
+        self.0
+            .lock()
+            .map(|mut issued| std::mem::take(&mut *issued))
+            .unwrap_or_default()
+    }
+}
+
 /// The actor, or an `UNAUTHENTICATED` error when the request has no valid token.
 pub fn actor(ctx: &Context<'_>) -> async_graphql::Result<Actor> {
     let viewer = ctx.data_opt::<Viewer>();
@@ -100,4 +121,50 @@ pub fn loaders<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Loaders> {
 
 pub fn client_info(ctx: &Context<'_>) -> ClientInfo {
     ctx.data_opt::<ClientInfo>().cloned().unwrap_or_default()
+}
+
+/// A credential's check that a query run early may answer: the statement read alongside a
+/// page of tickets can read what checking the credential reads (its account, sign-in and
+/// memberships) for the account it runs as, and hand the rows to the check, which then runs
+/// no statement of its own. At most one statement takes it; the check reads for itself when
+/// none did, or when the one that did failed.
+pub struct CheckAlongside {
+    viewer: service::ticket::alongside::Viewer,
+    rows: std::sync::Mutex<
+        Option<tokio::sync::oneshot::Sender<service::ticket::alongside::ViewerRows>>,
+    >,
+}
+
+impl CheckAlongside {
+    /// A check of `viewer`'s credential, and where its rows arrive if a statement takes it.
+    pub fn new(
+        viewer: service::ticket::alongside::Viewer,
+    ) -> (
+        Arc<Self>,
+        tokio::sync::oneshot::Receiver<service::ticket::alongside::ViewerRows>,
+    ) {
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let check = Self {
+            viewer,
+            rows: std::sync::Mutex::new(Some(sender)),
+        };
+        (Arc::new(check), receiver)
+    }
+
+    pub fn viewer(&self) -> service::ticket::alongside::Viewer {
+        self.viewer
+    }
+
+    /// Takes the check for a statement about to run: `None` once one did, or the check
+    /// closed it.
+    pub fn take(
+        &self,
+    ) -> Option<tokio::sync::oneshot::Sender<service::ticket::alongside::ViewerRows>> {
+        self.rows.lock().ok()?.take()
+    }
+
+    /// Whether a statement took the check. Closes it either way: from now on none may.
+    pub fn taken(&self) -> bool {
+        self.rows.lock().is_ok_and(|mut rows| rows.take().is_none())
+    }
 }

@@ -40,7 +40,7 @@ use tracing::Instrument;
 
 use crate::graphql::JsonPages;
 use crate::graphql::Limits;
-use crate::graphql::context::{MayHaveWritten, Viewer};
+use crate::graphql::context::{CheckAlongside, MayHaveWritten, SignedIn, Viewer};
 use crate::graphql::extension::response_size::{ResponseBudget, too_large};
 use crate::graphql::loader::Loaders;
 use crate::metrics::EarlyOutcome;
@@ -209,7 +209,29 @@ async fn run(
         && let Some(guess) = known.clone()
         && let Some(copy) = requests.first().and_then(copy_request)
     {
-        let check = std::pin::pin!(viewer(state, headers));
+        // On PostgreSQL a statement the early run sends alongside a page may also read what
+        // the check reads, in place of the check's own statement.
+        let alongside = (state.db().get_database_backend() == sea_orm::DatabaseBackend::Postgres
+            && guess.api_token.is_none())
+        .then(|| {
+            CheckAlongside::new(service::ticket::alongside::Viewer {
+                user_id: guess.user_id,
+                session_id: guess.session_id,
+            })
+        });
+        let (copy, check) = match alongside {
+            Some((alongside, rows)) => (
+                copy.data(alongside.clone()),
+                futures_util::future::Either::Left(viewer_alongside(
+                    state, headers, alongside, rows,
+                )),
+            ),
+            None => (
+                copy,
+                futures_util::future::Either::Right(viewer(state, headers)),
+            ),
+        };
+        let check = std::pin::pin!(check);
         let early = std::pin::pin!(answer(call, vec![copy], Ok(Some(guess.clone())), true));
         // The early run is polled first, so that its statements, the longer wait, go out
         // before the check's; a check that disagrees stops the early run at once.
@@ -280,12 +302,17 @@ impl Answer {
 /// The SHA-256 of the bearer token the request carries, which [`AppState::known_accounts`]
 /// keeps accounts by (one key per token, whatever the spelling of the header around it).
 fn credential(headers: &HeaderMap) -> Option<[u8; 32]> {
-    use sha2::Digest;
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(super::bearer)?;
-    Some(sha2::Sha256::digest(token.as_bytes()).into())
+    Some(credential_of(token))
+}
+
+/// The key a bearer token is known by.
+fn credential_of(token: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes()).into()
 }
 
 /// Keeps the account a credential was found to name, for its next request (unless `known`,
@@ -433,6 +460,7 @@ async fn answer(
     let mut bodies = Vec::with_capacity(requests.len());
     let mut status = StatusCode::OK;
     let written = MayHaveWritten::default();
+    let signed_in = SignedIn::default();
     let mut operations = Vec::with_capacity(requests.len());
     for prepared in requests {
         let started = Instant::now();
@@ -474,6 +502,9 @@ async fn answer(
                     .data(budget.clone());
                 if json_pages {
                     request = request.data(JsonPages);
+                }
+                if !matches!(kind, Some(OperationType::Query)) {
+                    request = request.data(signed_in.clone());
                 }
                 // One span per operation, named and described as OpenTelemetry's GraphQL
                 // conventions have it (`query Tickets`).
@@ -525,6 +556,13 @@ async fn answer(
     // A read committed nothing and wakes nothing.
     if written.is_set() {
         state.bus().wake_relay();
+    }
+    // A new token's first query may run while it is checked, as the account it was issued to.
+    for (token, actor) in signed_in.take() {
+        state
+            .known_accounts()
+            .insert(credential_of(&token), actor)
+            .await;
     }
     let body = if single {
         bodies.pop().unwrap_or_default()
@@ -1048,6 +1086,36 @@ async fn viewer(
     })?;
     let (actor, _) = service::auth::bearer_actor(state.db(), state.auth(), token).await?;
     Ok(Some(actor))
+}
+
+/// [`viewer`], for a credential whose check a statement alongside a page may take
+/// ([`CheckAlongside`]): the account as that statement read it when one did, else as the check
+/// reads it itself.
+async fn viewer_alongside(
+    state: &AppState,
+    headers: &HeaderMap,
+    alongside: Arc<CheckAlongside>,
+    rows: tokio::sync::oneshot::Receiver<service::ticket::alongside::ViewerRows>,
+) -> service::Result<Option<service::actor::Actor>> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(super::bearer)
+        .filter(|token| !service::api_token::is_api_token(token));
+    if let Some(token) = token {
+        let claims = state.auth().verify_access_token(token)?;
+        let asked = alongside.viewer();
+        // The statement was asked about the account the credential named before; the
+        // credential is the same, so are its claims, but only rows of these claims answer.
+        if claims.sub == asked.user_id
+            && claims.sid == asked.session_id
+            && alongside.taken()
+            && let Ok(found) = rows.await
+        {
+            return service::auth::viewer_actor(&claims, found).map(Some);
+        }
+    }
+    viewer(state, headers).await
 }
 
 /// Gives every error an `extensions.code`. Resolver errors carry theirs already; what is left

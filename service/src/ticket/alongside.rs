@@ -18,7 +18,7 @@ use std::fmt::Write;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use entity::{comment, organization, user};
+use entity::{comment, organization, organization_member, refresh_token, user};
 use futures_util::TryStreamExt;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::sqlx::{Row, ValueRef};
@@ -55,9 +55,30 @@ impl Wanted {
     }
 }
 
+/// The account a request's credential named on an earlier request, and its sign-in: the
+/// statement alongside the page may also read what checking that credential reads, so that
+/// the check costs no statement of its own (see [`Alongside::viewer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Viewer {
+    pub user_id: Uuid,
+    /// The sign-in (refresh token family) of the credential; `None` for a token of none.
+    pub session_id: Option<Uuid>,
+}
+
+/// What checking a [`Viewer`]'s credential reads of the database: its account, unless gone
+/// or (for a sign-in) revoked, and the organizations it is a member of.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ViewerRows {
+    pub account: Option<user::Model>,
+    pub organization_ids: Vec<Uuid>,
+}
+
 /// What [`read`] found.
 #[derive(Debug, Default)]
 pub struct Alongside {
+    /// What checking the [`Viewer`] the statement was asked about reads, in the statement's
+    /// snapshot; `None` when it was asked about none.
+    pub viewer: Option<ViewerRows>,
     /// Each ticket's comments, oldest first: every ticket of the page as the statement saw it,
     /// with no comments when it has none; empty when comments were not wanted.
     pub windows: HashMap<Uuid, Vec<comment::Model>, foldhash::fast::RandomState>,
@@ -74,6 +95,7 @@ pub fn statement(
     order: TicketOrder,
     page: &PageRequest,
     wanted: &Wanted,
+    viewer: Option<Viewer>,
 ) -> Result<Option<Statement>> {
     if backend != DatabaseBackend::Postgres || !wanted.anything() {
         return Ok(None);
@@ -141,6 +163,35 @@ pub fn statement(
             ),
         ));
     }
+    if let Some(viewer) = viewer {
+        // What `auth::actor` reads of the account, for `auth::viewer_actor`.
+        values.push(viewer.user_id.into());
+        let user_id = values.len();
+        let mut account = format!(
+            "FROM \"{0}\" WHERE \"{0}\".\"id\" = ${user_id}",
+            user::Entity.table_name()
+        );
+        if let Some(session_id) = viewer.session_id {
+            values.push(session_id.into());
+            let _ = write!(
+                account,
+                " AND NOT EXISTS (SELECT 1 FROM \"{0}\" WHERE \"{0}\".\"{1}\" = ${2} AND \"{0}\".\"{3}\" IS NOT NULL)",
+                refresh_token::Entity.table_name(),
+                refresh_token::Column::FamilyId.as_str(),
+                values.len(),
+                refresh_token::Column::RevokedAt.as_str(),
+            );
+        }
+        branches.push(branch(Group::Viewer, &account));
+        branches.push(branch(
+            Group::Memberships,
+            &format!(
+                "FROM \"{0}\" WHERE \"{0}\".\"{1}\" = ${user_id}",
+                organization_member::Entity.table_name(),
+                organization_member::Column::UserId.as_str(),
+            ),
+        ));
+    }
     sql.push(' ');
     sql.push_str(&branches.join(" UNION ALL "));
     Ok(Some(Statement::from_sql_and_values(backend, sql, values)))
@@ -153,13 +204,23 @@ enum Group {
     Comments = 0,
     People = 1,
     Organizations = 2,
+    /// The account of the [`Viewer`] asked about, in a person's slots.
+    Viewer = 3,
+    /// One organization the viewer is a member of: its id in the slot of a person's id.
+    Memberships = 4,
 }
 
 impl Group {
+    const ALL: [Self; 5] = [
+        Self::Comments,
+        Self::People,
+        Self::Organizations,
+        Self::Viewer,
+        Self::Memberships,
+    ];
+
     fn numbered(number: i16) -> Option<Self> {
-        [Self::Comments, Self::People, Self::Organizations]
-            .into_iter()
-            .find(|group| *group as i16 == number)
+        Self::ALL.into_iter().find(|group| *group as i16 == number)
     }
 }
 
@@ -234,18 +295,34 @@ fn typed<E: EntityName + sea_orm::EntityTrait>() -> Vec<String> {
 /// `windows` it names, a person's or an organization's from their table); the slots the group
 /// has no column for are NULL.
 fn branch(group: Group, from: &str) -> String {
-    static SELECTS: LazyLock<[String; 3]> = LazyLock::new(|| {
+    static SELECTS: LazyLock<[String; 5]> = LazyLock::new(|| {
         let layout = &*LAYOUT;
+        let people = Group::People as usize;
         let names = [
             columns::<comment::Entity>("windows"),
             columns::<user::Entity>(""),
             columns::<organization::Entity>(""),
         ];
-        [Group::Comments, Group::People, Group::Organizations].map(|group| {
+        let membership = format!(
+            "\"{}\".\"{}\"",
+            organization_member::Entity.table_name(),
+            organization_member::Column::OrganizationId.as_str()
+        );
+        Group::ALL.map(|group| {
             let index = group as usize;
             let mut row: Vec<&str> = layout.nulls.iter().map(String::as_str).collect();
-            for (column, &slot) in names[index].iter().zip(&layout.slots[index]) {
-                row[slot] = column;
+            match group {
+                Group::Comments | Group::People | Group::Organizations => {
+                    for (column, &slot) in names[index].iter().zip(&layout.slots[index]) {
+                        row[slot] = column;
+                    }
+                }
+                Group::Viewer => {
+                    for (column, &slot) in names[people].iter().zip(&layout.slots[people]) {
+                        row[slot] = column;
+                    }
+                }
+                Group::Memberships => row[layout.slots[people][user_id_column()]] = &membership,
             }
             format!("SELECT {index}::smallint, {}", row.join(", "))
         })
@@ -256,6 +333,13 @@ fn branch(group: Group, from: &str) -> String {
     sql.push(' ');
     sql.push_str(from);
     sql
+}
+
+/// The position of `id` among a user's columns.
+fn user_id_column() -> usize {
+    user::Column::iter()
+        .position(|column| matches!(column, user::Column::Id))
+        .unwrap_or_default()
 }
 
 /// `E`'s columns, read from `source` (its table when empty).
@@ -269,9 +353,11 @@ fn columns<E: EntityName + sea_orm::EntityTrait>(source: &str) -> Vec<String> {
 
 /// Runs a [`statement`]. Its rows are decoded as they come in, while PostgreSQL is still
 /// sending the rest.
+/// `viewer` is the one the statement was asked about, if any.
 pub async fn read(
     db: &(impl ConnectionTrait + StreamTrait),
     statement: Statement,
+    viewer: Option<Viewer>,
 ) -> Result<Alongside> {
     let mut rows = std::pin::pin!(db.stream_raw(statement).await?);
     let layout = &*LAYOUT;
@@ -286,7 +372,12 @@ pub async fn read(
         position(comment::Column::Id)?,
         position(comment::Column::TicketId)?,
     );
-    let mut found = Alongside::default();
+    let mut found = Alongside {
+        viewer: viewer.map(|_| ViewerRows::default()),
+        ..Alongside::default()
+    };
+    let people = &layout.at[Group::People as usize];
+    let user_id = people[user_id_column()];
     while let Some(row) = rows.try_next().await? {
         let row = row.try_as_pg_row().ok_or_else(|| {
             sea_orm::DbErr::Custom("a PostgreSQL row was expected alongside a page".into())
@@ -311,6 +402,18 @@ pub async fn read(
                 )?
                 .0,
             ),
+            Some(Group::Viewer) => {
+                let account = Positional::<user::Model>::mapped(row, people)?.0;
+                if let Some(viewer) = &mut found.viewer {
+                    viewer.account = Some(account);
+                }
+            }
+            Some(Group::Memberships) => {
+                let organization_id: Uuid = crate::decode::value(row, user_id)?;
+                if let Some(viewer) = &mut found.viewer {
+                    viewer.organization_ids.push(organization_id);
+                }
+            }
             None => {
                 return Err(sea_orm::DbErr::Custom(format!(
                     "a row of no kind ({group}) alongside a page"
@@ -375,7 +478,7 @@ mod tests {
     #[test]
     fn each_branch_selects_the_kind_and_every_slot() {
         let width = LAYOUT.nulls.len() + 1;
-        for group in [Group::Comments, Group::People, Group::Organizations] {
+        for group in Group::ALL {
             let sql = branch(group, "FROM somewhere");
             assert!(sql.starts_with(&format!("SELECT {}::smallint, ", group as usize)));
             assert!(sql.ends_with(" FROM somewhere"));

@@ -13,7 +13,7 @@ use service::ticket::alongside::Wanted;
 use uuid::Uuid;
 
 use super::{CommentWindow, PerOrganization, prefetch, ticket_count_spec, ticket_page_spec};
-use crate::graphql::context::{actor, db, loaders};
+use crate::graphql::context::{CheckAlongside, actor, db, loaders};
 use crate::graphql::error::ResultExt;
 use crate::graphql::object::ticket_connection::TicketConnection;
 
@@ -45,6 +45,12 @@ pub async fn ticket_page(
     // then waits on one round of statements for all of it.
     let levels = [look.field("nodes"), look.field("edges").field("node")];
     let wanted = wanted(&levels)?;
+    // A query run while its credential is checked also reads, in this statement, what the
+    // check reads; the check then runs no statement of its own.
+    let check = ctx
+        .data_opt::<Arc<CheckAlongside>>()
+        .and_then(|check| Some((check.viewer(), check.take()?)));
+    let asked = check.as_ref().map(|(asked, _)| *asked);
     let statement = service::ticket::alongside::statement(
         db.get_database_backend(),
         viewer,
@@ -52,18 +58,26 @@ pub async fn ticket_page(
         order,
         &page,
         &wanted,
+        asked,
     )
     .gql()?;
     let (page, alongside) = match statement {
         Some(statement) => {
             // The statement alongside, the longer, goes out first.
-            let (read, page) =
-                futures_util::join!(service::ticket::alongside::read(db, statement), listed);
+            let (read, page) = futures_util::join!(
+                service::ticket::alongside::read(db, statement, asked),
+                listed
+            );
             // The page's own failure is the one reported; without what was read alongside,
-            // the loaders read it as they would have.
-            let read = read
+            // the loaders read it as they would have, and the check reads for itself.
+            let mut read = read
                 .inspect_err(|error| tracing::warn!(%error, "reading alongside a page failed"))
                 .ok();
+            if let Some((_, rows)) = check
+                && let Some(found) = read.as_mut().and_then(|read| read.viewer.take())
+            {
+                let _ = rows.send(found);
+            }
             (page.gql()?, read.map(|read| (wanted, read)))
         }
         None => (listed.await.gql()?, None),

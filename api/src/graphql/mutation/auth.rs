@@ -1,7 +1,7 @@
 use crate::graphql::scalar::Timestamp;
 use async_graphql::{Context, Object, Result};
 
-use crate::graphql::context::{Viewer, actor, auth, client_info, db, service_db};
+use crate::graphql::context::{SignedIn, Viewer, actor, auth, client_info, db, service_db};
 use crate::graphql::error::gql;
 use crate::graphql::id::{Kind, expect};
 use crate::graphql::input::auth::{
@@ -25,6 +25,14 @@ async fn payload(ctx: &Context<'_>, session: service::auth::Session) -> Result<A
     let actor = service::auth::actor_for_user(db(ctx)?, session.user.id)
         .await
         .map_err(gql)?;
+    if let Some(signed_in) = ctx.data_opt::<SignedIn>()
+        && let Ok(claims) = auth(ctx)?.verify_access_token(&session.access_token)
+    {
+        // The account as a check of the new token finds it: of the token's sign-in.
+        let mut known = actor.clone();
+        known.session_id = claims.sid;
+        signed_in.record(session.access_token.clone(), known);
+    }
     if let Some(viewer) = ctx.data_opt::<Viewer>() {
         viewer.sign_in(actor);
     }
