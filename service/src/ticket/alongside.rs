@@ -3,7 +3,11 @@
 //! on PostgreSQL by one statement that selects the page's tickets itself. It does not wait for
 //! the page, so a lone request waits on one round of statements for the page and all of this.
 //!
-//! Rows of the three kinds come in one result. A row's first column says its kind; the others
+//! Asked about a [`Viewer`] (the account a query runs as while its credential is checked), it
+//! also reads what that check reads: the account, in a person's slots, and one row per
+//! organization it is a member of (see `auth::viewer_actor`).
+//!
+//! Rows of every kind come in one result. A row's first column says its kind; the others
 //! are slots, each of one column type, that the kinds share: a comment's `body` and a user's
 //! `email` are in the same text slot, their ids in the same uuid slot. A row so carries about
 //! as many columns as its widest kind (18 here, against 31 with every kind's columns in
