@@ -234,7 +234,9 @@ async fn run(
         let check = std::pin::pin!(check);
         let early = std::pin::pin!(answer(call, vec![copy], Ok(Some(guess.clone())), true));
         // The early run is polled first, so that its statements, the longer wait, go out
-        // before the check's; a check that disagrees stops the early run at once.
+        // before the check's, and a statement of its can take the check along; a check that
+        // disagrees stops the early run at once (one read alongside a page can only disagree
+        // once that statement has answered).
         let (checked, early) = match futures_util::future::select(early, check).await {
             futures_util::future::Either::Left((early, check)) => (check.await, early),
             futures_util::future::Either::Right((checked, early)) => {

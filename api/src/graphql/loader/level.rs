@@ -47,10 +47,8 @@ pub async fn ticket_page(
     let wanted = wanted(&levels)?;
     // A query run while its credential is checked also reads, in this statement, what the
     // check reads; the check then runs no statement of its own.
-    let check = ctx
-        .data_opt::<Arc<CheckAlongside>>()
-        .and_then(|check| Some((check.viewer(), check.take()?)));
-    let asked = check.as_ref().map(|(asked, _)| *asked);
+    let check = ctx.data_opt::<Arc<CheckAlongside>>();
+    let asked = check.map(|check| check.viewer());
     let statement = service::ticket::alongside::statement(
         db.get_database_backend(),
         viewer,
@@ -63,6 +61,9 @@ pub async fn ticket_page(
     .gql()?;
     let (page, alongside) = match statement {
         Some(statement) => {
+            // The check is taken only by a statement that runs: without one, it reads for
+            // itself at once. Taken already (by another page) or closed, the rows go unused.
+            let check = check.and_then(|check| check.take());
             // The statement alongside, the longer, goes out first.
             let (read, page) = futures_util::join!(
                 service::ticket::alongside::read(db, statement, asked),
@@ -73,7 +74,7 @@ pub async fn ticket_page(
             let mut read = read
                 .inspect_err(|error| tracing::warn!(%error, "reading alongside a page failed"))
                 .ok();
-            if let Some((_, rows)) = check
+            if let Some(rows) = check
                 && let Some(found) = read.as_mut().and_then(|read| read.viewer.take())
             {
                 let _ = rows.send(found);

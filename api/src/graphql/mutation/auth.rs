@@ -26,7 +26,9 @@ async fn payload(ctx: &Context<'_>, session: service::auth::Session) -> Result<A
         .await
         .map_err(gql)?;
     if let Some(signed_in) = ctx.data_opt::<SignedIn>()
-        && let Ok(claims) = auth(ctx)?.verify_access_token(&session.access_token)
+        && let Some(claims) = auth(ctx)
+            .ok()
+            .and_then(|auth| auth.verify_access_token(&session.access_token).ok())
     {
         // The account as a check of the new token finds it: of the token's sign-in.
         let mut known = actor.clone();
