@@ -824,15 +824,8 @@ pub async fn actor(db: &impl ConnectionTrait, claims: &Claims) -> Result<Actor> 
     let Some(session) = claims.sid else {
         return session_account(db, claims.sub, claims.sv).await;
     };
-    // Revoking a sign-in marks every token of its family; rotation and expiry do not.
-    let revoked = Query::select()
-        .expr(Expr::val(1))
-        .from(refresh_token::Entity)
-        .and_where(refresh_token::Column::FamilyId.eq(session))
-        .and_where(refresh_token::Column::RevokedAt.is_not_null())
-        .to_owned();
-    let rows = user::Entity::find_by_id(claims.sub)
-        .filter(Expr::exists(revoked).not())
+    let rows = user::Entity::find()
+        .filter(still_signed_in(claims.sub, Some(session)))
         .find_with_related(organization_member::Entity)
         .all(db)
         .await?;
@@ -845,6 +838,23 @@ pub async fn actor(db: &impl ConnectionTrait, claims: &Claims) -> Result<Actor> 
     }
     actor.session_id = Some(session);
     Ok(actor)
+}
+
+/// The account `user_id`, unless its sign-in `session` was revoked: what [`actor`] reads, and
+/// the statement alongside a page for [`viewer_actor`].
+pub(crate) fn still_signed_in(user_id: Uuid, session: Option<Uuid>) -> sea_orm::Condition {
+    let account = sea_orm::Condition::all().add(user::Column::Id.eq(user_id));
+    let Some(session) = session else {
+        return account;
+    };
+    // Revoking a sign-in marks every token of its family; rotation and expiry do not.
+    let revoked = Query::select()
+        .expr(Expr::val(1))
+        .from(refresh_token::Entity)
+        .and_where(refresh_token::Column::FamilyId.eq(session))
+        .and_where(refresh_token::Column::RevokedAt.is_not_null())
+        .to_owned();
+    account.add(Expr::exists(revoked).not())
 }
 
 /// [`actor`], from what the statement alongside a page read of the account it was asked about

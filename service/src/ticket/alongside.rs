@@ -22,9 +22,9 @@ use std::fmt::Write;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use entity::{comment, organization, organization_member, refresh_token, user};
+use entity::{comment, organization, organization_member, user};
 use futures_util::TryStreamExt;
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::sqlx::{Row, ValueRef};
 use sea_orm::{
     ConnectionTrait, DatabaseBackend, EntityName, IdenStatic, Iterable, Statement, StreamTrait,
@@ -169,23 +169,26 @@ pub fn statement(
     }
     if let Some(viewer) = viewer {
         // What `auth::actor` reads of the account, for `auth::viewer_actor`.
+        let query = Query::select()
+            .expr(Expr::cust("1"))
+            .from(user::Entity)
+            .cond_where(crate::auth::still_signed_in(
+                viewer.user_id,
+                viewer.session_id,
+            ))
+            .to_owned();
+        let built = backend.build(&query);
+        let from = built.sql.strip_prefix("SELECT 1 ").ok_or_else(|| {
+            sea_orm::DbErr::Custom(format!(
+                "an account's query of another shape: {}",
+                built.sql
+            ))
+        })?;
+        let mut account = String::with_capacity(from.len() + 8);
+        crate::page::renumber(from, values.len(), &mut account);
+        values.extend(built.values.map(|v| v.0).unwrap_or_default());
         values.push(viewer.user_id.into());
         let user_id = values.len();
-        let mut account = format!(
-            "FROM \"{0}\" WHERE \"{0}\".\"id\" = ${user_id}",
-            user::Entity.table_name()
-        );
-        if let Some(session_id) = viewer.session_id {
-            values.push(session_id.into());
-            let _ = write!(
-                account,
-                " AND NOT EXISTS (SELECT 1 FROM \"{0}\" WHERE \"{0}\".\"{1}\" = ${2} AND \"{0}\".\"{3}\" IS NOT NULL)",
-                refresh_token::Entity.table_name(),
-                refresh_token::Column::FamilyId.as_str(),
-                values.len(),
-                refresh_token::Column::RevokedAt.as_str(),
-            );
-        }
         branches.push(branch(Group::Viewer, &account));
         branches.push(branch(
             Group::Memberships,
